@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages nn-grader needs when they are missing:
+#   dataset-fashion-mnist  the offline dataset (MNIST cannot be downloaded everywhere)
+#   bubblewrap             the sandbox that student code runs in
+# As root it installs them with apt-get; otherwise it says what to install.
+set -euo pipefail
+
+missing=()
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "system-deps: installing ${missing[*]} with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "system-deps: missing Debian packages: ${missing[*]}" >&2
+  echo "system-deps: install them with: sudo apt-get install ${missing[*]}" >&2
+  # The dataset is optional when MNIST is cached; the data check that follows decides.
+fi
