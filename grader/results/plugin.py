@@ -1,0 +1,122 @@
+"""A pytest plugin that collects hidden-test results as plain `TestOutcome`s.
+
+Its methods are named after the pytest hooks they implement, as in pytest's own
+``stepwise.py``. Messages are built from the exception alone, never from the
+test's source, so hidden test code cannot reach a student's report; run suites
+with ``--assert=plain`` so pytest does not rewrite asserts into source excerpts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from grader.results.records import (
+    CREDIT_KEY,
+    ERROR,
+    FIGURE_KEY,
+    MESSAGE_KEY,
+    TestOutcome,
+    outcome_from_phases,
+)
+
+MAX_MESSAGE_CHARS = 4_000  # a report shows a message, not a log
+
+
+def describe_exception(error: BaseException) -> str:
+    """A student-facing message: the exception's own text, no hidden test source."""
+    text = str(error).strip()
+    if isinstance(error, AssertionError):
+        # Where pytest rewrote the assert, its explanation (source excerpts) starts at a
+        # line beginning "assert "; keep only the test author's message before it.
+        lines = text.splitlines()
+        cut = next((i for i, line in enumerate(lines) if line.startswith("assert ")), len(lines))
+        return "\n".join(lines[:cut]).strip() or "a check failed"
+    if isinstance(error, pytest.skip.Exception):
+        return text
+    kind = type(error).__name__
+    text = f"{kind}: {text}" if text else kind
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[: MAX_MESSAGE_CHARS // 2] + "\n[...]\n" + text[-MAX_MESSAGE_CHARS // 2:]
+    return text
+
+
+class ResultsCollector:
+    """Collects one `TestOutcome` per test case of a pytest run."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[TestOutcome] = []
+        self.collection_errors: list[str] = []
+        self._phases: dict[str, dict[str, tuple[str, str]]] = {}
+        self._durations: dict[str, float] = {}
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
+        report = (yield).get_result()
+        message = describe_exception(call.excinfo.value) if call.excinfo is not None else ""
+        report.user_properties.append((MESSAGE_KEY + "." + call.when, message))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        case = report.nodeid.split("::")[-1]
+        phase_message = ""
+        for key, value in report.user_properties:
+            if key == MESSAGE_KEY + "." + report.when:
+                phase_message = value
+        self._phases.setdefault(case, {})[report.when] = (report.outcome, phase_message)
+        self._durations[case] = self._durations.get(case, 0.0) + report.duration
+        if report.when == "teardown":
+            properties = [(k, v) for k, v in report.user_properties
+                          if k in (CREDIT_KEY, FIGURE_KEY, MESSAGE_KEY)]
+            self.outcomes.append(outcome_from_phases(
+                case, self._phases.pop(case), self._durations.pop(case), properties))
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            error = report.longrepr
+            text = getattr(error, "longrepr", None) or str(error)
+            self.collection_errors.append(f"{report.nodeid}: {str(text).splitlines()[-1]}")
+
+    def missing_as_errors(self, names: list[str]) -> list[TestOutcome]:
+        """Outcomes for tests that never ran, e.g. because their module failed to collect."""
+        ran = {outcome.name for outcome in self.outcomes}
+        reason = "; ".join(self.collection_errors) or "the test did not run"
+        return [TestOutcome(name, name, ERROR, 0.0, reason) for name in names if name not in ran]
+
+
+class Credit:
+    """The `credit` fixture: partial credit for the current test.
+
+    ``credit.set(0.6, "accuracy 0.81 is below 0.84: partial credit band")`` makes a
+    passing test worth 60% of its share, with the message shown in the report.
+    """
+
+    def __init__(self, item: pytest.Item) -> None:
+        self._item = item
+
+    def set(self, fraction: float, message: str) -> None:
+        self._item.user_properties.append((CREDIT_KEY, (float(fraction), message)))
+
+    def note(self, message: str) -> None:
+        """A line shown with the test whatever its outcome (e.g. which calibration was used)."""
+        self._item.user_properties.append((MESSAGE_KEY, message))
+
+
+class Figures:
+    """The `figure` fixture: attach plain data (a gradient error table, a curve) to the test."""
+
+    def __init__(self, item: pytest.Item) -> None:
+        self._item = item
+
+    def __call__(self, name: str, value: Any) -> None:
+        self._item.user_properties.append((FIGURE_KEY, (name, value)))
+
+
+@pytest.fixture
+def credit(request: pytest.FixtureRequest) -> Credit:
+    return Credit(request.node)
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Figures:
+    return Figures(request.node)

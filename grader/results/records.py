@@ -1,0 +1,167 @@
+"""Plain records of one graded run: what each test found, and the grade it adds up to.
+
+Pure functions only (no pytest, no I/O): `grader.results.plugin` feeds them pytest's
+reports, `grader.scoring` turns `TestOutcome`s into a `Grade`, `to_results_json`
+writes Gradescope's ``results.json`` shape with our extra fields beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PASSED = "passed"
+FAILED = "failed"
+ERROR = "error"  # the test could not run: a fixture or collection failed
+SKIPPED = "skipped"
+
+# Stored on a test's `user_properties` by the `credit` and `figure` fixtures.
+CREDIT_KEY = "nn_grader.credit"
+FIGURE_KEY = "nn_grader.figure"
+MESSAGE_KEY = "nn_grader.message"
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One test case's result.
+
+    Attributes:
+        name: the test function's name (``test_relu_forward``), parameters left out.
+        case: the full case id (``test_relu_forward[seed1]``).
+        status: passed, failed, error or skipped.
+        fraction: the credit earned, in [0, 1]; partial credit comes from the `credit` fixture.
+        message: what was checked, what was expected, what came back; never hidden test code.
+        duration_s: wall time of the test's setup, call and teardown.
+        figures: named plain-data figures (gradient errors, learning curves, confusion matrices).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    case: str
+    status: str
+    fraction: float
+    message: str = ""
+    duration_s: float = 0.0
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PartGrade:
+    name: str
+    points: float
+    max_points: float
+    tests: tuple[TestOutcome, ...]
+
+
+@dataclass(frozen=True)
+class Grade:
+    """A submission's grade: parts with their tests, and what happened around them."""
+
+    student_id: str
+    assignment: str
+    parts: tuple[PartGrade, ...]
+    execution_time_s: float
+    problems: tuple[str, ...] = ()  # intake problems: missing files, unreadable notebooks
+    skipped_statements: tuple[str, ...] = ()  # top-level statements not run at import
+    unassigned: tuple[TestOutcome, ...] = ()  # tests that ran but belong to no part
+
+    @property
+    def score(self) -> float:
+        return round(sum(part.points for part in self.parts), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(part.max_points for part in self.parts), 6)
+
+
+def outcome_from_phases(
+    case: str,
+    phases: dict[str, tuple[str, str]],
+    duration_s: float,
+    properties: list[tuple[str, Any]],
+) -> TestOutcome:
+    """Folds a test's setup/call/teardown results into one `TestOutcome`.
+
+    Args:
+        case: the test's case id, e.g. ``test_softmax[large-logits]``.
+        phases: phase name -> (pytest outcome, message) for the phases that ran.
+        duration_s: the summed duration of those phases.
+        properties: the test's ``user_properties`` (credit, figures, messages).
+
+    Returns:
+        The test's outcome. A failed setup is an error, a failed call or teardown a failure.
+    """
+    name = case.split("[", 1)[0]
+    figures = dict(value for prop, value in properties if prop == FIGURE_KEY)
+    notes = [value for prop, value in properties if prop == MESSAGE_KEY]
+    credit = [value for prop, value in properties if prop == CREDIT_KEY]
+    setup_outcome, setup_message = phases.get("setup", ("passed", ""))
+    call_outcome, call_message = phases.get("call", ("passed", ""))
+    teardown_outcome, teardown_message = phases.get("teardown", ("passed", ""))
+
+    if setup_outcome == "skipped" or call_outcome == "skipped":
+        status, fraction, message = SKIPPED, 0.0, setup_message or call_message
+    elif setup_outcome == "failed":
+        status, fraction, message = ERROR, 0.0, setup_message
+    elif call_outcome == "failed" or teardown_outcome == "failed":
+        status, fraction, message = FAILED, 0.0, call_message or teardown_message
+    else:
+        status, fraction, message = PASSED, 1.0, ""
+        if credit:
+            fraction, message = credit[-1]
+            fraction = min(max(float(fraction), 0.0), 1.0)
+            status = PASSED if fraction >= 1.0 else FAILED
+    if credit and status == FAILED and not message:
+        message = credit[-1][1]
+    message = "\n".join(part for part in (*notes, message) if part)
+    return TestOutcome(name, case, status, fraction, message, duration_s, figures)
+
+
+def to_results_json(grade: Grade, *, hidden_visibility: str = "after_due_date") -> dict[str, Any]:
+    """Gradescope's results.json for a grade, with nn-grader's own fields under ``extra``.
+
+    Each part's points are split evenly between its test functions, and a parametrised
+    function's share evenly between its cases.
+    """
+    tests = []
+    for part in grade.parts:
+        for outcome, max_score in zip(part.tests, _shares(part), strict=True):
+            tests.append({
+                "name": f"{part.name}: {outcome.case}",
+                "score": round(max_score * outcome.fraction, 6),
+                "max_score": round(max_score, 6),
+                "status": PASSED if outcome.status == PASSED else FAILED,
+                "output": outcome.message,
+                "visibility": hidden_visibility,
+                "extra": {"part": part.name, "status": outcome.status,
+                          "duration_s": round(outcome.duration_s, 4),
+                          "figures": outcome.figures},
+            })
+    return {
+        "score": grade.score,
+        "max_score": grade.max_score,
+        "execution_time": round(grade.execution_time_s, 3),
+        "output": "\n".join(grade.problems),
+        "tests": tests,
+        "extra": {
+            "student_id": grade.student_id,
+            "assignment": grade.assignment,
+            "parts": [{"name": p.name, "points": p.points, "max_points": p.max_points}
+                      for p in grade.parts],
+            "problems": list(grade.problems),
+            "skipped_statements": list(grade.skipped_statements),
+            "unassigned_tests": [asdict(t) for t in grade.unassigned],
+        },
+    }
+
+
+def _shares(part: PartGrade) -> list[float]:
+    """Each case's maximum points within its part."""
+    per_function: dict[str, int] = {}
+    for outcome in part.tests:
+        per_function[outcome.name] = per_function.get(outcome.name, 0) + 1
+    if not per_function:
+        return []
+    function_share = part.max_points / len(per_function)
+    return [function_share / per_function[outcome.name] for outcome in part.tests]
