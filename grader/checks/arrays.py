@@ -1,0 +1,101 @@
+"""Comparing what a student's code returned with what was expected.
+
+Every check raises AssertionError with a message in the Keras style: what was
+checked, what was expected, what came back. Hidden tests use these instead of
+bare asserts, so a student reads "`relu` returned shape (7, 4); expected (7, 6)".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+RTOL = 1e-6  # values computed the same way in float64 agree far closer than this
+ATOL = 1e-8
+MAX_SHOWN = 3  # mismatching entries listed in a message
+
+
+def as_array(received: Any, what: str) -> np.ndarray:
+    """The received value as a numeric array, or an AssertionError saying what it was."""
+    if isinstance(received, np.ndarray):
+        array = received
+    elif isinstance(received, (int, float, list, tuple, np.number)) and not isinstance(
+            received, bool):
+        try:
+            array = np.asarray(received, dtype=float)
+        except (TypeError, ValueError):
+            raise AssertionError(f"{what} returned {_describe(received)}; expected an array of "
+                                 "numbers") from None
+    else:
+        raise AssertionError(f"{what} returned {_describe(received)}; expected a numpy array")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise AssertionError(f"{what} returned an array of dtype {array.dtype}; expected numbers")
+    return array
+
+
+def assert_shape(received: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    array = as_array(received, what)
+    if array.shape != tuple(shape):
+        raise AssertionError(f"{what} returned shape {array.shape}; expected {tuple(shape)}")
+    return array
+
+
+def assert_close(
+    received: Any,
+    expected: np.ndarray | float,
+    what: str,
+    *,
+    rtol: float = RTOL,
+    atol: float = ATOL,
+) -> None:
+    """Checks shape, finiteness and values of `received` against `expected`.
+
+    Args:
+        received: what the student's code returned (plain data from the runtime).
+        expected: the value computed by the reference in the grader's process.
+        what: the call being checked, e.g. "`softmax(x)` with x of shape (3, 5)".
+        rtol: relative tolerance.
+        atol: absolute tolerance.
+
+    Raises:
+        AssertionError: with a message naming the first differing entries.
+    """
+    expected = np.asarray(expected, dtype=float)
+    array = assert_shape(received, expected.shape, what).astype(float)
+    if not np.all(np.isfinite(array)) and np.all(np.isfinite(expected)):
+        bad = np.argwhere(~np.isfinite(array))[:MAX_SHOWN]
+        raise AssertionError(f"{what} returned non-finite values (nan or inf) at "
+                             f"{_indices(bad)}; expected finite values")
+    mismatch = ~np.isclose(array, expected, rtol=rtol, atol=atol, equal_nan=True)
+    if mismatch.any():
+        where = np.argwhere(mismatch)[:MAX_SHOWN]
+        shown = ", ".join(
+            f"[{', '.join(map(str, idx))}]: got {array[tuple(idx)]:.6g}, expected "
+            f"{expected[tuple(idx)]:.6g}" for idx in where) if array.ndim else (
+            f"got {float(array):.6g}, expected {float(expected):.6g}")
+        raise AssertionError(
+            f"{what}: {int(mismatch.sum())} of {mismatch.size} values differ from the expected "
+            f"ones (tolerance rtol={rtol:g}, atol={atol:g}); {shown}")
+
+
+def assert_number(received: Any, expected: float, what: str, *, tolerance: float) -> float:
+    """Checks a scalar result, e.g. an accuracy or a loss."""
+    if isinstance(received, bool) or not isinstance(received, (int, float, np.number)):
+        raise AssertionError(f"{what} returned {_describe(received)}; expected a number")
+    value = float(received)
+    if not abs(value - expected) <= tolerance:
+        raise AssertionError(f"{what} returned {value:.6g}; expected {expected:.6g} "
+                             f"(within {tolerance:g})")
+    return value
+
+
+def _indices(rows: np.ndarray) -> str:
+    return ", ".join("[" + ", ".join(map(str, row)) + "]" for row in rows)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "None"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"

@@ -1,0 +1,569 @@
+"""Load `assignments/<id>/assignment.toml` into a typed, frozen `AssignmentConfig`.
+
+The schema (every key not listed here is an error that names the key and the file):
+
+```toml
+id = "mlp_numpy"                     # required; must equal the folder name
+title = "A neural network by hand"   # required
+due = 2026-12-23T00:00:00+08:00      # required; a TOML offset date-time (a UTC offset is needed)
+total = 100                          # optional; when given the parts' points must add up to it
+
+[[files]]                            # one or more
+student = "mlp_numpy.py"             # required; the file the student hands in (.py or .ipynb)
+reference = "reference/mlp_numpy.py" # optional; stripped into the skeleton; relative to the repo
+
+[[parts]]                            # one or more
+name = "layers"                      # required, unique
+points = 20                          # required, >= 0
+tests = ["test_fc_forward"]          # required, non-empty; test functions in autograde_tests/<id>/
+public = false                       # optional; true: these tests also ship with the release
+description = "..."                  # optional; shown in reports
+
+[budgets]      # optional, free-form: name = number (time limits, epochs, data sizes)
+[thresholds]   # optional, free-form: name = number (accuracies, tolerances)
+[sandbox]      # optional overrides, keys from SANDBOX_KEYS: memory_mb, cpu_seconds, ...
+[late]         # optional: policy = "none" | "percent_per_day" | "zero_after",
+               #           percent = 10, cutoff = <offset date-time>, grace_minutes = 0
+```
+
+A test may belong to one part only. `validate_tests` checks the parts against the test
+functions actually found in `autograde_tests/<id>/`: a listed test that does not exist and
+a found test that belongs to no part are both errors (every hidden test must be worth
+something; a helper that should not count must not be named `test_*`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib  # type: ignore[no-redef]
+
+__all__ = [
+    "CONFIG_NAME",
+    "LATE_POLICIES",
+    "SANDBOX_KEYS",
+    "AssignmentConfig",
+    "ConfigError",
+    "LatePolicy",
+    "Part",
+    "StudentFile",
+    "load_assignment",
+    "validate_tests",
+]
+
+CONFIG_NAME = "assignment.toml"
+LATE_POLICIES = ("none", "percent_per_day", "zero_after")
+# Sandbox overrides an assignment may set, with the type each must have.
+SANDBOX_KEYS: Mapping[str, type] = MappingProxyType({
+    "memory_mb": float,
+    "cpu_seconds": float,
+    "wall_seconds": float,
+    "file_size_mb": float,
+    "max_processes": int,
+    "output_kb": float,
+    "gpu": bool,
+})
+
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# A pytest function name, optionally inside a class: `test_x` or `TestLayer::test_x`.
+_TEST_RE = re.compile(r"^([A-Za-z_]\w*::)?[A-Za-z_]\w*$")
+
+
+class ConfigError(ValueError):
+    """An `assignment.toml` that cannot be used; the message names the file and the key.
+
+    Attributes:
+        path: The configuration file, as shown in the message.
+        key: The dotted key at fault (`parts[2].points`), or "" for the whole file.
+    """
+
+    def __init__(self, path: str, key: str, message: str) -> None:
+        self.path = path
+        self.key = key
+        super().__init__(f"{path}: {message}")
+
+
+@dataclass(frozen=True)
+class StudentFile:
+    """A file the student hands in.
+
+    Attributes:
+        student: Its name in the submission (`mlp_numpy.py`), a plain file name.
+        reference: The reference solution stripped into the skeleton (absolute), or None.
+    """
+
+    student: str
+    reference: Path | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    """A graded part: its points are earned by its tests.
+
+    Attributes:
+        name: Unique within the assignment.
+        points: Points the part is worth (>= 0).
+        tests: Test function names in `autograde_tests/<id>/`.
+        public: Whether these tests also ship with the release for `grader check`.
+        description: One line for reports, may be empty.
+    """
+
+    name: str
+    points: float
+    tests: tuple[str, ...]
+    public: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LatePolicy:
+    """What a late submission costs.
+
+    Attributes:
+        policy: "none" (no penalty), "percent_per_day" (each started day after the due
+            date, after the grace period, costs `percent` of the grade) or "zero_after"
+            (anything after `cutoff`, default the due date, scores zero).
+        percent: Percent of the grade lost per started day (percent_per_day only).
+        cutoff: After this, the grade is zero (any policy but "none"); None: no cutoff,
+            except for "zero_after" where it means the due date.
+        grace_minutes: Minutes after the due date that are not late.
+    """
+
+    policy: str = "none"
+    percent: float = 0.0
+    cutoff: datetime | None = None
+    grace_minutes: float = 0.0
+
+    def multiplier(self, submitted_at: datetime, due: datetime) -> float:
+        """The factor the grade is multiplied by.
+
+        Args:
+            submitted_at: When the submission was made (timezone-aware).
+            due: The assignment's due date (timezone-aware).
+
+        Returns:
+            A number in [0, 1]: 1 when on time or when the policy is "none".
+        """
+        if self.policy == "none":
+            return 1.0
+        late_by = submitted_at - due - timedelta(minutes=self.grace_minutes)
+        if late_by <= timedelta(0):
+            return 1.0
+        if self.policy == "zero_after":
+            cutoff = self.cutoff or due
+            return 0.0 if submitted_at > cutoff + timedelta(minutes=self.grace_minutes) else 1.0
+        if self.cutoff is not None and submitted_at > self.cutoff:
+            return 0.0
+        days = math.ceil(late_by / timedelta(days=1))
+        return max(0.0, 1.0 - self.percent / 100.0 * days)
+
+
+@dataclass(frozen=True)
+class AssignmentConfig:
+    """One assignment, as `assignment.toml` describes it.
+
+    Attributes:
+        id: The assignment id, also its folder name (`mlp_numpy`).
+        title: Shown to students.
+        due: The due date, timezone-aware.
+        files: The files the student hands in.
+        parts: The graded parts, in file order.
+        budgets: Named numbers: time limits, epochs, data sizes (read-only mapping).
+        thresholds: Named numbers: accuracies, tolerances (read-only mapping, floats).
+        sandbox: Sandbox overrides (keys from `SANDBOX_KEYS`; read-only mapping).
+        late: The late policy.
+        root: The assignment's folder (`<repo>/assignments/<id>`).
+        repo_root: The repository root that reference paths are relative to.
+        total: The declared total, or None; when given it equals `total_points`.
+    """
+
+    id: str
+    title: str
+    due: datetime
+    files: tuple[StudentFile, ...]
+    parts: tuple[Part, ...]
+    budgets: Mapping[str, float | int] = field(default_factory=lambda: MappingProxyType({}))
+    thresholds: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    sandbox: Mapping[str, float | int | bool] = field(
+        default_factory=lambda: MappingProxyType({}))
+    late: LatePolicy = LatePolicy()
+    root: Path = Path(".")
+    repo_root: Path = Path(".")
+    total: float | None = None
+
+    @property
+    def total_points(self) -> float:
+        """The sum of the parts' points."""
+        return sum(part.points for part in self.parts)
+
+    @property
+    def test_names(self) -> tuple[str, ...]:
+        """Every test named by a part, in part order."""
+        return tuple(test for part in self.parts for test in part.tests)
+
+    @property
+    def public_tests(self) -> tuple[str, ...]:
+        """The tests of public parts: they ship with the release."""
+        return tuple(test for part in self.parts if part.public for test in part.tests)
+
+    @property
+    def student_files(self) -> tuple[str, ...]:
+        """The names of the files the student hands in."""
+        return tuple(f.student for f in self.files)
+
+    def part_of(self, test_name: str) -> Part:
+        """The part a test belongs to.
+
+        Raises:
+            KeyError: If no part lists `test_name`.
+        """
+        for part in self.parts:
+            if test_name in part.tests:
+                return part
+        raise KeyError(f"test `{test_name}` belongs to no part of `{self.id}`; "
+                       f"tests: {', '.join(self.test_names)}")
+
+
+def load_assignment(path_or_id: str | Path, *, repo_root: Path | None = None) -> AssignmentConfig:
+    """Read and check an assignment's configuration.
+
+    Args:
+        path_or_id: An `assignment.toml`, the folder holding one, or an assignment id
+            looked up as `<repo_root>/assignments/<id>/assignment.toml`.
+        repo_root: The repository root; reference paths are relative to it. Default: for
+            a path, the folder above `assignments/`; for an id, the current directory if
+            it has an `assignments/` folder, else the checkout holding this package.
+
+    Returns:
+        The checked configuration.
+
+    Raises:
+        ConfigError: If the file is missing, is not valid TOML, or breaks the schema
+            (unknown or missing keys, wrong types, duplicate part names, a test in two
+            parts, negative points, a total that the parts do not add up to, a reference
+            file that does not exist).
+    """
+    toml_path = _find_toml(path_or_id, repo_root)
+    if repo_root is None:
+        repo_root = toml_path.parent.parent.parent
+    repo_root = repo_root.resolve()
+    shown = _shown(toml_path, repo_root)
+    try:
+        raw = toml_path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(shown, "", "no such file; expected an assignment.toml in "
+                          f"{toml_path.parent}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(shown, "", f"cannot read the file: {exc}") from None
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(shown, "", f"not valid TOML: {exc}") from None
+    return _Parser(shown, toml_path.parent.resolve(), repo_root).config(data)
+
+
+def validate_tests(config: AssignmentConfig, found_test_names: Iterable[str]) -> None:
+    """Check the parts' tests against the tests that exist.
+
+    Args:
+        config: The assignment.
+        found_test_names: Test function names collected from `autograde_tests/<id>/`.
+
+    Raises:
+        ConfigError: If a part names a test that does not exist, or a test exists that
+            belongs to no part; one message lists every such test and the tests found.
+    """
+    found = set(found_test_names)
+    shown = _shown(config.root / CONFIG_NAME, config.repo_root)
+    problems = []
+    for part in config.parts:
+        missing = [test for test in part.tests if test not in found]
+        if missing:
+            which = ", ".join(f"`{t}`" for t in missing)
+            noun = "test" if len(missing) == 1 else "tests"
+            verb = "does" if len(missing) == 1 else "do"
+            problems.append(f"part `{part.name}` names {noun} {which} which {verb} not exist")
+    orphans = sorted(found - set(config.test_names))
+    if orphans:
+        problems.append("tests that belong to no part (every hidden test must be worth "
+                        "points): " + ", ".join(f"`{t}`" for t in orphans))
+    if problems:
+        listing = ", ".join(sorted(found)) or "none"
+        raise ConfigError(shown, "parts", "; ".join(problems) + f"; tests found: {listing}")
+
+
+def _find_toml(path_or_id: str | Path, repo_root: Path | None) -> Path:
+    candidate = Path(path_or_id)
+    if candidate.suffix == ".toml" or candidate.is_dir():
+        return candidate / CONFIG_NAME if candidate.is_dir() else candidate
+    text = str(path_or_id)
+    if "/" in text or "\\" in text:
+        return candidate / CONFIG_NAME
+    root = repo_root if repo_root is not None else _default_repo_root()
+    return root / "assignments" / text / CONFIG_NAME
+
+
+def _default_repo_root() -> Path:
+    if (Path.cwd() / "assignments").is_dir():
+        return Path.cwd()
+    return Path(__file__).resolve().parents[1]
+
+
+def _shown(path: Path, repo_root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(repo_root))
+    except ValueError:
+        return str(path)
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, datetime):
+        return "a date-time"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+class _Parser:
+    """Turns the parsed TOML into an `AssignmentConfig`, raising on the first problem."""
+
+    _TOP = {"id", "title", "due", "total", "files", "parts", "budgets", "thresholds",
+            "sandbox", "late"}
+    _FILE = {"student", "reference"}
+    _PART = {"name", "points", "tests", "public", "description"}
+    _LATE = {"policy", "percent", "cutoff", "grace_minutes"}
+
+    def __init__(self, shown: str, root: Path, repo_root: Path) -> None:
+        self.shown = shown
+        self.root = root
+        self.repo_root = repo_root
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(self.shown, key, message)
+
+    def check_keys(self, table: Mapping[str, Any], allowed: set[str], where: str,
+                   required: Iterable[str] = ()) -> None:
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            key = f"{where}.{unknown[0]}" if where else unknown[0]
+            place = f"in [{where}]" if where else "at the top level"
+            raise self.fail(key, f"unknown key `{key}` {place}; expected one of: "
+                            f"{', '.join(sorted(allowed))}")
+        for name in required:
+            if name not in table:
+                key = f"{where}.{name}" if where else name
+                raise self.fail(key, f"missing required key `{key}`")
+
+    def expect(self, value: Any, key: str, kinds: tuple[type, ...], what: str) -> Any:
+        # bool is an int in Python, but `points = true` is a mistake.
+        if isinstance(value, bool) and bool not in kinds:
+            ok = False
+        else:
+            ok = isinstance(value, kinds)
+        if not ok:
+            raise self.fail(key, f"`{key}` must be {what}; received {_type_name(value)}: "
+                            f"{key}={value!r}")
+        return value
+
+    def number(self, value: Any, key: str, *, minimum: float | None = None) -> float | int:
+        self.expect(value, key, (int, float), "a number")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(key, f"`{key}` must be a finite number; received: {key}={value!r}")
+        if minimum is not None and value < minimum:
+            raise self.fail(key, f"`{key}` must be at least {minimum:g}; "
+                            f"received: {key}={value!r}")
+        return value
+
+    def moment(self, value: Any, key: str) -> datetime:
+        example = "an offset date-time like 2026-12-23T00:00:00+08:00"
+        if not isinstance(value, datetime):
+            raise self.fail(key, f"`{key}` must be {example}; received {_type_name(value)}: "
+                            f"{key}={value!r}")
+        if value.tzinfo is None:
+            raise self.fail(key, f"`{key}` must be {example}; received a local date-time "
+                            f"without a UTC offset: {key}={value.isoformat()}")
+        return value
+
+    def config(self, data: Mapping[str, Any]) -> AssignmentConfig:
+        self.check_keys(data, self._TOP, "", required=("id", "title", "due", "files", "parts"))
+        ident = self.expect(data["id"], "id", (str,), "a string")
+        if not _ID_RE.match(ident):
+            raise self.fail("id", "`id` must be lower case letters, digits and underscores, "
+                            f"starting with a letter; received: id={ident!r}")
+        if ident != self.root.name:
+            raise self.fail("id", f"`id` must equal the folder name `{self.root.name}`; "
+                            f"received: id={ident!r}")
+        title = self.expect(data["title"], "title", (str,), "a string")
+        due = self.moment(data["due"], "due")
+        files = self.files(data["files"])
+        parts = self.parts(data["parts"])
+        total = None
+        if "total" in data:
+            total = self.number(data["total"], "total", minimum=0)
+            actual = sum(part.points for part in parts)
+            if not math.isclose(actual, total, abs_tol=1e-9):
+                listing = ", ".join(f"{p.name}={p.points:g}" for p in parts)
+                raise self.fail("total", f"the parts' points add up to {actual:g}; expected "
+                                f"total = {total:g} ({listing})")
+        return AssignmentConfig(
+            id=ident,
+            title=title,
+            due=due,
+            files=files,
+            parts=parts,
+            budgets=self.numbers(data.get("budgets", {}), "budgets"),
+            thresholds=MappingProxyType({
+                k: float(v) for k, v in self.numbers(data.get("thresholds", {}),
+                                                     "thresholds").items()}),
+            sandbox=self.sandbox(data.get("sandbox", {})),
+            late=self.late(data.get("late", {}), due),
+            root=self.root,
+            repo_root=self.repo_root,
+            total=total,
+        )
+
+    def files(self, value: Any) -> tuple[StudentFile, ...]:
+        self.expect(value, "files", (list,), "an array of tables ([[files]])")
+        if not value:
+            raise self.fail("files", "`files` must list at least one [[files]] table; "
+                            "received none")
+        result: list[StudentFile] = []
+        seen: set[str] = set()
+        for i, entry in enumerate(value):
+            where = f"files[{i}]"
+            self.expect(entry, where, (dict,), "a table")
+            self.check_keys(entry, self._FILE, where, required=("student",))
+            name = self.expect(entry["student"], f"{where}.student", (str,), "a string")
+            if Path(name).name != name or name in ("", ".", ".."):
+                raise self.fail(f"{where}.student", f"`{where}.student` must be a plain file "
+                                f"name without folders; received: student={name!r}")
+            if not name.endswith((".py", ".ipynb")):
+                raise self.fail(f"{where}.student", f"`{where}.student` must end in .py or "
+                                f".ipynb; received: student={name!r}")
+            if name in seen:
+                raise self.fail(f"{where}.student", f"student file `{name}` is listed twice")
+            seen.add(name)
+            reference = None
+            if "reference" in entry:
+                rel = self.expect(entry["reference"], f"{where}.reference", (str,), "a string")
+                reference = (self.repo_root / rel).resolve()
+                if not reference.is_file():
+                    raise self.fail(f"{where}.reference", f"reference file `{rel}` does not "
+                                    f"exist; expected a file at {reference}")
+            result.append(StudentFile(student=name, reference=reference))
+        return tuple(result)
+
+    def parts(self, value: Any) -> tuple[Part, ...]:
+        self.expect(value, "parts", (list,), "an array of tables ([[parts]])")
+        if not value:
+            raise self.fail("parts", "`parts` must list at least one [[parts]] table; "
+                            "received none")
+        result: list[Part] = []
+        owner: dict[str, str] = {}
+        for i, entry in enumerate(value):
+            where = f"parts[{i}]"
+            self.expect(entry, where, (dict,), "a table")
+            self.check_keys(entry, self._PART, where, required=("name", "points", "tests"))
+            name = self.expect(entry["name"], f"{where}.name", (str,), "a string")
+            if any(p.name == name for p in result):
+                raise self.fail(f"{where}.name", f"part name `{name}` is used twice; part "
+                                "names must be unique")
+            points = self.number(entry["points"], f"{where}.points")
+            if points < 0:
+                raise self.fail(f"{where}.points", f"part `{name}`: points must be >= 0; "
+                                f"received: points={points!r}")
+            tests = self.expect(entry["tests"], f"{where}.tests", (list,),
+                                "an array of test names")
+            if not tests:
+                raise self.fail(f"{where}.tests", f"part `{name}` lists no tests; expected "
+                                "at least one test function name")
+            for test in tests:
+                self.expect(test, f"{where}.tests", (str,), "an array of strings")
+                if not _TEST_RE.match(test):
+                    raise self.fail(f"{where}.tests", f"part `{name}`: `{test}` is not a test "
+                                    "function name; expected `test_x` or `TestClass::test_x`")
+                if test in owner:
+                    raise self.fail(f"{where}.tests", f"test `{test}` is listed in part "
+                                    f"`{owner[test]}` and in part `{name}`; a test may "
+                                    "belong to one part only")
+                owner[test] = name
+            public = self.expect(entry.get("public", False), f"{where}.public", (bool,),
+                                 "true or false")
+            description = self.expect(entry.get("description", ""), f"{where}.description",
+                                      (str,), "a string")
+            result.append(Part(name=name, points=points, tests=tuple(tests), public=public,
+                               description=description))
+        return tuple(result)
+
+    def numbers(self, value: Any, where: str) -> Mapping[str, float | int]:
+        self.expect(value, where, (dict,), f"a table ([{where}])")
+        for key, item in value.items():
+            self.number(item, f"{where}.{key}")
+        return MappingProxyType(dict(value))
+
+    def sandbox(self, value: Any) -> Mapping[str, float | int | bool]:
+        self.expect(value, "sandbox", (dict,), "a table ([sandbox])")
+        self.check_keys(value, set(SANDBOX_KEYS), "sandbox")
+        for key, item in value.items():
+            kind = SANDBOX_KEYS[key]
+            if kind is bool:
+                self.expect(item, f"sandbox.{key}", (bool,), "true or false")
+            elif kind is int:
+                self.expect(item, f"sandbox.{key}", (int,), "a positive integer")
+                self.number(item, f"sandbox.{key}", minimum=1)
+            else:
+                self.number(item, f"sandbox.{key}", minimum=0)
+                if item == 0:
+                    raise self.fail(f"sandbox.{key}", f"`sandbox.{key}` must be positive; "
+                                    f"received: sandbox.{key}=0")
+        return MappingProxyType(dict(value))
+
+    def late(self, value: Any, due: datetime) -> LatePolicy:
+        self.expect(value, "late", (dict,), "a table ([late])")
+        self.check_keys(value, self._LATE, "late")
+        policy = self.expect(value.get("policy", "none"), "late.policy", (str,), "a string")
+        if policy not in LATE_POLICIES:
+            raise self.fail("late.policy", f"`late.policy` must be one of "
+                            f"{', '.join(repr(p) for p in LATE_POLICIES)}; received: "
+                            f"late.policy={policy!r}")
+        percent = 0.0
+        if policy == "percent_per_day":
+            if "percent" not in value:
+                raise self.fail("late.percent", "missing required key `late.percent` for "
+                                "policy 'percent_per_day'")
+            percent = float(self.number(value["percent"], "late.percent", minimum=0))
+            if percent > 100:
+                raise self.fail("late.percent", "`late.percent` must be at most 100; "
+                                f"received: late.percent={value['percent']!r}")
+        elif "percent" in value:
+            raise self.fail("late.percent", f"`late.percent` applies to policy "
+                            f"'percent_per_day' only; received policy={policy!r}")
+        cutoff = None
+        if "cutoff" in value:
+            cutoff = self.moment(value["cutoff"], "late.cutoff")
+            if cutoff < due:
+                raise self.fail("late.cutoff", f"`late.cutoff` must not be before `due` "
+                                f"({due.isoformat()}); received: {cutoff.isoformat()}")
+        grace = float(self.number(value.get("grace_minutes", 0), "late.grace_minutes",
+                                  minimum=0))
+        return LatePolicy(policy=policy, percent=percent, cutoff=cutoff, grace_minutes=grace)

@@ -1,0 +1,198 @@
+"""Tests for grader.config: assignment.toml → AssignmentConfig."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from grader.config import (
+    AssignmentConfig,
+    ConfigError,
+    LatePolicy,
+    load_assignment,
+    validate_tests,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+GOOD = """\
+id = "demo"
+title = "A neural network by hand"
+due = 2026-12-23T00:00:00+08:00
+total = 30
+
+[[files]]
+student = "demo.py"
+reference = "reference/demo.py"
+
+[[parts]]
+name = "layers"
+points = 20
+tests = ["test_fc_forward", "test_fc_backward"]
+
+[[parts]]
+name = "training"
+points = 10
+tests = ["test_accuracy"]
+public = true
+description = "trains to the threshold"
+
+[budgets]
+call_timeout_s = 30
+train_epochs = 2
+
+[thresholds]
+accuracy = 0.80
+gradient = 1
+
+[sandbox]
+memory_mb = 2048
+
+[late]
+policy = "percent_per_day"
+percent = 10
+"""
+
+
+def make_repo(tmp_path: Path, toml: str, assignment_id: str = "demo") -> Path:
+    """A repository with assignments/<id>/assignment.toml and reference/demo.py."""
+    folder = tmp_path / "assignments" / assignment_id
+    folder.mkdir(parents=True)
+    (folder / "assignment.toml").write_text(textwrap.dedent(toml), encoding="utf-8")
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "reference" / "demo.py").write_text("x = 1\n", encoding="utf-8")
+    return folder / "assignment.toml"
+
+
+def load_error(tmp_path: Path, toml: str) -> str:
+    path = make_repo(tmp_path, toml)
+    with pytest.raises(ConfigError) as info:
+        load_assignment(path)
+    return str(info.value)
+
+
+def test_good_file_loads_into_typed_config(tmp_path: Path) -> None:
+    config = load_assignment(make_repo(tmp_path, GOOD))
+    assert isinstance(config, AssignmentConfig)
+    assert config.id == "demo" and config.title == "A neural network by hand"
+    assert config.due == datetime(2026, 12, 22, 16, tzinfo=timezone.utc)
+    assert config.files[0].student == "demo.py"
+    assert config.files[0].reference == (tmp_path / "reference" / "demo.py").resolve()
+    assert [p.name for p in config.parts] == ["layers", "training"]
+    assert config.parts[0].tests == ("test_fc_forward", "test_fc_backward")
+    assert config.parts[1].public and config.parts[1].description
+    assert config.total_points == 30 and config.total == 30
+    assert config.public_tests == ("test_accuracy",)
+    assert config.part_of("test_fc_backward").name == "layers"
+    assert config.budgets["train_epochs"] == 2
+    assert config.thresholds == {"accuracy": 0.8, "gradient": 1.0}
+    assert isinstance(config.thresholds["gradient"], float)
+    assert config.sandbox["memory_mb"] == 2048
+    assert config.late == LatePolicy(policy="percent_per_day", percent=10.0)
+    assert config.root == tmp_path.resolve() / "assignments" / "demo"
+    with pytest.raises(TypeError):
+        config.budgets["train_epochs"] = 3  # type: ignore[index]
+
+
+def test_load_by_id_and_by_folder(tmp_path: Path) -> None:
+    make_repo(tmp_path, GOOD)
+    assert load_assignment("demo", repo_root=tmp_path).id == "demo"
+    assert load_assignment(tmp_path / "assignments" / "demo").id == "demo"
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_assignment("nothing", repo_root=tmp_path)
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda t: "colour = 'red'\n" + t, "unknown key `colour` at the top level"),
+    (lambda t: t.replace('public = true', 'public = true\nweight = 2'),
+     "unknown key `parts[1].weight` in [parts[1]]"),
+    (lambda t: t.replace('[sandbox]\n', '[sandbox]\nnetwork = true\n'),
+     "unknown key `sandbox.network`"),
+    (lambda t: t.replace('title = "A neural network by hand"\n', ''),
+     "missing required key `title`"),
+    (lambda t: t.replace('points = 20', 'points = "20"'),
+     "`parts[0].points` must be a number; received a string: parts[0].points='20'"),
+    (lambda t: t.replace('points = 20', 'points = true'),
+     "`parts[0].points` must be a number; received a boolean"),
+    (lambda t: t.replace('points = 20', 'points = -5').replace('total = 30\n', ''),
+     "part `layers`: points must be >= 0; received: points=-5"),
+    (lambda t: t.replace('name = "training"', 'name = "layers"'),
+     "part name `layers` is used twice"),
+    (lambda t: t.replace('tests = ["test_accuracy"]', 'tests = ["test_fc_forward"]'),
+     "test `test_fc_forward` is listed in part `layers` and in part `training`"),
+    (lambda t: t.replace('tests = ["test_accuracy"]', 'tests = []'),
+     "part `training` lists no tests"),
+    (lambda t: t.replace('reference/demo.py', 'reference/absent.py'),
+     "reference file `reference/absent.py` does not exist"),
+    (lambda t: t.replace('total = 30', 'total = 100'),
+     "the parts' points add up to 30; expected total = 100 (layers=20, training=10)"),
+    (lambda t: t.replace('2026-12-23T00:00:00+08:00', '2026-12-23T00:00:00'),
+     "received a local date-time without a UTC offset"),
+    (lambda t: t.replace('2026-12-23T00:00:00+08:00', '"tomorrow"'),
+     "`due` must be an offset date-time"),
+    (lambda t: t.replace('id = "demo"', 'id = "other"'),
+     "`id` must equal the folder name `demo`"),
+    (lambda t: t.replace('student = "demo.py"', 'student = "src/demo.py"'),
+     "must be a plain file name"),
+    (lambda t: t.replace('accuracy = 0.80', 'accuracy = "high"'),
+     "`thresholds.accuracy` must be a number; received a string"),
+    (lambda t: t.replace('policy = "percent_per_day"', 'policy = "sometimes"'),
+     "`late.policy` must be one of 'none', 'percent_per_day', 'zero_after'"),
+    (lambda t: t.replace('percent = 10\n', ''),
+     "missing required key `late.percent` for policy 'percent_per_day'"),
+    (lambda t: t.replace('memory_mb = 2048', 'memory_mb = 0'),
+     "`sandbox.memory_mb` must be positive"),
+    (lambda t: t + "[oops\n", "not valid TOML"),
+])
+def test_errors_name_the_file_and_key(tmp_path: Path, edit, expected: str) -> None:
+    message = load_error(tmp_path, edit(GOOD))
+    assert message.startswith("assignments/demo/assignment.toml: ")
+    assert expected in message
+
+
+def test_error_carries_the_key(tmp_path: Path) -> None:
+    path = make_repo(tmp_path, GOOD.replace('points = 20', 'points = "x"'))
+    with pytest.raises(ConfigError) as info:
+        load_assignment(path)
+    assert info.value.key == "parts[0].points"
+
+
+def test_validate_tests_accepts_exact_match(tmp_path: Path) -> None:
+    config = load_assignment(make_repo(tmp_path, GOOD))
+    validate_tests(config, {"test_fc_forward", "test_fc_backward", "test_accuracy"})
+
+
+def test_validate_tests_names_missing_and_orphan_tests(tmp_path: Path) -> None:
+    config = load_assignment(make_repo(tmp_path, GOOD))
+    with pytest.raises(ConfigError) as info:
+        validate_tests(config, {"test_fc_forward", "test_bwd", "test_accuracy"})
+    message = str(info.value)
+    assert "part `layers` names test `test_fc_backward` which does not exist" in message
+    assert "tests that belong to no part" in message and "`test_bwd`" in message
+    assert message.endswith("tests found: test_accuracy, test_bwd, test_fc_forward")
+
+
+def test_late_policy_multiplier() -> None:
+    due = datetime(2026, 12, 23, tzinfo=timezone.utc)
+    per_day = LatePolicy("percent_per_day", percent=10, cutoff=due + timedelta(days=5))
+    assert per_day.multiplier(due - timedelta(hours=1), due) == 1.0
+    assert per_day.multiplier(due + timedelta(minutes=1), due) == pytest.approx(0.9)
+    assert per_day.multiplier(due + timedelta(days=1, minutes=1), due) == pytest.approx(0.8)
+    assert per_day.multiplier(due + timedelta(days=6), due) == 0.0
+    zero = LatePolicy("zero_after", grace_minutes=10)
+    assert zero.multiplier(due + timedelta(minutes=5), due) == 1.0
+    assert zero.multiplier(due + timedelta(minutes=11), due) == 0.0
+    assert LatePolicy().multiplier(due + timedelta(days=99), due) == 1.0
+
+
+@pytest.mark.parametrize("toml", sorted((REPO / "assignments").glob("*/assignment.toml")),
+                         ids=lambda p: p.parent.name)
+def test_repository_assignments_load(toml: Path) -> None:
+    config = load_assignment(toml, repo_root=REPO)
+    assert config.total_points > 0
