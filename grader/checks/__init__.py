@@ -1,0 +1,1 @@
+"""Reusable checks for hidden test suites: gradients (and later architecture, accuracy)."""

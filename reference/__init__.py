@@ -1,0 +1,1 @@
+"""Reference solutions, one module per assignment; solution bodies sit between nbgrader markers."""
