@@ -1,0 +1,66 @@
+"""The fixtures a hidden suite is written against, as one pytest plugin object.
+
+`GradingFixtures` is registered for one pytest run (one submission). Hidden tests
+ask for:
+
+- ``student``: the proxy to the submission's sandboxed runtime
+  (``student.mlp_numpy.relu(x)``); only plain data comes back.
+- ``assignment``, ``budgets``, ``thresholds``: the assignment's typed config.
+- ``dataset``: the dataset, loaded in the grader's process (labels never cross).
+- ``credit`` and ``figure`` come from `grader.results.plugin`.
+
+Before every test the runtime's random generators (Python, numpy, TensorFlow) are
+seeded, so a test's result does not depend on which tests ran before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+import pytest
+
+from grader import data
+from grader.config import AssignmentConfig
+from grader.runtime.proxy import StudentProxy, StudentRuntime
+
+SEED = 0  # seeds the student runtime before each test
+
+
+@cache
+def load_dataset(name: str | None) -> data.Dataset:
+    """One load per grader process, shared by every submission it grades."""
+    return data.load(name)
+
+
+class GradingFixtures:
+    """Fixtures for one submission's run of a hidden (or public) suite."""
+
+    def __init__(self, config: AssignmentConfig, runtime: StudentRuntime, *,
+                 dataset_name: str | None = None) -> None:
+        self._config = config
+        self._runtime = runtime
+        self._dataset_name = dataset_name
+
+    @pytest.fixture(scope="session")
+    def student(self) -> StudentProxy:
+        return self._runtime.student
+
+    @pytest.fixture(scope="session")
+    def assignment(self) -> AssignmentConfig:
+        return self._config
+
+    @pytest.fixture(scope="session")
+    def budgets(self) -> Mapping[str, float]:
+        return self._config.budgets
+
+    @pytest.fixture(scope="session")
+    def thresholds(self) -> Mapping[str, float]:
+        return self._config.thresholds
+
+    @pytest.fixture(scope="session")
+    def dataset(self) -> data.Dataset:
+        return load_dataset(self._dataset_name)
+
+    @pytest.fixture(autouse=True)
+    def _seeded_runtime(self) -> None:
+        self._runtime.seed(SEED)

@@ -1,0 +1,148 @@
+"""run -> test results: one submission's suite under pytest, in the grader's process.
+
+The pipeline for one submission is:
+
+1. intake (`grader.intake`): the submission, copied into a private workspace;
+2. a student runtime (`grader.runtime`) started on that workspace, in its sandbox;
+3. the hidden suite run by pytest in this process, reaching the student's code only
+   through the ``student`` proxy; `ResultsCollector` records each test;
+4. scoring (`grader.scoring`): test outcomes -> part points -> a `Grade`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from grader import scoring
+from grader.config import AssignmentConfig, load_assignment
+from grader.grading.fixtures import GradingFixtures
+from grader.intake import Submission, intake
+from grader.results.plugin import ResultsCollector
+from grader.results.records import Grade, to_results_json
+from grader.runtime.proxy import StudentRuntime
+from grader.runtime.sandbox import SandboxLimits
+
+PYTEST_ARGS = (
+    "-c", os.devnull,           # no ini file: the repo's own pytest settings must not apply
+    "-p", "no:cacheprovider",   # write nothing next to the hidden tests
+    "-p", "no:terminal",        # the grader prints its own summary
+    "-p", "grader.results.plugin",
+    "--assert=plain",           # no assert rewriting: messages never quote hidden test code
+    "--import-mode=importlib",  # suites of several assignments in one process
+)
+
+# assignment.toml's [sandbox] keys whose SandboxLimits field has another name.
+SANDBOX_KEY_TO_LIMIT = {"wall_seconds": "call_timeout_s", "output_kb": "output_keep_kb"}
+
+
+@dataclass(frozen=True)
+class GradedSubmission:
+    submission: Submission
+    grade: Grade
+
+    def results_json(self) -> dict:
+        return to_results_json(self.grade)
+
+
+def suite_dir(config: AssignmentConfig) -> Path:
+    return config.repo_root / "autograde_tests" / config.id
+
+
+def sandbox_limits(config: AssignmentConfig) -> SandboxLimits:
+    """The default limits with the assignment's ``[sandbox]`` and ``call_timeout_s`` applied."""
+    overrides = {SANDBOX_KEY_TO_LIMIT.get(key, key): value for key, value in config.sandbox.items()
+                 if SANDBOX_KEY_TO_LIMIT.get(key, key) in SandboxLimits.__dataclass_fields__}
+    if "call_timeout_s" in config.budgets:
+        overrides["call_timeout_s"] = float(config.budgets["call_timeout_s"])
+    return SandboxLimits(**overrides)
+
+
+def run_suite(
+    config: AssignmentConfig,
+    submission: Submission,
+    *,
+    suite: Path | None = None,
+    test_files: Sequence[Path] | None = None,
+    dataset_name: str | None = None,
+) -> Grade:
+    """Runs a suite against one submission and scores it.
+
+    Args:
+        config: the assignment.
+        submission: the intake's result; its workspace holds the student's files.
+        suite: the suite's folder; default: ``autograde_tests/<id>/`` (the hidden suite).
+        test_files: the files to run; default: every ``test_*.py`` in `suite`. Only the
+            parts whose tests ran are scored when files are chosen (a public check).
+        dataset_name: the dataset the suite's data-driven tests use; default: `data.load`'s.
+
+    Returns:
+        The submission's `Grade`. Failures of the student's code never raise here.
+    """
+    suite = suite or suite_dir(config)
+    files = list(test_files) if test_files is not None else sorted(suite.glob("test_*.py"))
+    modules = [Path(name).stem for name in config.student_files]
+    start = time.perf_counter()
+    collector = ResultsCollector()
+    with StudentRuntime(submission.workspace, modules, limits=sandbox_limits(config)) as runtime:
+        fixtures = GradingFixtures(config, runtime, dataset_name=dataset_name)
+        pytest.main([*PYTEST_ARGS, "--rootdir", str(suite),
+                     *map(str, files)], plugins=[collector, fixtures])
+        skipped = tuple(f"{module}.py line {s.line}: {s.text}" for module, statements in runtime.skipped.items() for s in statements)
+    outcomes = collector.outcomes
+    listed = [test for part in config.parts for test in part.tests]
+    outcomes += collector.missing_as_errors(
+        [test for test in listed if _defined_in(test, files)])
+    return scoring.score(
+        config.parts if test_files is None else _parts_run(config, outcomes),
+        outcomes,
+        student_id=submission.student_id,
+        assignment=config.id,
+        execution_time_s=time.perf_counter() - start,
+        problems=submission.problems,
+        skipped_statements=skipped,
+    )
+
+
+def grade_path(
+    assignment: str | Path | AssignmentConfig,
+    path: Path,
+    *,
+    workdir: Path | None = None,
+    dataset_name: str | None = None,
+) -> GradedSubmission:
+    """Intake and grading of one submission (a folder, zip, ``.py`` or ``.ipynb``)."""
+    config = assignment if isinstance(assignment, AssignmentConfig) else load_assignment(
+        assignment)
+    with tempfile.TemporaryDirectory(prefix="nn-grader-", dir=workdir) as scratch:
+        submission = intake(Path(path), Path(scratch), expected_files=config.student_files,
+                            assignment=config.id)
+        grade = run_suite(config, submission, dataset_name=dataset_name)
+    return GradedSubmission(submission, grade)
+
+
+def write_results(graded: GradedSubmission, out_dir: Path) -> Path:
+    """Writes ``<out_dir>/<student_id>/results.json`` (Gradescope's shape plus our extras)."""
+    folder = out_dir / graded.grade.student_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "results.json"
+    path.write_text(json.dumps(graded.results_json(), indent=2, default=str), encoding="utf-8")
+    return path
+
+
+def _defined_in(test: str, files: Sequence[Path]) -> bool:
+    """Whether a test function's name appears in one of the suite files that ran."""
+    return any(f"def {test}(" in file.read_text(encoding="utf-8") for file in files)
+
+
+def _parts_run(config: AssignmentConfig, outcomes) -> list:
+    """The parts whose tests ran (a public run grades the public parts only)."""
+    ran = {outcome.name for outcome in outcomes}
+    return [part for part in config.parts if any(test in ran for test in part.tests)]

@@ -1,0 +1,227 @@
+"""strip -> release: an assignment's student folder, refused unless it is right.
+
+`release(config, out)` writes ``<out>/<id>/`` with:
+
+- the student skeleton of every file (solution bodies replaced by stubs);
+- ``tests/test_public.py``, the public subset of the hidden suite;
+- ``assignment.toml`` with the public parts only (what `grader check` runs);
+- ``README.md``: the instructions rendered through ``templates/instructions.md.j2``.
+
+It refuses, writing nothing, unless the reference scores full marks on the hidden
+suite, the bare skeleton imports and scores zero on every part, and the release holds
+no solution text and no hidden test.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from grader.config import AssignmentConfig, validate_tests
+from grader.intake import intake
+from grader.release.notebook import release_notebook_text
+from grader.release.strip import find_solution_leaks, strip_file
+from grader.results.records import Grade
+
+PUBLIC_SUITE = "test_public.py"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+class ReleaseRefused(Exception):
+    """The release would be wrong; the message lists every reason."""
+
+
+@dataclass(frozen=True)
+class ReleaseReport:
+    folder: Path
+    reference_grade: Grade
+    skeleton_grade: Grade
+
+
+def suite_tests(suite: Path) -> dict[str, set[str]]:
+    """File name -> the ``test_*`` functions defined at the top level of each suite file."""
+    found = {}
+    for file in sorted(suite.glob("test_*.py")):
+        tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+        found[file.name] = {node.name for node in tree.body
+                            if isinstance(node, ast.FunctionDef) and node.name.startswith("test")}
+    return found
+
+
+def skeleton_texts(config: AssignmentConfig) -> dict[str, str]:
+    """Student file name -> its released text (stripped reference or released notebook)."""
+    texts = {}
+    for file in config.files:
+        if file.reference is None:
+            raise ReleaseRefused(f"{file.student}: no reference file to strip "
+                                 "(set `reference` in assignment.toml)")
+        if file.reference.suffix == ".ipynb":
+            texts[file.student] = release_notebook_text(file.reference)
+        else:
+            texts[file.student] = strip_file(file.reference).text
+    return texts
+
+
+def check_public_suite(config: AssignmentConfig, suite: Path) -> list[str]:
+    """Reasons the public suite may not ship (it must not see the reference or hidden tests)."""
+    path = suite / PUBLIC_SUITE
+    public_parts = [part for part in config.parts if part.public]
+    if not path.is_file():
+        return [f"{path} does not exist; parts marked public: "
+                f"{', '.join(p.name for p in public_parts) or 'none'}"] if public_parts else []
+    text = path.read_text(encoding="utf-8")
+    reasons = []
+    tree = ast.parse(text)
+    for node in ast.walk(tree):
+        names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if any(name == "reference" or name.startswith("reference.") for name in names):
+            reasons.append(f"{path.name}:{node.lineno}: the public suite imports the reference")
+    if "BEGIN HIDDEN TESTS" in text:
+        reasons.append(f"{path.name}: contains hidden tests")
+    defined = suite_tests(suite).get(PUBLIC_SUITE, set())
+    for part in config.parts:
+        outside = [test for test in part.tests if test not in defined]
+        if part.public and outside:
+            reasons.append(f"part `{part.name}` is public but its tests {', '.join(outside)} "
+                           f"are not in {PUBLIC_SUITE}")
+        inside = [test for test in part.tests if test in defined]
+        if not part.public and inside:
+            reasons.append(f"part `{part.name}` is hidden but its tests {', '.join(inside)} "
+                           f"are in {PUBLIC_SUITE}, which ships to students")
+    return reasons
+
+
+def render_instructions(config: AssignmentConfig) -> str:
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    body_path = config.root / "README.md"
+    body = body_path.read_text(encoding="utf-8") if body_path.is_file() else ""
+    return environment.get_template("instructions.md.j2").render(config=config, body=body)
+
+
+def public_config_text(config: AssignmentConfig) -> str:
+    """assignment.toml for the student folder: the public parts, no reference paths."""
+    lines = [f'id = "{config.id}"', f"title = {_toml_string(config.title)}",
+             f"due = {config.due.isoformat()}", ""]
+    for file in config.files:
+        lines += ["[[files]]", f'student = "{file.student}"', ""]
+    for part in config.parts:
+        if part.public:
+            tests = ", ".join(f'"{test}"' for test in part.tests)
+            lines += ["[[parts]]", f'name = "{part.name}"', f"points = {part.points:g}",
+                      f"tests = [{tests}]", "public = true", ""]
+    for table in ("budgets", "thresholds", "sandbox"):
+        values = getattr(config, table)
+        if values:
+            lines.append(f"[{table}]")
+            lines += [f"{key} = {str(value).lower() if isinstance(value, bool) else value}"
+                      for key, value in values.items()]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def release(
+    config: AssignmentConfig,
+    out: Path,
+    *,
+    grade: Callable[[AssignmentConfig, Path], Grade],
+) -> ReleaseReport:
+    """Builds and checks the student folder, then moves it to ``<out>/<id>``.
+
+    Args:
+        config: the assignment.
+        out: the parent folder of the release.
+        grade: grades a folder of student files with the hidden suite
+            (`grader.grading.run`), used for the self-check.
+
+    Returns:
+        Where the release went, and the reference's and skeleton's grades.
+
+    Raises:
+        ReleaseRefused: listing every reason; nothing is written.
+        MarkerError: a reference has malformed markers; nothing is written.
+    """
+    suite = config.repo_root / "autograde_tests" / config.id
+    found = suite_tests(suite)
+    validate_tests(config, set().union(*found.values()) if found else set())
+    reasons = check_public_suite(config, suite)
+    texts = skeleton_texts(config)
+    for file in config.files:
+        leaks = find_solution_leaks(texts[file.student], file.reference.read_text(
+            encoding="utf-8"), filename=file.student)
+        reasons += [f"{file.student}: solution text left in the skeleton: {leak}"
+                    for leak in leaks]
+
+    with tempfile.TemporaryDirectory(prefix="nn-grader-release-") as scratch:
+        scratch = Path(scratch)
+        reference_dir, skeleton_dir = scratch / "reference", scratch / config.id
+        reference_dir.mkdir()
+        skeleton_dir.mkdir()
+        for file in config.files:
+            shutil.copyfile(file.reference, reference_dir / file.student)
+            (skeleton_dir / file.student).write_text(texts[file.student], encoding="utf-8")
+        reference_grade = grade(config, reference_dir)
+        skeleton_grade = grade(config, skeleton_dir)
+        reasons += _self_check(reference_grade, skeleton_grade)
+        if reasons:
+            raise ReleaseRefused(f"release of `{config.id}` refused:\n- " + "\n- ".join(reasons))
+
+        if (suite / PUBLIC_SUITE).is_file():
+            (skeleton_dir / "tests").mkdir()
+            shutil.copyfile(suite / PUBLIC_SUITE, skeleton_dir / "tests" / PUBLIC_SUITE)
+        (skeleton_dir / "assignment.toml").write_text(public_config_text(config),
+                                                      encoding="utf-8")
+        (skeleton_dir / "README.md").write_text(render_instructions(config), encoding="utf-8")
+        target = out / config.id
+        if target.exists():
+            shutil.rmtree(target)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(skeleton_dir), target)
+    return ReleaseReport(target, reference_grade, skeleton_grade)
+
+
+def _self_check(reference: Grade, skeleton: Grade) -> list[str]:
+    reasons = []
+    for part in reference.parts:
+        if part.points < part.max_points:
+            failed = [f"{t.case} ({t.status}: {t.message.splitlines()[0] if t.message else ''})"
+                      for t in part.tests if t.fraction < 1]
+            reasons.append(f"the reference scores {part.points:g}/{part.max_points:g} on part "
+                           f"`{part.name}`; failing: {'; '.join(failed)}")
+    for part in skeleton.parts:
+        if part.points > 0:
+            passed = [t.case for t in part.tests if t.fraction > 0]
+            reasons.append(f"the bare skeleton scores {part.points:g}/{part.max_points:g} on "
+                           f"part `{part.name}` (tests passing without student code: "
+                           f"{', '.join(passed)})")
+    return reasons
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def student_folder_submission(folder: Path, config: AssignmentConfig, scratch: Path):
+    """The intake of a student's working folder (used by `grader check` and `submit`)."""
+    return intake(folder, scratch, expected_files=config.student_files, assignment=config.id)
+
+
+def main(*, assignment: str, out: Path) -> int:
+    """`grader release <id> --out DIR`: build, self-check, and write the student folder."""
+    from grader.config import load_assignment
+    from grader.grading.run import grade_path
+
+    config = load_assignment(assignment)
+    print(f"releasing {config.id}: grading the reference and the bare skeleton...", flush=True)
+    report = release(config, out, grade=lambda cfg, folder: grade_path(cfg, folder).grade)
+    print(f"reference: {report.reference_grade.score:g}/{report.reference_grade.max_score:g}, "
+          f"bare skeleton: {report.skeleton_grade.score:g}/{report.skeleton_grade.max_score:g}")
+    print(f"released to {report.folder}")
+    return 0

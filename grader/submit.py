@@ -1,0 +1,62 @@
+"""`grader submit`: pack the student's files and a manifest into a zip to hand in."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from grader.check import check_folder, load_released
+from grader.intake import MANIFEST_NAME
+from grader.results.records import PASSED
+
+
+class SubmitRefused(Exception):
+    """The submission cannot be packed; the message says what to fix."""
+
+
+def manifest(folder: Path, files: list[str], *, student_id: str, assignment: str) -> dict:
+    return {
+        "student_id": student_id,
+        "assignment": assignment,
+        "files": {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+                  for name in files},
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def pack(folder: Path, *, student_id: str, out: Path | None = None) -> Path:
+    """Writes ``<assignment>-<student_id>.zip`` with the student files and manifest.json."""
+    config = load_released(folder)
+    if not student_id.strip() or any(c in student_id for c in "/\\\0"):
+        raise SubmitRefused(f"--student-id {student_id!r} is not usable; expected your "
+                            "student number or login, e.g. --student-id 2023123456")
+    files = list(config.student_files)
+    missing = [name for name in files if not (folder / name).is_file()]
+    if missing:
+        raise SubmitRefused(f"{', '.join(missing)} missing in {folder}; the assignment "
+                            f"needs: {', '.join(files)}")
+    out = out or folder / f"{config.id}-{student_id}.zip"
+    record = manifest(folder, files, student_id=student_id, assignment=config.id)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in files:
+            archive.write(folder / name, name)
+        archive.writestr(MANIFEST_NAME, json.dumps(record, indent=2))
+    return out
+
+
+def main(*, folder: Path, student_id: str, out: Path | None = None,
+         skip_checks: bool = False) -> int:
+    folder = folder.resolve()
+    path = pack(folder, student_id=student_id, out=out)
+    if not skip_checks:
+        grade = check_folder(folder)
+        failing = [t.case for p in grade.parts for t in p.tests if t.status != PASSED]
+        if failing:
+            print(f"warning: {len(failing)} public check(s) fail: {', '.join(failing)}. "
+                  "Run `grader check` to see why; the zip was written anyway.", file=sys.stderr)
+    print(f"wrote {path}: hand this file in.")
+    return 0
