@@ -1,0 +1,120 @@
+"""What hidden tests see when student code fails. All derive from StudentFailure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TracebackLine:
+    """One frame of a student's traceback.
+
+    Attributes:
+        filename: Relative to the submission, e.g. ``mlp_numpy.py``.
+        line: 1-based line number.
+        function: The function's name (``<module>`` at import).
+        source: The line's text, stripped.
+    """
+
+    filename: str
+    line: int
+    function: str
+    source: str
+
+    def __str__(self) -> str:
+        text = f'  File "{self.filename}", line {self.line}, in {self.function}'
+        return text + (f"\n    {self.source}" if self.source else "")
+
+
+def format_traceback(frames: tuple[TracebackLine, ...]) -> str:
+    """Render frames the way Python does, most recent call last."""
+    if not frames:
+        return ""
+    return "Traceback (most recent call last):\n" + "\n".join(str(frame) for frame in frames)
+
+
+class StudentFailure(Exception):
+    """Base class: student code did not produce a usable answer."""
+
+
+class StudentError(StudentFailure):
+    """Student code raised an exception.
+
+    Attributes:
+        type_name: The exception's type, e.g. ``ValueError``.
+        message: ``str()`` of the exception.
+        student_traceback: Frames in the student's files only.
+    """
+
+    def __init__(self, type_name: str, message: str,
+                 student_traceback: tuple[TracebackLine, ...] = ()) -> None:
+        self.type_name = type_name
+        self.message = message
+        self.student_traceback = student_traceback
+        super().__init__(type_name, message)
+
+    def __str__(self) -> str:
+        head = format_traceback(self.student_traceback)
+        last = f"{self.type_name}: {self.message}" if self.message else self.type_name
+        return f"{head}\n{last}" if head else last
+
+
+class StudentAttributeError(StudentError, AttributeError):
+    """The student's object has no such attribute (so ``hasattr`` works on proxies)."""
+
+
+class StudentTimeout(StudentFailure):
+    """A call ran past its wall-clock limit; the runtime was killed.
+
+    Attributes:
+        limit_s: The limit in seconds.
+        what: What was running, e.g. ``mlp_numpy.train(...)``.
+    """
+
+    def __init__(self, limit_s: float, what: str) -> None:
+        self.limit_s = limit_s
+        self.what = what
+        super().__init__(f"{what} did not finish within {limit_s:g} s; the runtime was stopped")
+
+
+class StudentCrashed(StudentFailure):
+    """The runtime died or the submission tried to leave it.
+
+    Attributes:
+        reason: A sentence a student can act on.
+        exit_code: The process's exit code, or None.
+        signal: The signal that killed it, or None.
+    """
+
+    def __init__(self, reason: str, exit_code: int | None = None,
+                 signal: int | None = None) -> None:
+        self.reason = reason
+        self.exit_code = exit_code
+        self.signal = signal
+        super().__init__(reason)
+
+
+class ImportFailed(StudentFailure):
+    """A module of the submission could not be imported.
+
+    Attributes:
+        module: The module's name.
+        reason: Missing file, syntax error, or the exception raised at import.
+        student_traceback: Frames in the student's files, if any.
+    """
+
+    def __init__(self, module: str, reason: str,
+                 student_traceback: tuple[TracebackLine, ...] = ()) -> None:
+        self.module = module
+        self.reason = reason
+        self.student_traceback = student_traceback
+        super().__init__(module, reason)
+
+    def __str__(self) -> str:
+        head = format_traceback(self.student_traceback)
+        text = f"could not import {self.module}: {self.reason}"
+        return f"{text}\n{head}" if head else text
+
+
+class ProtocolViolation(StudentFailure):
+    """Something that may not cross the boundary was sent back (bad dtype, too large, ...)."""

@@ -1,0 +1,300 @@
+"""One running student runtime, seen from the grader: pipes, output, watchdog, kill.
+
+The runtime's stdout and stderr go to one pipe that a thread drains, keeping
+the first and last ``output_keep_kb`` KiB; past ``output_limit_mb`` the
+runtime is killed. A second thread sums the resident memory of the runtime's
+process tree and kills it above ``memory_mb``. Killing means SIGKILL to every
+process in the tree and to the process group, so a process that ignores
+SIGTERM still dies.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from grader.runtime import protocol
+from grader.runtime.sandbox import SandboxCommand, SandboxLimits
+
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself could not start: a grader or machine problem, not the student's."""
+
+
+def _child_setup() -> None:
+    """In the child before exec: die with the grader, never dump core."""
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants, from /proc (children of children included)."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        children[int(fields[1])].append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+def resident_mb(pids: list[int]) -> float:
+    """Summed VmRSS of ``pids`` in MiB (threads share their process's memory)."""
+    total_kb = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"VmRSS:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except (OSError, ValueError):
+            continue
+    return total_kb / 1024
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _wait_gone(pids: set[int], timeout_s: float = 2.0) -> None:
+    """Wait until killed processes have exited and been reaped by their parents."""
+    deadline = time.monotonic() + timeout_s
+    while pids and time.monotonic() < deadline:
+        pids = {pid for pid in pids if _running(pid)}
+        if pids:
+            time.sleep(0.01)
+
+
+class RuntimeProcess:
+    """A started runtime process and the threads that watch it.
+
+    Args:
+        command: What to run (from :func:`grader.runtime.sandbox.build_command`).
+        limits: The limits the watchdogs enforce.
+        request_w: The grader's end of the request pipe.
+        response_r: The grader's end of the response pipe.
+        popen: The started process.
+        output_r: The read end of the output pipe.
+    """
+
+    def __init__(self, command: SandboxCommand, limits: SandboxLimits, request_w: int,
+                 response_r: int, popen: subprocess.Popen[bytes], output_r: int) -> None:
+        self.command = command
+        self.limits = limits
+        self.request_w = request_w
+        self.response_r = response_r
+        self.popen = popen
+        self.kill_reason: str | None = None
+        self._output_r = output_r
+        self._keep = limits.output_keep_kb << 10
+        self._head = bytearray()
+        self._tail = bytearray()
+        self.output_bytes = 0
+        self._stopped = threading.Event()
+        self._kill_lock = threading.Lock()
+        self._output_lock = threading.Lock()
+        self._drain = threading.Thread(target=self._drain_output, daemon=True)
+        self._watch = threading.Thread(target=self._watch_memory, daemon=True)
+        self._drain.start()
+        self._watch.start()
+
+    @classmethod
+    def launch(cls, limits: SandboxLimits,
+               build: Callable[[int, int], SandboxCommand]) -> RuntimeProcess:
+        """Create the pipes, build the command around their fds and start it.
+
+        Args:
+            limits: The limits.
+            build: Called with ``(request_fd, response_fd)``; returns the command.
+        """
+        request_r, request_w = os.pipe()
+        response_r, response_w = os.pipe()
+        output_r, output_w = os.pipe()
+        for fd in (request_w, response_w):
+            protocol.enlarge_pipe(fd)
+        command = build(request_r, response_w)
+        try:
+            popen = subprocess.Popen(  # noqa: S603 - the argv is ours
+                command.argv, env=dict(command.env), cwd=command.cwd,
+                stdin=subprocess.DEVNULL, stdout=output_w, stderr=output_w,
+                pass_fds=(request_r, response_w), start_new_session=True,
+                preexec_fn=_child_setup,  # noqa: PLW1509 - only async-signal-safe calls
+            )
+        except OSError as exc:
+            for fd in (request_r, request_w, response_r, response_w, output_r, output_w):
+                os.close(fd)
+            raise SandboxError(f"could not start the student runtime: {exc}") from exc
+        for fd in (request_r, response_w, output_w):
+            os.close(fd)
+        os.set_blocking(request_w, False)
+        os.set_blocking(response_r, False)
+        return cls(command, limits, request_w, response_r, popen, output_r)
+
+    # -- watching ---------------------------------------------------------------
+
+    def _drain_output(self) -> None:
+        """Keep the head and the tail of the output; kill past the output limit."""
+        limit = self.limits.output_limit_mb << 20
+        while True:
+            try:
+                chunk = os.read(self._output_r, 1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            with self._output_lock:
+                self.output_bytes += len(chunk)
+                if len(self._head) < self._keep:
+                    room = self._keep - len(self._head)
+                    self._head += chunk[:room]
+                    chunk = chunk[room:]
+                self._tail += chunk
+                if len(self._tail) > 2 * self._keep:
+                    del self._tail[: len(self._tail) - self._keep]
+            if self.output_bytes > limit and self.kill_reason is None:
+                self.kill(f"killed: output limit exceeded (the submission printed more than "
+                          f"{self.limits.output_limit_mb} MB)")
+        os.close(self._output_r)
+
+    def _watch_memory(self) -> None:
+        """Poll the process tree's resident memory; kill above the limit."""
+        interval = self.limits.watchdog_interval_s
+        while not self._stopped.wait(interval):
+            if self.popen.poll() is not None:
+                return
+            if resident_mb(process_tree(self.popen.pid)) > self.limits.memory_mb:
+                self.kill(f"killed: memory limit {self.limits.memory_mb} MB exceeded")
+                return
+
+    # -- ending -----------------------------------------------------------------
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self, reason: str) -> None:
+        """SIGKILL the whole tree and process group; the first reason given is kept."""
+        with self._kill_lock:
+            if self.kill_reason is None and self.popen.poll() is None:
+                self.kill_reason = reason
+            seen: set[int] = set()
+            for _attempt in range(5):  # repeat: a fork bomb makes children while we kill
+                pids = process_tree(self.popen.pid) if self.popen.poll() is None else []
+                if not pids:
+                    break
+                seen.update(pids)
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        _wait_gone(seen - {self.popen.pid})
+
+    def close(self, grace_s: float = 1.0) -> None:
+        """Ask the runtime to stop, then kill what is left and release the fds."""
+        tree = process_tree(self.popen.pid) if self.alive() else []
+        if self.alive():
+            try:
+                protocol.write_message(self.request_w, {"op": "shutdown"}, [],
+                                       time.monotonic() + grace_s)
+                self.popen.wait(timeout=grace_s)
+            except (protocol.ProtocolError, subprocess.TimeoutExpired):
+                pass
+        if self.alive():
+            self.kill("stopped by the grader")
+        for pid in tree[1:]:  # children the student left behind outlive a clean exit
+            if _running(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        _wait_gone(set(tree[1:]))
+        self._stopped.set()
+        self._drain.join(timeout=5)
+        for fd in (self.request_w, self.response_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def exit_reason(self) -> tuple[str, int | None, int | None]:
+        """Why the runtime ended: (human reason, exit code, signal)."""
+        try:
+            code = self.popen.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill("stopped responding")
+            code = self.popen.wait()
+        self._drain.join(timeout=2)  # the output limit may be the reason
+        sig = -code if code < 0 else None
+        if sig is None and self.command.uses_bwrap and code > 128:
+            sig = code - 128  # bwrap reports a signal death as 128 + signal
+        if self.kill_reason:
+            return self.kill_reason, (None if sig else code), sig
+        limits = self.limits
+        if sig == signal.SIGXCPU or sig == signal.SIGKILL:
+            return (f"killed: CPU time limit of {limits.cpu_seconds} s exceeded (CPU time of "
+                    "all calls so far)", None, sig)
+        if sig == signal.SIGXFSZ:
+            return f"killed: file size limit of {limits.file_size_mb} MB exceeded", None, sig
+        if sig is not None:
+            name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
+            return f"the runtime was killed by signal {name}", None, sig
+        return (f"the runtime exited with code {code}: the submission called os._exit(), "
+                "exit() in another thread, or crashed the interpreter", code, None)
+
+    def _settle(self, timeout_s: float = 0.5) -> None:
+        """Give the drain thread a moment to read what is already in the pipe."""
+        deadline = time.monotonic() + timeout_s
+        poller = select.poll()
+        try:
+            poller.register(self._output_r, select.POLLIN)
+        except (ValueError, OSError):
+            return  # closed: everything was read
+        while poller.poll(0) and self._drain.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def output(self) -> str:
+        """The kept output: head, a marker for what was dropped, tail."""
+        self._settle()
+        with self._output_lock:
+            head = bytes(self._head)
+            tail = bytes(self._tail[-self._keep :]) if self._tail else b""
+            omitted = self.output_bytes - len(head) - len(tail)
+        if omitted > 0:
+            marker = f"\n... [{omitted} bytes of output omitted] ...\n".encode()
+            return (head + marker + tail).decode("utf-8", errors="replace")
+        return (head + tail).decode("utf-8", errors="replace")

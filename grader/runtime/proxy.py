@@ -1,0 +1,531 @@
+"""The grader's side of the student runtime: ``StudentRuntime`` and the ``student`` proxy.
+
+A hidden test writes::
+
+    with StudentRuntime(workspace, ["mlp_numpy"]) as runtime:
+        student = runtime.student
+        out = student.mlp_numpy.relu(x)             # a numpy array comes back
+        model = student.mlp_numpy.FullConnectionModel([100])   # a handle
+        model.W1 = w                                 # attribute set
+        probs = model.forward(X)                     # method call
+
+Plain data (numbers, strings, None, lists, tuples, str-keyed dicts, numeric
+numpy arrays) comes back as values; everything else stays in the runtime and
+comes back as a :class:`HandleProxy`. Failures raise subclasses of
+:class:`~grader.runtime.errors.StudentFailure`.
+
+If the runtime dies (crash, timeout, memory), the call that caused it fails
+and the next call starts a fresh runtime and re-imports the submission: the
+state of the old one (trained weights, handles) is lost, and using an old
+handle raises :class:`StudentCrashed`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from grader.runtime import protocol
+from grader.runtime.definitions import DefinitionsResult, SkippedStatement, definitions_only
+from grader.runtime.errors import (
+    ImportFailed,
+    ProtocolViolation,
+    StudentAttributeError,
+    StudentCrashed,
+    StudentError,
+    StudentTimeout,
+    TracebackLine,
+)
+from grader.runtime.process import RuntimeProcess, SandboxError
+from grader.runtime.protocol import Callable, Handle, ModuleRef
+from grader.runtime.sandbox import (
+    GpuAssignment,
+    SandboxLimits,
+    build_command,
+    bwrap_usable,
+    default_paths,
+    next_sandbox_uid,
+    prepare_workspace,
+    traversable_by_others,
+)
+
+__all__ = ["Callable", "HandleProxy", "ModuleProxy", "StudentProxy", "StudentRuntime"]
+
+
+def _frames(raw: Sequence[Sequence[Any]]) -> tuple[TracebackLine, ...]:
+    """Traceback lines from the runtime's wire format."""
+    return tuple(TracebackLine(str(f[0]), int(f[1]), str(f[2]), str(f[3]).strip()) for f in raw)
+
+
+class StudentRuntime:
+    """A sandboxed process holding one submission, restarted lazily after a crash.
+
+    Args:
+        workspace: The submission's private workspace copy (the sandbox may
+            write there; when the grader is root it is chowned to the sandbox uid).
+        modules: Module names to import, e.g. ``["mlp_numpy"]`` for ``mlp_numpy.py``.
+        limits: Resource limits.
+        env: Extra environment variables for the runtime.
+        gpu: A GPU lent to this runtime, or None.
+        use_bwrap: Force bubblewrap on or off; None uses it where it works.
+    """
+
+    def __init__(
+        self,
+        workspace: str | os.PathLike[str],
+        modules: Sequence[str],
+        *,
+        limits: SandboxLimits | None = None,
+        env: Mapping[str, str] | None = None,
+        gpu: GpuAssignment | None = None,
+        use_bwrap: bool | None = None,
+    ) -> None:
+        self.workspace = Path(workspace).resolve()
+        self.modules = tuple(modules)
+        self.limits = limits or SandboxLimits()
+        self.env = dict(env or {})
+        self.gpu = gpu
+        self.use_bwrap = bwrap_usable() if use_bwrap is None else use_bwrap
+        self.definitions: dict[str, DefinitionsResult] = {}
+        self.import_errors: dict[str, ImportFailed] = {}
+        self.crashes: list[str] = []
+        self._sources: list[dict[str, str]] | None = None
+        self._process: RuntimeProcess | None = None
+        self._generation = 0
+        self._closed = False
+        self._outputs: list[str] = []
+        self._lock = threading.RLock()
+        self._proxies: weakref.WeakValueDictionary[int, HandleProxy] = (
+            weakref.WeakValueDictionary())
+        self._pending_releases: set[int] = set()
+        self._call_timeout: float | None = None
+        self._label: str | None = None
+        self._encoding_frames: list[bytes] = []
+        uid = next_sandbox_uid()
+        if uid is not None and not self.use_bwrap and not all(
+                traversable_by_others(p) for p in (*default_paths(self.workspace).python_roots,
+                                                   str(self.workspace))):
+            uid = None  # the interpreter is unreachable for another uid; stay root (warned)
+        self.sandbox_uid = uid
+
+    # -- life cycle -------------------------------------------------------------
+
+    def __enter__(self) -> StudentRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def student(self) -> StudentProxy:
+        """The ``student`` object hidden tests use: ``student.<module>.<name>``."""
+        return StudentProxy(self)
+
+    @property
+    def skipped(self) -> dict[str, tuple[SkippedStatement, ...]]:
+        """Top-level statements not run at import, per module (for the report)."""
+        return {name: result.skipped for name, result in self.definitions.items()}
+
+    def start(self) -> None:
+        """Start the runtime and import the submission (done lazily if not called)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this StudentRuntime is closed")
+            if self._process is None or not self._process.alive():
+                self._launch_and_import()
+
+    def close(self) -> None:
+        """Stop the runtime; its processes are killed if they do not exit."""
+        with self._lock:
+            self._closed = True
+            self._retire()
+
+    def output(self) -> str:
+        """Printed output of the submission (every run, head and tail kept)."""
+        with self._lock:
+            current = [self._process.output()] if self._process else []
+            return "\n--- the runtime was restarted ---\n".join(self._outputs + current)
+
+    @contextmanager
+    def time_limit(self, seconds: float) -> Iterator[None]:
+        """Use another wall-clock limit for the calls made inside the block."""
+        previous, self._call_timeout = self._call_timeout, seconds
+        try:
+            yield
+        finally:
+            self._call_timeout = previous
+
+    def seed(self, seed: int) -> None:
+        """Seed Python's ``random``, and numpy and TensorFlow if the submission imported them."""
+        self._request("seed", {"seed": int(seed)}, [], f"seed({seed})")
+
+    def ping(self) -> dict[str, Any]:
+        """Round trip without student code: pid, uid and imported modules of the runtime."""
+        return self._request("ping", {}, [], "ping")
+
+    # -- starting ---------------------------------------------------------------
+
+    def _prepare_sources(self) -> list[dict[str, str]]:
+        """Read and filter each module once; record missing files and syntax errors."""
+        if self._sources is not None:
+            return self._sources
+        sources = []
+        present = sorted(p.name for p in self.workspace.glob("*.py"))
+        for name in self.modules:
+            path = self.workspace / f"{name}.py"
+            if not path.is_file():
+                found = ", ".join(present) or "no .py files"
+                self.import_errors[name] = ImportFailed(
+                    name, f"{name}.py was not found in the submission; found: {found}")
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                self.import_errors[name] = ImportFailed(name, f"{name}.py could not be read: {exc}")
+                continue
+            result = definitions_only(text, f"{name}.py")
+            self.definitions[name] = result
+            if result.error is not None:
+                self.import_errors[name] = ImportFailed(name, str(result.error))
+                continue
+            sources.append({"name": name, "source": result.source or ""})
+        self._sources = sources
+        return sources
+
+    def _spawn(self) -> RuntimeProcess:
+        """Start a runtime process and wait for its handshake."""
+        paths = default_paths(self.workspace)
+        prepare_workspace(self.workspace, self.sandbox_uid)
+
+        def build(request_fd: int, response_fd: int) -> Any:
+            return build_command(self.limits, paths, request_fd=request_fd,
+                                 response_fd=response_fd, use_bwrap=self.use_bwrap,
+                                 sandbox_uid=self.sandbox_uid, gpu=self.gpu, extra_env=self.env)
+
+        process = RuntimeProcess.launch(self.limits, build)
+        deadline = time.monotonic() + self.limits.import_timeout_s
+        try:
+            header, _ = protocol.read_message(process.response_r, max_bytes=1 << 16,
+                                              deadline=deadline)
+        except protocol.ProtocolError as exc:
+            process.kill("did not start")
+            process.close()
+            raise SandboxError(f"the student runtime did not start ({exc}); its output:\n"
+                               f"{process.output()[-3000:]}") from None
+        if header.get("v") != "ready":
+            process.close()
+            raise SandboxError(f"unexpected handshake from the runtime: {header!r:.200}")
+        return process
+
+    def _launch_and_import(self) -> None:
+        """(Re)start the runtime and import every module that has not failed before."""
+        sources = self._prepare_sources()
+        self._retire()
+        self._generation += 1
+        self._process = self._spawn()
+        for module in sources:
+            name = module["name"]
+            if name in self.import_errors:
+                continue
+            what = f"importing {name}"
+            try:
+                results = self._exchange("import", {"sources": sources, "names": [name]}, [],
+                                         what, self.limits.import_timeout_s)
+            except (StudentCrashed, StudentTimeout, ProtocolViolation) as exc:
+                self.import_errors[name] = ImportFailed(name, f"{what}: {exc}")
+                self._retire()
+                self._generation += 1
+                self._process = self._spawn()
+                continue
+            error = results.get(name) if isinstance(results, dict) else None
+            if error is not None:
+                self.import_errors[name] = self._import_failure(name, error)
+
+    def _import_failure(self, name: str, error: Mapping[str, Any]) -> ImportFailed:
+        """Build ImportFailed from the runtime's error record."""
+        frames = _frames(error.get("traceback", ()))
+        if error.get("kind") == "exit":
+            return ImportFailed(name, f"the submission called sys.exit({error.get('code')}) "
+                                      "while being imported", frames)
+        return ImportFailed(name, f"{error.get('type')}: {error.get('message')}", frames)
+
+    def _retire(self) -> None:
+        """Stop the current process, keeping its output."""
+        if self._process is not None:
+            self._process.close()
+            self._outputs.append(self._process.output())
+            self._process = None
+
+    # -- requests ---------------------------------------------------------------
+
+    def _request(self, op: str, fields: dict[str, Any], frames: list[bytes], what: str,
+                 timeout: float | None = None) -> Any:
+        """Send one request (restarting the runtime if it died) and decode the answer."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this StudentRuntime is closed")
+            if self._process is None or not self._process.alive():
+                if self._process is not None:
+                    self.crashes.append(self._process.exit_reason()[0])
+                self._launch_and_import()
+            limit = timeout or self._call_timeout or self.limits.call_timeout_s
+            return self._exchange(op, fields, frames, what, limit)
+
+    def _exchange(self, op: str, fields: dict[str, Any], frames: list[bytes], what: str,
+                  limit: float) -> Any:
+        """One request/response on the current process; maps every failure to StudentFailure."""
+        process = self._process
+        assert process is not None
+        releases, self._pending_releases = self._pending_releases, set()
+        header = {"op": op, **fields, "releases": sorted(releases)}
+        deadline = time.monotonic() + limit
+        try:
+            protocol.write_message(process.request_w, header, frames, deadline)
+            response, out_frames = protocol.read_message(
+                process.response_r, max_bytes=self.limits.max_message_mb << 20,
+                deadline=deadline)
+        except protocol.ChannelTimeout:
+            process.kill(f"timed out after {limit:g} s")
+            self.crashes.append(f"{what}: timed out after {limit:g} s")
+            raise StudentTimeout(limit, what) from None
+        except protocol.ChannelClosed:
+            reason, code, sig = process.exit_reason()
+            self.crashes.append(f"{what}: {reason}")
+            raise StudentCrashed(reason, code, sig) from None
+        except protocol.ProtocolError as exc:
+            process.kill(f"protocol violation: {exc}")
+            self.crashes.append(f"{what}: protocol violation: {exc}")
+            raise ProtocolViolation(f"{what}: {exc}") from None
+        if response.get("ok") is True:
+            self._label = what if op == "getattr" else None  # names a returned function
+            try:
+                return protocol.decode_value(response.get("v"), out_frames, self._resolve)
+            except (protocol.ProtocolError, RecursionError) as exc:
+                raise ProtocolViolation(f"{what} returned something that may not cross: "
+                                        f"{exc}") from None
+        raise self._failure(response.get("error") or {}, op, what)
+
+    def _failure(self, error: Mapping[str, Any], op: str, what: str) -> Exception:
+        """The exception for an error response."""
+        kind = error.get("kind")
+        frames = _frames(error.get("traceback", ()))
+        if kind == "student":
+            type_name = str(error.get("type"))
+            message = str(error.get("message"))
+            if error.get("memory") and self.limits.address_space_mb:
+                message += f" (memory limit {self.limits.address_space_mb} MB)"
+            if error.get("file_too_large"):
+                message += f" (file size limit {self.limits.file_size_mb} MB)"
+            cls = StudentAttributeError if (op == "getattr" and type_name == "AttributeError") \
+                else StudentError
+            return cls(type_name, message, frames)
+        if kind == "exit":
+            return StudentCrashed(f"the submission called sys.exit({error.get('code')}) "
+                                  f"during {what}")
+        if kind == "protocol":
+            return ProtocolViolation(f"{what}: {error.get('message')}")
+        return ProtocolViolation(f"{what}: the runtime refused the request: "
+                                 f"{error.get('message')}")
+
+    # -- values -----------------------------------------------------------------
+
+    def _resolve(self, node: dict[str, Any]) -> Any:
+        """Handles from the runtime become proxies; nothing else may be referenced."""
+        if node.get("t") != "h":
+            raise protocol.ProtocolError(f"the runtime may not send {node.get('t')!r} references")
+        handle = Handle(int(node["id"]), str(node.get("type"))[:100], str(node.get("repr"))[:200])
+        proxy = self._proxies.get(handle.id)
+        if proxy is None or proxy._generation != self._generation:
+            proxy = HandleProxy(self, handle, self._generation, self._label or handle.type_name)
+            self._proxies[handle.id] = proxy
+        self._pending_releases.discard(handle.id)  # alive again: keep it in the runtime
+        return proxy
+
+    def _encode_reference(self, value: Any) -> dict[str, Any]:
+        """Grader-side values that are not plain data: handles, modules, named callables."""
+        if isinstance(value, HandleProxy):
+            value._check_alive()
+            return {"t": "h", "id": value._handle.id}
+        if isinstance(value, ModuleProxy):
+            return {"t": "m", "name": value._name}
+        if isinstance(value, ModuleRef):
+            return {"t": "m", "name": value.name}
+        if isinstance(value, Callable):
+            return {"t": "f", "name": value.name}
+        if isinstance(value, protocol.np.ndarray):
+            return protocol.encode_value(protocol.np.asarray(value), self._encoding_frames,
+                                         self._encode_reference)
+        raise TypeError(f"cannot send a {type(value).__name__} to student code; expected plain "
+                        "data, a numeric numpy array, a student object or Callable(name)")
+
+    def _encode(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+        """Encode request fields that hold values."""
+        frames: list[bytes] = []
+        self._encoding_frames = frames
+        try:
+            fields = {key: protocol.encode_value(value, frames, self._encode_reference)
+                      for key, value in values.items()}
+        except protocol.ProtocolError as exc:
+            raise TypeError(f"cannot send this value to student code: {exc}") from None
+        return fields, frames
+
+    def _release(self, handle_id: int, generation: int) -> None:
+        """Called when a proxy is garbage-collected: free the object on the next request."""
+        if generation == self._generation and not self._closed:
+            self._pending_releases.add(handle_id)
+
+    def call(self, target: Any, name: str | None, args: tuple[Any, ...],
+             kwargs: dict[str, Any], what: str) -> Any:
+        """Call ``target(*args, **kwargs)`` or ``target.name(*args, **kwargs)`` in the runtime."""
+        fields, frames = self._encode({"target": target, "args": list(args), "kwargs": kwargs})
+        if name is None:
+            return self._request("call", fields, frames, what)
+        return self._request("call_method", {**fields, "name": name}, frames, what)
+
+    def getattr(self, target: Any, name: str, what: str) -> Any:
+        fields, frames = self._encode({"target": target})
+        return self._request("getattr", {**fields, "name": name}, frames, what)
+
+    def setattr(self, target: Any, name: str, value: Any, what: str) -> None:
+        fields, frames = self._encode({"target": target, "value": value})
+        self._request("setattr", {**fields, "name": name}, frames, what)
+
+    def getitem(self, target: Any, key: Any, what: str) -> Any:
+        fields, frames = self._encode({"target": target, "key": key})
+        return self._request("getitem", fields, frames, what)
+
+    def len(self, target: Any, what: str) -> int:
+        fields, frames = self._encode({"target": target})
+        return int(self._request("len", fields, frames, what))
+
+    def to_array(self, target: Any, what: str) -> Any:
+        fields, frames = self._encode({"target": target})
+        value = self._request("to_array", fields, frames, what)
+        if type(value) is not protocol.np.ndarray:
+            raise ProtocolViolation(f"{what}: expected an array, received {type(value).__name__}")
+        return value
+
+    def module(self, name: str) -> ModuleProxy:
+        """The proxy of one submission module; raises ImportFailed if it did not import."""
+        self.start()
+        if name in self.import_errors:
+            raise self.import_errors[name]
+        return ModuleProxy(self, name)
+
+
+class StudentProxy:
+    """``student.<module>``: the submission's modules."""
+
+    def __init__(self, runtime: StudentRuntime) -> None:
+        self._runtime = runtime
+
+    def __getattr__(self, name: str) -> ModuleProxy:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name not in self._runtime.modules:
+            raise AttributeError(f"the submission has no module {name!r}; modules: "
+                                 f"{', '.join(self._runtime.modules)}")
+        return self._runtime.module(name)
+
+    def __repr__(self) -> str:
+        return f"<student {', '.join(self._runtime.modules)}>"
+
+
+class ModuleProxy:
+    """``student.mlp_numpy``: attribute access reads the module in the runtime."""
+
+    def __init__(self, runtime: StudentRuntime, name: str) -> None:
+        object.__setattr__(self, "_runtime", runtime)
+        object.__setattr__(self, "_name", name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._runtime.getattr(ModuleRef(self._name), name, f"{self._name}.{name}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._runtime.setattr(ModuleRef(self._name), name, value, f"{self._name}.{name} = ...")
+
+    def __repr__(self) -> str:
+        return f"<student module {self._name}>"
+
+
+class HandleProxy:
+    """An object that lives in the student runtime: call it, read and set attributes, index it.
+
+    ``np.asarray(proxy)`` converts it in the runtime; only a plain numeric
+    array crosses back. Equality is identity of the remote object: a
+    student's ``__eq__`` never runs in the grader.
+    """
+
+    def __init__(self, runtime: StudentRuntime, handle: Handle, generation: int,
+                 label: str) -> None:
+        object.__setattr__(self, "_runtime", runtime)
+        object.__setattr__(self, "_handle", handle)
+        object.__setattr__(self, "_generation", generation)
+        object.__setattr__(self, "_label", label)
+
+    @property
+    def type_name(self) -> str:
+        """The remote object's type name."""
+        return self._handle.type_name
+
+    def _what(self, suffix: str = "") -> str:
+        return f"{self._handle.type_name}{suffix}"
+
+    def _check_alive(self) -> None:
+        if self._generation != self._runtime._generation:
+            crashes = self._runtime.crashes
+            why = f" ({crashes[-1]})" if crashes else ""
+            raise StudentCrashed(f"this {self._handle.type_name} came from an earlier run of the "
+                                 f"submission that ended{why}; its state is lost")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._check_alive()
+        return self._runtime.getattr(self, name, self._what(f".{name}"))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._check_alive()
+        self._runtime.setattr(self, name, value, self._what(f".{name} = ..."))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._check_alive()
+        return self._runtime.call(self, None, args, kwargs, f"{self._label}(...)")
+
+    def __len__(self) -> int:
+        self._check_alive()
+        return self._runtime.len(self, self._what(" len()"))
+
+    def __getitem__(self, key: Any) -> Any:
+        self._check_alive()
+        return self._runtime.getitem(self, key, self._what("[...]"))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        self._check_alive()
+        array = self._runtime.to_array(self, self._what(" as an array"))
+        return array if dtype is None else array.astype(dtype)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HandleProxy) and other._handle.id == self._handle.id \
+            and other._runtime is self._runtime
+
+    def __hash__(self) -> int:
+        return hash((id(self._runtime), self._handle.id))
+
+    def __repr__(self) -> str:
+        return f"<student {self._handle.type_name}: {self._handle.repr_snippet}>"
+
+    def __del__(self) -> None:
+        try:
+            self._runtime._release(self._handle.id, self._generation)
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass

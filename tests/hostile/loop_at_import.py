@@ -1,0 +1,6 @@
+"""Spins forever while being imported."""
+
+
+class Spin:
+    while True:
+        pass
