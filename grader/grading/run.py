@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +65,12 @@ def sandbox_limits(config: AssignmentConfig) -> SandboxLimits:
     return SandboxLimits(**overrides)
 
 
+def sandboxed_runtime(config: AssignmentConfig, submission: Submission) -> StudentRuntime:
+    """The student runtime for a submission: its workspace, in the sandbox, with its limits."""
+    modules = [Path(name).stem for name in config.student_files]
+    return StudentRuntime(submission.workspace, modules, limits=sandbox_limits(config))
+
+
 def run_suite(
     config: AssignmentConfig,
     submission: Submission,
@@ -72,6 +78,7 @@ def run_suite(
     suite: Path | None = None,
     test_files: Sequence[Path] | None = None,
     dataset_name: str | None = None,
+    open_runtime: Callable[[AssignmentConfig, Submission], StudentRuntime] | None = None,
 ) -> Grade:
     """Runs a suite against one submission and scores it.
 
@@ -82,16 +89,17 @@ def run_suite(
         test_files: the files to run; default: every ``test_*.py`` in `suite`. Only the
             parts whose tests ran are scored when files are chosen (a public check).
         dataset_name: the dataset the suite's data-driven tests use; default: `data.load`'s.
+        open_runtime: starts the student runtime; default: `sandboxed_runtime`. (The
+            grading benchmark swaps in an in-process one to measure the sandbox's cost.)
 
     Returns:
         The submission's `Grade`. Failures of the student's code never raise here.
     """
     suite = suite or suite_dir(config)
     files = list(test_files) if test_files is not None else sorted(suite.glob("test_*.py"))
-    modules = [Path(name).stem for name in config.student_files]
     start = time.perf_counter()
     collector = ResultsCollector()
-    with StudentRuntime(submission.workspace, modules, limits=sandbox_limits(config)) as runtime:
+    with (open_runtime or sandboxed_runtime)(config, submission) as runtime:
         fixtures = GradingFixtures(config, runtime, dataset_name=dataset_name)
         pytest.main([*PYTEST_ARGS, "--rootdir", str(suite),
                      *map(str, files)], plugins=[collector, fixtures])
