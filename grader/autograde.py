@@ -29,8 +29,8 @@ def score_table(graded: list[GradedSubmission]) -> str:
         return "no submissions"
     parts = [part.name for part in graded[0].grade.parts]
     header = ["student", *parts, "total"]
-    rows = [[g.grade.student_id, *(f"{p.points:g}/{p.max_points:g}" for p in g.grade.parts),
-             f"{g.grade.score:g}/{g.grade.max_score:g}"] for g in graded]
+    rows = [[g.grade.student_id, *(f"{round(p.points, 2):g}/{p.max_points:g}" for p in g.grade.parts),
+             f"{round(g.grade.score, 2):g}/{g.grade.max_score:g}"] for g in graded]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
              for row in [header, *rows]]

@@ -32,7 +32,8 @@ def _data_main(args: argparse.Namespace) -> int:
 def _demo_main(args: argparse.Namespace) -> int:
     from grader import demo
 
-    return demo.main(dataset=args.dataset, quick=not args.full)
+    return demo.main(dataset=args.dataset, quick=not args.full, references=args.references,
+                     out=args.out)
 
 
 def _release_main(args: argparse.Namespace) -> int:
@@ -82,13 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     data_parser.set_defaults(run=_data_main)
 
     demo_parser = verbs.add_parser(
-        "demo", help="run every reference solution briefly and print a table",
-        description="Train every reference solution briefly on the dataset and print "
-        "artifact, dataset, epochs, accuracy and seconds. Example: grader demo",
+        "demo", help="an instructor's day end to end: release, a sample class, autograde",
+        description="Release tf_basics and mlp_numpy, build a sample class (the reference, "
+        "the bare skeleton, planted bugs, correct variants), grade it and print the scores. "
+        "With --references: train every reference briefly and print a table instead. "
+        "Example: grader demo --out demo-out",
     )
     demo_parser.add_argument("--dataset", choices=data.NAMES)
+    demo_parser.add_argument("--out", type=Path, default=Path("demo-out"),
+                             help="where releases, the class and results go (default: demo-out)")
+    demo_parser.add_argument("--references", action="store_true",
+                             help="train every reference solution and print a table")
     demo_parser.add_argument("--full", action="store_true",
-                             help="the lecture's full settings instead of quick runs")
+                             help="with --references: the lecture's settings, not quick runs")
     demo_parser.set_defaults(run=_demo_main)
 
     release = verbs.add_parser(

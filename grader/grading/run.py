@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -103,6 +104,7 @@ def run_suite(
         fixtures = GradingFixtures(config, runtime, dataset_name=dataset_name)
         pytest.main([*PYTEST_ARGS, "--rootdir", str(suite),
                      *map(str, files)], plugins=[collector, fixtures])
+        _forget_suite_modules(suite)
         skipped = tuple(f"{module}.py line {s.line}: {s.text}" for module, statements in runtime.skipped.items() for s in statements)
     outcomes = collector.outcomes
     listed = [test for part in config.parts for test in part.tests]
@@ -143,6 +145,18 @@ def write_results(graded: GradedSubmission, out_dir: Path) -> Path:
     path = folder / "results.json"
     path.write_text(json.dumps(graded.results_json(), indent=2, default=str), encoding="utf-8")
     return path
+
+
+def _forget_suite_modules(suite: Path) -> None:
+    """Drops the suite's test modules from sys.modules after a run.
+
+    pytest's importlib mode registers them under their bare names (``test_hidden``), so
+    without this the next assignment graded in the same process would reuse them.
+    """
+    root = str(suite.resolve())
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(root + os.sep):
+            del sys.modules[name]
 
 
 def _defined_in(test: str, files: Sequence[Path]) -> bool:

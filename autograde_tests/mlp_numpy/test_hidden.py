@@ -1,0 +1,264 @@
+"""Hidden checks for `mlp_numpy`: values against the reference, and training under a budget.
+
+Expected values are computed here, in the grader's process, by `reference.mlp_numpy`
+from the same inputs the student's code receives. Labels of the test split never
+cross into the student runtime: the model's probabilities come back and the
+accuracy is computed here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import reference.mlp_numpy as ref
+from grader.checks.arrays import as_array, assert_close, assert_number, assert_shape
+
+SEEDS = (0, 1, 2)
+INPUT_DIMS = ref.INPUT_DIMS
+NUM_CLASSES = ref.NUM_CLASSES
+MODEL_BATCH = 5
+MODEL_LATENT = 7
+HUGE_LOGIT = 1000.0  # exp(1000) overflows float64: only a shifted softmax survives
+HE_STD_TOLERANCE = 0.15  # relative; the sample std of >= 640 normal draws is within ~3%
+HE_MEAN_TOLERANCE = 0.2  # in units of the expected std
+ACCURACY_EXACT = 1e-12  # an accuracy is a ratio of counts: it matches exactly
+LOSS_RTOL = 1e-6
+HE_LATENT = 64
+SEARCH_DIMS = (40, 1)  # a 1-unit hidden layer is far worse: the search must keep 40
+
+
+def _one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(NUM_CLASSES)[labels]
+
+
+def _pair(received, what: str):
+    if not isinstance(received, (tuple, list)) or len(received) != 2:
+        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair")
+    return received
+
+
+def _model_inputs(seed: int):
+    """Images, one-hot labels and weights for a tiny model, identical on both sides."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.0, size=(MODEL_BATCH, INPUT_DIMS))
+    y = _one_hot(rng.integers(0, NUM_CLASSES, size=MODEL_BATCH))
+    w1 = rng.normal(size=(INPUT_DIMS + 1, MODEL_LATENT)) / np.sqrt(INPUT_DIMS / 2)
+    w2 = rng.normal(size=(MODEL_LATENT, NUM_CLASSES)) / np.sqrt(MODEL_LATENT / 2)
+    return x, y, w1, w2
+
+
+def _reference_model(w1: np.ndarray, w2: np.ndarray) -> ref.FullConnectionModel:
+    model = ref.FullConnectionModel(w2.shape[0], rng=0)
+    model.W1, model.W2 = w1.copy(), w2.copy()
+    return model
+
+
+def _student_model(student, w1: np.ndarray, w2: np.ndarray):
+    model = student.mlp_numpy.FullConnectionModel(w2.shape[0])
+    model.W1, model.W2 = w1, w2
+    return model
+
+
+def _predictions(model, x: np.ndarray, what: str) -> np.ndarray:
+    """The model's predicted classes; the true labels stay on the grader's side."""
+    model.forward(x, np.zeros((len(x), NUM_CLASSES), dtype=x.dtype))
+    probs = assert_shape(model.h2_soft, (len(x), NUM_CLASSES), f"{what}: `model.h2_soft`")
+    return np.argmax(probs, axis=1)
+
+
+# -- layers: forward against the reference --------------------------------------------
+
+@pytest.mark.parametrize("n, d, m", [(3, 4, 5), (1, 6, 2), (7, 3, 3)])
+def test_fc_forward_matches_reference(student, n, d, m):
+    rng = np.random.default_rng(n * 100 + d * 10 + m)
+    x, w = rng.normal(size=(n, d)), rng.normal(size=(d, m))
+    assert_close(student.mlp_numpy.FullConnectionLayer().forward(x, w),
+                 ref.FullConnectionLayer().forward(x, w),
+                 f"`FullConnectionLayer.forward(X, W)` with X {x.shape} and W {w.shape}")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_relu_forward_matches_reference(student, seed):
+    x = np.random.default_rng(seed).normal(size=(4, 6))
+    assert_close(student.mlp_numpy.Relu().forward(x), ref.Relu().forward(x),
+                 f"`Relu.forward(x)` with x of shape {x.shape}")
+
+
+@pytest.mark.parametrize("shape", [(3, 10), (1, 10), (6, 4)])
+def test_softmax_forward_matches_reference(student, shape):
+    x = np.random.default_rng(sum(shape)).normal(scale=3.0, size=shape)
+    assert_close(student.mlp_numpy.Softmax().forward(x), ref.Softmax().forward(x),
+                 f"`Softmax.forward(x)` with x of shape {shape}")
+
+
+def test_softmax_forward_huge_logits(student):
+    x = np.array([[HUGE_LOGIT, 0.0, -HUGE_LOGIT], [-HUGE_LOGIT, -HUGE_LOGIT, -HUGE_LOGIT],
+                  [HUGE_LOGIT, HUGE_LOGIT, 0.0]])
+    assert_close(student.mlp_numpy.Softmax().forward(x), ref.Softmax().forward(x),
+                 "`Softmax.forward(x)` with logits of ±1000 (subtract each row's maximum "
+                 "before exp)")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cross_entropy_forward_matches_reference(student, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.05, 1.0, size=(6, NUM_CLASSES))
+    p /= p.sum(axis=1, keepdims=True)
+    y = _one_hot(rng.integers(0, NUM_CLASSES, size=6))
+    assert_number(student.mlp_numpy.CrossEntropy().forward(p, y),
+                  float(ref.CrossEntropy().forward(p, y)),
+                  "`CrossEntropy.forward(p, y)` (the batch mean) with p of shape (6, 10)",
+                  tolerance=LOSS_RTOL)
+
+
+# -- the model ---------------------------------------------------------------------------
+
+def test_he_initialisation(student):
+    model = student.mlp_numpy.FullConnectionModel(HE_LATENT)
+    for name, fan_in, shape in (("W1", INPUT_DIMS + 1, (INPUT_DIMS + 1, HE_LATENT)),
+                                ("W2", HE_LATENT, (HE_LATENT, NUM_CLASSES))):
+        w = assert_shape(getattr(model, name), shape, f"`FullConnectionModel({HE_LATENT}).{name}`")
+        expected_std = np.sqrt(2.0 / fan_in)
+        std, mean = float(np.std(w)), float(np.mean(w))
+        assert abs(std / expected_std - 1) <= HE_STD_TOLERANCE, (
+            f"`FullConnectionModel({HE_LATENT}).{name}` has standard deviation {std:.4g}; "
+            f"expected about {expected_std:.4g} (He initialisation: normal(0, 1) / "
+            f"sqrt(fan_in / 2) with fan_in = {fan_in})")
+        assert abs(mean) <= HE_MEAN_TOLERANCE * expected_std, (
+            f"`FullConnectionModel({HE_LATENT}).{name}` has mean {mean:.4g}; expected about 0")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_model_forward_matches_reference(student, seed):
+    x, y, w1, w2 = _model_inputs(seed)
+    expected = _reference_model(w1, w2)
+    expected.forward(x, y)
+    model = _student_model(student, w1, w2)
+    model.forward(x, y)
+    what = f"`FullConnectionModel.forward` with X {x.shape} and W1, W2 set"
+    assert_close(model.h1, expected.h1, f"{what}: `h1` (did you append the bias column?)")
+    assert_close(model.h2_soft, expected.h2_soft, f"{what}: `h2_soft`")
+    assert_number(model.loss, float(expected.loss), f"{what}: `loss`", tolerance=LOSS_RTOL)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_model_backward_matches_reference(student, seed):
+    x, y, w1, w2 = _model_inputs(seed)
+    expected = _reference_model(w1, w2)
+    expected.forward(x, y)
+    expected.backward(y)
+    model = _student_model(student, w1, w2)
+    model.forward(x, y)
+    model.backward(y)
+    what = "`FullConnectionModel.backward` after forward with W1, W2 set"
+    assert_close(model.W2_grad, expected.W2_grad, f"{what}: `W2_grad`")
+    assert_close(model.W1_grad, expected.W1_grad, f"{what}: `W1_grad`")
+
+
+# -- functions -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["probabilities", "scores", "one_row"])
+def test_compute_accuracy(student, case):
+    rng = np.random.default_rng(7)
+    n = 1 if case == "one_row" else 40
+    labels = _one_hot(rng.integers(0, NUM_CLASSES, size=n))
+    scores = rng.normal(size=(n, NUM_CLASSES)) + 3.0 * labels * (rng.uniform(size=(n, 1)) < 0.6)
+    if case != "scores":
+        scores = ref.Softmax().forward(scores)
+    assert_number(student.mlp_numpy.computeAccuracy(scores, labels),
+                  ref.computeAccuracy(scores, labels),
+                  f"`computeAccuracy(prob, labels)` with {n} rows ({case.replace('_', ' ')})",
+                  tolerance=ACCURACY_EXACT)
+
+
+def test_preprocess(student):
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, NUM_CLASSES, size=6).astype(np.uint8)
+    expected_x, expected_y = ref.preprocess(images, labels)
+    x, y = _pair(student.mlp_numpy.preprocess(images, labels), "`preprocess(images, labels)`")
+    assert_close(x, expected_x, "`preprocess(images, labels)`: x (pixels / 255)", rtol=1e-6,
+                 atol=1e-6)
+    assert_close(y, expected_y, "`preprocess(images, labels)`: y (one-hot)")
+
+
+@pytest.mark.parametrize("learning_rate", [0.05, 0.3])
+def test_train_one_step(student, learning_rate):
+    x, y, w1, w2 = _model_inputs(11)
+    expected = _reference_model(w1, w2)
+    expected_loss, expected_accuracy = ref.train_one_step(expected, x, y, learning_rate)
+    model = _student_model(student, w1, w2)
+    what = f"`train_one_step(model, x, y, learning_rate={learning_rate})`"
+    loss, accuracy = _pair(student.mlp_numpy.train_one_step(model, x, y, learning_rate), what)
+    assert_number(loss, float(expected_loss), f"{what}: the batch loss", tolerance=LOSS_RTOL)
+    assert_number(accuracy, float(expected_accuracy), f"{what}: the batch accuracy",
+                  tolerance=ACCURACY_EXACT)
+    assert_close(model.W1, expected.W1, f"{what}: W1 after the step (W1 - lr * W1_grad)")
+    assert_close(model.W2, expected.W2, f"{what}: W2 after the step (W2 - lr * W2_grad)")
+
+
+def test_test_returns_accuracy(student):
+    x, _, w1, w2 = _model_inputs(5)
+    x = np.concatenate([x] * 4)
+    rng = np.random.default_rng(5)
+    y = _one_hot(rng.integers(0, NUM_CLASSES, size=len(x)))
+    probe = _reference_model(w1, w2)
+    probe.forward(x, y)
+    half = len(x) // 2  # half the labels agree with the model, so the accuracy is not ~0.1
+    y[:half] = _one_hot(np.argmax(probe.h2_soft[:half], axis=1))
+    expected = ref.test(_reference_model(w1, w2), x, y)
+    assert_number(student.mlp_numpy.test(_student_model(student, w1, w2), x, y), expected,
+                  f"`test(model, x, y)` with {len(x)} images and W1, W2 set",
+                  tolerance=ACCURACY_EXACT)
+
+
+# -- training under a budget ---------------------------------------------------------------
+
+def _training_split(dataset, budgets, size_key: str):
+    n = int(budgets[size_key])
+    x, y = ref.preprocess(dataset.x_train[:n], dataset.y_train[:n])
+    nv = int(budgets["validation_images"])
+    xv, yv = ref.preprocess(dataset.x_validation[:nv], dataset.y_validation[:nv])
+    return x, y, xv, yv
+
+
+def test_train_reaches_threshold(student, dataset, budgets, thresholds, credit, figure):
+    x, y, xv, yv = _training_split(dataset, budgets, "train_images")
+    epochs = int(budgets["train_epochs"])
+    latent = int(budgets["latent_dims"])
+    model = student.mlp_numpy.train(x, y, xv, yv, latent_dims=(latent,), epochs=epochs,
+                                    batch_size=int(budgets["batch_size"]),
+                                    learning_rate=budgets["learning_rate"], seed=0,
+                                    verbose=False)
+    nt = int(budgets["test_images"])
+    x_test, _ = ref.preprocess(dataset.x_test[:nt], dataset.y_test[:nt])
+    predicted = _predictions(model, x_test, "the model `train` returned")
+    accuracy = float(np.mean(predicted == dataset.y_test[:nt]))
+    threshold = thresholds[f"{dataset.name}_accuracy"]
+    floor = thresholds[f"{dataset.name}_accuracy_floor"]
+    figure("accuracy", {"dataset": dataset.name, "accuracy": accuracy, "threshold": threshold,
+                        "floor": floor})
+    budget = (f"`train` with latent_dims=({latent},), {epochs} epochs on {len(x):,} "
+              f"{dataset.name} images")
+    assert accuracy > floor, (
+        f"{budget} reached test accuracy {accuracy:.4f}; expected at least {threshold:.4f} "
+        f"(partial credit from {floor:.4f})")
+    if accuracy < threshold:
+        credit.set((accuracy - floor) / (threshold - floor),
+                   f"{budget} reached test accuracy {accuracy:.4f}, below {threshold:.4f}: "
+                   f"partial credit (none at {floor:.4f})")
+
+
+def test_train_keeps_best_latent_dims(student, dataset, budgets):
+    x, y, xv, yv = _training_split(dataset, budgets, "search_images")
+    model = student.mlp_numpy.train(x, y, xv, yv, latent_dims=SEARCH_DIMS, epochs=1,
+                                    batch_size=int(budgets["batch_size"]),
+                                    learning_rate=budgets["learning_rate"], seed=0,
+                                    verbose=False)
+    w2 = as_array(model.W2, "`train(...).W2`")
+    kept = w2.shape[0] if w2.ndim == 2 else None
+    assert kept == SEARCH_DIMS[0], (
+        f"`train(..., latent_dims={SEARCH_DIMS})` returned a model with W2 of shape "
+        f"{w2.shape}; expected ({SEARCH_DIMS[0]}, 10): with a single hidden unit the "
+        "validation accuracy is far lower, so the search must keep the first size")

@@ -1,0 +1,180 @@
+"""Public checks for `mlp_numpy`: shapes and gradients against your own forward passes.
+
+These ship with the assignment (`grader check`). They need neither the reference
+solution nor any dataset: each backward pass is compared with centred differences
+of the same layer's forward pass, in float64, for a random upstream gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader.checks.arrays import as_array, assert_shape
+from grader.checks.gradients import (
+    KINK_MARGIN,
+    STEP,
+    away_from_kinks,
+    check_gradient,
+    numerical_gradient,
+    numerical_vjp,
+)
+
+SEEDS = (0, 1, 2)  # each gradient check runs on three random draws
+FC_SHAPE = (3, 4, 5)  # N, D, M: small and non-square so a missing transpose shows
+ACT_SHAPE = (3, 5)  # Relu, Softmax and CrossEntropy inputs (N, C)
+MODEL_BATCH = 4
+MODEL_LATENT = 6  # a tiny hidden layer keeps the whole-model check cheap
+MODEL_DIRECTIONS = 4  # random directions per weight matrix in the model check
+INPUT_DIMS = 784
+NUM_CLASSES = 10
+
+
+def _require_gradient(report, what: str, figure) -> None:
+    figure("gradient_error", {"check": what, "relative_error": report.relative_error,
+                              "tolerance": report.tolerance})
+    assert report.passed, (
+        f"{what} does not match the numerical gradient of your own forward: relative "
+        f"error {report.relative_error:.3g}; expected below {report.tolerance:g} "
+        f"(centred differences, h={STEP:g}, float64)")
+
+
+def _pair(received, what: str):
+    if not isinstance(received, (tuple, list)) or len(received) != 2:
+        kind = type(received).__name__
+        raise AssertionError(f"{what} returned {kind}; expected a pair (grad_X, grad_W)")
+    return received
+
+
+def _one_hot(rng: np.random.Generator, n: int, classes: int) -> np.ndarray:
+    return np.eye(classes)[rng.integers(0, classes, size=n)]
+
+
+def test_layer_output_shapes(student):
+    m = student.mlp_numpy
+    n, d, k = FC_SHAPE
+    x, w = np.ones((n, d)), np.ones((d, k))
+    assert_shape(m.FullConnectionLayer().forward(x, w), (n, k),
+                 f"`FullConnectionLayer.forward(X, W)` with X {x.shape} and W {w.shape}")
+    layer = m.FullConnectionLayer()
+    layer.forward(x, w)
+    grad_x, grad_w = _pair(layer.backward(np.ones((n, k))), "`FullConnectionLayer.backward`")
+    assert_shape(grad_x, x.shape, "`FullConnectionLayer.backward` (grad_X)")
+    assert_shape(grad_w, w.shape, "`FullConnectionLayer.backward` (grad_W)")
+    logits = np.arange(15.0).reshape(ACT_SHAPE)
+    assert_shape(m.Relu().forward(logits), ACT_SHAPE, f"`Relu.forward` on shape {ACT_SHAPE}")
+    probs = assert_shape(m.Softmax().forward(logits), ACT_SHAPE,
+                         f"`Softmax.forward` on shape {ACT_SHAPE}")
+    sums = probs.sum(axis=1)
+    assert np.allclose(sums, 1.0), (
+        f"`Softmax.forward`: each row must sum to 1; row sums are {np.round(sums, 4).tolist()}")
+
+
+def test_model_weight_shapes(student):
+    model = student.mlp_numpy.FullConnectionModel(MODEL_LATENT)
+    assert_shape(model.W1, (INPUT_DIMS + 1, MODEL_LATENT),
+                 f"`FullConnectionModel({MODEL_LATENT}).W1` (784 pixels + the bias column)")
+    assert_shape(model.W2, (MODEL_LATENT, NUM_CLASSES),
+                 f"`FullConnectionModel({MODEL_LATENT}).W2`")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fc_backward_matches_numerical_gradient(student, figure, seed):
+    rng = np.random.default_rng(seed)
+    n, d, k = FC_SHAPE
+    x, w, upstream = rng.normal(size=(n, d)), rng.normal(size=(d, k)), rng.normal(size=(n, k))
+    layer = student.mlp_numpy.FullConnectionLayer()
+    layer.forward(x, w)
+    grad_x, grad_w = _pair(layer.backward(upstream), "`FullConnectionLayer.backward`")
+    grad_x = assert_shape(grad_x, x.shape, "`FullConnectionLayer.backward` (grad_X)")
+    grad_w = assert_shape(grad_w, w.shape, "`FullConnectionLayer.backward` (grad_W)")
+    probe = student.mlp_numpy.FullConnectionLayer()
+    expected_x = numerical_vjp(lambda v: probe.forward(v, w), x, upstream)
+    expected_w = numerical_vjp(lambda v: probe.forward(x, v), w, upstream)
+    _require_gradient(check_gradient("grad_X", grad_x, expected_x),
+                      "`FullConnectionLayer.backward` (grad_X)", figure)
+    _require_gradient(check_gradient("grad_W", grad_w, expected_w),
+                      "`FullConnectionLayer.backward` (grad_W)", figure)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_relu_backward_matches_numerical_gradient(student, figure, seed):
+    rng = np.random.default_rng(seed)
+    x = away_from_kinks(rng.normal(size=ACT_SHAPE))  # no entry within KINK_MARGIN of 0
+    upstream = rng.normal(size=ACT_SHAPE)
+    layer = student.mlp_numpy.Relu()
+    layer.forward(x)
+    grad = assert_shape(layer.backward(upstream), x.shape, "`Relu.backward`")
+    probe = student.mlp_numpy.Relu()
+    expected = numerical_vjp(probe.forward, x, upstream)
+    _require_gradient(check_gradient("Relu", grad, expected), "`Relu.backward`", figure)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_softmax_backward_matches_numerical_gradient(student, figure, seed):
+    rng = np.random.default_rng(seed)
+    x, upstream = rng.normal(size=ACT_SHAPE), rng.normal(size=ACT_SHAPE)
+    layer = student.mlp_numpy.Softmax()
+    layer.forward(x)
+    grad = assert_shape(layer.backward(upstream), x.shape, "`Softmax.backward`")
+    probe = student.mlp_numpy.Softmax()
+    expected = numerical_vjp(probe.forward, x, upstream)
+    _require_gradient(check_gradient("Softmax", grad, expected), "`Softmax.backward`", figure)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cross_entropy_backward_matches_numerical_gradient(student, figure, seed):
+    rng = np.random.default_rng(seed)
+    n, c = ACT_SHAPE
+    p = rng.uniform(0.05, 1.0, size=(n, c))
+    p /= p.sum(axis=1, keepdims=True)  # probabilities well away from 0
+    y = _one_hot(rng, n, c)
+    layer = student.mlp_numpy.CrossEntropy()
+    layer.forward(p, y)
+    grad = assert_shape(layer.backward(y), p.shape, "`CrossEntropy.backward`")
+    probe = student.mlp_numpy.CrossEntropy()
+    expected = numerical_gradient(lambda v: as_array(probe.forward(v, y),
+                                                     "`CrossEntropy.forward`"), p)
+    _require_gradient(check_gradient("CrossEntropy", grad, expected),
+                      "`CrossEntropy.backward`", figure)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_model_gradients_match_numerical_gradient(student, figure, seed):
+    """W1_grad and W2_grad against directional derivatives of the model's own loss.
+
+    Perturbing every entry of W1 would take thousands of calls; instead, for a few
+    random directions V, (L(W + hV) - L(W - hV)) / 2h must equal <grad, V>.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.0, size=(MODEL_BATCH, INPUT_DIMS))
+    y = _one_hot(rng, MODEL_BATCH, NUM_CLASSES)
+    inputs = np.concatenate([x, np.ones((MODEL_BATCH, 1))], axis=1)
+    while True:  # redraw W1 until no hidden pre-activation is near the ReLU kink
+        w1 = rng.normal(size=(INPUT_DIMS + 1, MODEL_LATENT)) / np.sqrt(INPUT_DIMS)
+        if np.min(np.abs(inputs @ w1)) > 100 * KINK_MARGIN:
+            break
+    w2 = rng.normal(size=(MODEL_LATENT, NUM_CLASSES))
+    model = student.mlp_numpy.FullConnectionModel(MODEL_LATENT)
+    model.W1, model.W2 = w1, w2
+    model.forward(x, y)
+    model.backward(y)
+    grads = {"W1": assert_shape(model.W1_grad, w1.shape, "`FullConnectionModel.W1_grad`"),
+             "W2": assert_shape(model.W2_grad, w2.shape, "`FullConnectionModel.W2_grad`")}
+
+    def loss(w1_value: np.ndarray, w2_value: np.ndarray) -> float:
+        model.W1, model.W2 = w1_value, w2_value
+        model.forward(x, y)
+        return float(as_array(model.loss, "`FullConnectionModel.loss`"))
+
+    for name, weight in (("W1", w1), ("W2", w2)):
+        analytic, numerical = [], []
+        for _ in range(MODEL_DIRECTIONS):
+            v = rng.normal(size=weight.shape)
+            v /= np.linalg.norm(v)
+            moved = [(w1 + s * STEP * v, w2) if name == "W1" else (w1, w2 + s * STEP * v)
+                     for s in (1, -1)]
+            numerical.append((loss(*moved[0]) - loss(*moved[1])) / (2 * STEP))
+            analytic.append(float(np.sum(grads[name] * v)))
+        report = check_gradient(name, np.array(analytic), np.array(numerical))
+        _require_gradient(report, f"`FullConnectionModel.backward` ({name}_grad)", figure)

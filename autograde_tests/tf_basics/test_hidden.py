@@ -1,0 +1,179 @@
+"""Hidden checks for `tf_basics`: values against the reference, edge cases, gradients.
+
+The numpy functions' expected values come from `reference.tf_basics` in the
+grader's process. TensorFlow is never imported here: the expected gradients of
+the grader-side functions handed to `tf_gradient` are written out analytically,
+and `fit_linear`'s expected trajectory is plain gradient descent in numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import reference.tf_basics as ref
+from grader.checks.arrays import as_array, assert_close, assert_number
+from grader.runtime.protocol import Callable
+
+HUGE = 1000.0  # exp(1000) overflows float64
+TF_RTOL = 1e-5  # a student may compute gradients in float32
+FIT_TOLERANCE = 1e-3  # float32 training against the float64 trajectory
+FIT_SHORT_EPOCHS = 5  # few steps: the trajectory, not the optimum, shows the update rule
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return ref.sigmoid(x)
+
+
+# Analytic gradients of the summed grader-side functions in grader.runtime.callables.
+GRADIENTS = {
+    "square": lambda x: 2 * x,
+    "cube_sum": lambda x: 3 * x ** 2,
+    "sin_sum": np.cos,
+    "sigmoid_sum": lambda x: _sigmoid(x) * (1 - _sigmoid(x)),
+    "tanh_sum": lambda x: 1 - np.tanh(x) ** 2,
+    "constant": np.zeros_like,
+}
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (7,), (2, 3, 2)])
+def test_sigmoid_values(student, shape):
+    x = np.random.default_rng(len(shape)).normal(scale=4.0, size=shape)
+    assert_close(student.tf_basics.sigmoid(x), ref.sigmoid(x),
+                 f"`sigmoid(x)` with x of shape {shape}")
+
+
+def test_sigmoid_huge_inputs(student):
+    x = np.array([-HUGE, -50.0, 0.0, 50.0, HUGE])
+    assert_close(student.tf_basics.sigmoid(x), ref.sigmoid(x),
+                 "`sigmoid(x)` at x = [-1000, -50, 0, 50, 1000] (use exp(-|x|))")
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (5,), (2, 2, 3)])
+def test_relu_values(student, shape):
+    x = np.random.default_rng(len(shape)).normal(size=shape)
+    x.flat[0] = 0.0
+    assert_close(student.tf_basics.relu(x), ref.relu(x), f"`relu(x)` with x of shape {shape}")
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (6,)])
+def test_tanh_values(student, shape):
+    x = np.random.default_rng(len(shape)).normal(scale=2.0, size=shape)
+    x.flat[-1] = HUGE
+    assert_close(student.tf_basics.tanh(x), ref.tanh(x),
+                 f"`tanh(x)` with x of shape {shape} (one entry is 1000)")
+
+
+@pytest.mark.parametrize("shape", [(4, 6), (1, 5), (7,)])
+def test_softmax_default_axis(student, shape):
+    x = np.random.default_rng(sum(shape)).normal(scale=3.0, size=shape)
+    assert_close(student.tf_basics.softmax(x), ref.softmax(x),
+                 f"`softmax(x)` with x of shape {shape} (axis=-1)")
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_softmax_axis(student, axis):
+    x = np.random.default_rng(axis + 5).normal(size=(3, 4, 5))
+    assert_close(student.tf_basics.softmax(x, axis=axis), ref.softmax(x, axis=axis),
+                 f"`softmax(x, axis={axis})` with x of shape (3, 4, 5)")
+
+
+def test_softmax_huge_logits(student):
+    x = np.array([[HUGE, 0.0, -HUGE], [HUGE, HUGE, 0.0], [-HUGE, -HUGE, -HUGE]])
+    assert_close(student.tf_basics.softmax(x), ref.softmax(x),
+                 "`softmax(x)` with logits of ±1000 (subtract the maximum first)")
+
+
+POOL_CASES = [  # (input shape, pool_size, stride)
+    ((6, 8), 2, 2),
+    ((5, 7), 2, 2),  # odd sizes: the last row and column are dropped
+    ((5, 7), 3, 1),  # overlapping windows
+    ((7, 6), 3, 2),
+]
+
+
+@pytest.mark.parametrize("shape, pool_size, stride", POOL_CASES)
+def test_max_pool(student, shape, pool_size, stride):
+    x = np.random.default_rng(sum(shape) + pool_size).normal(size=shape)
+    assert_close(student.tf_basics.max_pool2d(x, pool_size, stride),
+                 ref.max_pool2d(x, pool_size, stride),
+                 f"`max_pool2d(x, pool_size={pool_size}, stride={stride})` with x of shape "
+                 f"{shape}")
+
+
+@pytest.mark.parametrize("shape, pool_size, stride", POOL_CASES)
+def test_avg_pool(student, shape, pool_size, stride):
+    x = np.random.default_rng(sum(shape) + pool_size).normal(size=shape)
+    assert_close(student.tf_basics.avg_pool2d(x, pool_size, stride),
+                 ref.avg_pool2d(x, pool_size, stride),
+                 f"`avg_pool2d(x, pool_size={pool_size}, stride={stride})` with x of shape "
+                 f"{shape}")
+
+
+@pytest.mark.parametrize("shape, kernel_shape, bias", [
+    ((5, 5), (3, 3), 0.0),
+    ((6, 7), (2, 3), 0.5),   # a non-square kernel on a non-square input
+    ((4, 6), (3, 1), -1.0),
+    ((3, 3), (3, 3), 0.0),   # a 1x1 output
+])
+def test_conv2d(student, shape, kernel_shape, bias):
+    rng = np.random.default_rng(sum(shape) + sum(kernel_shape))
+    x, kernel = rng.normal(size=shape), rng.normal(size=kernel_shape)
+    assert_close(student.tf_basics.conv2d(x, kernel, bias), ref.conv2d(x, kernel, bias),
+                 f"`conv2d(x, kernel, bias={bias:g})` with x {shape} and kernel {kernel_shape} "
+                 "(cross-correlation: the kernel is not flipped)")
+
+
+@pytest.mark.parametrize("name", sorted(GRADIENTS))
+def test_tf_gradient(student, name):
+    x = np.random.default_rng(len(name)).normal(size=(2, 3))
+    expected = GRADIENTS[name](x)
+    assert_close(student.tf_basics.tf_gradient(Callable(name), x), expected,
+                 f"`tf_gradient(f, x)` for f = {name} at x of shape (2, 3)"
+                 + (" (f does not depend on x: the gradient is zero)" if name == "constant"
+                    else ""), rtol=TF_RTOL, atol=1e-6)
+
+
+def test_tf_gradient_integer_input(student):
+    x = np.array([[1, -2], [3, 0]])
+    assert_close(student.tf_basics.tf_gradient(Callable("cube_sum"), x), 3.0 * x ** 2,
+                 "`tf_gradient(f, x)` for f = cube_sum at an integer array (use float64)",
+                 rtol=TF_RTOL)
+
+
+def _scalar(value, what: str) -> float:
+    """A number, or a one-element array (a 0-d tensor's `.numpy()`), as a float."""
+    array = as_array(value, what)
+    if array.size != 1:
+        raise AssertionError(f"{what} has shape {array.shape}; expected a single number")
+    return float(array.reshape(-1)[0])
+
+
+def _gradient_descent(x: np.ndarray, y: np.ndarray, epochs: int, learning_rate: float):
+    """The expected (w, b) of fit_linear, in float64."""
+    w = b = 0.0
+    for _ in range(epochs):
+        error = w * x + b - y
+        w, b = w - learning_rate * 2 * np.mean(error * x), b - learning_rate * 2 * np.mean(error)
+    return w, b
+
+
+@pytest.mark.parametrize("epochs, learning_rate, line", [
+    (FIT_SHORT_EPOCHS, 0.1, (-1.5, 0.5)),
+    (FIT_SHORT_EPOCHS, 0.03, (2.0, -1.0)),
+    (ref.FIT_EPOCHS, ref.FIT_LEARNING_RATE, (-0.7, 4.0)),
+])
+def test_fit_linear(student, epochs, learning_rate, line):
+    rng = np.random.default_rng(int(epochs * learning_rate * 100))
+    x = rng.uniform(-2.0, 2.0, size=50).astype(np.float32)
+    y = (line[0] * x + line[1] + 0.05 * rng.normal(size=50)).astype(np.float32)
+    expected = _gradient_descent(x.astype(np.float64), y.astype(np.float64), epochs,
+                                 learning_rate)
+    what = (f"`fit_linear(x, y, epochs={epochs}, learning_rate={learning_rate:g})` on 50 points "
+            f"near y = {line[0]:g} x + {line[1]:g}")
+    result = student.tf_basics.fit_linear(x, y, epochs=epochs, learning_rate=learning_rate)
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise AssertionError(f"{what} returned {type(result).__name__}; expected a pair (w, b)")
+    w, b = (_scalar(value, f"{what}: {name}") for value, name in zip(result, "wb", strict=True))
+    assert_number(w, expected[0], f"{what}: w", tolerance=FIT_TOLERANCE)
+    assert_number(b, expected[1], f"{what}: b", tolerance=FIT_TOLERANCE)

@@ -1,0 +1,113 @@
+"""The hidden suites of `tf_basics` and `mlp_numpy` grade what they should.
+
+Every submission goes through the real pipeline (intake, sandboxed runtime, pytest,
+scoring). The golden cases live in assignments/<assignment>/samples/:
+
+- the reference scores full marks and the released skeleton scores zero on every part;
+- each planted bug (`<case>/<student file>`) loses points in exactly the parts that
+  `expected.toml` lists for it, and keeps full points everywhere else;
+- each correct variant in another style (`variants/<name>/`) scores full marks.
+
+Grading needs the dataset for `mlp_numpy`'s training test; the tf_basics cases import
+TensorFlow in every runtime, so they are marked slow.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import data
+from grader.config import AssignmentConfig, load_assignment
+from grader.grading.run import grade_path
+from grader.release.strip import strip_file
+from grader.results.records import Grade
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES_ROOT = REPO / "assignments"
+ASSIGNMENTS = ("mlp_numpy", "tf_basics")
+SLOW = {"tf_basics"}  # every runtime imports TensorFlow: seconds per submission
+
+
+def _config(assignment: str) -> AssignmentConfig:
+    return load_assignment(REPO / "assignments" / assignment / "assignment.toml")
+
+
+def _expected(assignment: str) -> dict[str, list[str]]:
+    with open(SAMPLES_ROOT / assignment / "samples" / "expected.toml", "rb") as file:
+        return tomllib.load(file)["cases"]
+
+
+def _marks(assignment: str) -> list:
+    marks = [pytest.mark.slow] if assignment in SLOW else []
+    if assignment == "mlp_numpy" and not data.available():
+        marks.append(pytest.mark.skip(reason="no dataset installed (apt-get install "
+                                      "dataset-fashion-mnist)"))
+    return marks
+
+
+def _cases(kind: str) -> list:
+    params = []
+    for assignment in ASSIGNMENTS:
+        folder = SAMPLES_ROOT / assignment / "samples"
+        names = (sorted(_expected(assignment)) if kind == "bugs" else
+                 sorted(p.name for p in (folder / "variants").iterdir() if p.is_dir()))
+        params += [pytest.param(assignment, name, marks=_marks(assignment),
+                                id=f"{assignment}-{name}") for name in names]
+    return params
+
+
+def _by_part(grade: Grade) -> dict[str, tuple[float, float]]:
+    return {part.name: (part.points, part.max_points) for part in grade.parts}
+
+
+def _failures(grade: Grade) -> str:
+    return "\n".join(f"{part.name}: {test.case}: {test.message.splitlines()[-1][:160]}"
+                     for part in grade.parts for test in part.tests
+                     if test.fraction < 1 and test.message)
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(a, marks=_marks(a)) for a in ASSIGNMENTS])
+def test_reference_scores_full_marks(assignment, tmp_path):
+    config = _config(assignment)
+    student = tmp_path / config.student_files[0]
+    student.write_bytes((REPO / "reference" / student.name).read_bytes())
+    grade = grade_path(config, student).grade
+    assert grade.score == config.total_points, _failures(grade)
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(a, marks=_marks(a)) for a in ASSIGNMENTS])
+def test_skeleton_scores_zero_on_every_part(assignment, tmp_path):
+    config = _config(assignment)
+    student = tmp_path / config.student_files[0]
+    student.write_text(strip_file(REPO / "reference" / student.name).text, encoding="utf-8")
+    grade = grade_path(config, student).grade
+    earning = {name: points for name, (points, _) in _by_part(grade).items() if points > 0}
+    assert not earning, f"the skeleton earns points: {earning}"
+
+
+@pytest.mark.parametrize("assignment, case", _cases("bugs"))
+def test_planted_bug_loses_only_its_parts(assignment, case):
+    config = _config(assignment)
+    expected = set(_expected(assignment)[case])
+    unknown = expected - {part.name for part in config.parts}
+    assert not unknown, f"expected.toml names parts that do not exist: {sorted(unknown)}"
+    grade = grade_path(config, SAMPLES_ROOT / assignment / "samples" / case).grade
+    lost = {name for name, (points, maximum) in _by_part(grade).items() if points < maximum}
+    assert lost == expected, (
+        f"{assignment}/{case}: lost points in {sorted(lost)}; expected {sorted(expected)}\n"
+        + _failures(grade))
+
+
+@pytest.mark.parametrize("assignment, variant", _cases("variants"))
+def test_correct_variant_scores_full_marks(assignment, variant):
+    config = _config(assignment)
+    grade = grade_path(config, SAMPLES_ROOT / assignment / "samples" / "variants" / variant).grade
+    assert grade.score == config.total_points, _failures(grade)
