@@ -26,7 +26,8 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
-	$(PY) bench/reference.py
+	$(PY) bench/grading.py --assignment mlp_numpy
+	$(PY) bench/references.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check grader reference tests bench

@@ -110,6 +110,8 @@ def main() -> None:
             grade = run_suite(config, submission)
             rows["total (sandboxed)"].append(time.perf_counter() - start + intake_s)
             score = f"{grade.score:g}/{grade.max_score:g}"
+            if grade.score < grade.max_score:  # a broken run would make every figure meaningless
+                raise SystemExit(f"the reference scored {score}; fix the suite before timing it")
             for part in grade.parts:
                 parts.setdefault(part.name, []).append(sum(t.duration_s for t in part.tests))
             start = time.perf_counter()

@@ -1,7 +1,7 @@
 """Runs each reference solution at the lecture's settings and records accuracy and speed.
 
 Usage:
-    python bench/reference.py [--dataset fashion_mnist] [--only keras_cnn ...]
+    python bench/references.py [--dataset fashion_mnist] [--only keras_cnn ...]
 
 Writes ``bench/results/reference-<dataset>.md``: test accuracy and seconds per
 epoch of every reference, next to the lecture's own MNIST figures and, for
@@ -72,7 +72,7 @@ def main() -> None:
         "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {platform.node() or 'this machine'} "
         f"({platform.processor() or platform.machine()}, CPU only) with "
-        f"`python bench/reference.py --dataset {dataset.name}`.",
+        f"`python bench/references.py --dataset {dataset.name}`.",
         "",
         "| artifact | epochs | test accuracy | seconds | s/epoch | published |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
