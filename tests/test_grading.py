@@ -194,12 +194,30 @@ def test_submit_refuses_when_a_file_is_missing(repo, tmp_path):
     assert "act.py missing" in refused.stderr and "Traceback" not in refused.stderr
 
 
+def test_a_syntax_error_gets_zero_with_the_line():
+    graded = grade_path(_config(REPO), SUBMISSIONS / "syntax_error")
+    assert graded.grade.score == 0
+    message = graded.grade.parts[0].tests[0].message
+    assert "could not import act" in message and "line 4" in message, message
+
+
+def test_a_hanging_call_times_out_and_costs_only_its_tests():
+    graded = grade_path(_config(REPO), SUBMISSIONS / "hangs")
+    assert _points(graded) == {"relu": 0.0, "sigmoid": 4.0}
+    assert "did not finish within 5 s" in graded.grade.parts[0].tests[0].message
+
+
 def test_autograde_a_class_folder(tmp_path, repo):
+    """Broken, hanging and unreadable submissions never stop the batch or touch the others."""
     klass = tmp_path / "class"
-    for name in ("wrong_relu", "exits", "train_at_top"):
+    for name in ("wrong_relu", "exits", "train_at_top", "syntax_error"):
         shutil.copytree(SUBMISSIONS / name, klass / name)
+    (klass / "damaged.zip").write_bytes(b"PK\x03\x04 this is not really a zip")
     graded = _grader("autograde", "act", str(klass), "--out", str(tmp_path / "graded"), cwd=repo)
     assert graded.returncode == 0, graded.stderr
     lines = {line.split()[0]: line.split()[-1] for line in graded.stdout.splitlines()
              if line.strip() and not line.startswith(("student", "results"))}
-    assert lines == {"exits": "6/10", "train_at_top": "10/10", "wrong_relu": "7/10"}
+    assert lines == {"exits": "6/10", "train_at_top": "10/10", "wrong_relu": "7/10",
+                     "syntax_error": "0/10", "damaged": "0/10"}
+    damaged = json.loads((tmp_path / "graded" / "damaged" / "results.json").read_text())
+    assert "zip" in damaged["output"].lower(), damaged["output"]
