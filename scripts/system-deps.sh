@@ -2,12 +2,16 @@
 # Installs the Debian packages nn-grader needs when they are missing:
 #   dataset-fashion-mnist  the offline dataset (MNIST cannot be downloaded everywhere)
 #   bubblewrap             the sandbox that student code runs in
+#   postgresql             a real server for the gradebook's PostgreSQL tests
+#   chromium               a real browser for the report tests
 # As root it installs them with apt-get; otherwise it says what to install.
 set -euo pipefail
 
 missing=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
