@@ -1,0 +1,66 @@
+"""Parallel grading on both engines, with a grader worker killed mid-batch."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader.batch import Job, run_local, run_ray
+
+FILES = Path(__file__).parent / "files" / "grading"
+REPO = FILES / "repo"
+TOML = REPO / "assignments" / "act" / "assignment.toml"
+EXPECTED = {"wrong_relu": 7.0, "exits": 6.0, "train_at_top": 10.0, "syntax_error": 0.0}
+
+
+@pytest.fixture
+def jobs(tmp_path) -> list[Job]:
+    klass = tmp_path / "class"
+    for name in EXPECTED:
+        shutil.copytree(FILES / "submissions" / name, klass / name)
+    return [Job(TOML, REPO, klass / name) for name in sorted(EXPECTED)]
+
+
+def _scores(graded) -> dict[str, float]:
+    return {g.grade.student_id: g.grade.score for g in graded}
+
+
+def test_local_pool_grades_every_submission_once(jobs):
+    seen = []
+    report = run_local(jobs, workers=2, on_result=seen.append)
+    assert _scores(report.graded) == EXPECTED
+    assert [g.grade.student_id for g in seen] == [g.grade.student_id for g in report.graded]
+    assert not report.failed and not report.retried
+
+
+def test_a_killed_worker_means_its_submission_is_graded_again(jobs, tmp_path, monkeypatch):
+    marker = tmp_path / "killed-once"
+    monkeypatch.setenv("NN_GRADER_TEST_KILL_ONCE", str(marker))
+    report = run_local(jobs, workers=2, on_result=lambda graded: None)
+    assert marker.exists()  # a worker really died
+    assert report.retried  # and what it held went again
+    assert _scores(report.graded) == EXPECTED  # each graded once, nothing lost
+    assert len(report.graded) == len(EXPECTED) and not report.failed
+
+
+def test_a_submission_whose_worker_always_dies_is_reported(jobs, monkeypatch):
+    monkeypatch.setenv("NN_GRADER_TEST_KILL_ALWAYS", "1")
+    report = run_local(jobs[:1], workers=1, on_result=lambda graded: None, retries=1)
+    assert report.graded == []
+    assert report.failed == [(jobs[0].path, "the grader's worker died 2 times while grading it")]
+
+
+ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'nn-grader[ray]'")
+
+
+@pytest.mark.slow
+def test_ray_grades_every_submission_once_even_when_a_worker_dies(jobs, tmp_path, monkeypatch):
+    marker = tmp_path / "killed-once"
+    monkeypatch.setenv("NN_GRADER_TEST_KILL_ONCE", str(marker))
+    seen = []
+    report = run_ray(jobs, on_result=seen.append, num_cpus=1)
+    assert marker.exists()
+    assert _scores(report.graded) == EXPECTED
+    assert len(seen) == len(EXPECTED) and not report.failed
