@@ -20,10 +20,26 @@ public = false                       # optional; true: these tests also ship wit
 description = "..."                  # optional; shown in reports
 
 [budgets]      # optional, free-form: name = number (time limits, epochs, data sizes)
+[budgets.cpu]  # optional: the same kind of numbers, overriding [budgets] on that device
+[budgets.gpu]  #   (`config.budgets_for("gpu")`); "cpu" and "gpu" are the only subtables
 [thresholds]   # optional, free-form: name = number (accuracies, tolerances)
 [sandbox]      # optional overrides, keys from SANDBOX_KEYS: memory_mb, cpu_seconds, ...
 [late]         # optional: policy = "none" | "percent_per_day" | "zero_after",
                #           percent = 10, cutoff = <offset date-time>, grace_minutes = 0
+
+[[accuracy]]   # optional, one per accuracy test (see `AccuracyTest`)
+test = "test_accuracy"               # required; a test named by a part
+module = "keras_cnn"                 # required; a student module (file stem)
+build = "build_cnn"                  # required; function returning a compiled model
+preprocess = "preprocess"            # required; function (images, labels) -> (x, y)
+train_images = 5000                  # budget keys (BUDGET_KEYS); each required, here or in
+test_images = 2000                   #   both device subtables below
+epochs = 2
+batch_size = 128
+time_budget_s = 30
+seed = 0                             # optional, default 0
+[accuracy.gpu]                       # optional: budget keys overriding the above on a GPU
+epochs = 10                          #   ([accuracy.cpu] likewise)
 ```
 
 A test may belong to one part only. `validate_tests` checks the parts against the test
@@ -49,7 +65,10 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib  # type: ignore[no-redef]
 
 __all__ = [
+    "ACCURACY_BUDGET_KEYS",
     "CONFIG_NAME",
+    "DEVICES",
+    "AccuracyTest",
     "LATE_POLICIES",
     "SANDBOX_KEYS",
     "AssignmentConfig",
@@ -73,6 +92,19 @@ SANDBOX_KEYS: Mapping[str, type] = MappingProxyType({
     "output_kb": float,
     "gpu": bool,
 })
+
+DEVICES = ("cpu", "gpu")
+"""The devices budgets may differ on (`[budgets.<device>]`, `[accuracy.<device>]`)."""
+# Budget keys of an [[accuracy]] entry, with their types; seed is optional (default 0).
+ACCURACY_BUDGET_KEYS: Mapping[str, type] = MappingProxyType({
+    "train_images": int,
+    "test_images": int,
+    "epochs": int,
+    "batch_size": int,
+    "time_budget_s": float,
+    "seed": int,
+})
+_ACCURACY_REQUIRED = ("train_images", "test_images", "epochs", "batch_size", "time_budget_s")
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # A pytest function name, optionally inside a class: `test_x` or `TestLayer::test_x`.
@@ -169,6 +201,44 @@ class LatePolicy:
 
 
 @dataclass(frozen=True)
+class AccuracyTest:
+    """An accuracy test: the grader trains the student's model under a budget.
+
+    The grader calls ``<module>.<preprocess>(images, labels)`` and ``<module>.<build>()``
+    in the student runtime, trains the returned compiled model and computes the
+    accuracy itself (`grader.checks.accuracy.measure_accuracy`); `grader calibrate`
+    runs the reference under the same budget to set the threshold.
+
+    Attributes:
+        test: The hidden test's function name (one of a part's tests).
+        module: The student module, e.g. ``"keras_cnn"``.
+        build: The function that builds and compiles the model, e.g. ``"build_cnn"``.
+        preprocess: The function ``(images, labels) -> (x, y)``.
+        budget: Budget keys (`ACCURACY_BUDGET_KEYS`) that apply on every device.
+        devices: Per-device overrides of `budget`, by device name.
+    """
+
+    test: str
+    module: str
+    build: str
+    preprocess: str
+    budget: Mapping[str, float | int] = field(default_factory=lambda: MappingProxyType({}))
+    devices: Mapping[str, Mapping[str, float | int]] = field(
+        default_factory=lambda: MappingProxyType({}))
+
+    def budget_for(self, device: str) -> Mapping[str, float | int]:
+        """The budget on ``device``: the entry's keys with the device's overrides applied.
+
+        Raises:
+            ValueError: If ``device`` is not one of `DEVICES`.
+        """
+        if device not in DEVICES:
+            raise ValueError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+        merged = {"seed": 0, **self.budget, **self.devices.get(device, {})}
+        return MappingProxyType(merged)
+
+
+@dataclass(frozen=True)
 class AssignmentConfig:
     """One assignment, as `assignment.toml` describes it.
 
@@ -182,6 +252,9 @@ class AssignmentConfig:
         thresholds: Named numbers: accuracies, tolerances (read-only mapping, floats).
         sandbox: Sandbox overrides (keys from `SANDBOX_KEYS`; read-only mapping).
         late: The late policy.
+        device_budgets: `[budgets.cpu]` / `[budgets.gpu]`: overrides of `budgets` per
+            device (see `budgets_for`).
+        accuracy: The `[[accuracy]]` entries, in file order.
         root: The assignment's folder (`<repo>/assignments/<id>`).
         repo_root: The repository root that reference paths are relative to.
         total: The declared total, or None; when given it equals `total_points`.
@@ -200,6 +273,35 @@ class AssignmentConfig:
     root: Path = Path(".")
     repo_root: Path = Path(".")
     total: float | None = None
+    device_budgets: Mapping[str, Mapping[str, float | int]] = field(
+        default_factory=lambda: MappingProxyType({}))
+    accuracy: tuple[AccuracyTest, ...] = ()
+
+    def budgets_for(self, device: str) -> Mapping[str, float | int]:
+        """`budgets` with the ``[budgets.<device>]`` overrides applied (read-only).
+
+        Args:
+            device: "cpu" or "gpu".
+
+        Raises:
+            ValueError: If ``device`` is not one of `DEVICES`.
+        """
+        if device not in DEVICES:
+            raise ValueError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+        return MappingProxyType({**self.budgets, **self.device_budgets.get(device, {})})
+
+    def accuracy_test(self, test_name: str) -> AccuracyTest:
+        """The `[[accuracy]]` entry of a test.
+
+        Raises:
+            KeyError: If no entry names ``test_name``.
+        """
+        for entry in self.accuracy:
+            if entry.test == test_name:
+                return entry
+        listed = ", ".join(entry.test for entry in self.accuracy) or "none"
+        raise KeyError(f"`{self.id}` has no [[accuracy]] entry for test `{test_name}`; "
+                       f"entries: {listed}")
 
     @property
     def total_points(self) -> float:
@@ -348,7 +450,8 @@ class _Parser:
     """Turns the parsed TOML into an `AssignmentConfig`, raising on the first problem."""
 
     _TOP = {"id", "title", "due", "total", "files", "parts", "budgets", "thresholds",
-            "sandbox", "late"}
+            "sandbox", "late", "accuracy"}
+    _ACCURACY = {"test", "module", "build", "preprocess", *ACCURACY_BUDGET_KEYS, *DEVICES}
     _FILE = {"student", "reference"}
     _PART = {"name", "points", "tests", "public", "description"}
     _LATE = {"policy", "percent", "cutoff", "grace_minutes"}
@@ -425,13 +528,16 @@ class _Parser:
                 listing = ", ".join(f"{p.name}={p.points:g}" for p in parts)
                 raise self.fail("total", f"the parts' points add up to {actual:g}; expected "
                                 f"total = {total:g} ({listing})")
+        budgets, device_budgets = self.budgets(data.get("budgets", {}))
         return AssignmentConfig(
             id=ident,
             title=title,
             due=due,
             files=files,
             parts=parts,
-            budgets=self.numbers(data.get("budgets", {}), "budgets"),
+            budgets=budgets,
+            device_budgets=device_budgets,
+            accuracy=self.accuracy(data.get("accuracy", []), files, parts),
             thresholds=MappingProxyType({
                 k: float(v) for k, v in self.numbers(data.get("thresholds", {}),
                                                      "thresholds").items()}),
@@ -514,6 +620,80 @@ class _Parser:
             result.append(Part(name=name, points=points, tests=tuple(tests), public=public,
                                description=description))
         return tuple(result)
+
+    def budgets(self, value: Any) -> tuple[Mapping[str, float | int],
+                                           Mapping[str, Mapping[str, float | int]]]:
+        """[budgets] numbers, and its [budgets.cpu] / [budgets.gpu] subtables."""
+        self.expect(value, "budgets", (dict,), "a table ([budgets])")
+        flat = {key: item for key, item in value.items() if not isinstance(item, dict)}
+        devices = {}
+        for key, item in value.items():
+            if isinstance(item, dict):
+                if key not in DEVICES:
+                    allowed = ", ".join(f"[budgets.{d}]" for d in DEVICES)
+                    raise self.fail(f"budgets.{key}", f"unknown subtable `[budgets.{key}]`; "
+                                    f"expected one of: {allowed}")
+                devices[key] = self.numbers(item, f"budgets.{key}")
+        return self.numbers(flat, "budgets"), MappingProxyType(devices)
+
+    def accuracy(self, value: Any, files: tuple[StudentFile, ...],
+                 parts: tuple[Part, ...]) -> tuple[AccuracyTest, ...]:
+        self.expect(value, "accuracy", (list,), "an array of tables ([[accuracy]])")
+        modules = [Path(f.student).stem for f in files]
+        tests = {test for part in parts for test in part.tests}
+        result: list[AccuracyTest] = []
+        for i, entry in enumerate(value):
+            where = f"accuracy[{i}]"
+            self.expect(entry, where, (dict,), "a table")
+            self.check_keys(entry, self._ACCURACY, where,
+                            required=("test", "module", "build", "preprocess"))
+            names = {key: self.expect(entry[key], f"{where}.{key}", (str,), "a string")
+                     for key in ("test", "module", "build", "preprocess")}
+            if names["test"] not in tests:
+                raise self.fail(f"{where}.test", f"`{where}.test` names `{names['test']}`, "
+                                f"which no part lists; tests: {', '.join(sorted(tests))}")
+            if any(other.test == names["test"] for other in result):
+                raise self.fail(f"{where}.test", f"test `{names['test']}` has two "
+                                "[[accuracy]] entries")
+            if names["module"] not in modules:
+                raise self.fail(f"{where}.module", f"`{where}.module` must be a student "
+                                f"module; received: module={names['module']!r}; modules: "
+                                f"{', '.join(modules)}")
+            budget = self.accuracy_budget(
+                {k: v for k, v in entry.items() if k in ACCURACY_BUDGET_KEYS}, where)
+            devices = {}
+            for device in DEVICES:
+                if device in entry:
+                    sub = f"{where}.{device}"
+                    self.expect(entry[device], sub, (dict,), f"a table ([{sub}])")
+                    self.check_keys(entry[device], set(ACCURACY_BUDGET_KEYS), sub)
+                    devices[device] = self.accuracy_budget(entry[device], sub)
+            for device in DEVICES:
+                merged = {**budget, **devices.get(device, {})}
+                missing = [key for key in _ACCURACY_REQUIRED if key not in merged]
+                if missing:
+                    raise self.fail(f"{where}.{missing[0]}", f"missing required key "
+                                    f"`{where}.{missing[0]}` (the budget on the {device} has "
+                                    f"no {', '.join(missing)}; give it in [[accuracy]] or in "
+                                    f"[{where}.{device}])")
+            result.append(AccuracyTest(**names, budget=budget,
+                                       devices=MappingProxyType(devices)))
+        return tuple(result)
+
+    def accuracy_budget(self, table: Mapping[str, Any], where: str) -> Mapping[str, float | int]:
+        checked: dict[str, float | int] = {}
+        for key, item in table.items():
+            kind = ACCURACY_BUDGET_KEYS[key]
+            name = f"{where}.{key}"
+            if kind is int:
+                self.expect(item, name, (int,), "an integer")
+                checked[key] = int(self.number(item, name, minimum=0 if key == "seed" else 1))
+            else:
+                value = float(self.number(item, name, minimum=0))
+                if value == 0:
+                    raise self.fail(name, f"`{name}` must be positive; received: {name}=0")
+                checked[key] = value
+        return MappingProxyType(checked)
 
     def numbers(self, value: Any, where: str) -> Mapping[str, float | int]:
         self.expect(value, where, (dict,), f"a table ([{where}])")

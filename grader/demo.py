@@ -10,7 +10,6 @@ reference solution briefly and prints artifact, dataset, epochs, accuracy, secon
 from __future__ import annotations
 
 import importlib
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from grader.autograde import score_table
 from grader.config import AssignmentConfig, load_assignment
 from grader.grading.run import GradedSubmission, grade_path, write_results
 from grader.release.build import release
+from grader.samples import sample_class
 
 # The lecture's artifacts in teaching order; each reference module has `run_lecture`.
 ARTIFACTS = ("tf_basics", "mlp_numpy", "keras_mlp", "keras_cnn", "alexnet")
@@ -66,25 +66,6 @@ def references_main(*, dataset: str | None, quick: bool) -> int:
     return 0
 
 
-def sample_class(config: AssignmentConfig, skeleton_folder: Path, target: Path) -> Path:
-    """A class folder: the reference, the bare skeleton and the assignment's samples."""
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for file in config.files:
-        (target / "reference").mkdir(exist_ok=True)
-        shutil.copyfile(file.reference, target / "reference" / file.student)
-        (target / "bare-skeleton").mkdir(exist_ok=True)
-        shutil.copyfile(skeleton_folder / file.student, target / "bare-skeleton" / file.student)
-    samples = config.root / "samples"
-    if samples.is_dir():
-        for case in sorted(p for p in samples.iterdir() if p.is_dir() and p.name != "variants"):
-            shutil.copytree(case, target / f"bug-{case.name}")
-        for case in sorted(p for p in (samples / "variants").glob("*") if p.is_dir()):
-            shutil.copytree(case, target / f"variant-{case.name}")
-    return target
-
-
 def grade_class(config: AssignmentConfig, folder: Path, out: Path) -> list[GradedSubmission]:
     graded = []
     for student in sorted(folder.iterdir()):
@@ -114,7 +95,7 @@ def main(*, dataset: str | None = None, quick: bool = True, references: bool = F
         print(f"[{config.id}] released to {report.folder}: reference "
               f"{report.reference_grade.score:g}/{report.reference_grade.max_score:g}, "
               f"bare skeleton {report.skeleton_grade.score:g}", flush=True)
-        klass = sample_class(config, report.folder, out / "class" / config.id)
+        klass = sample_class(config, out / "class" / config.id, skeleton_folder=report.folder)
         print(f"[{config.id}] grading {len(list(klass.iterdir()))} sample submissions "
               f"from {klass}...", flush=True)
         graded = grade_class(config, klass, out / "graded" / config.id)

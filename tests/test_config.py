@@ -196,3 +196,72 @@ def test_late_policy_multiplier() -> None:
 def test_repository_assignments_load(toml: Path) -> None:
     config = load_assignment(toml, repo_root=REPO)
     assert config.total_points > 0
+
+
+DEVICE_TOML = GOOD.replace("[thresholds]", """\
+[budgets.gpu]
+train_epochs = 10
+
+[budgets.cpu]
+call_timeout_s = 60
+
+[[accuracy]]
+test = "test_accuracy"
+module = "demo"
+build = "build_model"
+preprocess = "preprocess"
+train_images = 5000
+test_images = 2000
+epochs = 2
+batch_size = 128
+time_budget_s = 30
+
+[accuracy.gpu]
+train_images = 55000
+epochs = 10
+
+[thresholds]""")
+
+
+def test_device_budgets_override_the_plain_ones(tmp_path: Path) -> None:
+    config = load_assignment(make_repo(tmp_path, DEVICE_TOML))
+    assert dict(config.budgets) == {"call_timeout_s": 30, "train_epochs": 2}
+    assert config.budgets_for("gpu") == {"call_timeout_s": 30, "train_epochs": 10}
+    assert config.budgets_for("cpu") == {"call_timeout_s": 60, "train_epochs": 2}
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        config.budgets_for("tpu")
+
+
+def test_accuracy_entries_and_their_device_budgets(tmp_path: Path) -> None:
+    config = load_assignment(make_repo(tmp_path, DEVICE_TOML))
+    entry = config.accuracy_test("test_accuracy")
+    assert (entry.module, entry.build, entry.preprocess) == ("demo", "build_model", "preprocess")
+    assert entry.budget_for("cpu") == {"seed": 0, "train_images": 5000, "test_images": 2000,
+                                       "epochs": 2, "batch_size": 128, "time_budget_s": 30.0}
+    assert entry.budget_for("gpu")["train_images"] == 55000
+    assert entry.budget_for("gpu")["epochs"] == 10
+    with pytest.raises(KeyError, match="no \\[\\[accuracy\\]\\] entry for test `test_x`"):
+        config.accuracy_test("test_x")
+    assert load_assignment(make_repo(tmp_path / "plain", GOOD)).accuracy == ()
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda t: t.replace("[budgets.gpu]", "[budgets.tpu]"),
+     "unknown subtable `[budgets.tpu]`; expected one of: [budgets.cpu], [budgets.gpu]"),
+    (lambda t: t.replace('test = "test_accuracy"', 'test = "test_nothing"'),
+     "`accuracy[0].test` names `test_nothing`, which no part lists"),
+    (lambda t: t.replace('module = "demo"', 'module = "other"'),
+     "`accuracy[0].module` must be a student module"),
+    (lambda t: t.replace("batch_size = 128\n", ""),
+     "missing required key `accuracy[0].batch_size`"),
+    (lambda t: t.replace("epochs = 2\n", "epochs = 2.5\n"),
+     "`accuracy[0].epochs` must be an integer"),
+    (lambda t: t.replace("time_budget_s = 30", "time_budget_s = 0"),
+     "`accuracy[0].time_budget_s` must be positive"),
+    (lambda t: t.replace("[accuracy.gpu]\n", "[accuracy.gpu]\nlearning_rate = 1\n"),
+     "unknown key `accuracy[0].gpu.learning_rate`"),
+    (lambda t: t.replace('preprocess = "preprocess"\n', ""),
+     "missing required key `accuracy[0].preprocess`"),
+])
+def test_accuracy_and_device_errors(tmp_path: Path, edit, expected: str) -> None:
+    assert expected in load_error(tmp_path, edit(DEVICE_TOML))

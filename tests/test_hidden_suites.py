@@ -4,8 +4,8 @@ Every submission goes through the real pipeline (intake, sandboxed runtime, pyte
 scoring). The golden cases live in assignments/<assignment>/samples/:
 
 - the reference scores full marks and the released skeleton scores zero on every part;
-- each planted bug (`<case>/<student file>`) loses points in exactly the parts that
-  `expected.toml` lists for it, and keeps full points everywhere else;
+- each planted bug (an edit of the reference in `bugs.toml`) loses points in exactly
+  the parts `bugs.toml` lists for it, and keeps full points everywhere else;
 - each correct variant in another style (`variants/<name>/`) scores full marks.
 
 Grading needs the dataset for `mlp_numpy`'s training test; the tf_basics cases import
@@ -14,7 +14,6 @@ TensorFlow in every runtime, so they are marked slow.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,25 +23,15 @@ from grader.config import AssignmentConfig, load_assignment
 from grader.grading.run import grade_path
 from grader.release.strip import strip_file
 from grader.results.records import Grade
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from grader.samples import load_bugs, variants, write_bug
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES_ROOT = REPO / "assignments"
 ASSIGNMENTS = ("mlp_numpy", "tf_basics")
 SLOW = {"tf_basics"}  # every runtime imports TensorFlow: seconds per submission
 
 
 def _config(assignment: str) -> AssignmentConfig:
     return load_assignment(REPO / "assignments" / assignment / "assignment.toml")
-
-
-def _expected(assignment: str) -> dict[str, list[str]]:
-    with open(SAMPLES_ROOT / assignment / "samples" / "expected.toml", "rb") as file:
-        return tomllib.load(file)["cases"]
 
 
 def _marks(assignment: str) -> list:
@@ -56,9 +45,9 @@ def _marks(assignment: str) -> list:
 def _cases(kind: str) -> list:
     params = []
     for assignment in ASSIGNMENTS:
-        folder = SAMPLES_ROOT / assignment / "samples"
-        names = (sorted(_expected(assignment)) if kind == "bugs" else
-                 sorted(p.name for p in (folder / "variants").iterdir() if p.is_dir()))
+        config = _config(assignment)
+        names = ([bug.name for bug in load_bugs(config)] if kind == "bugs" else
+                 [folder.name for folder in variants(config)])
         params += [pytest.param(assignment, name, marks=_marks(assignment),
                                 id=f"{assignment}-{name}") for name in names]
     return params
@@ -94,12 +83,13 @@ def test_skeleton_scores_zero_on_every_part(assignment, tmp_path):
 
 
 @pytest.mark.parametrize("assignment, case", _cases("bugs"))
-def test_planted_bug_loses_only_its_parts(assignment, case):
+def test_planted_bug_loses_only_its_parts(assignment, case, tmp_path):
     config = _config(assignment)
-    expected = set(_expected(assignment)[case])
+    bug = next(bug for bug in load_bugs(config) if bug.name == case)
+    expected = set(bug.parts)
     unknown = expected - {part.name for part in config.parts}
-    assert not unknown, f"expected.toml names parts that do not exist: {sorted(unknown)}"
-    grade = grade_path(config, SAMPLES_ROOT / assignment / "samples" / case).grade
+    assert not unknown, f"bugs.toml names parts that do not exist: {sorted(unknown)}"
+    grade = grade_path(config, write_bug(config, bug, tmp_path / case)).grade
     lost = {name for name, (points, maximum) in _by_part(grade).items() if points < maximum}
     assert lost == expected, (
         f"{assignment}/{case}: lost points in {sorted(lost)}; expected {sorted(expected)}\n"
@@ -109,5 +99,5 @@ def test_planted_bug_loses_only_its_parts(assignment, case):
 @pytest.mark.parametrize("assignment, variant", _cases("variants"))
 def test_correct_variant_scores_full_marks(assignment, variant):
     config = _config(assignment)
-    grade = grade_path(config, SAMPLES_ROOT / assignment / "samples" / "variants" / variant).grade
+    grade = grade_path(config, config.root / "samples" / "variants" / variant).grade
     assert grade.score == config.total_points, _failures(grade)

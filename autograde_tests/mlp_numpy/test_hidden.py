@@ -13,6 +13,7 @@ import pytest
 
 import reference.mlp_numpy as ref
 from grader.checks.arrays import as_array, assert_close, assert_number, assert_shape
+from grader.results.plugin import describe_exception
 
 SEEDS = (0, 1, 2)
 INPUT_DIMS = ref.INPUT_DIMS
@@ -26,6 +27,7 @@ ACCURACY_EXACT = 1e-12  # an accuracy is a ratio of counts: it matches exactly
 LOSS_RTOL = 1e-6
 HE_LATENT = 64
 SEARCH_DIMS = (40, 1)  # a 1-unit hidden layer is far worse: the search must keep 40
+CURVE_EPOCHS = 1  # the report's learning curve replays the budget's first epoch (~2 s)
 
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
@@ -223,6 +225,37 @@ def _training_split(dataset, budgets, size_key: str):
     return x, y, xv, yv
 
 
+def _finite_or_none(value) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None  # NaN and inf are not JSON
+
+
+def _learning_curve(student, x, y, latent, epochs, batch_size, learning_rate):
+    """Batch loss and accuracy of the student's `train_one_step` over the budget's data.
+
+    `train` returns only the model, so the report's curve comes from a second run of the
+    student's own step function driven from here, for the first `CURVE_EPOCHS` epochs.
+    It is a figure only: a failure here costs no points (the test has already measured
+    the model `train` returned).
+    """
+    losses, accuracies = [], []
+    try:
+        model = student.mlp_numpy.FullConnectionModel(latent)
+        order = np.random.default_rng(0)
+        for _ in range(epochs):
+            batches = order.permutation(len(x))
+            for start in range(0, len(x), batch_size):
+                batch = batches[start:start + batch_size]
+                loss, accuracy = _pair(student.mlp_numpy.train_one_step(
+                    model, x[batch], y[batch], learning_rate), "`train_one_step`")
+                losses.append(_finite_or_none(loss))
+                accuracies.append(_finite_or_none(accuracy))
+    except Exception as error:  # noqa: BLE001 - any failure only leaves the curve short
+        return {"loss": losses, "accuracy": accuracies, "x": "mini-batch", "epochs": epochs,
+                "stopped": describe_exception(error)}
+    return {"loss": losses, "accuracy": accuracies, "x": "mini-batch", "epochs": epochs}
+
+
 def test_train_reaches_threshold(student, dataset, budgets, thresholds, credit, figure):
     x, y, xv, yv = _training_split(dataset, budgets, "train_images")
     epochs = int(budgets["train_epochs"])
@@ -239,6 +272,13 @@ def test_train_reaches_threshold(student, dataset, budgets, thresholds, credit, 
     floor = thresholds[f"{dataset.name}_accuracy_floor"]
     figure("accuracy", {"dataset": dataset.name, "accuracy": accuracy, "threshold": threshold,
                         "floor": floor})
+    truth = dataset.y_test[:nt].astype(np.int64)
+    figure("confusion_matrix", {
+        "dataset": dataset.name, "labels": [str(c) for c in range(NUM_CLASSES)],
+        "matrix": np.bincount(truth * NUM_CLASSES + predicted, minlength=NUM_CLASSES ** 2)
+        .reshape(NUM_CLASSES, NUM_CLASSES).tolist()})
+    figure("learning_curve", _learning_curve(student, x, y, latent, min(epochs, CURVE_EPOCHS),
+                                             int(budgets["batch_size"]), budgets["learning_rate"]))
     budget = (f"`train` with latent_dims=({latent},), {epochs} epochs on {len(x):,} "
               f"{dataset.name} images")
     assert accuracy > floor, (

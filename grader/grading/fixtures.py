@@ -5,7 +5,9 @@ ask for:
 
 - ``student``: the proxy to the submission's sandboxed runtime
   (``student.mlp_numpy.relu(x)``); only plain data comes back.
-- ``assignment``, ``budgets``, ``thresholds``: the assignment's typed config.
+- ``assignment``, ``thresholds``: the assignment's typed config.
+- ``device``: "cpu" or "gpu", the device this run grades on.
+- ``budgets``: the assignment's budgets on that device (``config.budgets_for(device)``).
 - ``dataset``: the dataset, loaded in the grader's process (labels never cross).
 - ``credit`` and ``figure`` come from `grader.results.plugin`.
 
@@ -17,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
+
 import pytest
 
 from grader import data
 from grader.config import AssignmentConfig
+from grader.devices import detect_device
 from grader.runtime.proxy import StudentProxy, StudentRuntime
 
 SEED = 0  # seeds the student runtime before each test
@@ -36,10 +40,11 @@ class GradingFixtures:
     """Fixtures for one submission's run of a hidden (or public) suite."""
 
     def __init__(self, config: AssignmentConfig, runtime: StudentRuntime, *,
-                 dataset_name: str | None = None) -> None:
+                 dataset_name: str | None = None, device: str | None = None) -> None:
         self._config = config
         self._runtime = runtime
         self._dataset_name = dataset_name
+        self._device = device or detect_device()
 
     @pytest.fixture(scope="session")
     def student(self) -> StudentProxy:
@@ -50,8 +55,12 @@ class GradingFixtures:
         return self._config
 
     @pytest.fixture(scope="session")
+    def device(self) -> str:
+        return self._device
+
+    @pytest.fixture(scope="session")
     def budgets(self) -> Mapping[str, float]:
-        return self._config.budgets
+        return self._config.budgets_for(self._device)
 
     @pytest.fixture(scope="session")
     def thresholds(self) -> Mapping[str, float]:

@@ -24,12 +24,13 @@ import pytest
 
 from grader import scoring
 from grader.config import AssignmentConfig, load_assignment
+from grader.devices import default_gpu, detect_device
 from grader.grading.fixtures import GradingFixtures
 from grader.intake import Submission, intake
 from grader.results.plugin import ResultsCollector
 from grader.results.records import Grade, to_results_json
 from grader.runtime.proxy import StudentRuntime
-from grader.runtime.sandbox import SandboxLimits
+from grader.runtime.sandbox import GpuAssignment, SandboxLimits
 
 PYTEST_ARGS = (
     "-c", os.devnull,           # no ini file: the repo's own pytest settings must not apply
@@ -57,19 +58,33 @@ def suite_dir(config: AssignmentConfig) -> Path:
     return config.repo_root / "autograde_tests" / config.id
 
 
-def sandbox_limits(config: AssignmentConfig) -> SandboxLimits:
-    """The default limits with the assignment's ``[sandbox]`` and ``call_timeout_s`` applied."""
+def sandbox_limits(config: AssignmentConfig, *, device: str | None = None) -> SandboxLimits:
+    """The default limits with the assignment's ``[sandbox]`` and ``call_timeout_s`` applied.
+
+    ``call_timeout_s`` is read from ``config.budgets_for(device)`` when a device is given.
+    """
     overrides = {SANDBOX_KEY_TO_LIMIT.get(key, key): value for key, value in config.sandbox.items()
                  if SANDBOX_KEY_TO_LIMIT.get(key, key) in SandboxLimits.__dataclass_fields__}
-    if "call_timeout_s" in config.budgets:
-        overrides["call_timeout_s"] = float(config.budgets["call_timeout_s"])
+    budgets = config.budgets if device is None else config.budgets_for(device)
+    if "call_timeout_s" in budgets:
+        overrides["call_timeout_s"] = float(budgets["call_timeout_s"])
     return SandboxLimits(**overrides)
 
 
-def sandboxed_runtime(config: AssignmentConfig, submission: Submission) -> StudentRuntime:
-    """The student runtime for a submission: its workspace, in the sandbox, with its limits."""
+def sandboxed_runtime(config: AssignmentConfig, submission: Submission, *,
+                      device: str | None = None,
+                      gpu: GpuAssignment | None = None) -> StudentRuntime:
+    """The student runtime for a submission: its workspace, in the sandbox, with its limits.
+
+    Args:
+        config: The assignment.
+        submission: The intake's result.
+        device: The device whose budgets apply (None: the plain ``[budgets]``).
+        gpu: The GPU lent to the runtime, or None for the CPU only.
+    """
     modules = [Path(name).stem for name in config.student_files]
-    return StudentRuntime(submission.workspace, modules, limits=sandbox_limits(config))
+    return StudentRuntime(submission.workspace, modules,
+                          limits=sandbox_limits(config, device=device), gpu=gpu)
 
 
 def run_suite(
@@ -80,6 +95,8 @@ def run_suite(
     test_files: Sequence[Path] | None = None,
     dataset_name: str | None = None,
     open_runtime: Callable[[AssignmentConfig, Submission], StudentRuntime] | None = None,
+    device: str | None = None,
+    gpu: GpuAssignment | None = None,
 ) -> Grade:
     """Runs a suite against one submission and scores it.
 
@@ -92,6 +109,10 @@ def run_suite(
         dataset_name: the dataset the suite's data-driven tests use; default: `data.load`'s.
         open_runtime: starts the student runtime; default: `sandboxed_runtime`. (The
             grading benchmark swaps in an in-process one to measure the sandbox's cost.)
+        device: "cpu" or "gpu": selects the budgets (`config.budgets_for`) and the
+            suite's ``device`` fixture; default: `grader.devices.detect_device()`.
+        gpu: the GPU lent to the runtime; default: the first GPU when the device is
+            "gpu" (a batch passes each slot's own, see `grader.devices.gpu_assignments`).
 
     Returns:
         The submission's `Grade`. Failures of the student's code never raise here.
@@ -100,8 +121,15 @@ def run_suite(
     files = list(test_files) if test_files is not None else sorted(suite.glob("test_*.py"))
     start = time.perf_counter()
     collector = ResultsCollector()
-    with (open_runtime or sandboxed_runtime)(config, submission) as runtime:
-        fixtures = GradingFixtures(config, runtime, dataset_name=dataset_name)
+    device = device or detect_device()
+    if open_runtime is None:
+        lent = gpu if gpu is not None else default_gpu(device)
+
+        def open_runtime(cfg: AssignmentConfig, sub: Submission) -> StudentRuntime:
+            return sandboxed_runtime(cfg, sub, device=device, gpu=lent)
+
+    with open_runtime(config, submission) as runtime:
+        fixtures = GradingFixtures(config, runtime, dataset_name=dataset_name, device=device)
         pytest.main([*PYTEST_ARGS, "--rootdir", str(suite),
                      *map(str, files)], plugins=[collector, fixtures])
         _forget_suite_modules(suite)
@@ -127,14 +155,21 @@ def grade_path(
     *,
     workdir: Path | None = None,
     dataset_name: str | None = None,
+    device: str | None = None,
+    gpu: GpuAssignment | None = None,
 ) -> GradedSubmission:
-    """Intake and grading of one submission (a folder, zip, ``.py`` or ``.ipynb``)."""
+    """Intake and grading of one submission (a folder, zip, ``.py`` or ``.ipynb``).
+
+    ``device`` and ``gpu`` are passed to `run_suite` (default: `detect_device()`, and
+    the first GPU on a GPU).
+    """
     config = assignment if isinstance(assignment, AssignmentConfig) else load_assignment(
         assignment)
     with tempfile.TemporaryDirectory(prefix="nn-grader-", dir=workdir) as scratch:
         submission = intake(Path(path), Path(scratch), expected_files=config.student_files,
                             assignment=config.id)
-        grade = run_suite(config, submission, dataset_name=dataset_name)
+        grade = run_suite(config, submission, dataset_name=dataset_name, device=device,
+                          gpu=gpu)
     return GradedSubmission(submission, grade)
 
 

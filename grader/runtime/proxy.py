@@ -412,6 +412,11 @@ class StudentRuntime:
             raise ProtocolViolation(f"{what}: expected an array, received {type(value).__name__}")
         return value
 
+    def tool(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run ``keras_tools.TOOLS[name](*args, **kwargs)`` in the runtime."""
+        fields, frames = self._encode({"args": list(args), "kwargs": kwargs})
+        return self._request("tool", {**fields, "name": name}, frames, f"{name}(...)")
+
     def module(self, name: str) -> ModuleProxy:
         """The proxy of one submission module; raises ImportFailed if it did not import."""
         self.start()
@@ -421,10 +426,37 @@ class StudentRuntime:
 
 
 class StudentProxy:
-    """``student.<module>``: the submission's modules."""
+    """``student.<module>``: the submission's modules; ``student.tool(...)``: grader tools."""
 
     def __init__(self, runtime: StudentRuntime) -> None:
         self._runtime = runtime
+
+    def tool(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Run a grader tool inside the runtime, on the student's objects.
+
+        Calls ``grader.runtime.keras_tools.TOOLS[name](*args, **kwargs)`` in the
+        runtime; handle arguments (a student's model) are resolved to the runtime's
+        objects, and the result comes back like any call's (plain data, or handles).
+
+        Args:
+            name: A key of ``keras_tools.TOOLS``: "describe_model", "preprocess_kept",
+                "fit_and_predict", "loss_after_one_step".
+            *args: The tool's arguments (plain data, arrays, handles).
+            **kwargs: The tool's keyword arguments.
+
+        Raises:
+            StudentFailure: As for any call (the student's code raised, timed out, ...).
+            ProtocolViolation: If no tool has that name.
+        """
+        return self._runtime.tool(name, args, kwargs)
+
+    def time_limit(self, seconds: float) -> Any:
+        """A context manager: another wall-clock limit for the calls made inside it."""
+        return self._runtime.time_limit(seconds)
+
+    def seed(self, seed: int) -> None:
+        """Seed Python, numpy and TensorFlow in the runtime (as before every test)."""
+        self._runtime.seed(seed)
 
     def __getattr__(self, name: str) -> ModuleProxy:
         if name.startswith("__"):

@@ -38,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 WORKSPACE_INSIDE = "/submission"
 RUNTIME_INSIDE = "/opt/nn-grader-runtime"
-RUNTIME_FILES = ("__init__.py", "boot.py", "protocol.py", "server.py", "callables.py")
+RUNTIME_FILES = ("__init__.py", "boot.py", "protocol.py", "server.py", "callables.py",
+                 "keras_tools.py")
 """The only grader files the sandbox sees."""
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc/alternatives")
 SYSTEM_FILES = (
@@ -106,15 +107,45 @@ class SandboxLimits:
 
 @dataclass(frozen=True)
 class GpuAssignment:
-    """A GPU lent to one runtime.
+    """A GPU lent to one runtime (see `grader.devices.gpu_assignments`).
 
     Attributes:
         visible_devices: The value of CUDA_VISIBLE_DEVICES, e.g. ``"0"``.
         device_files: The ``/dev/nvidia*`` files to bind into the sandbox.
+        memory_limit_mb: None: TensorFlow grows its GPU memory as needed
+            (``TF_FORCE_GPU_ALLOW_GROWTH=true``), so runtimes sharing a GPU take
+            only what they use. A number: a hard per-process cap, passed as
+            ``GRADER_GPU_MEMORY_MB`` and applied by the runtime with
+            ``tf.config.set_logical_device_configuration`` before student code runs.
     """
 
     visible_devices: str
     device_files: tuple[str, ...] = ()
+    memory_limit_mb: int | None = None
+
+
+GPU_MEMORY_ENV = "GRADER_GPU_MEMORY_MB"
+"""The variable that carries a GPU memory cap into the runtime (read by its server)."""
+
+
+def gpu_env(gpu: GpuAssignment | None) -> dict[str, str]:
+    """The runtime's device variables: which GPU it may use and how much of its memory.
+
+    Args:
+        gpu: The GPU lent to the runtime, or None for the CPU only.
+
+    Returns:
+        ``CUDA_VISIBLE_DEVICES`` ("" hides every GPU), and for a GPU either
+        ``TF_FORCE_GPU_ALLOW_GROWTH=true`` or ``GRADER_GPU_MEMORY_MB``.
+    """
+    if gpu is None:
+        return {"CUDA_VISIBLE_DEVICES": ""}
+    env = {"CUDA_VISIBLE_DEVICES": gpu.visible_devices}
+    if gpu.memory_limit_mb is None:
+        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+    else:  # a virtual device with a memory limit and memory growth exclude each other
+        env[GPU_MEMORY_ENV] = str(int(gpu.memory_limit_mb))
+    return env
 
 
 @dataclass(frozen=True)
@@ -213,10 +244,8 @@ def build_command(
         "PYTHONDONTWRITEBYTECODE": "1",
         "MPLBACKEND": "Agg",
         "TF_CPP_MIN_LOG_LEVEL": "2",
-        "CUDA_VISIBLE_DEVICES": gpu.visible_devices if gpu else "",
+        **gpu_env(gpu),
     }
-    if gpu:
-        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
     env.update(extra_env or {})
     if not use_bwrap:
         return SandboxCommand(server, env, paths.workspace, False, None, tuple(notes))
@@ -242,6 +271,8 @@ def build_command(
     argv += ["--size", str(limits.tmp_size_mb << 20), "--tmpfs", "/tmp"]
     argv += ["--bind", paths.workspace, WORKSPACE_INSIDE, "--chdir", WORKSPACE_INSIDE]
     if gpu:
+        # Only a runtime lent a GPU sees the NVIDIA device files and /sys (CUDA reads the
+        # PCI topology there); `--dev /dev` above gives every other runtime a bare /dev.
         for device in gpu.device_files:
             argv += ["--dev-bind-try", device, device]
         argv += ["--ro-bind", "/sys", "/sys"]

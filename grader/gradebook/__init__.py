@@ -1,0 +1,38 @@
+"""The gradebook: students, assignments, submissions, test results, grades, overrides.
+
+SQLite in the course folder by default (`gradebook.db`); any SQLAlchemy URL works
+(``postgresql+psycopg://user@host/db``). See `grader.gradebook.store` for the decisions.
+"""
+
+from grader.gradebook.roster import RosterError, read_roster
+from grader.gradebook.store import (
+    DEFAULT_DB,
+    AssignmentInfo,
+    Gradebook,
+    GradebookError,
+    GradeRow,
+    Override,
+    StudentInfo,
+    SubmissionInfo,
+    content_hash,
+    database_url,
+    late_days,
+    open_gradebook,
+)
+
+__all__ = [
+    "DEFAULT_DB",
+    "AssignmentInfo",
+    "GradeRow",
+    "Gradebook",
+    "GradebookError",
+    "Override",
+    "RosterError",
+    "StudentInfo",
+    "SubmissionInfo",
+    "content_hash",
+    "database_url",
+    "late_days",
+    "open_gradebook",
+    "read_roster",
+]

@@ -1,0 +1,207 @@
+"""grader.checks.architecture on real Keras models (described in this process).
+
+`describe_model` is the runtime-side tool; here it runs in-process on models built
+with the installed Keras, so these tests need no sandbox. The sandboxed path is
+covered by tests/test_keras_tools.py.
+"""
+
+from __future__ import annotations
+
+import keras
+import pytest
+from keras import layers
+
+from grader.checks.architecture import (
+    LayerSpec,
+    canonical_loss,
+    compare_activations,
+    compare_compile,
+    compare_dropout,
+    compare_geometry,
+    compare_kinds,
+    compare_layers,
+    compare_learning_rate,
+    compare_loss,
+    compare_metrics,
+    compare_optimizer,
+    compare_params,
+    compare_units,
+    normalise_kind,
+)
+from grader.runtime.keras_tools import describe_model
+from reference import keras_cnn
+
+CNN_SPEC = [
+    LayerSpec("Conv2D", filters=8, kernel_size=5, padding="same", activation="relu"),
+    LayerSpec("MaxPool2D", pool_size=2),
+    LayerSpec("Conv2D", filters=16, kernel_size=5, padding="same", activation="relu"),
+    LayerSpec("MaxPool2D", pool_size=2),
+    LayerSpec("Flatten"),
+    LayerSpec("Dense", units=100, activation="relu"),
+    LayerSpec("Dropout", rate=0.25),
+    LayerSpec("Dense", units=10, activation="softmax"),
+]
+CNN_PARAMS = 82_934
+
+
+def cnn(*, padding2="same", act_layers=False, dropout=True, pool=layers.MaxPooling2D,
+        activation1="relu"):
+    """The lecture's CNN with one planted change."""
+    stack = [keras.Input(shape=(28, 28, 1)),
+             layers.Conv2D(8, (5, 5), padding="same", activation=activation1),
+             pool(pool_size=(2, 2))]
+    if act_layers:
+        stack += [layers.Conv2D(16, 5, padding=padding2), layers.Activation("relu")]
+    else:
+        stack += [layers.Conv2D(16, (5, 5), padding=padding2, activation="relu")]
+    stack += [pool(pool_size=2), layers.Flatten()]
+    if act_layers:
+        stack += [layers.Dense(100), layers.ReLU()]
+    else:
+        stack += [layers.Dense(100, activation="relu")]
+    if dropout:
+        stack.append(layers.Dropout(0.25))
+    if act_layers:
+        stack += [layers.Dense(10), layers.Softmax()]
+    else:
+        stack.append(layers.Dense(10, activation="softmax"))
+    model = keras.Sequential(stack)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return describe_model(model)
+
+
+@pytest.fixture(scope="module")
+def reference_cnn():
+    return describe_model(keras_cnn.build_cnn())
+
+
+def test_reference_matches_its_spec(reference_cnn) -> None:
+    assert compare_layers(reference_cnn["layers"], CNN_SPEC) == []
+    assert compare_params(reference_cnn["params"], CNN_PARAMS) == []
+    assert compare_compile(reference_cnn, "Adam", 0.001, {"categorical_crossentropy"},
+                           ["accuracy"]) == []
+
+
+def test_wrong_padding_is_one_readable_difference() -> None:
+    found = cnn(padding2="valid")
+    assert compare_geometry(found["layers"], CNN_SPEC) == [
+        "layer 3: expected Conv2D(16, 5x5, padding='same'), "
+        "found Conv2D(16, 5x5, padding='valid')"]
+    # Only the geometry aspect fails; the other aspects still pass.
+    assert compare_kinds(found["layers"], CNN_SPEC) == []
+    assert compare_activations(found["layers"], CNN_SPEC) == []
+    assert compare_units(found["layers"], CNN_SPEC) == []
+    assert compare_params(found["params"], CNN_PARAMS) != []
+
+
+def test_wrong_activation() -> None:
+    found = cnn(activation1="sigmoid")
+    assert compare_activations(found["layers"], CNN_SPEC) == [
+        "layer 1: expected Conv2D(8, activation='relu'), "
+        "found Conv2D(8, activation='sigmoid')"]
+    assert compare_geometry(found["layers"], CNN_SPEC) == []
+
+
+def test_missing_dropout_costs_only_dropout_and_kinds() -> None:
+    found = cnn(dropout=False)
+    assert compare_dropout(found["layers"], CNN_SPEC) == [
+        "layer 7: expected Dropout(0.25), missing"]
+    kinds = compare_kinds(found["layers"], CNN_SPEC)
+    assert kinds[0] == ("layer 7: expected Dropout(0.25), missing "
+                        "(before Dense(10, activation='softmax'))")
+    # The layers after the gap still line up: no activation, unit or geometry differences.
+    for check in (compare_activations, compare_units, compare_geometry):
+        assert check(found["layers"], CNN_SPEC) == []
+    assert compare_params(found["params"], CNN_PARAMS) == []  # Dropout has no weights
+
+
+def test_maxpool2d_and_activation_layers_are_equivalent() -> None:
+    found = cnn(pool=layers.MaxPool2D, act_layers=True)
+    assert compare_layers(found["layers"], CNN_SPEC) == []
+    assert compare_params(found["params"], CNN_PARAMS) == []
+    assert normalise_kind("MaxPool2D") == normalise_kind("MaxPooling2D") == "MaxPooling2D"
+
+
+def test_softmax_forgotten_and_extra_layer() -> None:
+    spec = [LayerSpec("Dense", units=512, activation="relu"),
+            LayerSpec("Dense", units=10, activation="softmax")]
+    forgot = keras.Sequential([keras.Input((784,)), layers.Dense(512, activation="relu"),
+                               layers.Dense(10)])
+    assert compare_activations(describe_model(forgot)["layers"], spec) == [
+        "layer 2: expected Dense(10, activation='softmax'), "
+        "found Dense(10, activation='linear')"]
+    extra = keras.Sequential([keras.Input((784,)), layers.Dense(512, activation="relu"),
+                              layers.Dense(64, activation="relu"),
+                              layers.Dense(10, activation="softmax")])
+    kinds = compare_kinds(describe_model(extra)["layers"], spec)
+    assert kinds[0].startswith("found an extra layer Dense(64, activation='relu') (layer 2")
+    assert kinds[-1] == "expected layers: Dense, Dense; found: Dense, Dense, Dense"
+
+
+def test_dropout_rate_with_tolerance() -> None:
+    found = [{"class": "Dropout", "config": {"rate": 0.25 + 1e-9}}]
+    assert compare_dropout(found, [LayerSpec("Dropout", rate=0.25)]) == []
+    found = [{"class": "Dropout", "config": {"rate": 0.5}}]
+    assert compare_dropout(found, [LayerSpec("Dropout", rate=0.25)]) == [
+        "layer 1: expected Dropout(0.25), found Dropout(0.5)"]
+
+
+def test_compile_aspects() -> None:
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
+                  loss=keras.losses.MeanSquaredError(), metrics=["acc"])
+    found = describe_model(model)
+    assert found["loss"] == "MeanSquaredError" and found["metrics"] == ["acc"]
+    assert compare_optimizer(found, "sgd") == ["optimizer: expected sgd, found Adam"]
+    assert compare_learning_rate(found, 0.1) == [
+        "learning rate: expected 0.1, found 0.01"]
+    assert compare_loss(found, {"mse", "mean_squared_error"}) == []
+    assert compare_loss(found, {"categorical_crossentropy"}) == [
+        "loss: expected 'categorical_crossentropy', found 'MeanSquaredError'"]
+    assert compare_metrics(found, ["accuracy"]) == []
+    assert compare_compile(found, "Adam", 0.01, {"mse"}, ["accuracy"]) == []
+    model.compile(optimizer="sgd", loss=keras.losses.CategoricalCrossentropy, metrics=[])
+    found = describe_model(model)
+    assert found["loss"] == "<class CategoricalCrossentropy>"
+    assert compare_loss(found, {"categorical_crossentropy"}) == []
+    assert compare_metrics(found, ["accuracy"]) == ["metrics: expected ['accuracy'], found []"]
+    uncompiled = describe_model(keras.Sequential([keras.Input((4,)), layers.Dense(3)]))
+    assert not uncompiled["compiled"] and uncompiled["optimizer"] is None
+    assert "not compiled" in compare_compile(uncompiled, "SGD", 0.1, {"mse"}, ["accuracy"])[0]
+
+
+@pytest.mark.parametrize(("name", "canonical"), [
+    ("mse", "mean_squared_error"), ("MeanSquaredError", "mean_squared_error"),
+    ("<class MeanSquaredError>", "mean_squared_error"),
+    ("categorical_crossentropy", "categorical_crossentropy"),
+    ("CategoricalCrossentropy", "categorical_crossentropy"),
+])
+def test_loss_names(name: str, canonical: str) -> None:
+    assert canonical_loss(name) == canonical
+
+
+def test_functional_and_subclassed_describe_the_same_layers() -> None:
+    inputs = keras.Input((784,))
+    x = layers.Dense(64, activation="relu")(inputs)
+    functional = keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.out = layers.Dense(10, activation="softmax")  # defined first, called last
+            self.hidden = layers.Dense(64)
+            self.act = layers.Activation("relu")
+            self.unused = layers.Dense(5)
+
+        def call(self, inputs):
+            return self.out(self.act(self.hidden(inputs)))
+
+    spec = [LayerSpec("Dense", units=64, activation="relu"),
+            LayerSpec("Dense", units=10, activation="softmax")]
+    assert compare_layers(describe_model(functional)["layers"], spec) == []
+    described = describe_model(Net(), input_shape=(784,))
+    assert described["unused"] == ["dense_5"] or len(described["unused"]) == 1
+    assert [layer["output_shape"] for layer in described["layers"]] == [
+        [None, 64], [None, 64], [None, 10]]
+    assert compare_layers(described["layers"], spec) == []
+    assert described["params"] == functional.count_params()

@@ -1,0 +1,291 @@
+"""The gradebook on SQLite and on a real PostgreSQL server (see conftest.py).
+
+Grades are built from test outcomes with `grader.scoring` (no grading run) except in the
+end-to-end test, which grades the golden `act` assignment with `grader autograde`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event
+
+from grader import autograde, scoring
+from grader.config import LatePolicy, load_assignment
+from grader.gradebook import (
+    GradebookError,
+    RosterError,
+    content_hash,
+    database_url,
+    open_gradebook,
+    override,
+    read_roster,
+    roster,
+)
+from grader.intake import Submission
+from grader.results.records import TestOutcome
+
+FILES = Path(__file__).parent / "files" / "grading"
+CONFIG = load_assignment(FILES / "repo" / "assignments" / "act" / "assignment.toml")
+DUE = CONFIG.due
+ALL_PASS = {"test_relu_shape": 1.0, "test_relu_values": 1.0, "test_sigmoid_values[0]": 1.0,
+            "test_sigmoid_values[1]": 1.0, "test_sigmoid_large": 1.0}
+
+
+def _submission(student: str = "s1", *, content: str = "v1", name: str = "",
+                submitted_at: datetime | None = DUE - timedelta(hours=1)) -> Submission:
+    return Submission(student_id=student, source=Path(f"/class/{student}"),
+                      workspace=Path("/nonexistent"), files={"act.py": content * 8},
+                      problems=(), submitted_at=submitted_at, expected=("act.py",),
+                      display_name=name)
+
+
+def _grade(student: str = "s1", fractions: dict[str, float] | None = None, **extra):
+    """A grade of the act assignment: every case passes unless `fractions` says otherwise."""
+    fractions = {**ALL_PASS, **(fractions or {})}
+    outcomes = [TestOutcome(case.split("[")[0], case, "passed" if f == 1 else "failed", f,
+                            "" if f == 1 else f"`{case}` values differ", 0.01 * i,
+                            {"curve": [1.0, 0.5]} if i == 0 else {})
+                for i, (case, f) in enumerate(fractions.items())]
+    return scoring.score(CONFIG.parts, outcomes, student_id=student, assignment="act",
+                         execution_time_s=1.25, **extra)
+
+
+def _record(gradebook, student="s1", content="v1", config=CONFIG, fractions=None, **kw):
+    return gradebook.record(config, _submission(student, content=content, **kw),
+                            _grade(student, fractions))
+
+
+@pytest.fixture
+def gradebook(db_url):
+    with open_gradebook(db_url) as opened:
+        yield opened
+
+
+def test_a_recorded_grade_comes_back_whole(gradebook):
+    grade = _grade("s1", {"test_relu_values": 0.0},
+                   problems=("act.py was renamed",), skipped_statements=("act.py line 3: x",))
+    grade = dataclasses.replace(grade, unassigned=(TestOutcome("test_x", "test_x", "passed",
+                                                               1.0),))
+    submission_id = gradebook.record(CONFIG, _submission("s1", name="Ada"), grade)
+    [row] = gradebook.latest("act")
+    assert row.submission_id == submission_id
+    assert row.grade == grade  # parts, tests, messages, figures, problems, skipped
+    assert (row.student_id, row.display_name, row.score, row.max_score) == ("s1", "Ada", 7, 10)
+    assert row.late_days == 0 and row.late_multiplier == 1.0 and row.final_score == 7
+    assert row.submitted_at == DUE - timedelta(hours=1)
+    assert row.override is None
+    [assignment] = gradebook.assignments()
+    assert (assignment.id, assignment.title, assignment.max_points) == ("act",
+                                                                        "Two activations", 10)
+    assert assignment.due == DUE
+
+
+def test_regrading_the_same_files_replaces_their_results(gradebook):
+    first = _record(gradebook, fractions={"test_relu_values": 0.0})
+    second = _record(gradebook)  # same content, graded again (a fixed hidden test, say)
+    assert first == second
+    [row] = gradebook.latest("act")
+    assert row.final_score == 10
+    assert sum(len(p.tests) for p in row.grade.parts) == 5  # replaced, not added
+    [entry] = gradebook.history("act", "s1")
+    assert not entry.superseded and entry.score == 10
+
+
+def test_changed_files_keep_the_history(gradebook):
+    first = _record(gradebook, content="v1", fractions={"test_relu_values": 0.0})
+    second = _record(gradebook, content="v2")
+    assert first != second
+    [row] = gradebook.latest("act")
+    assert row.submission_id == second and row.final_score == 10
+    old, new = gradebook.history("act", "s1")
+    assert (old.submission_id, old.superseded, old.superseded_by, old.score) == (
+        first, True, second, 7)
+    assert (new.submission_id, new.superseded, new.content_hash) == (
+        second, False, content_hash({"act.py": "v2" * 8}))
+    assert gradebook.is_graded("act", "s1", old.content_hash)
+    assert not gradebook.is_graded("act", "s1", content_hash({"act.py": "v3"}))
+    # the first files handed in again: that submission is current again, nothing is lost
+    assert _record(gradebook, content="v1") == first
+    assert gradebook.latest("act")[0].submission_id == first
+    assert [e.superseded for e in gradebook.history("act", "s1")] == [True, False]
+
+
+def test_an_override_survives_regrading_and_can_be_cleared(gradebook):
+    _record(gradebook, fractions={"test_relu_values": 0.0})
+    override = gradebook.set_override("act", "s1", 9.5, "regrade request: relu was fine")
+    assert override is not None and override.points == 9.5
+    _record(gradebook, content="v2", fractions={"test_relu_shape": 0.0})
+    [row] = gradebook.latest("act")
+    assert row.score == 7 and row.final_score == 9.5
+    assert row.override.reason == "regrade request: relu was fine"
+    assert gradebook.overrides("act")["s1"].points == 9.5
+    gradebook.set_override("act", "s1", None)
+    assert gradebook.latest("act")[0].final_score == 7
+
+
+@pytest.mark.parametrize(("policy", "late_by", "days", "multiplier"), [
+    (LatePolicy("none"), timedelta(days=3), 3, 1.0),
+    (LatePolicy("percent_per_day", percent=10), timedelta(hours=30), 2, 0.8),
+    (LatePolicy("percent_per_day", percent=10, grace_minutes=60), timedelta(minutes=59), 0,
+     1.0),
+    (LatePolicy("percent_per_day", percent=10, cutoff=DUE + timedelta(days=2)),
+     timedelta(days=2, hours=1), 3, 0.0),
+    (LatePolicy("zero_after"), timedelta(seconds=1), 1, 0.0),
+    (LatePolicy("zero_after", cutoff=DUE + timedelta(days=1)), timedelta(hours=5), 1, 1.0),
+])
+def test_late_policy_is_applied_and_stored(tmp_path, policy, late_by, days, multiplier):
+    config = dataclasses.replace(CONFIG, late=policy)
+    with open_gradebook(tmp_path / "gb.db") as gradebook:
+        gradebook.record(config, _submission(submitted_at=DUE + late_by), _grade())
+        [row] = gradebook.latest("act")
+    assert (row.late_days, row.late_multiplier, row.final_score) == (
+        days, multiplier, 10 * multiplier)
+
+
+def test_roster_students_without_submissions_are_known(gradebook, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("\ufeffID,Name,Email\n s1 ,Ada Lovelace,a@x\ns2,Alan Turing,t@x\n\n",
+                      encoding="utf-8")
+    assert read_roster(roster) == [("s1", "Ada Lovelace"), ("s2", "Alan Turing")]
+    assert gradebook.add_students(read_roster(roster)) == 2
+    _record(gradebook, "s1")
+    assert [s.id for s in gradebook.missing("act")] == ["s2"]
+    assert gradebook.latest("act")[0].display_name == "Ada Lovelace"  # kept from the roster
+    assert gradebook.add_students([("s2", "Alan M. Turing"), ("s3", "Grace")]) == 1
+    assert {s.id: s.display_name for s in gradebook.students()}["s2"] == "Alan M. Turing"
+
+
+def test_a_bad_roster_says_what_is_wrong(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student,name\n1,A\n")
+    with pytest.raises(RosterError, match=r"missing: id; columns found: student, name"):
+        read_roster(roster)
+    roster.write_text("id,name\n1,A\n1,B\n")
+    with pytest.raises(RosterError, match=r"line 3: id '1' is already listed on line 2"):
+        read_roster(roster)
+    with pytest.raises(RosterError, match="no such roster file"):
+        read_roster(tmp_path / "nope.csv")
+
+
+def test_unknown_names_are_errors_that_list_what_exists(gradebook):
+    with pytest.raises(GradebookError, match=r"unknown assignment `mlp`; .* has: none yet"):
+        gradebook.latest("mlp")
+    _record(gradebook, "s1")
+    _record(gradebook, "s2")
+    with pytest.raises(GradebookError, match=r"unknown assignment `mlp`; .* has: act$"):
+        gradebook.history("mlp", "s1")
+    with pytest.raises(GradebookError, match=r"unknown student `s9`; .* has: s1, s2$"):
+        gradebook.set_override("act", "s9", 1, "")
+
+
+def test_a_failure_inside_the_transaction_leaves_nothing_behind(gradebook):
+    _record(gradebook, "s1", fractions={"test_relu_values": 0.0})
+    before = gradebook.history("act", "s1")
+
+    def fail_after_the_submission_row(session, _context, _instances):
+        if any(type(obj).__name__ == "TestResultModel" for obj in session.new):
+            raise RuntimeError("the disk is full")
+
+    event.listen(gradebook._sessions, "before_flush", fail_after_the_submission_row)
+    for student, content in (("s1", "v2"), ("s1", "v1"), ("s2", "v1")):
+        with pytest.raises(RuntimeError, match="the disk is full"):
+            _record(gradebook, student, content=content)
+    event.remove(gradebook._sessions, "before_flush", fail_after_the_submission_row)
+    assert gradebook.history("act", "s1") == before  # not superseded, not replaced
+    assert [s.id for s in gradebook.students()] == ["s1"]  # s2 not even half there
+    assert gradebook.latest("act")[0].final_score == 7
+
+
+_CHILD = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from sqlalchemy import event
+from grader.gradebook import open_gradebook
+from test_gradebook import _record
+
+gradebook = open_gradebook({url!r})
+_record(gradebook, "s1")
+def pause(session, context):
+    Path({marker!r}).write_text("writing")
+    time.sleep(120)
+event.listen(gradebook._sessions, "after_flush", pause)
+_record(gradebook, "s2")
+"""
+
+
+def test_a_process_killed_mid_write_leaves_the_submission_untouched(db_url, tmp_path):
+    marker = tmp_path / "marker"
+    script = _CHILD.format(tests=str(Path(__file__).parent), url=db_url, marker=str(marker))
+    child = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert child.poll() is None, child.stderr.read()
+        assert time.monotonic() < deadline, "the child never reached the write"
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    with open_gradebook(db_url) as gradebook:
+        assert [s.id for s in gradebook.students()] == ["s1"]
+        assert [row.student_id for row in gradebook.latest("act")] == ["s1"]
+        _record(gradebook, "s2")  # the database is usable after the crash
+        assert len(gradebook.latest("act")) == 2
+
+
+def test_database_urls_and_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert database_url() == f"sqlite:///{tmp_path / 'gradebook.db'}"
+    assert database_url("course/gb.db") == f"sqlite:///{tmp_path / 'course' / 'gb.db'}"
+    assert database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert database_url("sqlite:///:memory:") == "sqlite:///:memory:"
+    with pytest.raises(GradebookError, match=r"cannot open the gradebook at "
+                       r"postgresql\+psycopg://u:\*\*\*@127.0.0.1:1/db"):
+        open_gradebook("postgresql://u:secret@127.0.0.1:1/db")
+
+
+def test_autograde_records_each_submission(tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(FILES / "repo", course)
+    klass = tmp_path / "class"
+    for name in ("wrong_relu", "train_at_top"):
+        shutil.copytree(FILES / "submissions" / name, klass / name)
+    db = f"sqlite:///{tmp_path / 'gb.db'}"
+    assert autograde.main(assignment=str(course / "assignments" / "act"), submissions=klass,
+                          out=tmp_path / "graded", db=db) == 0
+    assert (tmp_path / "graded" / "wrong_relu" / "results.json").exists()
+    with open_gradebook(db) as gradebook:
+        rows = {row.student_id: row for row in gradebook.latest("act")}
+    assert {k: r.final_score for k, r in rows.items()} == {"train_at_top": 10,
+                                                           "wrong_relu": 7}
+    [failed] = [t for p in rows["wrong_relu"].grade.parts for t in p.tests
+                if t.status != "passed"]
+    assert "values differ from the expected ones" in failed.message
+    assert rows["train_at_top"].grade.skipped_statements
+
+
+def test_roster_and_override_verbs(tmp_path, capsys):
+    db = tmp_path / "gb.db"
+    roster_csv = tmp_path / "roster.csv"
+    roster_csv.write_text("id,name\ns1,Ada\ns2,Alan\n")
+    assert roster.main(roster=roster_csv, db=db) == 0
+    assert "2 students on the roster, 2 new" in capsys.readouterr().out
+    with open_gradebook(db) as gradebook:
+        _record(gradebook, "s1")
+    assert override.main(assignment="act", student="s2", points=5, reason="paper",
+                         db=db) == 0
+    assert "s2 on act gets 5 points (paper)" in capsys.readouterr().out
+    assert override.main(assignment="act", student="s3", points=5, db=db) == 2
+    assert "unknown student `s3`; the gradebook has: s1, s2" in capsys.readouterr().err
+    assert override.main(assignment="act", student="s2", points=None, db=db) == 0
+    assert "override cleared" in capsys.readouterr().out

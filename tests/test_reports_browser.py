@@ -1,0 +1,176 @@
+"""Reports in a real browser: headless Chromium opens them from files, with no network.
+
+The test reads the DOM Chromium rendered (``--dump-dom``) for the text a student sees,
+the pictures (``data:`` PNGs that decode) and the references (only data URIs, in-page
+anchors and relative links to files that exist), and keeps a screenshot of each page
+under ``test-artifacts/reports/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from grader import feedback
+from grader.config import load_assignment
+from grader.grading.run import grade_path
+from grader.reports import from_graded
+from grader.reports.plots import png_size
+from grader.results.records import FAILED, Grade, PartGrade, TestOutcome
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = Path(__file__).parent / "files" / "grading"
+ACT = load_assignment(FILES / "repo" / "assignments" / "act" / "assignment.toml")
+ARTIFACTS = ROOT / "test-artifacts" / "reports"
+WINDOW = (1200, 2000)
+BROWSER_TIMEOUT_S = 90
+# No network, no first-run work, no background requests: the page must stand alone.
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--disable-extensions")
+
+
+class _Page(HTMLParser):
+    """The rendered DOM's text, pictures, links and element ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if values.get("id"):
+            self.ids.add(values["id"])
+        if tag in ("style", "script"):
+            self._skip += 1
+        if tag == "img":
+            self.images.append(values.get("src") or "")
+        for name in ("href", "src"):
+            if values.get(name) and tag != "img":
+                self.links.append(values[name])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.text.append(data)
+
+    @property
+    def visible(self) -> str:
+        return re.sub(r"\s+", " ", " ".join(self.text))
+
+
+def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S)
+
+
+def _open(page: Path, screenshot: Path, profile: Path) -> _Page:
+    """Renders `page` from its file; returns the parsed DOM and writes a screenshot."""
+    url = page.resolve().as_uri()
+    dom = _chromium("--dump-dom", url, profile=profile)
+    assert dom.returncode == 0 and "<html" in dom.stdout, dom.stderr[-2000:]
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    screenshot.unlink(missing_ok=True)
+    shot = _chromium(f"--screenshot={screenshot}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
+                     url, profile=profile)
+    assert shot.returncode == 0 and screenshot.is_file(), shot.stderr[-2000:]
+    assert png_size(screenshot.read_bytes()) == WINDOW
+    parsed = _Page()
+    parsed.feed(dom.stdout)
+    return parsed
+
+
+def _check_references(page: _Page, where: Path) -> None:
+    """Pictures decode to PNGs; links are in-page anchors or relative files that exist."""
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,"), src[:80]
+        width, height = png_size(base64.b64decode(src.split(",", 1)[1]))
+        assert width > 0 and height > 0
+    for link in page.links:
+        parts = urlsplit(link)
+        if not parts.scheme and not parts.netloc and not parts.path:
+            assert parts.fragment in page.ids, f"anchor #{parts.fragment} has no target"
+            continue
+        assert not parts.scheme and not parts.netloc, f"external reference: {link}"
+        assert not link.startswith("/"), f"absolute path: {link}"
+        assert (where / unquote(parts.path)).is_file(), f"broken link: {link}"
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> Path:
+    """A class's reports: a real graded act submission with a training part, a missing one."""
+    graded = grade_path(ACT, FILES / "submissions" / "wrong_relu")
+    curve_steps = 100
+    training = TestOutcome(
+        "test_train_reaches_threshold", "test_train_reaches_threshold", FAILED, 0.1,
+        "`train` reached test accuracy 0.6200, below 0.7580: partial credit (none at 0.6000)",
+        3.0, {"accuracy": {"dataset": "fashion_mnist", "accuracy": 0.62, "threshold": 0.758,
+                           "floor": 0.6},
+              "learning_curve": {"loss": [2.3 * 0.98 ** i for i in range(curve_steps)],
+                                 "accuracy": [min(0.9, 0.1 + 0.007 * i)
+                                              for i in range(curve_steps)],
+                                 "x": "mini-batch", "epochs": 1},
+              "confusion_matrix": {"dataset": "fashion_mnist",
+                                   "labels": [str(c) for c in range(10)],
+                                   "matrix": [[40 if i == j else (4 if j == (i + 3) % 10 else 0)
+                                               for j in range(10)] for i in range(10)]}})
+    grade = graded.grade
+    grade = Grade(grade.student_id, grade.assignment,
+                  (*grade.parts, PartGrade("training", 0.0, 0.0, (training,))),
+                  grade.execution_time_s, grade.problems, grade.skipped_statements)
+    row = from_graded(graded, config=ACT)
+    row = type(row)(**{**row.__dict__, "grade": grade, "display_name": "Wren Lee"})
+    out = tmp_path_factory.mktemp("feedback")
+    feedback.write_reports([row], config=ACT, out=out, roster=[("absent1", "Cy Absent")])
+    return out
+
+
+def test_student_report_renders_in_chromium(written, tmp_path):
+    page = _open(written / "wrong_relu" / "report.html", ARTIFACTS / "student-report.png",
+                 tmp_path / "profile")
+    text = page.visible
+    for needle in ("wrong_relu", "Wren Lee", "Two activations", "relu", "sigmoid",
+                   "2 of 4 values differ from the expected ones", "Hint:", "Learning curve",
+                   "Confusion matrix", "Test accuracy 0.6200"):
+        assert needle in text, needle
+    assert re.search(r"7\s*/\s*10", text)  # the final score
+    assert len(page.images) == 2  # the learning curve and the confusion matrix
+    _check_references(page, written / "wrong_relu")
+
+
+def test_missing_student_report_renders_in_chromium(written, tmp_path):
+    page = _open(written / "absent1" / "report.html", ARTIFACTS / "missing-report.png",
+                 tmp_path / "profile")
+    assert "No submission" in page.visible and "Cy Absent" in page.visible
+    _check_references(page, written / "absent1")
+
+
+def test_class_summary_renders_in_chromium(written, tmp_path):
+    page = _open(written / "index.html", ARTIFACTS / "class-summary.png", tmp_path / "profile")
+    text = page.visible
+    for needle in ("Two activations", "Score distribution", "Pass rate per part",
+                   "Pass rate per test", "Most often failed", "Failures by reason",
+                   "Slowest submissions", "wrong_relu", "absent1", "did not submit",
+                   "values differ from the expected ones"):
+        assert needle in text, needle
+    assert len(page.images) == 1  # the histogram
+    assert "wrong_relu/report.html" in page.links and "absent1/report.html" in page.links
+    _check_references(page, written)
