@@ -8,14 +8,18 @@ its own transaction: stopping a batch half way keeps everything graded so far.
 from __future__ import annotations
 
 import sys
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 from tqdm import tqdm
 
+from grader.batch import ENGINES, Job, default_workers, run_local, run_ray
 from grader.config import AssignmentConfig, load_assignment
-from grader.gradebook import DEFAULT_DB, database_url, open_gradebook
-from grader.grading.run import GradedSubmission, grade_path, write_results
-from grader.intake import MANIFEST_NAME, discover
+from grader.gradebook import DEFAULT_DB, content_hash, database_url, open_gradebook
+from grader.grading.run import GradedSubmission, write_results
+from grader.intake import MANIFEST_NAME, discover, intake
+from grader.reports.hints import CRASH, MEMORY, TIME_LIMIT, failure_reason
 
 
 def submissions_in(path: Path, config: AssignmentConfig) -> list[Path]:
@@ -44,9 +48,41 @@ def score_table(graded: list[GradedSubmission]) -> str:
     return "\n".join(lines)
 
 
+def outcome(graded: GradedSubmission) -> str:
+    """One word for the progress bar: passed, failed, crashed, timeout or unreadable."""
+    grade = graded.grade
+    if grade.problems and not graded.submission.files:
+        return "unreadable"
+    reasons = {failure_reason(t.status, t.message, t.fraction)
+               for part in grade.parts for t in part.tests}
+    reasons.discard(None)
+    if not reasons:
+        return "passed"
+    if TIME_LIMIT in reasons:
+        return "timeout"
+    if reasons & {CRASH, MEMORY}:
+        return "crashed"
+    return "failed"
+
+
+def already_graded(config: AssignmentConfig, paths: list[Path], gradebook) -> list[Path]:
+    """The submissions whose exact files the gradebook already holds grades for."""
+    done = []
+    with tempfile.TemporaryDirectory(prefix="nn-grader-peek-") as scratch:
+        for path in paths:
+            peek = intake(path, Path(scratch), expected_files=config.student_files,
+                          assignment=config.id)
+            if peek.files and gradebook.is_graded(config.id, peek.student_id,
+                                                  content_hash(peek.files)):
+                done.append(path)
+    return done
+
+
 def main(*, assignment: str, submissions: Path, out: Path | None = None,
-         dataset: str | None = None, db: str | Path | None = None) -> int:
-    """Grades submissions, writes their results.json and records them in the gradebook.
+         dataset: str | None = None, db: str | Path | None = None, workers: int | None = None,
+         engine: str = "local", address: str | None = None, force: bool = False,
+         gpus_per_submission: float = 0.0) -> int:
+    """Grades submissions in parallel, writes results.json and records them in the gradebook.
 
     Args:
         assignment: the assignment id (or its folder or assignment.toml).
@@ -55,23 +91,54 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
         dataset: the dataset for data-driven tests; default: `grader.data`'s.
         db: a SQLAlchemy URL or a SQLite path; default: ``gradebook.db`` in the course
             folder (the folder holding ``assignments/``).
+        workers: parallel grader workers (local engine); default: one per core.
+        engine: "local" (worker processes) or "ray" (tasks on a Ray cluster).
+        address: the Ray cluster to join; default: start a local Ray instance.
+        force: grade again submissions whose files are already graded.
+        gpus_per_submission: with Ray, the GPU share each submission reserves.
 
     Returns:
-        0.
+        0, or 1 when some submission could not be graded at all (its worker kept dying).
     """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
     config = load_assignment(assignment)
     out = out or Path("graded") / config.id
     paths = submissions_in(submissions, config)
     url = database_url(db if db is not None else config.repo_root / DEFAULT_DB)
-    graded = []
     with open_gradebook(url) as gradebook:
-        for path in tqdm(paths, desc=f"grading {config.id}", unit="submission",
-                         disable=len(paths) < 2 or not sys.stderr.isatty()):
-            result = grade_path(config, path, dataset_name=dataset)
+        if not force:
+            skipped = set(already_graded(config, paths, gradebook))
+            if skipped:
+                print(f"{len(skipped)} submission(s) already graded with the same files: "
+                      "skipped (--force grades them again)", file=sys.stderr)
+            paths = [path for path in paths if path not in skipped]
+        counts: Counter[str] = Counter()
+        bar = tqdm(total=len(paths), desc=f"grading {config.id}", unit="submission",
+                   disable=len(paths) < 2 or not sys.stderr.isatty())
+
+        def record(result: GradedSubmission) -> None:
             write_results(result, out)
             gradebook.record(config, result.submission, result.grade)
-            graded.append(result)
+            counts[outcome(result)] += 1
+            bar.set_postfix(counts, refresh=False)
+            bar.update()
+
+        jobs = [Job(config.root / "assignment.toml", config.repo_root, path, dataset)
+                for path in paths]
+        if engine == "ray":
+            report = run_ray(jobs, on_result=record, address=address,
+                             num_gpus=gpus_per_submission)
+        else:
+            report = run_local(jobs, workers=workers or default_workers(), on_result=record)
+        bar.close()
         shown = gradebook.engine.url.render_as_string(hide_password=True)
-    print(score_table(graded))
-    print(f"\nresults.json for each student in {out}/; grades recorded in {shown}")
-    return 0
+    print(score_table(sorted(report.graded, key=lambda g: g.grade.student_id)))
+    for path, reason in report.failed:
+        print(f"not graded: {path}: {reason}", file=sys.stderr)
+    if report.interrupted:
+        print("stopped: the submissions graded so far are recorded; run the same command "
+              "again to grade the rest", file=sys.stderr)
+    print(f"\n{dict(counts) or 'nothing to grade'}; results.json for each student in {out}/; "
+          f"grades recorded in {shown}")
+    return 1 if report.failed or report.interrupted else 0

@@ -59,7 +59,48 @@ def _autograde_main(args: argparse.Namespace) -> int:
     from grader import autograde
 
     return autograde.main(assignment=args.assignment, submissions=args.submissions,
-                          out=args.out, dataset=args.dataset)
+                          out=args.out, dataset=args.dataset, db=args.db, workers=args.workers,
+                          engine=args.engine, address=args.address, force=args.force,
+                          gpus_per_submission=args.gpus_per_submission)
+
+
+def _feedback_main(args: argparse.Namespace) -> int:
+    from grader import feedback
+
+    return feedback.main(assignment=args.assignment, db=args.db, out=args.out,
+                         results=args.results)
+
+
+def _export_main(args: argparse.Namespace) -> int:
+    from grader import export
+
+    return export.main(assignment=args.assignment, format=args.format, out=args.out, db=args.db,
+                       columns=args.columns, preset=args.preset, student=args.student)
+
+
+def _calibrate_main(args: argparse.Namespace) -> int:
+    from grader import calibrate
+
+    return calibrate.main(assignment=args.assignment, dataset=args.dataset, device=args.device,
+                          seeds=args.seeds, tests=args.tests)
+
+
+def _roster_main(args: argparse.Namespace) -> int:
+    from grader.gradebook import roster
+
+    return roster.main(roster=args.roster, db=args.db)
+
+
+def _override_main(args: argparse.Namespace) -> int:
+    from grader.gradebook import override
+
+    return override.main(assignment=args.assignment, student=args.student,
+                         points=None if args.clear else args.points, reason=args.reason,
+                         db=args.db)
+
+
+DB_HELP = ("the gradebook: a SQLAlchemy URL (postgresql://...) or a SQLite file "
+           "(default: gradebook.db in the course folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,7 +184,83 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a submission, or a folder of submissions (an LMS download)")
     autograde.add_argument("--out", type=Path, help="default: graded/<assignment>")
     autograde.add_argument("--dataset", choices=data.NAMES)
+    autograde.add_argument("--db", help=DB_HELP)
+    autograde.add_argument("--workers", type=int,
+                           help="parallel grader workers (default: one per core)")
+    autograde.add_argument("--engine", choices=("local", "ray"), default="local",
+                           help="local worker processes, or tasks on a Ray cluster")
+    autograde.add_argument("--address", help="with --engine ray: the cluster to join "
+                           "(default: start a local Ray instance)")
+    autograde.add_argument("--gpus-per-submission", type=float, default=0.0,
+                           help="with --engine ray: GPU share per submission (0.25 = 4 per GPU)")
+    autograde.add_argument("--force", action="store_true",
+                           help="grade again submissions whose files are already graded")
     autograde.set_defaults(run=_autograde_main)
+
+    feedback = verbs.add_parser(
+        "feedback", help="write each student's report and the class summary (instructor)",
+        description="Write a self-contained HTML (and Markdown) report for every student and "
+        "the class summary, from the gradebook. Example: grader feedback mlp_numpy",
+    )
+    feedback.add_argument("assignment")
+    feedback.add_argument("--db", help=DB_HELP)
+    feedback.add_argument("--out", type=Path, help="default: feedback/<assignment>")
+    feedback.add_argument("--results", type=Path,
+                          help="read the results.json files of `grader autograde --out DIR` "
+                          "instead of the gradebook")
+    feedback.set_defaults(run=_feedback_main)
+
+    export = verbs.add_parser(
+        "export", help="export grades: CSV for the LMS, Gradescope results (instructor)",
+        description="Export an assignment's grades. Example: grader export mlp_numpy "
+        "--format csv --preset canvas --out canvas.csv",
+    )
+    export.add_argument("assignment")
+    export.add_argument("--format", required=True,
+                        choices=("csv", "gradescope", "gradescope-autograder"))
+    export.add_argument("--out", help="a file, a folder, or - for standard output (csv)")
+    export.add_argument("--db", help=DB_HELP)
+    export.add_argument("--columns", help='csv columns, e.g. "student_id=ID,parts,final_score"')
+    export.add_argument("--preset", choices=("canvas", "moodle"),
+                        help="csv column names that the LMS's grade import expects")
+    export.add_argument("--student", help="export one student only")
+    export.set_defaults(run=_export_main)
+
+    calibrate = verbs.add_parser(
+        "calibrate", help="measure accuracy thresholds from the reference (instructor)",
+        description="Run the reference under each accuracy test's budget for several seeds and "
+        "write assignments/<id>/calibration/<dataset>-<device>.toml (threshold = mean - "
+        "max(3 sigma, 0.5 points)). Example: grader calibrate keras_cnn --seeds 5",
+    )
+    calibrate.add_argument("assignment")
+    calibrate.add_argument("--dataset", choices=data.NAMES)
+    calibrate.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    calibrate.add_argument("--seeds", type=int, default=5)
+    calibrate.add_argument("--tests", nargs="*", help="only these accuracy tests")
+    calibrate.set_defaults(run=_calibrate_main)
+
+    roster = verbs.add_parser(
+        "roster", help="add a class roster (CSV: id,name) to the gradebook",
+        description="Add the students of a roster CSV (columns id,name) to the gradebook, so "
+        "those who never submit get a report and a zero in exports. "
+        "Example: grader roster roster.csv",
+    )
+    roster.add_argument("roster", type=Path)
+    roster.add_argument("--db", help=DB_HELP)
+    roster.set_defaults(run=_roster_main)
+
+    override = verbs.add_parser(
+        "override", help="set or clear an instructor's override of a grade",
+        description="Override a student's final score for an assignment; the override "
+        "survives re-grading. Example: grader override mlp_numpy 2023001 95 --reason regrade",
+    )
+    override.add_argument("assignment")
+    override.add_argument("student")
+    override.add_argument("points", type=float, nargs="?")
+    override.add_argument("--reason", default="")
+    override.add_argument("--clear", action="store_true", help="remove the override")
+    override.add_argument("--db", help=DB_HELP)
+    override.set_defaults(run=_override_main)
     return parser
 
 
@@ -158,9 +275,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors that are the user's to fix: printed as one message, never a traceback."""
+    from grader.calibration import NoCalibration
     from grader.config import ConfigError
+    from grader.gradebook import GradebookError, RosterError
     from grader.release.build import ReleaseRefused
     from grader.release.strip import MarkerError
+    from grader.samples import SampleError
     from grader.submit import SubmitRefused
 
-    return (ConfigError, ReleaseRefused, MarkerError, SubmitRefused, FileNotFoundError)
+    return (ConfigError, ReleaseRefused, MarkerError, SubmitRefused, FileNotFoundError,
+            GradebookError, RosterError, NoCalibration, SampleError)

@@ -215,9 +215,30 @@ def test_autograde_a_class_folder(tmp_path, repo):
     (klass / "damaged.zip").write_bytes(b"PK\x03\x04 this is not really a zip")
     graded = _grader("autograde", "act", str(klass), "--out", str(tmp_path / "graded"), cwd=repo)
     assert graded.returncode == 0, graded.stderr
-    lines = {line.split()[0]: line.split()[-1] for line in graded.stdout.splitlines()
-             if line.strip() and not line.startswith(("student", "results"))}
+    table = graded.stdout.split("\n\n")[0].splitlines()[1:]  # the score table, header cut
+    lines = {line.split()[0]: line.split()[-1] for line in table}
     assert lines == {"exits": "6/10", "train_at_top": "10/10", "wrong_relu": "7/10",
                      "syntax_error": "0/10", "damaged": "0/10"}
     damaged = json.loads((tmp_path / "graded" / "damaged" / "results.json").read_text())
     assert "zip" in damaged["output"].lower(), damaged["output"]
+
+
+def test_autograde_resumes_and_force_grades_again(tmp_path, repo):
+    klass = tmp_path / "class"
+    for name in ("wrong_relu", "train_at_top"):
+        shutil.copytree(SUBMISSIONS / name, klass / name)
+    db = str(tmp_path / "gradebook.db")
+    args = ("autograde", "act", str(klass), "--out", str(tmp_path / "graded"), "--db", db,
+            "--workers", "2")
+    first = _grader(*args, cwd=repo)
+    assert first.returncode == 0, first.stderr
+    assert "'passed': 1" in first.stdout and "'failed': 1" in first.stdout
+    (klass / "train_at_top" / "act.py").write_text(
+        (SUBMISSIONS / "exits" / "act.py").read_text())  # this student hands in new files
+    second = _grader(*args, cwd=repo)
+    assert "1 submission(s) already graded with the same files: skipped" in second.stderr
+    assert second.stdout.splitlines()[1].split()[0] == "train_at_top"  # only the changed one
+    assert "6/10" in second.stdout
+    forced = _grader(*args, "--force", cwd=repo)
+    assert "already graded" not in forced.stderr
+    assert "wrong_relu" in forced.stdout and "train_at_top" in forced.stdout
