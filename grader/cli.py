@@ -33,7 +33,7 @@ def _demo_main(args: argparse.Namespace) -> int:
     from grader import demo
 
     return demo.main(dataset=args.dataset, quick=not args.full, references=args.references,
-                     out=args.out)
+                     out=args.out, assignments=args.assignments, workers=args.workers)
 
 
 def _release_main(args: argparse.Namespace) -> int:
@@ -124,15 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
     data_parser.set_defaults(run=_data_main)
 
     demo_parser = verbs.add_parser(
-        "demo", help="an instructor's day end to end: release, a sample class, autograde",
-        description="Release tf_basics and mlp_numpy, build a sample class (the reference, "
-        "the bare skeleton, planted bugs, correct variants), grade it and print the scores. "
+        "demo", help="an instructor's day end to end: release, a sample class, grading, reports",
+        description="For every assignment: release it, build a sample class (the reference, "
+        "the bare skeleton, planted bugs, correct variants), grade it in parallel into a "
+        "gradebook and write the reports and the class summary. "
         "With --references: train every reference briefly and print a table instead. "
         "Example: grader demo --out demo-out",
     )
     demo_parser.add_argument("--dataset", choices=data.NAMES)
     demo_parser.add_argument("--out", type=Path, default=Path("demo-out"),
                              help="where releases, the class and results go (default: demo-out)")
+    demo_parser.add_argument("--assignments", nargs="*",
+                             help="only these assignments (default: every one with a suite)")
+    demo_parser.add_argument("--workers", type=int, help="parallel grader workers")
     demo_parser.add_argument("--references", action="store_true",
                              help="train every reference solution and print a table")
     demo_parser.add_argument("--full", action="store_true",

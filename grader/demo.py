@@ -1,10 +1,11 @@
-"""`grader demo`: an instructor's day, end to end, on the available dataset.
+"""`grader demo`: an instructor's whole day, end to end, on the available dataset.
 
-For each graded assignment: release it (the self-check grades the reference and the
-bare skeleton), build a sample class (the reference, the bare skeleton, the planted-bug
-and correct-variant samples of ``assignments/<id>/samples/``), grade the class with
-the hidden suite, and print the score table. ``--references`` instead trains every
-reference solution briefly and prints artifact, dataset, epochs, accuracy, seconds.
+For every assignment that has a hidden suite: release it (the self-check grades the
+reference and the bare skeleton), build a sample class (the reference, the bare
+skeleton, planted bugs and correct variants from ``assignments/<id>/samples/``), grade
+the class in parallel into a gradebook, and write every student's report and the class
+summary. ``--references`` instead trains every reference solution briefly and prints
+artifact, dataset, epochs, accuracy, seconds.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import data
-from grader.autograde import score_table
-from grader.config import AssignmentConfig, load_assignment
-from grader.grading.run import GradedSubmission, grade_path, write_results
+from grader import autograde, data, feedback
+from grader.config import load_assignment
+from grader.grading.run import grade_path
 from grader.release.build import release
 from grader.samples import sample_class
 
@@ -66,43 +66,52 @@ def references_main(*, dataset: str | None, quick: bool) -> int:
     return 0
 
 
-def grade_class(config: AssignmentConfig, folder: Path, out: Path) -> list[GradedSubmission]:
-    graded = []
-    for student in sorted(folder.iterdir()):
-        result = grade_path(config, student)
-        write_results(result, out)
-        graded.append(result)
-        print(f"  graded {student.name}: {result.grade.score:g}/{result.grade.max_score:g} "
-              f"({result.grade.execution_time_s:.1f} s)", flush=True)
-    return graded
+# Keras submissions train a network each (tens of seconds on a CPU): a smaller class.
+SAMPLE_LIMITS = {"keras_mlp": (2, 1), "keras_cnn": (2, 1), "alexnet": (1, 0)}
+
+
+def graded_assignments(repo_root: Path) -> list[str]:
+    """Assignments with both an assignment.toml and a hidden suite, in teaching order."""
+    found = [path.parent.name for path in (repo_root / "assignments").glob("*/assignment.toml")
+             if (repo_root / "autograde_tests" / path.parent.name).is_dir()]
+    order = {name: index for index, name in enumerate(ARTIFACTS)}
+    return sorted(found, key=lambda name: (order.get(name, len(order)), name))
 
 
 def main(*, dataset: str | None = None, quick: bool = True, references: bool = False,
-         out: Path = Path("demo-out")) -> int:
+         out: Path = Path("demo-out"), assignments: list[str] | None = None,
+         workers: int | None = None) -> int:
     if references:
         return references_main(dataset=dataset, quick=quick)
     loaded = data.load(dataset)  # fail early, with the data's own message
-    print(f"nn-grader demo on {loaded.name}: release, a sample class, autograde.\n", flush=True)
-    tables = []
-    for assignment in GRADED:
-        config = load_assignment(assignment)
-        start = time.perf_counter()
-        print(f"[{config.id}] releasing (grading the reference and the bare skeleton)...",
+    names = assignments or graded_assignments(Path.cwd())
+    print(f"nn-grader demo on {loaded.name}: {', '.join(names)}\n", flush=True)
+    started = time.perf_counter()
+    for name in names:
+        config = load_assignment(name)
+        print(f"== {config.id}: {config.title}", flush=True)
+        # One gradebook per assignment: the demo's "students" differ between assignments,
+        # and a shared roster would list each class as non-submitters of the others.
+        db = out / "gradebooks" / f"{config.id}.db"
+        db.parent.mkdir(parents=True, exist_ok=True)
+        print("releasing (the self-check grades the reference and the bare skeleton)...",
               flush=True)
         report = release(config, out / "release",
                          grade=lambda cfg, folder: grade_path(cfg, folder,
                                                               dataset_name=loaded.name).grade)
-        print(f"[{config.id}] released to {report.folder}: reference "
+        print(f"released to {report.folder}: reference "
               f"{report.reference_grade.score:g}/{report.reference_grade.max_score:g}, "
               f"bare skeleton {report.skeleton_grade.score:g}", flush=True)
-        klass = sample_class(config, out / "class" / config.id, skeleton_folder=report.folder)
-        print(f"[{config.id}] grading {len(list(klass.iterdir()))} sample submissions "
-              f"from {klass}...", flush=True)
-        graded = grade_class(config, klass, out / "graded" / config.id)
-        tables.append((config, graded, time.perf_counter() - start))
-    for config, graded, seconds in tables:
-        print(f"\n{config.id} — {config.title} ({seconds:.0f} s in all)\n")
-        print(score_table(graded))
-    print(f"\nStudent folders: {out / 'release'}/<id>   results.json: {out / 'graded'}/<id>/"
-          "<student>/")
+        max_bugs, max_variants = SAMPLE_LIMITS.get(config.id, (None, None))
+        klass = sample_class(config, out / "class" / config.id, skeleton_folder=report.folder,
+                             max_bugs=max_bugs, max_variants=max_variants)
+        print(f"grading the sample class in {klass} ...", flush=True)
+        autograde.main(assignment=name, submissions=klass, out=out / "graded" / config.id,
+                       dataset=loaded.name, db=db, workers=workers, force=True)
+        feedback.main(assignment=name, db=db, out=out / "feedback" / config.id)
+        print(flush=True)
+    print(f"Done in {time.perf_counter() - started:.0f} s. Open:")
+    for name in names:
+        print(f"  {out / 'feedback' / name / 'index.html'}   (class summary, links to reports)")
+    print(f"  student folders: {out / 'release'}/<id>/   gradebooks: {out / 'gradebooks'}/")
     return 0

@@ -91,13 +91,16 @@ def variants(config: AssignmentConfig) -> list[Path]:
 
 
 def sample_class(config: AssignmentConfig, target: Path, *,
-                 skeleton_folder: Path | None = None) -> Path:
-    """A class folder: the reference, the bare skeleton, every planted bug and variant.
+                 skeleton_folder: Path | None = None, max_bugs: int | None = None,
+                 max_variants: int | None = None) -> Path:
+    """A class folder: the reference, the bare skeleton, the planted bugs and variants.
 
     Args:
         config: the assignment.
         target: the class folder to (re)create, one subfolder per "student".
         skeleton_folder: a released student folder whose files are the bare skeleton.
+        max_bugs: at most this many planted bugs (the first by name); None: all.
+        max_variants: at most this many correct variants; None: all.
     """
     if target.exists():
         shutil.rmtree(target)
@@ -107,8 +110,8 @@ def sample_class(config: AssignmentConfig, target: Path, *,
         if skeleton_folder is not None:
             (target / "bare-skeleton").mkdir(exist_ok=True)
             shutil.copyfile(skeleton_folder / file.student, target / "bare-skeleton" / file.student)
-    for bug in load_bugs(config):
+    for bug in load_bugs(config)[:max_bugs]:
         write_bug(config, bug, target / f"bug-{bug.name}")
-    for variant in variants(config):
+    for variant in variants(config)[:max_variants]:
         shutil.copytree(variant, target / f"variant-{variant.name}")
     return target
