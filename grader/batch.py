@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.config import load_assignment
-from grader.grading.run import GradedSubmission, grade_path
+from grader.grading.run import THREADS_ENV, GradedSubmission, grade_path
 
 ENGINES = ("local", "ray")
 RETRIES = 2  # a submission whose worker died is graded again this many times
@@ -79,10 +79,11 @@ def run_local(
     pending = list(jobs)
     attempts: dict[Path, int] = {}
     context = multiprocessing.get_context("spawn")  # no inherited threads or TF state
+    threads = os.environ.get(THREADS_ENV) or max(1, default_workers() // max(1, workers))
     try:
         while pending:
-            with ProcessPoolExecutor(max_workers=min(workers, len(pending)),
-                                     mp_context=context) as pool:
+            with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context,
+                                     initializer=_share_cores, initargs=(threads,)) as pool:
                 futures: dict[Future, Job] = {pool.submit(grade_one, job): job for job in pending}
                 pending = []
                 broken = False
@@ -104,6 +105,11 @@ def run_local(
     except KeyboardInterrupt:
         report.interrupted = True
     return report
+
+
+def _share_cores(threads: int | str) -> None:
+    """Worker start-up: each runtime it starts may use `threads` math-library threads."""
+    os.environ[THREADS_ENV] = str(threads)
 
 
 def _count_retries(pending: list[Job], attempts: dict[Path, int], retries: int,

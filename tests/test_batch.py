@@ -64,3 +64,19 @@ def test_ray_grades_every_submission_once_even_when_a_worker_dies(jobs, tmp_path
     assert marker.exists()
     assert _scores(report.graded) == EXPECTED
     assert len(seen) == len(EXPECTED) and not report.failed
+
+
+def test_each_runtime_gets_its_share_of_the_cores(tmp_path, monkeypatch):
+    from grader.config import load_assignment
+    from grader.grading.run import THREADS_ENV, sandboxed_runtime, thread_env
+    from grader.intake import intake
+
+    assert thread_env(None) == {}
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "act.py").write_text(
+        "import os\n\ndef relu(x):\n    return os.environ.get('OPENBLAS_NUM_THREADS', 'unset')\n")
+    config = load_assignment(TOML, repo_root=REPO)
+    submission = intake(tmp_path / "s", tmp_path, expected_files=["act.py"])
+    monkeypatch.setenv(THREADS_ENV, "1")  # what a batch worker sets for its runtimes
+    with sandboxed_runtime(config, submission) as runtime:
+        assert runtime.student.act.relu(0) == "1"

@@ -1,0 +1,233 @@
+"""Run one hidden-suite test inside a notebook, for the nbgrader side of `bench/batch.py`.
+
+An nbgrader grade cell of the benchmark's notebooks is one line::
+
+    run_test("test_fc_forward_matches_reference", globals())
+
+It runs that test function of ``autograde_tests/<id>/`` (hidden or public file) in the
+notebook's own kernel, with the fixtures a hidden suite is written against built from
+plain objects, as nn-grader's in-process baseline (`bench/grading.py`) does:
+
+- ``student``: ``student.<module>`` is a view of the notebook's globals (its definitions);
+- ``assignment``, ``budgets``, ``thresholds``: loaded from ``assignment.toml``;
+- ``dataset``: `grader.grading.fixtures.load_dataset` (``$GRADER_DATASET`` or the default);
+- ``credit``: records partial credit; ``figure``: ignored.
+
+Every parametrised case runs, each after seeding ``random`` and ``numpy`` as nn-grader
+seeds the student runtime. The cell's points are the test function's share of its part
+(nn-grader's scoring: a part's points split evenly between its test functions, a
+function's share evenly between its cases), and nbgrader is told the outcome in its own
+terms: full marks print nothing; partial marks return the points earned (nbgrader's
+numeric cell output); nothing earned raises `AssertionError`. Warnings and stderr are
+captured during the test, because nbgrader zeroes any grade cell that writes to stderr
+and pytest does not fail a test for a warning.
+
+The kernel needs this folder on ``sys.path`` (``PYTHONPATH``); the repository root is
+added here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import io
+import itertools
+import os
+import random
+import sys
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from grader.config import AssignmentConfig, load_assignment  # noqa: E402
+from grader.grading.fixtures import SEED, load_dataset  # noqa: E402
+from grader.results.plugin import describe_exception  # noqa: E402
+
+DEFAULT_ASSIGNMENT = "mlp_numpy"
+DATASET_ENV = "GRADER_DATASET"  # the dataset the data-driven tests use, as for nn-grader
+
+
+class NamespaceView:
+    """Attribute access to a dict that may still grow (a notebook's globals)."""
+
+    def __init__(self, names: dict[str, Any]) -> None:
+        self._names = names
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._names[name]
+        except KeyError:
+            raise AttributeError(f"the notebook defines no `{name}`") from None
+
+
+class Credit:
+    """The `credit` fixture: the last `set` wins, as in nn-grader's results plugin."""
+
+    def __init__(self) -> None:
+        self.fraction: float | None = None
+        self.messages: list[str] = []
+
+    def set(self, fraction: float, message: str) -> None:
+        self.fraction = float(fraction)
+        self.messages.append(message)
+
+    def note(self, message: str) -> None:
+        self.messages.append(message)
+
+
+def _no_figure(name: str, value: Any) -> None:
+    """The `figure` fixture: reports' plain data is not needed here."""
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: str
+    fraction: float
+    message: str
+
+
+@cache
+def assignment_config(assignment: str = DEFAULT_ASSIGNMENT) -> AssignmentConfig:
+    return load_assignment(REPO / "assignments" / assignment / "assignment.toml",
+                           repo_root=REPO)
+
+
+@cache
+def _suite_modules(assignment: str) -> tuple[Any, ...]:
+    modules = []
+    for path in sorted((REPO / "autograde_tests" / assignment).glob("test_*.py")):
+        spec = importlib.util.spec_from_file_location(f"nbgrader_shim_{assignment}_{path.stem}",
+                                                      path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return tuple(modules)
+
+
+def suite_function(name: str, assignment: str = DEFAULT_ASSIGNMENT):
+    """The hidden (or public) suite's function called `name`."""
+    for module in _suite_modules(assignment):
+        if callable(getattr(module, name, None)):
+            return getattr(module, name)
+    raise LookupError(f"no test `{name}` in autograde_tests/{assignment}/")
+
+
+
+
+
+def points_of(name: str, assignment: str = DEFAULT_ASSIGNMENT) -> float:
+    """A test function's points: its part's points split evenly between the part's tests."""
+    for part in assignment_config(assignment).parts:
+        if name in part.tests:
+            return float(part.points) / len(part.tests)
+    raise LookupError(f"no part of {assignment}/assignment.toml lists `{name}`")
+
+
+def _cases(function) -> list[tuple[str, dict[str, Any]]]:
+    """(case id, parameters) for each parametrised case, as pytest would generate them."""
+    axes = []
+    for mark in reversed(getattr(function, "pytestmark", [])):  # pytest: closest first
+        if mark.name != "parametrize":
+            continue
+        names, values = mark.args[0], mark.args[1]
+        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+        axis = []
+        for value in values:
+            row = value if len(names) > 1 else (value,)
+            axis.append(({n: v for n, v in zip(names, row, strict=True)},
+                         "-".join(_case_id(v) for v in row)))
+        axes.append(axis)
+    cases = []
+    for combo in itertools.product(*axes):
+        params = {k: v for values, _ in combo for k, v in values.items()}
+        case = "-".join(ident for _, ident in combo)
+        cases.append((f"{function.__name__}[{case}]" if combo else function.__name__, params))
+    return cases
+
+
+def _case_id(value: Any) -> str:
+    return str(value) if isinstance(value, (int, float, str, bool)) else repr(value)
+
+
+def _seed() -> None:
+    import numpy as np
+
+    random.seed(SEED)
+    np.random.seed(SEED)
+
+
+def run_cases(name: str, namespace: dict[str, Any], *,
+              assignment: str = DEFAULT_ASSIGNMENT) -> list[CaseResult]:
+    """Runs every case of test `name` against the definitions in `namespace`.
+
+    Returns:
+        One `CaseResult` per case: fraction 1 passed, 0 failed, between: partial credit.
+    """
+    config = assignment_config(assignment)
+    function = suite_function(name, assignment)
+    module = Path(config.student_files[0]).stem
+    fixtures = {
+        "student": type("Student", (), {module: NamespaceView(namespace)})(),
+        "assignment": config,
+        "budgets": config.budgets,
+        "thresholds": config.thresholds,
+        "figure": _no_figure,
+    }
+    wanted = inspect.signature(function).parameters
+    if "dataset" in wanted:
+        fixtures["dataset"] = load_dataset(os.environ.get(DATASET_ENV) or None)
+    results = []
+    for case, params in _cases(function):
+        credit = Credit()
+        kwargs = {**{k: v for k, v in fixtures.items() if k in wanted}, **params}
+        if "credit" in wanted:
+            kwargs["credit"] = credit
+        _seed()
+        try:
+            # Only KeyboardInterrupt gets out: nbgrader interrupts a cell past its timeout.
+            function(**kwargs)
+        except Exception as error:  # noqa: BLE001 - a student's failure is a result
+            results.append(CaseResult(case, 0.0, describe_exception(error)))
+        except SystemExit as error:
+            results.append(CaseResult(case, 0.0, f"SystemExit: {error.code}"))
+        else:
+            fraction = 1.0 if credit.fraction is None else min(max(credit.fraction, 0.0), 1.0)
+            results.append(CaseResult(case, fraction, "\n".join(credit.messages)))
+    return results
+
+
+def run_test(name: str, namespace: dict[str, Any], *,
+             assignment: str = DEFAULT_ASSIGNMENT) -> float | None:
+    """One nbgrader grade cell: runs test `name` and reports in nbgrader's terms.
+
+    Args:
+        name: a test function of ``autograde_tests/<assignment>/``.
+        namespace: the notebook's ``globals()``.
+        assignment: the assignment id.
+
+    Returns:
+        None for full marks; the points earned (``0 < points < max``) for partial marks.
+
+    Raises:
+        AssertionError: no case earned anything; the message lists each failure.
+    """
+    stderr = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stderr(stderr):
+        warnings.simplefilter("ignore")
+        results = run_cases(name, namespace, assignment=assignment)
+    fraction = sum(r.fraction for r in results) / len(results)
+    failures = [f"{r.case}: {r.message}" for r in results if r.fraction < 1.0]
+    if fraction <= 0.0:
+        raise AssertionError("\n".join(failures))
+    if failures:
+        print("\n".join(failures))  # stdout: nbgrader zeroes a cell that writes to stderr
+    if fraction >= 1.0:
+        return None
+    return round(points_of(name, assignment) * fraction, 6)
