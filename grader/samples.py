@@ -67,14 +67,26 @@ def reference_without_markers(config: AssignmentConfig, student_file: str) -> st
 
 
 def bug_source(config: AssignmentConfig, bug: PlantedBug) -> str:
-    """The reference with the bug's edits applied."""
+    """The reference with the bug's edits applied.
+
+    Every `find` is located in the unedited reference, where it must occur exactly once
+    and not overlap another edit's; then all are replaced at once.
+    """
     text = reference_without_markers(config, bug.file)
+    spans = []
     for find, replacement in bug.edits:
         count = text.count(find)
         if count != 1:
             raise SampleError(f"bug `{bug.name}`: its `find` text occurs {count} times in the "
                               f"reference of {bug.file}; expected exactly once:\n{find}")
-        text = text.replace(find, replacement)
+        start = text.index(find)
+        spans.append((start, start + len(find), replacement))
+    spans.sort()
+    for (_, end, _), (start, _, _) in zip(spans, spans[1:]):
+        if start < end:
+            raise SampleError(f"bug `{bug.name}`: two of its edits overlap in {bug.file}")
+    for start, end, replacement in reversed(spans):
+        text = text[:start] + replacement + text[end:]
     return text
 
 

@@ -189,3 +189,16 @@ def test_unknown_tool_is_refused(student) -> None:
 
     with pytest.raises(ProtocolViolation, match="no grader tool named 'train_forever'"):
         student.tool("train_forever")
+
+
+def test_tf_nn_activations_are_named_like_their_strings():
+    """`activation=tf.nn.softmax` serialises as a plain function `softmax_v2`."""
+    from grader.runtime.keras_tools import _name
+
+    assert _name({"class_name": "function", "config": "softmax_v2"}) == "softmax"
+    assert _name({"class_name": "function", "config": "relu"}) == "relu"
+
+    def softmax_v2(x):  # what tf.nn.softmax's __name__ is
+        return x
+
+    assert _name(softmax_v2) == "softmax"

@@ -22,6 +22,8 @@ Tools:
 
 from __future__ import annotations
 
+import re
+
 import math
 import os
 import time
@@ -70,13 +72,20 @@ def _name(value: Any) -> str | None:
         inner = value.get("config")
         if isinstance(inner, dict) and isinstance(inner.get("name"), str):
             return inner["name"]
+        if isinstance(inner, str):  # a plain function, e.g. tf.nn.softmax -> "softmax_v2"
+            return _strip_version(inner)
         return str(value.get("class_name") or value.get("registered_name") or value)
     if isinstance(value, type):
         return f"<class {value.__name__}>"
     name = getattr(value, "__name__", None)
     if isinstance(name, str):
-        return name
+        return _strip_version(name)
     return type(value).__name__
+
+
+def _strip_version(name: str) -> str:
+    """tf.nn's functions carry a version suffix (``softmax_v2``); the activation is the same."""
+    return re.sub(r"_v\d+$", "", name)
 
 
 def _listify(value: Any) -> Any:

@@ -1,0 +1,132 @@
+"""Public checks for `alexnet`: `preprocess` shapes, the pipeline's batches, the parameter
+count and the untrained model's behaviour.
+
+These ship with the assignment (`grader check`). They need neither the reference
+solution nor any dataset: the inputs are random images, and the expected numbers
+are the ones the instructions give (27,672,714 parameters).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.checks.arrays import as_array, assert_shape
+from grader.checks.keras_hints import keras_hints
+
+NUM_CLASSES = 10
+INPUT_SHAPE = (28, 28, 1)
+PARAMS = 27_672_714
+BATCH = 4
+SUM_TOLERANCE = 1e-4  # float32 probabilities sum to 1 within rounding
+
+
+def _array(received, what: str) -> np.ndarray:
+    """A tensor that came back as a handle, converted in the runtime; arrays pass through."""
+    if isinstance(received, np.ndarray):
+        return received
+    try:
+        return np.asarray(received)
+    except Exception as exc:  # noqa: BLE001 - whatever it was, say what came back
+        raise AssertionError(f"{what} returned {received!r:.100}, which is not a tensor or an "
+                             f"array ({exc})") from None
+
+
+def _pair(received, what: str):
+    if not isinstance(received, (tuple, list)) or len(received) != 2:
+        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair")
+    return received
+
+
+def _check(x, y, x_shape, y_shape, what: str) -> None:
+    x = assert_shape(_array(x, f"{what}: x"), x_shape, f"{what}: x")
+    y = assert_shape(_array(y, f"{what}: y"), y_shape, f"{what}: y (one-hot)")
+    for name, array in (("x", x), ("y", y)):
+        assert array.dtype == np.float32, (
+            f"{what}: {name} has dtype {array.dtype}; expected float32")
+
+
+def _batches(db, what: str) -> list:
+    """Every batch of a student's `tf.data.Dataset`, as numpy arrays (iterated in the runtime)."""
+    try:
+        count = len(db)
+    except Exception as exc:  # noqa: BLE001 - an infinite or unknown-length pipeline
+        raise AssertionError(f"{what}: the dataset has no known length ({exc}); expected a "
+                             "finite pipeline (from_tensor_slices, map, batch)") from None
+    iterator = db.as_numpy_iterator()
+    return [iterator.next() for _ in range(count)]
+
+
+def _images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8),
+            rng.integers(0, NUM_CLASSES, size=n).astype(np.int64))
+
+
+def test_preprocess_shapes_one_example(student):
+    images, labels = _images(1)
+    what = "`preprocess(x, y)` with x (28, 28) uint8 and a label"
+    x, y = _pair(student.alexnet.preprocess(images[0], int(labels[0])), what)
+    _check(x, y, INPUT_SHAPE, (NUM_CLASSES,), what)
+
+
+def test_preprocess_shapes_batch(student):
+    images, labels = _images(BATCH)
+    what = f"`preprocess(x, y)` with a batch x ({BATCH}, 28, 28) uint8 and y ({BATCH},)"
+    x, y = _pair(student.alexnet.preprocess(images, labels), what)
+    _check(x, y, (BATCH, *INPUT_SHAPE), (BATCH, NUM_CLASSES), what)
+
+
+def test_make_datasets_batches(student):
+    x_train, y_train = _images(10, seed=1)
+    x_test, y_test = _images(6, seed=2)
+    what = "`make_datasets(x_train, y_train, x_test, y_test, batch_size=4)` (10 and 6 images)"
+    with keras_hints():
+        train_db, test_db = _pair(student.alexnet.make_datasets(
+            x_train, y_train, x_test, y_test, batch_size=BATCH), what)
+        for name, db, n in (("train_db", train_db, 10), ("test_db", test_db, 6)):
+            batches = _batches(db, f"{what}: {name}")
+            sizes = [len(_pair(batch, f"{what}: a batch of {name}")[0]) for batch in batches]
+            expected = [min(BATCH, n - start) for start in range(0, n, BATCH)]
+            assert sizes == expected, (f"{what}: {name} yields batches of sizes {sizes}; "
+                                       f"expected {expected} (all {n} images, {BATCH} a batch)")
+            x, y = batches[0]
+            _check(x, y, (BATCH, *INPUT_SHAPE), (BATCH, NUM_CLASSES),
+                   f"{what}: {name}'s first batch")
+
+
+def test_parameter_count(student):
+    with keras_hints():
+        model = student.alexnet.build_alexnet()
+    info = student.tool("describe_model", model)
+    assert info["params"] == PARAMS, (
+        f"`build_alexnet()` has {info['params']:,} parameters; expected {PARAMS:,} once built "
+        "(call the model once on a batch such as keras.ops.zeros((1, 28, 28, 1)))")
+
+
+def test_outputs_are_probabilities(student):
+    with keras_hints():
+        model = student.alexnet.build_alexnet()
+    x = np.random.default_rng(1).uniform(0, 1, size=(BATCH, *INPUT_SHAPE)).astype(np.float32)
+    what = f"the untrained `build_alexnet()` model's `predict` on a batch of {BATCH}"
+    probs = assert_shape(as_array(model.predict(x, verbose=0), what), (BATCH, NUM_CLASSES), what)
+    assert np.all(probs >= 0), (
+        f"{what} returned negative values (smallest {probs.min():.3g}); expected class "
+        "probabilities: is the last layer's activation softmax?")
+    sums = probs.sum(axis=1)
+    assert np.allclose(sums, 1.0, atol=SUM_TOLERANCE), (
+        f"{what}: each row must sum to 1; row sums are {np.round(sums, 4).tolist()} "
+        "(is the last layer's activation softmax?)")
+
+
+def test_training_step_lowers_loss(student):
+    with keras_hints():
+        model = student.alexnet.build_alexnet()
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 1, size=(16, *INPUT_SHAPE)).astype(np.float32)
+    y = np.eye(NUM_CLASSES, dtype=np.float32)[rng.integers(0, NUM_CLASSES, size=16)]
+    with keras_hints():
+        step = student.tool("loss_after_one_step", model, x, y)
+    assert step["after"] < step["before"], (
+        f"one training step of the compiled `build_alexnet()` model on a batch of 16 left its "
+        f"loss at {step['after']:.6g} (before: {step['before']:.6g}); expected it to fall: "
+        "check the optimizer and the loss")

@@ -1,0 +1,78 @@
+"""Public checks for `keras_cnn`: shapes, the parameter count and the untrained model's behaviour.
+
+These ship with the assignment (`grader check`). They need neither the reference
+solution nor any dataset: the inputs are random images, and the expected numbers
+are the ones the instructions give (82,934 parameters).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.checks.arrays import as_array, assert_shape
+from grader.checks.keras_hints import keras_hints
+
+NUM_CLASSES = 10
+INPUT_SHAPE = (28, 28, 1)
+PARAMS = 82_934  # 208 + 3,216 + 78,500 + 1,010
+BATCH = 8
+SUM_TOLERANCE = 1e-4  # float32 probabilities sum to 1 within rounding
+
+
+def _build(student):
+    """The student's compiled CNN; Keras 3 spelling mistakes become hints."""
+    with keras_hints():
+        return student.keras_cnn.build_cnn()
+
+
+def _pair(received, what: str):
+    if not isinstance(received, (tuple, list)) or len(received) != 2:
+        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair (x, y)")
+    return received
+
+
+def test_preprocess_shapes_and_dtypes(student):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, NUM_CLASSES, size=6).astype(np.uint8)
+    what = "`preprocess(images, labels)` with images (6, 28, 28) uint8"
+    x, y = _pair(student.keras_cnn.preprocess(images, labels), what)
+    x = assert_shape(x, (6, *INPUT_SHAPE), f"{what}: x (a channel axis added)")
+    y = assert_shape(y, (6, NUM_CLASSES), f"{what}: y (one-hot rows)")
+    for name, array in (("x", x), ("y", y)):
+        assert array.dtype == np.float32, (
+            f"{what}: {name} has dtype {array.dtype}; expected float32")
+
+
+def test_parameter_count(student):
+    info = student.tool("describe_model", _build(student))
+    assert info["params"] == PARAMS, (
+        f"`build_cnn()` has {info['params']:,} parameters; expected {PARAMS:,} (two 5x5 "
+        "convolutions with 'same' padding, 2x2 pooling, Dense(100), Dense(10))")
+
+
+def test_outputs_are_probabilities(student):
+    model = _build(student)
+    x = np.random.default_rng(1).uniform(0, 1, size=(BATCH, *INPUT_SHAPE)).astype(np.float32)
+    what = f"the untrained `build_cnn()` model's `predict` on a batch of {BATCH}"
+    probs = assert_shape(as_array(model.predict(x, verbose=0), what), (BATCH, NUM_CLASSES), what)
+    assert np.all(probs >= 0), (
+        f"{what} returned negative values (smallest {probs.min():.3g}); expected class "
+        "probabilities: is the last layer's activation softmax?")
+    sums = probs.sum(axis=1)
+    assert np.allclose(sums, 1.0, atol=SUM_TOLERANCE), (
+        f"{what}: each row must sum to 1; row sums are {np.round(sums, 4).tolist()} "
+        "(is the last layer's activation softmax?)")
+
+
+def test_training_step_lowers_loss(student):
+    model = _build(student)
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 1, size=(32, *INPUT_SHAPE)).astype(np.float32)
+    y = np.eye(NUM_CLASSES, dtype=np.float32)[rng.integers(0, NUM_CLASSES, size=32)]
+    with keras_hints():
+        step = student.tool("loss_after_one_step", model, x, y)
+    assert step["after"] < step["before"], (
+        f"one training step of the compiled `build_cnn()` model on a batch of 32 left its "
+        f"loss at {step['after']:.6g} (before: {step['before']:.6g}); expected it to fall: "
+        "check the optimizer and the loss")

@@ -1,0 +1,178 @@
+"""Hidden checks for `keras_mlp`: preprocessing values, architecture, compile settings, accuracy.
+
+Each aspect of a model is its own test, so one wrong setting costs only its own points.
+Models are built and trained inside the student runtime; only descriptions (plain
+dicts) and predictions (arrays) come back. The accuracy is computed here, against
+test labels that never enter the runtime.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader.calibration import NoCalibration, threshold_for
+from grader.checks.accuracy import AccuracyBudget, measure_accuracy
+from grader.checks.architecture import (
+    LayerSpec,
+    compare_activations,
+    compare_kinds,
+    compare_learning_rate,
+    compare_loss,
+    compare_metrics,
+    compare_optimizer,
+    compare_units,
+)
+from grader.checks.arrays import assert_close
+from grader.checks.keras_hints import keras_hints
+
+NUM_CLASSES = 10
+INPUT_DIM = 28 * 28
+MODULE = "keras_mlp"
+LEARNING_RATE = 0.1
+SEQUENTIAL_LOSS = ("mse",)  # "mean_squared_error" and MeanSquaredError() are the same loss
+FUNCTIONAL_LOSS = ("categorical_crossentropy",)
+METRICS = ("accuracy",)  # "acc" and CategoricalAccuracy() count too
+
+SEQUENTIAL = (
+    LayerSpec("Dense", units=512, activation="relu"),
+    LayerSpec("Dense", units=NUM_CLASSES, activation="softmax"),
+)
+FUNCTIONAL = (
+    LayerSpec("Dense", units=64, activation="relu"),
+    LayerSpec("Dense", units=64, activation="relu"),
+    LayerSpec("Dense", units=NUM_CLASSES, activation="softmax"),
+)
+
+
+def _describe(student, build: str) -> dict:
+    """`describe_model` of the student's freshly built model (a plain dict)."""
+    with keras_hints():
+        model = getattr(student.keras_mlp, build)()
+    return student.tool("describe_model", model)
+
+
+def _require(problems: list[str], what: str) -> None:
+    assert not problems, f"{what}:\n" + "\n".join(problems)
+
+
+def _pair(received, what: str):
+    if not isinstance(received, (tuple, list)) or len(received) != 2:
+        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair (x, y)")
+    return received
+
+
+def _preprocessed(student, seed: int):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(7, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, NUM_CLASSES, size=7).astype(np.uint8)
+    what = "`preprocess(images, labels)` with 7 random images"
+    x, y = _pair(student.keras_mlp.preprocess(images, labels), what)
+    expected = (images.reshape(-1, INPUT_DIM).astype(np.float32) / 255.0,
+                np.eye(NUM_CLASSES, dtype=np.float32)[labels])
+    return what, (x, y), expected
+
+
+# -- preprocessing -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_preprocess_scales_images(student, seed):
+    what, (x, _), (expected, _) = _preprocessed(student, seed)
+    assert_close(x, expected, f"{what}: x (flattened pixels / 255, values in [0, 1])",
+                 rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_preprocess_one_hot_labels(student, seed):
+    what, (_, y), (_, expected) = _preprocessed(student, seed)
+    assert_close(y, expected, f"{what}: y (one-hot rows, a 1 at each label)")
+
+
+# -- the Sequential MLP ----------------------------------------------------------------------
+
+def test_sequential_layer_kinds(student):
+    found = _describe(student, "build_sequential_mlp")["layers"]
+    _require(compare_kinds(found, SEQUENTIAL), "`build_sequential_mlp()`: layer kinds and order")
+
+
+def test_sequential_units(student):
+    found = _describe(student, "build_sequential_mlp")["layers"]
+    _require(compare_units(found, SEQUENTIAL), "`build_sequential_mlp()`: units")
+
+
+def test_sequential_activations(student):
+    found = _describe(student, "build_sequential_mlp")["layers"]
+    _require(compare_activations(found, SEQUENTIAL), "`build_sequential_mlp()`: activations")
+
+
+def test_sequential_optimizer(student):
+    info = _describe(student, "build_sequential_mlp")
+    _require(compare_optimizer(info, "SGD"), "`build_sequential_mlp()`: optimizer")
+
+
+def test_sequential_learning_rate(student):
+    info = _describe(student, "build_sequential_mlp")
+    _require(compare_learning_rate(info, LEARNING_RATE),
+             "`build_sequential_mlp()`: the optimizer's learning rate")
+
+
+def test_sequential_loss(student):
+    info = _describe(student, "build_sequential_mlp")
+    _require(compare_loss(info, SEQUENTIAL_LOSS), "`build_sequential_mlp()`: loss")
+
+
+def test_sequential_metrics(student):
+    info = _describe(student, "build_sequential_mlp")
+    _require(compare_metrics(info, METRICS), "`build_sequential_mlp()`: metrics")
+
+
+# -- the functional MLP ----------------------------------------------------------------------
+
+def test_functional_layers(student):
+    found = _describe(student, "build_functional_mlp")["layers"]
+    _require(compare_kinds(found, FUNCTIONAL) + compare_units(found, FUNCTIONAL),
+             "`build_functional_mlp()`: layers and units")
+
+
+def test_functional_activations(student):
+    found = _describe(student, "build_functional_mlp")["layers"]
+    _require(compare_activations(found, FUNCTIONAL), "`build_functional_mlp()`: activations")
+
+
+def test_functional_compile(student):
+    info = _describe(student, "build_functional_mlp")
+    _require(compare_optimizer(info, "RMSprop") + compare_loss(info, FUNCTIONAL_LOSS)
+             + compare_metrics(info, METRICS), "`build_functional_mlp()`: compile settings")
+
+
+# -- accuracy under the budget ----------------------------------------------------------------
+
+def test_sequential_accuracy(student, assignment, dataset, device, credit, figure):
+    try:
+        threshold = threshold_for(assignment, "test_sequential_accuracy", dataset.name, device)
+    except NoCalibration as exc:
+        pytest.skip(f"no accuracy threshold for {dataset.name} on the {device}: {exc}")
+    budget = AccuracyBudget.from_config(assignment, "test_sequential_accuracy", device)
+    with keras_hints():
+        run = measure_accuracy(student, module=MODULE, build="build_sequential_mlp",
+                               preprocess="preprocess", dataset=dataset, budget=budget)
+    _score_accuracy(run, threshold, f"`build_sequential_mlp()` trained {budget.describe()}",
+                    credit, figure)
+
+
+def _score_accuracy(run, threshold, what: str, credit, figure) -> None:
+    """Figures, the calibration note; full points at the threshold, linear down to the floor."""
+    figure("learning_curve", {key: list(values) for key, values in run.history.items()})
+    figure("confusion_matrix", {"matrix": np.asarray(run.confusion).tolist(),
+                                "labels": list(range(NUM_CLASSES))})
+    credit.note(f"threshold {threshold.value:.4f} from calibration {threshold.source}")
+    stopped = f" ({run.budget_message})" if run.stopped_by_budget else ""
+    if stopped:
+        credit.note(run.budget_message)
+    assert run.accuracy > threshold.floor, (
+        f"{what} reached test accuracy {run.accuracy:.4f}{stopped}; expected at least "
+        f"{threshold.value:.4f} (partial credit from {threshold.floor:.4f})")
+    if run.accuracy < threshold.value:
+        credit.set((run.accuracy - threshold.floor) / (threshold.value - threshold.floor),
+                   f"{what} reached test accuracy {run.accuracy:.4f}{stopped}, below "
+                   f"{threshold.value:.4f}: partial credit (none at {threshold.floor:.4f})")

@@ -1,0 +1,90 @@
+"""Public checks for `keras_mlp`: shapes, parameter counts and the untrained model's behaviour.
+
+These ship with the assignment (`grader check`). They need neither the reference
+solution nor any dataset: the inputs are random images, and the expected numbers
+are the ones the instructions give (407,050 and 55,050 parameters).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.checks.arrays import as_array, assert_shape
+from grader.checks.keras_hints import keras_hints
+
+NUM_CLASSES = 10
+INPUT_DIM = 28 * 28
+SEQUENTIAL_PARAMS = 407_050  # 784*512 + 512 + 512*10 + 10
+FUNCTIONAL_PARAMS = 55_050  # 784*64 + 64 + 64*64 + 64 + 64*10 + 10
+BATCH = 8
+SUM_TOLERANCE = 1e-4  # float32 probabilities sum to 1 within rounding
+
+
+def _images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8),
+            rng.integers(0, NUM_CLASSES, size=n).astype(np.uint8))
+
+
+def _build(student, name: str):
+    """The student's compiled model; Keras 3 spelling mistakes become hints."""
+    with keras_hints():
+        return getattr(student.keras_mlp, name)()
+
+
+def _pair(received, what: str):
+    if not isinstance(received, (tuple, list)) or len(received) != 2:
+        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair (x, y)")
+    return received
+
+
+def test_preprocess_shapes_and_dtypes(student):
+    images, labels = _images(6)
+    what = "`preprocess(images, labels)` with images (6, 28, 28) uint8"
+    x, y = _pair(student.keras_mlp.preprocess(images, labels), what)
+    x = assert_shape(x, (6, INPUT_DIM), f"{what}: x")
+    y = assert_shape(y, (6, NUM_CLASSES), f"{what}: y (one-hot rows)")
+    for name, array in (("x", x), ("y", y)):
+        assert array.dtype == np.float32, (
+            f"{what}: {name} has dtype {array.dtype}; expected float32")
+
+
+def test_sequential_parameter_count(student):
+    info = student.tool("describe_model", _build(student, "build_sequential_mlp"))
+    assert info["params"] == SEQUENTIAL_PARAMS, (
+        f"`build_sequential_mlp()` has {info['params']:,} parameters; expected "
+        f"{SEQUENTIAL_PARAMS:,} (Dense(512) on 784 inputs, then Dense(10))")
+
+
+def test_functional_parameter_count(student):
+    info = student.tool("describe_model", _build(student, "build_functional_mlp"))
+    assert info["params"] == FUNCTIONAL_PARAMS, (
+        f"`build_functional_mlp()` has {info['params']:,} parameters; expected "
+        f"{FUNCTIONAL_PARAMS:,} (Dense(64), Dense(64), Dense(10) on 784 inputs)")
+
+
+def test_sequential_outputs_are_probabilities(student):
+    model = _build(student, "build_sequential_mlp")
+    x = np.random.default_rng(1).uniform(0, 1, size=(BATCH, INPUT_DIM)).astype(np.float32)
+    what = f"the untrained `build_sequential_mlp()` model's `predict` on a batch of {BATCH}"
+    probs = assert_shape(as_array(model.predict(x, verbose=0), what), (BATCH, NUM_CLASSES), what)
+    assert np.all(probs >= 0), (
+        f"{what} returned negative values (smallest {probs.min():.3g}); expected class "
+        "probabilities: is the last layer's activation softmax?")
+    sums = probs.sum(axis=1)
+    assert np.allclose(sums, 1.0, atol=SUM_TOLERANCE), (
+        f"{what}: each row must sum to 1; row sums are {np.round(sums, 4).tolist()} "
+        "(is the last layer's activation softmax?)")
+
+
+def test_sequential_training_step_lowers_loss(student):
+    model = _build(student, "build_sequential_mlp")
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 1, size=(32, INPUT_DIM)).astype(np.float32)
+    y = np.eye(NUM_CLASSES, dtype=np.float32)[rng.integers(0, NUM_CLASSES, size=32)]
+    with keras_hints():
+        step = student.tool("loss_after_one_step", model, x, y)
+    assert step["after"] < step["before"], (
+        f"one training step of the compiled `build_sequential_mlp()` model on a batch of 32 "
+        f"left its loss at {step['after']:.6g} (before: {step['before']:.6g}); expected it "
+        "to fall: check the optimizer, its learning rate and the loss")
