@@ -97,8 +97,8 @@ def test_wrong_padding_is_one_readable_difference() -> None:
 def test_wrong_activation() -> None:
     found = cnn(activation1="sigmoid")
     assert compare_activations(found["layers"], CNN_SPEC) == [
-        "layer 1: expected Conv2D(8, activation='relu'), "
-        "found Conv2D(8, activation='sigmoid')"]
+        "layer 1: expected Conv2D(8, 5x5, activation='relu'), "
+        "found Conv2D(8, 5x5, activation='sigmoid')"]
     assert compare_geometry(found["layers"], CNN_SPEC) == []
 
 
@@ -205,3 +205,12 @@ def test_functional_and_subclassed_describe_the_same_layers() -> None:
         [None, 64], [None, 64], [None, 10]]
     assert compare_layers(described["layers"], spec) == []
     assert described["params"] == functional.count_params()
+
+
+def test_a_single_aspect_difference_names_the_layer_in_full():
+    """A check of one setting still shows the layer's filters and kernel, as found."""
+    found = [{"class": "Conv2D", "config": {"filters": 16, "kernel_size": [5, 5],
+                                            "strides": [1, 1], "padding": "valid"}}]
+    assert compare_geometry(found, [LayerSpec("Conv2D", padding="same")]) == [
+        "layer 1: expected Conv2D(16, 5x5, padding='same'), "
+        "found Conv2D(16, 5x5, padding='valid')"]

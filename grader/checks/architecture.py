@@ -314,9 +314,20 @@ def _compare_settings(found: Sequence[Mapping[str, Any]], expected: Sequence[Lay
         wrong = [name for name in checked if not _equal(name, want[i].settings[name],
                                                         have[j].settings.get(name))]
         if wrong:
-            problems.append(f"layer {i + 1}: expected {want[i].show(checked)}, "
-                            f"found {have[j].show(checked)}")
+            # Units, filters and kernel size name the layer; unchecked ones are shown as found.
+            context = [name for name in _CONTEXT if name not in checked
+                       and have[j].settings.get(name) is not None]
+            shown = [name for name in dict.fromkeys((*_CONTEXT, *checked))
+                     if name in (*context, *checked)]
+            expected_layer = _Layer(want[i].kind, {**{name: have[j].settings.get(name)
+                                                      for name in context},
+                                                   **want[i].settings})
+            problems.append(f"layer {i + 1}: expected {expected_layer.show(shown)}, "
+                            f"found {have[j].show(shown)}")
     return problems
+
+
+_CONTEXT = ("units", "filters", "kernel_size")
 
 
 def _equal(name: str, expected: Any, found: Any) -> bool:
