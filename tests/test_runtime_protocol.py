@@ -169,3 +169,16 @@ def test_fallback_command_runs_the_server_directly() -> None:
     assert command.argv[:5] == ("/venv/bin/python", "-s", "-B", "-m", "grader.runtime.boot")
     assert command.cwd == "/work/ws1" and command.env["PYTHONPATH"] == "/tmp/staged"
     assert not command.uses_bwrap
+
+
+def test_a_python_under_tmp_is_bound_over_the_private_tmp() -> None:
+    """A checkout in /tmp (as CI's) has its venv there: the tmpfs must not hide it."""
+    paths = SandboxPaths(python="/tmp/ci/.venv/bin/python", python_roots=("/tmp/ci/.venv",),
+                         runtime_code="/tmp/staged", workspace="/work/ws1",
+                         bwrap="/usr/bin/bwrap")
+    argv = build_command(SandboxLimits(), paths, request_fd=5, response_fd=8, use_bwrap=True,
+                         sandbox_uid=(200001, 200001)).argv
+    tmpfs = argv.index("--tmpfs")
+    assert argv[tmpfs + 1] == "/tmp"
+    bind = next(i for i, a in enumerate(argv) if a == "--ro-bind" and argv[i + 1] == "/tmp/ci/.venv")
+    assert tmpfs < bind

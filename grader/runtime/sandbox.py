@@ -259,6 +259,9 @@ def build_command(
     argv += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
     for directory in SYSTEM_DIRS + SYSTEM_FILES:
         argv += ["--ro-bind-try", directory, directory]
+    # The private /tmp first: a Python installation under /tmp (a CI checkout's venv) is
+    # bound on top of it below, where a later tmpfs would hide it.
+    argv += ["--size", str(limits.tmp_size_mb << 20), "--tmpfs", "/tmp"]
     # bwrap as root makes missing parents 0700, unreadable after the uid drop.
     for parent in _parents([*paths.python_roots, RUNTIME_INSIDE, WORKSPACE_INSIDE]):
         argv += ["--perms", "0755", "--dir", parent]
@@ -268,7 +271,6 @@ def build_command(
     for directory in paths.hidden:
         argv += ["--tmpfs", directory, "--remount-ro", directory]
     argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--size", str(limits.tmp_size_mb << 20), "--tmpfs", "/tmp"]
     argv += ["--bind", paths.workspace, WORKSPACE_INSIDE, "--chdir", WORKSPACE_INSIDE]
     if gpu:
         # Only a runtime lent a GPU sees the NVIDIA device files and /sys (CUDA reads the
