@@ -153,7 +153,11 @@ def run_ray(
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(_import_roots())}})
+                 runtime_env={"env_vars": {
+                     "PYTHONPATH": os.pathsep.join(_import_roots()),
+                     # A task's runtime uses the CPUs the task reserved, no more.
+                     THREADS_ENV: str(max(1, int(num_cpus))),
+                 }})
     remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=retries)(grade_one)
     report = BatchReport()
     refs = {remote.remote(job): job for job in jobs}
