@@ -82,7 +82,7 @@ def bug_source(config: AssignmentConfig, bug: PlantedBug) -> str:
         start = text.index(find)
         spans.append((start, start + len(find), replacement))
     spans.sort()
-    for (_, end, _), (start, _, _) in zip(spans, spans[1:]):
+    for (_, end, _), (start, _, _) in zip(spans, spans[1:], strict=False):
         if start < end:
             raise SampleError(f"bug `{bug.name}`: two of its edits overlap in {bug.file}")
     for start, end, replacement in reversed(spans):

@@ -96,7 +96,8 @@ def test_fashion_is_found_in_the_keras_cache_folder(keras_home, monkeypatch):
 
 def test_missing_fashion_names_the_package(keras_home, monkeypatch):
     monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", Path("/nonexistent"))
-    with pytest.raises(data.DatasetError, match="apt-get install --reinstall dataset-fashion-mnist"):
+    with pytest.raises(data.DatasetError,
+                       match="apt-get install --reinstall dataset-fashion-mnist"):
         data.load("fashion_mnist")
 
 
@@ -119,7 +120,8 @@ def _damages(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     labels, images = _raw(LABELS), _raw(IMAGES)
     compressed = (REAL_DIR / IMAGES).read_bytes()
     cases = {
-        "truncated gzip": (compressed[: len(compressed) // 2], False, IMAGES, "not a complete gzip"),
+        "truncated gzip": (compressed[: len(compressed) // 2], False, IMAGES,
+                           "not a complete gzip"),
         "not gzip at all": (b"<html>404</html>", False, LABELS, "not a complete gzip"),
         "wrong magic": (struct.pack(">II", 0x0803, 10_000) + labels[8:], True, LABELS,
                         "wrong magic number"),

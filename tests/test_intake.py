@@ -11,8 +11,6 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-
 from grader.intake import IntakeLimits, Submission, discover, intake
 
 FILES = Path(__file__).resolve().parent / "files" / "intake"

@@ -180,5 +180,6 @@ def test_a_python_under_tmp_is_bound_over_the_private_tmp() -> None:
                          sandbox_uid=(200001, 200001)).argv
     tmpfs = argv.index("--tmpfs")
     assert argv[tmpfs + 1] == "/tmp"
-    bind = next(i for i, a in enumerate(argv) if a == "--ro-bind" and argv[i + 1] == "/tmp/ci/.venv")
+    bind = next(i for i, a in enumerate(argv)
+                if a == "--ro-bind" and argv[i + 1] == "/tmp/ci/.venv")
     assert tmpfs < bind

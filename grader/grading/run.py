@@ -153,7 +153,9 @@ def run_suite(
         pytest.main([*PYTEST_ARGS, "--rootdir", str(suite),
                      *map(str, files)], plugins=[collector, fixtures])
         _forget_suite_modules(suite)
-        skipped = tuple(f"{module}.py line {s.line}: {s.text}" for module, statements in runtime.skipped.items() for s in statements)
+        skipped = tuple(f"{module}.py line {statement.line}: {statement.text}"
+                        for module, statements in runtime.skipped.items()
+                        for statement in statements)
     outcomes = collector.outcomes
     listed = [test for part in config.parts for test in part.tests]
     outcomes += collector.missing_as_errors(

@@ -22,10 +22,9 @@ Tools:
 
 from __future__ import annotations
 
-import re
-
 import math
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable
