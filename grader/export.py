@@ -54,7 +54,7 @@ from grader.gradebook import (
     database_url,
     open_gradebook,
 )
-from grader.results.records import PASSED, Grade, _shares
+from grader.results.records import PASSED, Grade, case_shares
 
 FORMATS = ("csv", "gradescope", "gradescope-autograder")
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "gradescope_results.schema.json"
@@ -298,8 +298,8 @@ def gradescope_results(config: AssignmentConfig, grade: Grade, *, score: float |
     public = {part.name for part in config.parts if part.public}
     tests = []
     for p, part in enumerate(grade.parts, start=1):
-        for t, (outcome, max_score) in enumerate(zip(part.tests, _shares(part), strict=True),
-                                                 start=1):
+        shares = case_shares(part.max_points, part.tests)
+        for t, (outcome, max_score) in enumerate(zip(part.tests, shares, strict=True), start=1):
             shown = part.name in public
             tests.append({
                 "score": round(max_score * outcome.fraction, 6),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from grader.results.records import ERROR, Grade, PartGrade, TestOutcome
+from grader.results.records import ERROR, Grade, PartGrade, TestOutcome, case_shares
 
 
 class PartSpec(Protocol):
@@ -61,10 +61,5 @@ def score(
 
 
 def _earned(points: float, cases: Sequence[TestOutcome]) -> float:
-    functions: dict[str, list[float]] = {}
-    for case in cases:
-        functions.setdefault(case.name, []).append(case.fraction)
-    if not functions:
-        return 0.0
-    mean_per_function = [sum(fractions) / len(fractions) for fractions in functions.values()]
-    return round(points * sum(mean_per_function) / len(functions), 6)
+    shares = case_shares(points, cases)
+    return round(sum(share * case.fraction for share, case in zip(shares, cases, strict=True)), 6)

@@ -45,7 +45,7 @@ from grader.gradebook.models import (
     TestResultModel,
 )
 from grader.intake import Submission
-from grader.results.records import Grade, PartGrade, TestOutcome, _shares
+from grader.results.records import Grade, PartGrade, TestOutcome, case_shares
 
 DEFAULT_DB = "gradebook.db"
 _LISTED = 20  # how many known names an error message lists
@@ -459,7 +459,7 @@ def _upsert_student(session: Session, student_id: str, name: str, *,
 def _test_rows(grade: Grade) -> list[TestResultModel]:
     rows = []
     groups: list[tuple[str | None, Sequence[TestOutcome], list[float]]] = [
-        (part.name, part.tests, _shares(part)) for part in grade.parts]
+        (part.name, part.tests, case_shares(part.max_points, part.tests)) for part in grade.parts]
     groups.append((None, grade.unassigned, [0.0] * len(grade.unassigned)))
     for part, outcomes, shares in groups:
         for outcome, max_points in zip(outcomes, shares, strict=True):

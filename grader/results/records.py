@@ -7,6 +7,7 @@ writes Gradescope's ``results.json`` shape with our extra fields beside it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -126,7 +127,8 @@ def to_results_json(grade: Grade, *, hidden_visibility: str = "after_due_date") 
     """
     tests = []
     for part in grade.parts:
-        for outcome, max_score in zip(part.tests, _shares(part), strict=True):
+        for outcome, max_score in zip(part.tests, case_shares(part.max_points, part.tests),
+                                      strict=True):
             tests.append({
                 "name": f"{part.name}: {outcome.case}",
                 "score": round(max_score * outcome.fraction, 6),
@@ -156,12 +158,16 @@ def to_results_json(grade: Grade, *, hidden_visibility: str = "after_due_date") 
     }
 
 
-def _shares(part: PartGrade) -> list[float]:
-    """Each case's maximum points within its part."""
+def case_shares(points: float, cases: Sequence[TestOutcome]) -> list[float]:
+    """Each case's maximum points within a part worth `points`.
+
+    The part's points are split evenly between its test functions, and a parametrised
+    function's share evenly between its cases. The one rule scoring and results.json share.
+    """
     per_function: dict[str, int] = {}
-    for outcome in part.tests:
+    for outcome in cases:
         per_function[outcome.name] = per_function.get(outcome.name, 0) + 1
     if not per_function:
         return []
-    function_share = part.max_points / len(per_function)
-    return [function_share / per_function[outcome.name] for outcome in part.tests]
+    function_share = points / len(per_function)
+    return [function_share / per_function[outcome.name] for outcome in cases]
