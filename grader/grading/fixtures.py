@@ -9,6 +9,9 @@ ask for:
 - ``device``: "cpu" or "gpu", the device this run grades on.
 - ``budgets``: the assignment's budgets on that device (``config.budgets_for(device)``).
 - ``dataset``: the dataset, loaded in the grader's process (labels never cross).
+- ``private_split``: ``private_split(size, name)`` -> a `grader.checks.splits.PrivateSplit`
+  of the dataset's test split, in an order secret to the runtime and fixed for this
+  submission (its file hashes) and test ``name``; use it for every accuracy measurement.
 - ``credit`` and ``figure`` come from `grader.results.plugin`.
 
 Before every test the runtime's random generators (Python, numpy, TensorFlow) are
@@ -17,12 +20,13 @@ seeded, so a test's result does not depend on which tests ran before it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 
 import pytest
 
 from grader import data
+from grader.checks.splits import PrivateSplit, private_split
 from grader.config import AssignmentConfig
 from grader.devices import detect_device
 from grader.runtime.proxy import StudentProxy, StudentRuntime
@@ -40,8 +44,10 @@ class GradingFixtures:
     """Fixtures for one submission's run of a hidden (or public) suite."""
 
     def __init__(self, config: AssignmentConfig, runtime: StudentRuntime, *,
-                 dataset_name: str | None = None, device: str | None = None) -> None:
+                 dataset_name: str | None = None, device: str | None = None,
+                 submission_key: str = "") -> None:
         self._config = config
+        self._submission_key = submission_key
         self._runtime = runtime
         self._dataset_name = dataset_name
         self._device = device or detect_device()
@@ -69,6 +75,14 @@ class GradingFixtures:
     @pytest.fixture(scope="session")
     def dataset(self) -> data.Dataset:
         return load_dataset(self._dataset_name)
+
+    @pytest.fixture(scope="session")
+    def private_split(self) -> Callable[[int, str], PrivateSplit]:
+        def take(size: int, name: str) -> PrivateSplit:
+            test = load_dataset(self._dataset_name)
+            return private_split(test.x_test, test.y_test, size,
+                                 key=f"{self._submission_key}:{name}")
+        return take
 
     @pytest.fixture(autouse=True)
     def _seeded_runtime(self) -> None:
