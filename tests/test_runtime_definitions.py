@@ -102,3 +102,61 @@ def test_syntax_error_is_reported_with_its_line() -> None:
 def test_null_bytes_are_a_structured_error() -> None:
     result = definitions_only("x = 1\0\n", "s.py")
     assert result.error is not None and result.source is None
+
+
+# --- hostile and honest files: parsing in the grader's process never raises ---------------
+
+
+def test_a_200000_term_expression_is_a_recorded_problem() -> None:
+    source = "import numpy as np\n\nx = 1\nY = " + " + ".join(["1"] * 200_000) + "\n"
+    result = definitions_only(source, "mlp_numpy.py")
+    assert result.source is None and result.error is not None
+    assert str(result.error) == (
+        "the grader could not parse mlp_numpy.py: the statement on line 4 is too deeply "
+        "nested for Python's parser (a very long chain of operators or brackets); Python "
+        "itself could not run it")
+
+
+def test_deep_brackets_nul_bytes_and_huge_files_are_recorded_problems() -> None:
+    nested = definitions_only("x = " + "[" * 5000 + "]" * 5000 + "\n", "s.py")
+    assert nested.error is not None and "s.py, line 1: too many nested parentheses" in str(
+        nested.error)
+    nul = definitions_only(b"x = 1\0\n", "s.py")
+    assert str(nul.error) == "SyntaxError in s.py: the file holds NUL bytes"
+    huge = definitions_only(b"x = 1\n" * 300_000, "s.py")
+    assert str(huge.error) == ("the grader could not parse s.py: the file is 1,800,000 bytes "
+                               "long; the limit is 1,048,576")
+
+
+def test_every_exception_of_the_parser_becomes_an_error(monkeypatch) -> None:
+    import grader.runtime.definitions as definitions
+
+    for error in (MemoryError(), ValueError("odd"), RecursionError(), KeyError("k")):
+        def boom(*args, error=error, **kwargs):
+            raise error
+        monkeypatch.setattr(definitions.ast, "parse", boom)
+        result = definitions_only("x = 1\n", "s.py")
+        assert result.source is None and result.error is not None
+        assert str(result.error).startswith("the grader could not parse s.py: ")
+
+
+def test_bom_and_coding_lines_read_as_python_reads_them() -> None:
+    utf8 = '"""模型."""\nNAME = "多层感知机"\ntrain()\n'
+    twin = definitions_only(utf8.encode("utf-8"), "s.py")
+    bom = definitions_only(b"\xef\xbb\xbf" + utf8.encode("utf-8"), "s.py")
+    gbk_text = "# -*- coding: gbk -*-\n" + utf8
+    gbk = definitions_only(gbk_text.encode("gbk"), "s.py")
+    assert twin.error is None and bom.error is None and gbk.error is None
+    assert bom.source == twin.source and gbk.source == "# -*- coding: gbk -*-\n" + twin.source
+    assert [s.line for s in gbk.skipped] == [4] and [s.line for s in twin.skipped] == [3]
+    namespace: dict = {}
+    exec(compile(gbk.source, "s.py", "exec"), namespace)  # noqa: S102
+    assert namespace["NAME"] == "多层感知机"
+
+
+def test_undeclared_non_utf8_bytes_say_how_to_fix_them() -> None:
+    result = definitions_only('x = "多层"\n'.encode("gbk"), "s.py")
+    assert str(result.error) == (
+        "the grader could not parse s.py: s.py is not valid utf-8 text (byte 5: invalid "
+        "start byte); save it as UTF-8 or declare its encoding on the first line, e.g. "
+        "`# -*- coding: gbk -*-`")

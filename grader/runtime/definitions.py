@@ -20,14 +20,26 @@ Rules (top level only; class and function bodies are never touched):
 
 This is a convenience, not a security boundary: class bodies, decorators and
 default arguments still run, inside the sandbox.
+
+The parsing itself runs in the grader's process on hostile text, so it is bounded and
+total: sources over `MAX_SOURCE_BYTES` are refused before parsing, and any exception
+(SyntaxError, RecursionError from a 200,000-term expression, MemoryError, ValueError)
+becomes a `SourceError` in the result, never an exception out of `definitions_only`.
+Sources are decoded as Python decodes them (`decode_source`: a UTF-8 byte order mark,
+a PEP 263 coding line), so an honest file in GBK or with a BOM reads as it runs.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import io
+import tokenize
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+MAX_SOURCE_BYTES = 1 << 20
+"""Largest student source the grader parses (1 MiB); the course's files are under 50 KB."""
 
 SAFE_CALLS = frozenset(
     {"range", "len", "tuple", "list", "dict", "set", "frozenset", "int", "float", "str",
@@ -68,11 +80,104 @@ class SourceError:
     line: int
     message: str
     text: str = ""
+    syntax: bool = True  # False: the grader could not parse it (size, depth, encoding)
 
     def __str__(self) -> str:
+        if not self.syntax:
+            return f"the grader could not parse {self.filename}: {self.message}"
         where = f"{self.filename}, line {self.line}" if self.line else self.filename
         shown = f"\n    {self.text}" if self.text else ""
         return f"SyntaxError in {where}: {self.message}{shown}"
+
+
+class UnreadableSource(ValueError):
+    """A source file that cannot be decoded as Python would; the message says why."""
+
+
+def decode_source(data: bytes, filename: str) -> str:
+    """A student's ``.py`` bytes as text, decoded the way Python decodes them.
+
+    Follows `tokenize.open`: a UTF-8 byte order mark or a PEP 263 coding line
+    (``# -*- coding: gbk -*-``) picks the encoding, UTF-8 otherwise; the BOM is dropped.
+
+    Args:
+        data: The file's bytes.
+        filename: Its name, for messages.
+
+    Returns:
+        The source text.
+
+    Raises:
+        UnreadableSource: An unknown or contradictory coding line, or bytes that are not
+            in the declared encoding.
+    """
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:  # unknown codec, a BOM with another coding line, bad UTF-8
+        if "invalid or missing encoding" in str(exc.msg):
+            encoding = "utf-8"  # undeclared and not UTF-8: said below, with the position
+        else:
+            raise UnreadableSource(f"{filename}: {exc.msg}") from None
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        where = f"byte {exc.start}: " if isinstance(exc, UnicodeDecodeError) else ""
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+        raise UnreadableSource(f"{filename} is not valid {encoding} text ({where}{reason}); "
+                               "save it as UTF-8 or declare its encoding on the first "
+                               "line, e.g. `# -*- coding: gbk -*-`") from None
+
+
+def parse_source(source: str | bytes, filename: str) -> ast.Module | SourceError:
+    """Parse a student's module in the grader's process, bounded; never raises.
+
+    Args:
+        source: The text, or the file's bytes (decoded with `decode_source`).
+        filename: Its name, for messages.
+
+    Returns:
+        The module's tree, or a `SourceError` saying why there is none.
+    """
+    size = len(source)
+    if size > MAX_SOURCE_BYTES:
+        return SourceError(filename, 0, f"the file is {size:,} bytes long; the limit is "
+                           f"{MAX_SOURCE_BYTES:,}", syntax=False)
+    text = ""
+    try:
+        text = decode_source(source, filename) if isinstance(source, bytes) else source
+        return ast.parse(text, filename=filename)
+    except UnreadableSource as exc:
+        return SourceError(filename, 0, str(exc).removeprefix(f"{filename}: "), syntax=False)
+    except SyntaxError as exc:
+        message = exc.msg if "null bytes" not in exc.msg else "the file holds NUL bytes"
+        return SourceError(filename, exc.lineno or 0, message, (exc.text or "").strip()[:200])
+    except RecursionError:
+        line = _busiest_line(text)
+        where = f"the statement on line {line}" if line else "a statement"
+        return SourceError(filename, line, f"{where} is too deeply nested for Python's "
+                           "parser (a very long chain of operators or brackets); Python "
+                           "itself could not run it", syntax=False)
+    except MemoryError:
+        return SourceError(filename, 0, "parsing it ran out of memory", syntax=False)
+    except Exception as exc:  # noqa: BLE001 - any parser failure is this file's problem
+        return SourceError(filename, 0, f"{type(exc).__name__}: {str(exc)[:200]}",
+                           syntax=False)
+
+
+def _busiest_line(text: str) -> int:
+    """The line of the statement with the most tokens (what overflowed the parser), or 0."""
+    counts: dict[int, int] = {}
+    start = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                start = 0
+                continue
+            start = start or token.start[0]
+            counts[start] = counts.get(start, 0) + 1
+    except (tokenize.TokenError, SyntaxError, RecursionError, MemoryError, ValueError):
+        pass  # the counts so far still point at the culprit
+    return max(counts, key=counts.__getitem__) if counts else 0
 
 
 @dataclass(frozen=True)
@@ -205,26 +310,34 @@ def _blank_out(lines: list[bytes], node: ast.stmt) -> None:
         lines[index] = b""
 
 
-def definitions_only(source: str, filename: str) -> DefinitionsResult:
+def definitions_only(source: str | bytes, filename: str) -> DefinitionsResult:
     """Keep only the definitions of a student's module.
 
     Args:
-        source: The module's source text.
+        source: The module's source text, or the file's bytes (decoded as Python
+            would: BOM, PEP 263 coding line).
         filename: Its file name, for error messages (e.g. ``mlp_numpy.py``).
 
     Returns:
-        The filtered source, the skipped statements (line, first line of
-        text) and, instead of raising, a structured syntax error.
+        The filtered source (text), the skipped statements (line, first line of text)
+        and, instead of raising, a structured error: a syntax error, or why the grader
+        could not parse the file (too large, too deeply nested, not decodable).
     """
-    source = source.replace("\r\n", "\n").replace("\r", "\n")
     try:
-        tree = ast.parse(source, filename=filename)
-    except SyntaxError as exc:
-        text = (exc.text or "").strip()
-        return DefinitionsResult(None, (), SourceError(filename, exc.lineno or 0, exc.msg, text))
-    except ValueError as exc:  # e.g. null bytes in the source
-        return DefinitionsResult(None, (), SourceError(filename, 0, str(exc)))
-    text_lines = source.split("\n")
+        return _definitions_only(source, filename)
+    except Exception as exc:  # noqa: BLE001 - a hostile file is its submission's problem
+        reason = "too deeply nested" if isinstance(exc, RecursionError) else (
+            f"{type(exc).__name__}: {str(exc)[:200]}")
+        return DefinitionsResult(None, (), SourceError(filename, 0, reason, syntax=False))
+
+
+def _definitions_only(source: str | bytes, filename: str) -> DefinitionsResult:
+    tree = parse_source(source, filename)
+    if isinstance(tree, SourceError):
+        return DefinitionsResult(None, (), tree)
+    text = decode_source(source, filename) if isinstance(source, bytes) else source
+    # ast counts lines like str.splitlines would for \r\n, \r and \n only.
+    text_lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     byte_lines = [line.encode("utf-8") for line in text_lines]
     bound: set[str] = set()
     dropped = [node for node in tree.body if not _keep(node, bound)]

@@ -186,8 +186,8 @@ class StudentRuntime:
                     name, f"{name}.py was not found in the submission; found: {found}")
                 continue
             try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
+                text = path.read_bytes()  # decoded as Python would (BOM, coding line)
+            except OSError as exc:
                 self.import_errors[name] = ImportFailed(name, f"{name}.py could not be read: {exc}")
                 continue
             result = definitions_only(text, f"{name}.py")
