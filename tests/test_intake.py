@@ -122,13 +122,17 @@ def test_zip_symlink_entry_is_refused(tmp_path: Path) -> None:
 
 
 def test_zip_too_large_or_too_many_files(tmp_path: Path) -> None:
-    big = make_zip(tmp_path / "big.zip", {"mlp_numpy.py": CODE, "data.bin": b"\0" * 200_000})
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(big, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mlp_numpy.py", CODE)
+        archive.writestr("data.bin", b"\0" * 200_000)
     sub = run(big, tmp_path, limits=IntakeLimits(max_total_mb=0.1))
-    assert any("expands to 0.2 MB; the limit is 0.1 MB" in p for p in sub.problems)
+    assert sub.problems == ("the zip file big.zip expands to 0.2 MB; the limit is 0.1 MB",)
     assert sub.files == {}
     many = make_zip(tmp_path / "many.zip", {f"f{i}.txt": b"x" for i in range(6)})
     sub = run(many, tmp_path, limits=IntakeLimits(max_files=5))
-    assert any("holds 6 files; the limit is 5" in p for p in sub.problems)
+    assert sub.problems == ("the zip file many.zip holds 6 entries; the limit is 5 (folders "
+                            "count too)",)
 
 
 def test_damaged_zip(tmp_path: Path) -> None:
@@ -229,12 +233,18 @@ def _manifest_folder(tmp_path: Path, files: dict[str, str]) -> Path:
     return folder
 
 
-def test_manifest_gives_id_and_time(tmp_path: Path) -> None:
+def test_manifest_id_and_time_are_claims_only(tmp_path: Path) -> None:
     folder = _manifest_folder(tmp_path, {"mlp_numpy.py": sha(CODE)})
+    os.utime(folder / "mlp_numpy.py", (1_800_000_000, 1_800_000_000))
     sub = run(folder, tmp_path, assignment="mlp_numpy")
-    assert sub.problems == ()
-    assert (sub.student_id, sub.layout) == ("s2026001", "manifest")
-    assert sub.submitted_at == datetime(2026, 12, 20, 2, tzinfo=timezone.utc)
+    assert (sub.student_id, sub.layout) == ("packed", "plain")
+    assert (sub.claimed_id, sub.claimed_at) == (
+        "s2026001", datetime(2026, 12, 20, 2, tzinfo=timezone.utc))
+    assert sub.submitted_at == datetime.fromtimestamp(1_800_000_000, tz=timezone.utc)
+    assert sub.time_source == "receipt"
+    assert sub.problems == (
+        "manifest.json claims student id 's2026001'; the submission is graded as 'packed', "
+        "the id from the submission's file or folder name: the manifest is only a claim",)
     assert sorted(p.name for p in sub.workspace.iterdir()) == ["mlp_numpy.py"]
 
 

@@ -1,0 +1,183 @@
+"""Zip files read without trusting them: every entry counted, sizes and time bounded.
+
+A zip's headers are the student's claims. The archive's own size, its central
+directory's size and entry count are checked before Python's `zipfile` parses it; every
+entry (folders too) counts against `IntakeLimits.max_files`; declared sizes are summed
+(folders too: a folder entry "holding" 4 GiB is refused) and held to `max_ratio`; then
+the entries intake may use are decompressed once each, in a stream, with a hard byte
+bound and a deadline, and a result that is not the size its header said is refused.
+Only the two methods every zip tool writes (stored, deflate) are read: Python's bzip2
+and LZMA readers decompress a whole block at once, with no bound on what comes out.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from grader.intake.files import Candidate, IntakeLimits, Refused, State, ignored
+
+_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+_CHUNK = 1 << 16
+# A central directory record is 46 bytes plus the name and extras: 1 KiB is generous.
+_DIRECTORY_BYTES_PER_ENTRY = 1024
+
+
+class Budget:
+    """Bytes and seconds left for decompressing one submission (shared by its zips)."""
+
+    def __init__(self, limits: IntakeLimits) -> None:
+        self.limits = limits
+        self.bytes_left = limits.max_total_bytes
+        self.deadline = time.monotonic() + limits.max_seconds
+
+
+def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
+    """Why an entry must never be extracted (absolute, `..`, a link), or None."""
+    name = info.filename
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link"
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "has an absolute path"
+    if ".." in re.split(r"[/\\]", name):
+        return "points outside the submission (`..`)"
+    if "\0" in name:
+        return "has a NUL character in its name"
+    return None
+
+
+def _check_directory(path: Path, limits: IntakeLimits, label: str) -> None:
+    """Refuse before `zipfile` builds one object per central directory record."""
+    size = path.stat().st_size
+    if size > limits.max_total_bytes:
+        raise Refused(f"the zip file {label} is {size / 2**20:.1f} MB; the limit is "
+                      f"{limits.max_total_mb:g} MB")
+    with path.open("rb") as handle:
+        end = zipfile._EndRecData(handle)  # noqa: SLF001 - the stdlib's own EOCD reader
+    if end is None:
+        raise Refused(f"the zip file {label} is damaged: it has no end of central "
+                      "directory record (not a zip, or cut short)")
+    entries, directory = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # noqa: SLF001
+    if entries > limits.max_files:
+        raise Refused(f"the zip file {label} holds {entries} entries; the limit is "
+                      f"{limits.max_files} (folders count too)")
+    if directory > max(1 << 16, limits.max_files * _DIRECTORY_BYTES_PER_ENTRY):
+        raise Refused(f"the zip file {label} has a central directory of {directory:,} "
+                      f"bytes, more than {limits.max_files} entries need")
+
+
+def _check_declared(infos: list[zipfile.ZipInfo], limits: IntakeLimits, label: str) -> None:
+    """Counts, methods, declared sizes and compression ratios of every entry."""
+    if len(infos) > limits.max_files:
+        raise Refused(f"the zip file {label} holds {len(infos)} entries; the limit is "
+                      f"{limits.max_files} (folders count too)")
+    declared = sum(i.file_size for i in infos)
+    if declared > limits.max_total_bytes:
+        raise Refused(f"the zip file {label} expands to {declared / 2**20:.1f} MB; the "
+                      f"limit is {limits.max_total_mb:g} MB")
+    for info in infos:
+        if info.compress_type not in _METHODS:
+            raise Refused(f"zip entry {info.filename!r} in {label} uses compression method "
+                          f"{info.compress_type}; only stored and deflate are read (what "
+                          "every zip tool writes by default): zip the files again")
+        if info.is_dir() and info.file_size:
+            raise Refused(f"zip entry {info.filename!r} in {label} is a folder that "
+                          f"claims to hold {info.file_size:,} bytes; the zip is damaged")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > limits.ratio_floor_bytes and ratio > limits.max_ratio:
+            raise Refused(f"zip entry {info.filename!r} in {label} is compressed {ratio:,.0f}"
+                          f":1; the limit is {limits.max_ratio:g}:1 (a zip bomb?)")
+    packed = sum(i.compress_size for i in infos)
+    if declared > limits.ratio_floor_bytes and declared > limits.max_ratio * max(packed, 1):
+        raise Refused(f"the zip file {label} is compressed {declared / max(packed, 1):,.0f}:1"
+                      f" overall; the limit is {limits.max_ratio:g}:1 (a zip bomb?)")
+
+
+def _decompress(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget,
+                label: str) -> bytes:
+    """One entry's bytes, read in chunks under the submission's byte and time budget."""
+    limit = min(info.file_size, budget.bytes_left)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with archive.open(info) as stream:
+            while chunk := stream.read(min(_CHUNK, limit - size + 1)):
+                size += len(chunk)
+                chunks.append(chunk)
+                if size > limit:
+                    raise Refused(f"zip entry {info.filename!r} in {label} expands beyond "
+                                  "the submission's size limit of "
+                                  f"{budget.limits.max_total_mb:g} MB")
+                if time.monotonic() > budget.deadline:
+                    raise Refused(f"decompressing {label} took longer than "
+                                  f"{budget.limits.max_seconds:g} s; the zip was refused")
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as exc:
+        raise Refused(f"the zip file {label} is damaged: entry {info.filename!r}: "
+                      f"{str(exc)[:200]}") from None
+    if size != info.file_size:
+        raise Refused(f"zip entry {info.filename!r} in {label} holds {size:,} bytes; its "
+                      f"header says {info.file_size:,}; the zip is damaged")
+    budget.bytes_left -= size
+    return b"".join(chunks)
+
+
+def zip_candidates(path: Path, budget: Budget, state: State, label: str,
+                   wanted: Callable[[str], bool]) -> list[Candidate]:
+    """The files of a zip; the ones `wanted` (by name) are decompressed now, once.
+
+    Args:
+        path: The zip file on the instructor's disk.
+        budget: The submission's bytes and seconds left; decompression draws on it.
+        state: Where entries that are never extracted are recorded as problems.
+        label: How messages name the zip.
+        wanted: Whether intake may use an entry with this base name (code, notebooks,
+            the manifest); the others are listed by name and never decompressed.
+
+    Returns:
+        One candidate per regular, safe, non-litter entry.
+
+    Raises:
+        Refused: The zip is damaged or breaks a limit; the message says which.
+    """
+    limits = budget.limits
+    _check_directory(path, limits, label)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
+        raise Refused(f"the zip file {label} is damaged: {str(exc)[:200]}") from None
+    except OSError as exc:
+        raise Refused(f"the zip file {label} cannot be read: {exc}") from None
+    with archive:
+        infos = archive.infolist()
+        _check_declared(infos, limits, label)
+        found: list[Candidate] = []
+        for info in infos:
+            if info.is_dir():
+                continue
+            reason = unsafe_reason(info)
+            if reason is not None:
+                state.problems.append(f"zip entry {info.filename!r} in {label} {reason}; it "
+                                      "was not extracted")
+                continue
+            rel = info.filename.replace("\\", "/")
+            if ignored(rel):
+                continue
+            if wanted(rel.rsplit("/", 1)[-1]):
+                data = _decompress(archive, info, budget, label)
+                found.append(Candidate(rel=rel, size=len(data), read=lambda d=data: d))
+            else:
+                found.append(Candidate(rel=rel, size=info.file_size,
+                                       read=_not_read(rel, label)))
+        return found
+
+
+def _not_read(rel: str, label: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        raise Refused(f"zip entry {rel!r} in {label} was not decompressed: intake reads "
+                      "only code, notebooks and the manifest")
+    return read
