@@ -199,7 +199,7 @@ def test_repository_and_datasets_directories_are_not_there(tmp_path: Path) -> No
         if os.path.isdir("/usr/share/datasets"):  # covered by an empty tmpfs
             assert runtime.student.snoop.listdir("/usr/share/datasets") == []
         assert runtime.student.snoop.listdir("/opt/nn-grader-runtime/grader/runtime") == \
-            ["__init__.py", "boot.py", "callables.py", "keras_tools.py", "protocol.py",
+            ["__init__.py", "boot.py", "callables.py", "gpu_memory.py", "protocol.py",
              "server.py"]
 
 

@@ -412,11 +412,6 @@ class StudentRuntime:
             raise ProtocolViolation(f"{what}: expected an array, received {type(value).__name__}")
         return value
 
-    def tool(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Run ``keras_tools.TOOLS[name](*args, **kwargs)`` in the runtime."""
-        fields, frames = self._encode({"args": list(args), "kwargs": kwargs})
-        return self._request("tool", {**fields, "name": name}, frames, f"{name}(...)")
-
     def module(self, name: str) -> ModuleProxy:
         """The proxy of one submission module; raises ImportFailed if it did not import."""
         self.start()
@@ -426,29 +421,10 @@ class StudentRuntime:
 
 
 class StudentProxy:
-    """``student.<module>``: the submission's modules; ``student.tool(...)``: grader tools."""
+    """``student.<module>``: the submission's modules (no grader code runs beside them)."""
 
     def __init__(self, runtime: StudentRuntime) -> None:
         self._runtime = runtime
-
-    def tool(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Run a grader tool inside the runtime, on the student's objects.
-
-        Calls ``grader.runtime.keras_tools.TOOLS[name](*args, **kwargs)`` in the
-        runtime; handle arguments (a student's model) are resolved to the runtime's
-        objects, and the result comes back like any call's (plain data, or handles).
-
-        Args:
-            name: A key of ``keras_tools.TOOLS``: "describe_model", "preprocess_kept",
-                "fit_and_predict", "loss_after_one_step".
-            *args: The tool's arguments (plain data, arrays, handles).
-            **kwargs: The tool's keyword arguments.
-
-        Raises:
-            StudentFailure: As for any call (the student's code raised, timed out, ...).
-            ProtocolViolation: If no tool has that name.
-        """
-        return self._runtime.tool(name, args, kwargs)
 
     def time_limit(self, seconds: float) -> Any:
         """A context manager: another wall-clock limit for the calls made inside it."""

@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 WORKSPACE_INSIDE = "/submission"
 RUNTIME_INSIDE = "/opt/nn-grader-runtime"
 RUNTIME_FILES = ("__init__.py", "boot.py", "protocol.py", "server.py", "callables.py",
-                 "keras_tools.py")
-"""The only grader files the sandbox sees."""
+                 "gpu_memory.py")
+"""The only grader files the sandbox sees (no grader tool: verdicts are computed outside)."""
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc/alternatives")
 SYSTEM_FILES = (
     "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",

@@ -4,9 +4,10 @@ Started by :mod:`grader.runtime.boot` (which has dropped privileges and
 applied resource limits). It moves its two protocol pipes out of the
 student's way, then serves requests
 until ``shutdown`` or end of stream. Every object that is not plain data stays
-here in a handle table. Only :mod:`protocol`, :mod:`callables` and (when a tool runs)
-:mod:`keras_tools` are imported from the grader; nothing else of the grader is
-visible in the sandbox.
+here in a handle table. Only :mod:`protocol`, :mod:`callables` and (under a GPU memory
+cap) :mod:`gpu_memory` are imported from the grader; nothing else of the grader is
+visible in the sandbox, and no grader tool runs here: verdicts are computed in the
+grader's process or in the evaluator (`grader.evaluator`), never beside student code.
 """
 
 from __future__ import annotations
@@ -235,18 +236,6 @@ class Server:
             )
         return array
 
-    def op_tool(self, header: dict[str, Any], frames: list[bytes]) -> Any:
-        """Run a grader tool (``keras_tools.TOOLS[name]``) on resolved arguments."""
-        from grader.runtime import keras_tools  # stdlib-only until a tool runs
-
-        name = header.get("name")
-        if name not in keras_tools.TOOLS:
-            raise BadRequest(f"no grader tool named {name!r}; tools: "
-                             f"{', '.join(sorted(keras_tools.TOOLS))}")
-        args = self._decode(header["args"], frames)
-        kwargs = self._decode(header["kwargs"], frames)
-        return keras_tools.TOOLS[name](*args, **kwargs)
-
     def op_release(self, header: dict[str, Any], frames: list[bytes]) -> Any:
         return None  # releases ride on every request; see _handle
 
@@ -340,9 +329,9 @@ def main(config: dict[str, Any]) -> None:
     if workspace not in sys.path:
         sys.path.insert(0, workspace)
     if os.environ.get("GRADER_GPU_MEMORY_MB"):
-        from grader.runtime import keras_tools
+        from grader.runtime import gpu_memory
 
-        keras_tools.apply_gpu_memory_cap()  # before any student code touches the GPU
+        gpu_memory.apply_gpu_memory_cap()  # before any student code touches the GPU
     server = Server(request_fd, response_fd, workspace, config["max_message_bytes"])
     protocol.write_message(response_fd, {"ok": True, "v": "ready"}, [])
     server.serve()
