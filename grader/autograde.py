@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from tqdm import tqdm
@@ -18,7 +20,7 @@ from grader.batch import ENGINES, Job, default_workers, run_local, run_ray
 from grader.config import AssignmentConfig, load_assignment
 from grader.gradebook import DEFAULT_DB, content_hash, database_url, open_gradebook
 from grader.grading.run import GradedSubmission, write_results
-from grader.intake import MANIFEST_NAME, discover, intake
+from grader.intake import MANIFEST_NAME, at_instructor_time, discover, intake, survey
 from grader.reports.hints import CRASH, MEMORY, TIME_LIMIT, failure_reason
 
 
@@ -31,7 +33,7 @@ def submissions_in(path: Path, config: AssignmentConfig) -> list[Path]:
     own = [*config.student_files, MANIFEST_NAME]
     if any((path / name).exists() for name in own):
         return [path]
-    return discover(path)
+    return discover(path, assignment=config.id)
 
 
 def score_table(graded: list[GradedSubmission]) -> str:
@@ -78,10 +80,37 @@ def already_graded(config: AssignmentConfig, paths: list[Path], gradebook) -> li
     return done
 
 
+def duplicate_notes(path: Path, config: AssignmentConfig) -> dict[Path, str]:
+    """Reports each student's duplicate submissions in a class folder (stderr).
+
+    Returns:
+        The counting submission's path → a note for its record naming the superseded ones.
+    """
+    if not path.is_dir() or submissions_in(path, config) == [path]:
+        return {}
+    notes: dict[Path, str] = {}
+    for duplicate in survey(path, assignment=config.id).duplicates:
+        print(f"duplicate: {duplicate}", file=sys.stderr)
+        notes[duplicate.counting] = " ".join(filter(None, [notes.get(duplicate.counting),
+                                                           str(duplicate)]))
+    return notes
+
+
+def instructor_side(result: GradedSubmission, notes: dict[Path, str],
+                    submitted_at: datetime | None) -> GradedSubmission:
+    """The graded submission with what only the instructor knows: --submitted-at, duplicates."""
+    submission = result.submission
+    if submitted_at is not None:
+        submission = at_instructor_time(submission, submitted_at)
+    if submission.source in notes:
+        submission = replace(submission, notes=(*submission.notes, notes[submission.source]))
+    return replace(result, submission=submission)
+
+
 def main(*, assignment: str, submissions: Path, out: Path | None = None,
          dataset: str | None = None, db: str | Path | None = None, workers: int | None = None,
          engine: str = "local", address: str | None = None, force: bool = False,
-         gpus_per_submission: float = 0.0) -> int:
+         gpus_per_submission: float = 0.0, submitted_at: datetime | None = None) -> int:
     """Grades submissions in parallel, writes results.json and records them in the gradebook.
 
     Args:
@@ -96,6 +125,8 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
         address: the Ray cluster to join; default: start a local Ray instance.
         force: grade again submissions whose files are already graded.
         gpus_per_submission: with Ray, the GPU share each submission reserves.
+        submitted_at: the submission time of every submission of this run (timezone
+            aware), instead of each one's receipt time; lateness is computed from it.
 
     Returns:
         0, or 1 when some submission could not be graded at all (its worker kept dying).
@@ -105,6 +136,7 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
     config = load_assignment(assignment)
     out = out or Path("graded") / config.id
     paths = submissions_in(submissions, config)
+    notes = duplicate_notes(submissions, config)
     url = database_url(db if db is not None else config.repo_root / DEFAULT_DB)
     with open_gradebook(url) as gradebook:
         if not force:
@@ -118,6 +150,7 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
                    disable=len(paths) < 2 or not sys.stderr.isatty())
 
         def record(result: GradedSubmission) -> None:
+            result = instructor_side(result, notes, submitted_at)
             write_results(result, out)
             gradebook.record(config, result.submission, result.grade)
             counts[outcome(result)] += 1

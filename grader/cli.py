@@ -61,7 +61,34 @@ def _autograde_main(args: argparse.Namespace) -> int:
     return autograde.main(assignment=args.assignment, submissions=args.submissions,
                           out=args.out, dataset=args.dataset, db=args.db, workers=args.workers,
                           engine=args.engine, address=args.address, force=args.force,
-                          gpus_per_submission=args.gpus_per_submission)
+                          gpus_per_submission=args.gpus_per_submission,
+                          submitted_at=args.submitted_at)
+
+
+def _aware_time(text: str):
+    """`--submitted-at`: an ISO 8601 time with a UTC offset (argparse type)."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time; expected e.g. 2026-12-01T23:59+08:00") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no UTC offset; expected e.g. 2026-12-01T23:59+08:00")
+    return moment
+
+
+def _student_id(text: str) -> str:
+    """`--student-id`: validated by `grader.ids.validate_id` (argparse type)."""
+    from grader.ids import InvalidId, validate_id
+
+    try:
+        return validate_id(text)
+    except InvalidId as exc:
+        raise argparse.ArgumentTypeError(f"{exc}; expected your student number or login, "
+                                         "e.g. 2023123456") from None
 
 
 def _feedback_main(args: argparse.Namespace) -> int:
@@ -170,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         "time) into a zip to hand in. Example: grader submit --student-id 2023123456",
     )
     submit.add_argument("folder", nargs="?", type=Path, default=Path.cwd())
-    submit.add_argument("--student-id", required=True, help="your student number or login")
+    submit.add_argument("--student-id", required=True, type=_student_id,
+                        help="your student number or login")
     submit.add_argument("--out", type=Path, help="the zip to write "
                         "(default: <folder>/<assignment>-<student id>.zip)")
     submit.add_argument("--no-check", action="store_true",
@@ -199,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="with --engine ray: GPU share per submission (0.25 = 4 per GPU)")
     autograde.add_argument("--force", action="store_true",
                            help="grade again submissions whose files are already graded")
+    autograde.add_argument("--submitted-at", type=_aware_time, metavar="TIME",
+                           help="the submission time of every submission of this run, with a "
+                           "UTC offset (e.g. 2026-12-01T23:59+08:00), instead of each one's "
+                           "receipt time; the manifest's time is never used")
     autograde.set_defaults(run=_autograde_main)
 
     feedback = verbs.add_parser(

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.check import check_folder, load_released
+from grader.ids import InvalidId, file_name, validate_id
 from grader.intake import MANIFEST_NAME
 from grader.results.records import PASSED
 
@@ -19,6 +20,11 @@ class SubmitRefused(Exception):
 
 
 def manifest(folder: Path, files: list[str], *, student_id: str, assignment: str) -> dict:
+    """The manifest: the student's claims (id, time) and the hashes of the packed files.
+
+    The grader shows the id and time as claims only: who and when come from the
+    instructor's side (the LMS download, the receipt time).
+    """
     return {
         "student_id": student_id,
         "assignment": assignment,
@@ -29,17 +35,23 @@ def manifest(folder: Path, files: list[str], *, student_id: str, assignment: str
 
 
 def pack(folder: Path, *, student_id: str, out: Path | None = None) -> Path:
-    """Writes ``<assignment>-<student_id>.zip`` with the student files and manifest.json."""
+    """Writes ``<assignment>-<student_id>.zip`` with the student files and manifest.json.
+
+    Raises:
+        SubmitRefused: An invalid id (`grader.ids.validate_id`) or a missing file.
+    """
     config = load_released(folder)
-    if not student_id.strip() or any(c in student_id for c in "/\\\0"):
-        raise SubmitRefused(f"--student-id {student_id!r} is not usable; expected your "
-                            "student number or login, e.g. --student-id 2023123456")
+    try:
+        student_id = validate_id(student_id)
+    except InvalidId as exc:
+        raise SubmitRefused(f"--student-id: {exc}; expected your student number or login, "
+                            "e.g. --student-id 2023123456") from None
     files = list(config.student_files)
     missing = [name for name in files if not (folder / name).is_file()]
     if missing:
         raise SubmitRefused(f"{', '.join(missing)} missing in {folder}; the assignment "
                             f"needs: {', '.join(files)}")
-    out = out or folder / f"{config.id}-{student_id}.zip"
+    out = out or folder / f"{config.id}-{file_name(student_id)}.zip"
     record = manifest(folder, files, student_id=student_id, assignment=config.id)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in files:

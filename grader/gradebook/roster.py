@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from grader.ids import InvalidId, printable, validate_id
+
 __all__ = ["RosterError", "read_roster"]
 
 
@@ -22,7 +24,8 @@ def read_roster(path: Path) -> list[tuple[str, str]]:
 
     Raises:
         RosterError: if the file is missing, lacks an ``id`` or ``name`` column, has a row
-            without an id, or lists an id twice.
+            without an id or with an invalid one (`grader.ids.validate_id`: control
+            characters, path separators, over 64 characters), or lists an id twice.
     """
     path = Path(path)
     try:
@@ -47,7 +50,12 @@ def read_roster(path: Path) -> list[tuple[str, str]]:
         if not student_id:
             if not any((value or "").strip() for value in row.values()):
                 continue  # a blank line
-            raise RosterError(f"{path}: line {line} has no id; received: name={name!r}")
+            raise RosterError(f"{path}: line {line} has no id; received: "
+                              f"name={printable(name, limit=80)!r}")
+        try:
+            student_id = validate_id(student_id)
+        except InvalidId as exc:
+            raise RosterError(f"{path}: line {line}: {exc}") from None
         if student_id in seen:
             raise RosterError(f"{path}: line {line}: id {student_id!r} is already listed "
                               f"on line {seen[student_id]}")

@@ -44,7 +44,7 @@ from grader.gradebook.models import (
     SubmissionModel,
     TestResultModel,
 )
-from grader.intake import Submission
+from grader.intake import Submission, lateness_time
 from grader.results.records import Grade, PartGrade, TestOutcome, case_shares
 
 DEFAULT_DB = "gradebook.db"
@@ -234,9 +234,11 @@ class Gradebook:
         """
         graded_at = graded_at or datetime.now(timezone.utc)
         digest = content_hash(submission.files)
-        multiplier = (config.late.multiplier(submission.submitted_at, config.due)
-                      if submission.submitted_at is not None else 1.0)
-        days = late_days(config.late, submission.submitted_at, config.due)
+        # One rule for the time lateness is charged from (Canvas's LATE flag included).
+        charged = lateness_time(submission, config.due, config.late.grace_minutes)
+        multiplier = (config.late.multiplier(charged, config.due)
+                      if charged is not None else 1.0)
+        days = late_days(config.late, charged, config.due)
         with self._sessions.begin() as session:
             _upsert_assignment(session, config)
             _upsert_student(session, submission.student_id, submission.display_name)
