@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from grader.runtime import protocol
-from grader.runtime.sandbox import GpuAssignment, SandboxLimits, SandboxPaths, build_command
+from grader.runtime.sandbox import (
+    GpuAssignment,
+    SandboxLimits,
+    SandboxPaths,
+    build_command,
+    interpreter_flags,
+)
 
 
 def _refuse(value: object) -> dict:
@@ -131,23 +137,70 @@ def _pairs(argv: tuple[str, ...], flag: str) -> list[tuple[str, str]]:
     return [(argv[i + 1], argv[i + 2]) for i, a in enumerate(argv) if a == flag]
 
 
-def test_bwrap_command_shape_as_root() -> None:
+def _server(argv: tuple[str, ...]) -> tuple[str, ...]:
+    return argv[argv.index("--") + 1:] if "--" in argv else argv
+
+
+def test_bwrap_command_shape_as_root_without_a_user_namespace() -> None:
     command = build_command(SandboxLimits(), PATHS, request_fd=5, response_fd=8, use_bwrap=True,
-                            sandbox_uid=(200001, 200001))
+                            sandbox_uid=(200001, 200001), userns=False, seccomp_fd=11)
     argv = command.argv
     assert argv[0] == "/usr/bin/bwrap" and "--unshare-net" in argv and "--die-with-parent" in argv
-    assert "--new-session" in argv and ("/work/ws1", "/submission") in _pairs(argv, "--bind")
-    assert _pairs(argv, "--bind") == [("/work/ws1", "/submission")]  # the only writable bind
+    assert "--new-session" in argv and _pairs(argv, "--bind") == []  # nothing host-writable
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--cap-add"] == [
+        "CAP_SETUID", "CAP_SETGID"]
+    assert argv[argv.index("--seccomp") + 1] == "11" and command.pass_fds == (11,)
     ro = _pairs(argv, "--ro-bind")
     assert ("/venv", "/venv") in ro and ("/tmp/staged", "/opt/nn-grader-runtime") in ro
+    assert ("/work/ws1", "/opt/nn-grader-input") in ro
     assert not any("/work/main" in a or "datasets" in a for a in argv)
-    assert argv[argv.index("--tmpfs") + 1] == "/tmp" and "/dev/nvidiactl" not in argv
-    assert command.env["CUDA_VISIBLE_DEVICES"] == "" and command.env["PYTHONPATH"] == \
-        "/opt/nn-grader-runtime"
+    tmpfs = [argv[i + 1] for i, a in enumerate(argv) if a == "--tmpfs"]
+    assert tmpfs == ["/tmp", "/submission"] and "/dev/nvidiactl" not in argv
+    sizes = [int(argv[i + 1]) for i, a in enumerate(argv) if a == "--size"]
+    assert sizes == [512 << 20, 256 << 20]
+    assert argv[argv.index("--chdir") + 1] == "/opt/nn-grader-runtime"
+    assert command.env["CUDA_VISIBLE_DEVICES"] == ""
+    assert not any(key.startswith("PYTHON") for key in command.env)  # -I ignores them anyway
+    server = _server(argv)
+    assert server[:5] == ("/venv/bin/python", *interpreter_flags(),
+                          "/opt/nn-grader-runtime/grader/runtime/boot.py")[:5]
+    assert "-I" in server and server[server.index("-I") + 1:].count("-m") == 0
+    boot = server.index("/opt/nn-grader-runtime/grader/runtime/boot.py")
+    assert server[boot + 1:boot + 4] == ("/opt/nn-grader-runtime", "200001", "200001")
     config = protocol.json.loads(argv[-1])
-    assert config["drop_to"] == [200001, 200001] and config["workspace"] == "/submission"
+    assert config["workspace"] == "/submission" and "drop_to" not in config
+    assert config["workspace_source"] == "/opt/nn-grader-input"
     assert config["rlimits"]["RLIMIT_NPROC"] == [256, 256] and "RLIMIT_AS" not in config["rlimits"]
     assert (config["request_fd"], config["response_fd"]) == (5, 8)
+    assert command.isolation == "setuid" and command.run_as is None
+    assert any("no user namespace" in note for note in command.notes)
+
+
+def test_bwrap_command_shape_as_root_in_a_user_namespace() -> None:
+    """bwrap itself runs as the sandbox uid: nothing in the sandbox is ever root."""
+    command = build_command(SandboxLimits(), PATHS, request_fd=5, response_fd=8, use_bwrap=True,
+                            sandbox_uid=(200001, 200001), userns=True, seccomp_fd=11)
+    argv = command.argv
+    assert "--unshare-user" in argv and "--disable-userns" in argv and "--cap-add" not in argv
+    assert argv[argv.index("--cap-drop") + 1] == "ALL" and "--new-session" in argv
+    assert command.run_as == (200001, 200001) and command.isolation == "userns"
+    server = _server(argv)
+    boot = server.index("/opt/nn-grader-runtime/grader/runtime/boot.py")
+    assert server[boot + 2:boot + 4] == ("-", "-")  # nothing to drop
+    assert config_notes(command) == []
+
+
+def config_notes(command) -> list[str]:
+    return [note for note in command.notes if "RLIMIT_NPROC" not in note]
+
+
+def test_missing_protections_are_noted() -> None:
+    command = build_command(SandboxLimits(), PATHS, request_fd=5, response_fd=8, use_bwrap=True,
+                            sandbox_uid=None, seccomp_fd=None)
+    assert "--seccomp" not in command.argv and "--unshare-user" in command.argv
+    assert any("no seccomp filter" in note for note in command.notes)
+    assert any("RLIMIT_NPROC" in note for note in command.notes)
 
 
 def test_gpu_assignment_binds_devices_and_sets_growth() -> None:
@@ -166,9 +219,11 @@ def test_gpu_assignment_binds_devices_and_sets_growth() -> None:
 def test_fallback_command_runs_the_server_directly() -> None:
     command = build_command(SandboxLimits(), PATHS, request_fd=5, response_fd=8,
                             use_bwrap=False, sandbox_uid=(200001, 200001))
-    assert command.argv[:5] == ("/venv/bin/python", "-s", "-B", "-m", "grader.runtime.boot")
-    assert command.cwd == "/work/ws1" and command.env["PYTHONPATH"] == "/tmp/staged"
-    assert not command.uses_bwrap
+    assert command.argv[:2] == ("/venv/bin/python", "-I")
+    assert command.argv[len(interpreter_flags()) + 1] == "/tmp/staged/grader/runtime/boot.py"
+    assert command.cwd == "/tmp/staged" and "PYTHONPATH" not in command.env
+    assert not command.uses_bwrap and command.run_as == (200001, 200001)  # Popen's user
+    assert any("no bubblewrap" in note for note in command.notes)
 
 
 def test_a_python_under_tmp_is_bound_over_the_private_tmp() -> None:

@@ -17,7 +17,8 @@ _EXPORTS = {
     "SandboxLimits": "sandbox", "GpuAssignment": "sandbox", "SandboxError": "process",
     "StudentFailure": "errors", "StudentError": "errors", "StudentAttributeError": "errors",
     "StudentTimeout": "errors", "StudentCrashed": "errors", "ImportFailed": "errors",
-    "ProtocolViolation": "errors", "definitions_only": "definitions",
+    "ProtocolViolation": "errors", "TimeBudgetExhausted": "errors",
+    "definitions_only": "definitions",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -34,7 +34,14 @@ def format_traceback(frames: tuple[TracebackLine, ...]) -> str:
 
 
 class StudentFailure(Exception):
-    """Base class: student code did not produce a usable answer."""
+    """Base class: student code did not produce a usable answer.
+
+    Attributes:
+        kind: The failure's kind, set where it is known (a report may group by it):
+            "exception", "time_limit", "time_budget", "crash", "import", "protocol".
+    """
+
+    kind = "failure"
 
 
 class StudentError(StudentFailure):
@@ -45,6 +52,8 @@ class StudentError(StudentFailure):
         message: ``str()`` of the exception.
         student_traceback: Frames in the student's files only.
     """
+
+    kind = "exception"
 
     def __init__(self, type_name: str, message: str,
                  student_traceback: tuple[TracebackLine, ...] = ()) -> None:
@@ -71,10 +80,35 @@ class StudentTimeout(StudentFailure):
         what: What was running, e.g. ``mlp_numpy.train(...)``.
     """
 
+    kind = "time_limit"
+
     def __init__(self, limit_s: float, what: str) -> None:
         self.limit_s = limit_s
         self.what = what
         super().__init__(f"{what} did not finish within {limit_s:g} s; the runtime was stopped")
+
+
+TIME_BUDGET_EXHAUSTED = "time budget exhausted"
+"""How every message about the per-submission time budget begins."""
+
+
+class TimeBudgetExhausted(StudentFailure):
+    """The submission used up its total time budget; this call did not (or did not fully) run.
+
+    Attributes:
+        budget_s: The submission's total budget (``SandboxLimits.total_time_s``).
+        what: The call that was refused or stopped.
+    """
+
+    kind = "time_budget"
+
+    def __init__(self, budget_s: float, what: str, *, stopped: bool = False) -> None:
+        self.budget_s = budget_s
+        self.what = what
+        happened = (f"{what} was stopped when the budget ran out" if stopped
+                    else f"{what} was not run")
+        super().__init__(f"{TIME_BUDGET_EXHAUSTED}: the submission's code has used its total "
+                         f"time budget of {budget_s:g} s (all calls together); {happened}")
 
 
 class StudentCrashed(StudentFailure):
@@ -85,6 +119,8 @@ class StudentCrashed(StudentFailure):
         exit_code: The process's exit code, or None.
         signal: The signal that killed it, or None.
     """
+
+    kind = "crash"
 
     def __init__(self, reason: str, exit_code: int | None = None,
                  signal: int | None = None) -> None:
@@ -103,6 +139,8 @@ class ImportFailed(StudentFailure):
         student_traceback: Frames in the student's files, if any.
     """
 
+    kind = "import"
+
     def __init__(self, module: str, reason: str,
                  student_traceback: tuple[TracebackLine, ...] = ()) -> None:
         self.module = module
@@ -118,3 +156,5 @@ class ImportFailed(StudentFailure):
 
 class ProtocolViolation(StudentFailure):
     """Something that may not cross the boundary was sent back (bad dtype, too large, ...)."""
+
+    kind = "protocol"

@@ -3,7 +3,9 @@
 The runtime's stdout and stderr go to one pipe that a thread drains, keeping
 the first and last ``output_keep_kb`` KiB; past ``output_limit_mb`` the
 runtime is killed. A second thread sums the resident memory of the runtime's
-process tree and kills it above ``memory_mb``. Killing means SIGKILL to every
+process tree and kills it above ``memory_mb``, and counts the files in the sandbox's
+workspace and ``/tmp`` (tmpfs mounts: one ``statvfs`` each) and kills it above
+``workspace_files``. Killing means SIGKILL to every
 process in the tree and to the process group, so a process that ignores
 SIGTERM still dies.
 """
@@ -21,7 +23,12 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from grader.runtime import protocol
-from grader.runtime.sandbox import SandboxCommand, SandboxLimits
+from grader.runtime.sandbox import (
+    RUNTIME_INSIDE,
+    WORKSPACE_INSIDE,
+    SandboxCommand,
+    SandboxLimits,
+)
 
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
@@ -72,6 +79,25 @@ def resident_mb(pids: list[int]) -> float:
         except (OSError, ValueError):
             continue
     return total_kb / 1024
+
+
+def sandbox_files(pids: list[int]) -> int:
+    """Files and directories in the sandbox's workspace and /tmp, seen through ``pids``.
+
+    Both are tmpfs mounts in the sandbox's mount namespace, reached through
+    ``/proc/<pid>/root``; their used inode counts (``f_files - f_ffree``) cost one
+    ``statvfs`` each, however many files there are. The first pid inside the sandbox
+    answers; 0 when none does (not started yet, or already gone).
+    """
+    for pid in pids:
+        try:
+            used = [os.statvfs(f"/proc/{pid}/root{inside}")
+                    for inside in (WORKSPACE_INSIDE, "/tmp")]
+            os.stat(f"/proc/{pid}/root{RUNTIME_INSIDE}")  # inside the sandbox, not the host
+        except OSError:
+            continue
+        return sum(stat.f_files - stat.f_ffree for stat in used)
+    return 0
 
 
 def _running(pid: int) -> bool:
@@ -140,18 +166,23 @@ class RuntimeProcess:
         for fd in (request_w, response_w):
             protocol.enlarge_pipe(fd)
         command = build(request_r, response_w)
+        # A root grader starts bubblewrap (or the bare runtime) as the sandbox uid.
+        user = {} if command.run_as is None else {
+            "user": command.run_as[0], "group": command.run_as[1], "extra_groups": []}
         try:
             popen = subprocess.Popen(  # noqa: S603 - the argv is ours
                 command.argv, env=dict(command.env), cwd=command.cwd,
                 stdin=subprocess.DEVNULL, stdout=output_w, stderr=output_w,
-                pass_fds=(request_r, response_w), start_new_session=True,
+                pass_fds=(request_r, response_w, *command.pass_fds), start_new_session=True,
                 preexec_fn=_child_setup,  # noqa: PLW1509 - only async-signal-safe calls
+                **user,
             )
-        except OSError as exc:
-            for fd in (request_r, request_w, response_r, response_w, output_r, output_w):
+        except (OSError, subprocess.SubprocessError) as exc:
+            for fd in (request_r, request_w, response_r, response_w, output_r, output_w,
+                       *command.pass_fds):
                 os.close(fd)
             raise SandboxError(f"could not start the student runtime: {exc}") from exc
-        for fd in (request_r, response_w, output_w):
+        for fd in (request_r, response_w, output_w, *command.pass_fds):
             os.close(fd)
         os.set_blocking(request_w, False)
         os.set_blocking(response_r, False)
@@ -184,13 +215,19 @@ class RuntimeProcess:
         os.close(self._output_r)
 
     def _watch_memory(self) -> None:
-        """Poll the process tree's resident memory; kill above the limit."""
+        """Poll the tree's resident memory and the sandbox's file count; kill above a limit."""
         interval = self.limits.watchdog_interval_s
         while not self._stopped.wait(interval):
             if self.popen.poll() is not None:
                 return
-            if resident_mb(process_tree(self.popen.pid)) > self.limits.memory_mb:
+            tree = process_tree(self.popen.pid)
+            if resident_mb(tree) > self.limits.memory_mb:
                 self.kill(f"killed: memory limit {self.limits.memory_mb} MB exceeded")
+                return
+            if self.command.uses_bwrap and \
+                    sandbox_files(tree[1:]) > self.limits.workspace_files:
+                self.kill(f"killed: {self.limits.workspace_full()} (the submission created "
+                          f"more than {self.limits.workspace_files} files)")
                 return
 
     # -- ending -----------------------------------------------------------------

@@ -7,6 +7,13 @@ as ``.npy`` frames read back with ``np.load(..., allow_pickle=False)``.
 Nothing is ever pickled. Both sides use this module; the grader additionally
 validates every array's dtype before loading it.
 
+Reading is bounded before anything is allocated or parsed: the header's size
+(``max_header``), the number of frames (:data:`MAX_FRAMES`) and the whole message's size
+(``max_bytes``) are checked first; JSON nesting is bounded by the parser's recursion
+limit and values by :data:`MAX_DEPTH`; an array is a view of its frame, whose length
+must equal its declared shape times its item size. So a message never costs much more
+memory than its size (see tests/test_runtime_protocol.py's fuzz test for the figure).
+
 Tags (JSON objects are always tags, so a student's dict never looks like one):
 ``{"t": "l", "v": [...]}`` list, ``{"t": "T", "v": [...]}`` tuple,
 ``{"t": "d", "k": [...], "v": [...]}`` dict with str keys,
@@ -34,6 +41,15 @@ MAGIC = b"NNG1"
 _PREFIX = struct.Struct(">4sI")
 MAX_DEPTH = 64
 """Deepest nesting of lists/dicts/tuples that may cross."""
+MAX_HEADER_BYTES = 1 << 20
+"""Largest JSON header accepted from the runtime: 1 MiB. The reference suites' largest is
+measured by bench/protocol_sizes.py (bench/results/protocol-sizes.md)."""
+MAX_REQUEST_HEADER_BYTES = 64 << 20
+"""Largest JSON header the runtime accepts from the grader (which sends source files)."""
+MAX_REQUEST_BYTES = 4 << 30
+"""Largest request the runtime accepts from the grader (training data; the grader is trusted)."""
+MAX_FRAMES = 4096
+"""Most arrays in one message."""
 NUMERIC_KINDS = frozenset("biufc")
 """numpy dtype kinds that may cross: bool, signed, unsigned, float, complex."""
 _F_SETPIPE_SZ = 1031
@@ -109,33 +125,46 @@ def array_to_npy(array: np.ndarray) -> bytes:
 
 
 def npy_to_array(frame: bytes | bytearray | memoryview) -> np.ndarray:
-    """Load ``.npy`` bytes after checking the declared dtype is numeric.
+    """Load ``.npy`` bytes after checking the declared dtype and size.
+
+    The array is a view of ``frame`` (no copy): it costs no memory beyond the frame.
 
     Raises:
-        ProtocolError: On a non-numeric dtype or malformed bytes.
+        ProtocolError: On a non-numeric dtype, a size that does not match the declared
+            shape, or malformed bytes.
     """
     buffer = io.BytesIO(frame)
     try:
         version = np.lib.format.read_magic(buffer)
         if version == (1, 0):
-            _shape, _fortran, dtype = np.lib.format.read_array_header_1_0(buffer)
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(buffer)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(buffer)
         else:
-            _shape, _fortran, dtype = np.lib.format.read_array_header_2_0(buffer)
-    except ValueError as exc:
-        raise ProtocolError(f"malformed .npy frame: {exc}") from None
+            raise ValueError(f"unsupported .npy version {version}")
+    except (ValueError, TypeError, SyntaxError, OverflowError, MemoryError,
+            RecursionError) as exc:
+        raise ProtocolError(f"malformed .npy frame: {str(exc)[:200]}") from None
     if not is_numeric_dtype(dtype):
         raise ProtocolError(
             f"received a numpy array of dtype {dtype}; only numeric and bool arrays may "
             "cross from the student runtime"
         )
-    buffer.seek(0)
+    count = 1
+    for dimension in shape:
+        if type(dimension) is not int or dimension < 0:
+            raise ProtocolError(f"malformed .npy frame: bad shape {shape!r:.100}")
+        count *= dimension
+    offset = buffer.tell()
+    if count * dtype.itemsize != len(frame) - offset:
+        raise ProtocolError(
+            f"malformed .npy frame: shape {shape!r:.100} of {dtype} needs "
+            f"{count * dtype.itemsize} bytes; the frame holds {len(frame) - offset}")
     try:
-        array = np.load(buffer, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+        flat = np.frombuffer(frame, dtype=dtype, count=count, offset=offset)
+        return flat.reshape(shape, order="F" if fortran else "C")
+    except (ValueError, TypeError) as exc:
         raise ProtocolError(f"malformed .npy frame: {exc}") from None
-    if type(array) is not np.ndarray:  # np.load may return an NpzFile for zip bytes
-        raise ProtocolError("a frame held something other than one .npy array")
-    return array
 
 
 def encode_value(
@@ -229,9 +258,9 @@ def decode_value(
             return complex(float(node["re"]), float(node["im"]))
         if tag in ("h", "f", "m"):
             return resolve(node)
-    except (KeyError, TypeError) as exc:
-        raise ProtocolError(f"malformed {tag!r} node: {exc}") from None
-    raise ProtocolError(f"unknown tag {tag!r}")
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise ProtocolError(f"malformed {str(tag)[:20]!r} node: {str(exc)[:200]}") from None
+    raise ProtocolError(f"unknown tag {str(tag)[:20]!r}")
 
 
 def enlarge_pipe(fd: int, size: int = 1 << 20) -> None:
@@ -312,9 +341,16 @@ def _read_exact(fd: int, size: int, deadline: float | None) -> bytearray:
 
 
 def read_message(
-    fd: int, *, max_bytes: int, deadline: float | None = None
+    fd: int, *, max_bytes: int, deadline: float | None = None,
+    max_header: int = MAX_HEADER_BYTES,
 ) -> tuple[dict[str, Any], list[bytes]]:
-    """Read one message, refusing before allocating if it is over ``max_bytes``.
+    """Read one message, refusing before allocating or parsing if it is over a limit.
+
+    Args:
+        fd: The pipe to read.
+        max_bytes: Largest message (header and frames together).
+        deadline: ``time.monotonic()`` value to give up at; None waits forever.
+        max_header: Largest JSON header (at most ``max_bytes`` applies too).
 
     Returns:
         The header dict and the list of frames.
@@ -327,15 +363,20 @@ def read_message(
     magic, header_size = _PREFIX.unpack(_read_exact(fd, _PREFIX.size, deadline))
     if magic != MAGIC:
         raise ProtocolError(f"bad message prefix {bytes(magic)!r}")
-    if header_size > max_bytes:
-        raise ProtocolError(f"message header of {header_size} bytes exceeds {max_bytes} bytes")
+    header_limit = min(max_header, max_bytes)
+    if header_size > header_limit:
+        raise ProtocolError(f"message header of {header_size} bytes exceeds the limit of "
+                            f"{header_limit} bytes")
     try:
         header = json.loads(_read_exact(fd, header_size, deadline))
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"bad message header: {exc}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise ProtocolError(f"bad message header: {str(exc)[:200]}") from None
     sizes = header.get("frames") if type(header) is dict else None
     if type(sizes) is not list or any(type(size) is not int or size < 0 for size in sizes):
         raise ProtocolError("bad frame list in message header")
+    if len(sizes) > MAX_FRAMES:
+        raise ProtocolError(f"message of {len(sizes)} arrays exceeds the limit of "
+                            f"{MAX_FRAMES} arrays")
     if header_size + sum(sizes) > max_bytes:
         raise ProtocolError(
             f"message of {header_size + sum(sizes)} bytes exceeds the limit of {max_bytes} bytes"

@@ -16,13 +16,20 @@ comes back as a :class:`HandleProxy`. Failures raise subclasses of
 
 If the runtime dies (crash, timeout, memory), the call that caused it fails
 and the next call starts a fresh runtime and re-imports the submission: the
-state of the old one (trained weights, handles) is lost, and using an old
-handle raises :class:`StudentCrashed`.
+state of the old one (trained weights, handles, files it wrote) is lost, and
+using an old handle raises :class:`StudentCrashed`.
+
+Every start, import and call counts against the submission's total time budget
+(``SandboxLimits.total_time_s``): a call's limit is the smaller of its own and the time
+left, and once the budget is spent every further call fails at once with
+:class:`TimeBudgetExhausted`. Time the grader spends between calls is not counted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import threading
 import time
 import weakref
@@ -40,6 +47,7 @@ from grader.runtime.errors import (
     StudentCrashed,
     StudentError,
     StudentTimeout,
+    TimeBudgetExhausted,
     TracebackLine,
 )
 from grader.runtime.process import RuntimeProcess, SandboxError
@@ -49,11 +57,15 @@ from grader.runtime.sandbox import (
     SandboxLimits,
     build_command,
     bwrap_usable,
+    choose_userns,
     default_paths,
+    fallback_usable,
     next_sandbox_uid,
     prepare_workspace,
-    traversable_by_others,
+    stage_workspace,
+    warn_once,
 )
+from grader.runtime.seccomp import SeccompUnavailable, filter_fd
 
 __all__ = ["Callable", "HandleProxy", "ModuleProxy", "StudentProxy", "StudentRuntime"]
 
@@ -67,8 +79,9 @@ class StudentRuntime:
     """A sandboxed process holding one submission, restarted lazily after a crash.
 
     Args:
-        workspace: The submission's private workspace copy (the sandbox may
-            write there; when the grader is root it is chowned to the sandbox uid).
+        workspace: The submission's private workspace copy. Under bubblewrap the
+            runtime works on a copy of it in a size-limited tmpfs and never writes here;
+            without bubblewrap it writes here (chowned to the sandbox uid when root).
         modules: Module names to import, e.g. ``["mlp_numpy"]`` for ``mlp_numpy.py``.
         limits: Resource limits.
         env: Extra environment variables for the runtime.
@@ -107,12 +120,17 @@ class StudentRuntime:
         self._call_timeout: float | None = None
         self._label: str | None = None
         self._encoding_frames: list[bytes] = []
-        uid = next_sandbox_uid()
-        if uid is not None and not self.use_bwrap and not all(
-                traversable_by_others(p) for p in (*default_paths(self.workspace).python_roots,
-                                                   str(self.workspace))):
-            uid = None  # the interpreter is unreachable for another uid; stay root (warned)
-        self.sandbox_uid = uid
+        self._spent_s = 0.0
+        self._staged: str | None = None
+        self.sandbox_uid = next_sandbox_uid()
+        self.userns = False
+        self.notes: list[str] = []
+
+    def _note(self, text: str) -> None:
+        """Record a missing protection once (it reaches the results) and warn once."""
+        if text not in self.notes:
+            self.notes.append(text)
+            warn_once(f"student runtime: {text}")
 
     # -- life cycle -------------------------------------------------------------
 
@@ -139,13 +157,30 @@ class StudentRuntime:
             if self._closed:
                 raise RuntimeError("this StudentRuntime is closed")
             if self._process is None or not self._process.alive():
-                self._launch_and_import()
+                self._check_budget("starting the runtime")
+                self._charged(self._launch_and_import)
+
+    def _charged(self, work: Any) -> None:
+        """Run ``work`` (a start), charging the time outside calls to the budget."""
+        started, spent = time.monotonic(), self._spent_s
+        try:
+            work()
+        finally:  # the import calls inside were charged already; add the rest
+            self._spent_s = spent + (time.monotonic() - started)
 
     def close(self) -> None:
         """Stop the runtime; its processes are killed if they do not exit."""
         with self._lock:
             self._closed = True
             self._retire()
+            if self._staged is not None:
+                shutil.rmtree(self._staged, ignore_errors=True)
+                self._staged = None
+
+    @property
+    def time_left_s(self) -> float:
+        """What is left of the submission's total time budget."""
+        return self.limits.total_time_s - self._spent_s
 
     def output(self) -> str:
         """Printed output of the submission (every run, head and tail kept)."""
@@ -199,24 +234,58 @@ class StudentRuntime:
         self._sources = sources
         return sources
 
+    def _paths(self) -> Any:
+        """The sandbox's host paths; under bwrap the submission comes from a staged copy."""
+        paths = default_paths(self.workspace)
+        if not self.use_bwrap:
+            uid = self.sandbox_uid
+            if uid is not None and not fallback_usable(paths):
+                raise SandboxError(
+                    "the grader is root and bubblewrap is not usable, and the unprivileged "
+                    f"uid {uid[0]} cannot reach the interpreter ({', '.join(paths.python_roots)})"
+                    ": student code would run as root, so it is not run; install bubblewrap "
+                    "or run the grader as a non-root user")
+            prepare_workspace(self.workspace, uid)
+            return paths
+        if self._staged is None:
+            self._staged = stage_workspace(self.workspace)
+            staged = dataclasses.replace(paths, workspace=self._staged)
+            self.userns = choose_userns(staged, self.sandbox_uid)
+        return dataclasses.replace(paths, workspace=self._staged)
+
     def _spawn(self) -> RuntimeProcess:
         """Start a runtime process and wait for its handshake."""
-        paths = default_paths(self.workspace)
-        prepare_workspace(self.workspace, self.sandbox_uid)
+        paths = self._paths()
 
         def build(request_fd: int, response_fd: int) -> Any:
-            return build_command(self.limits, paths, request_fd=request_fd,
-                                 response_fd=response_fd, use_bwrap=self.use_bwrap,
-                                 sandbox_uid=self.sandbox_uid, gpu=self.gpu, extra_env=self.env)
+            seccomp_fd = None
+            if self.use_bwrap:
+                try:
+                    seccomp_fd = filter_fd()
+                except SeccompUnavailable:
+                    pass  # build_command records the missing filter in the notes
+            command = build_command(self.limits, paths, request_fd=request_fd,
+                                    response_fd=response_fd, use_bwrap=self.use_bwrap,
+                                    sandbox_uid=self.sandbox_uid, gpu=self.gpu,
+                                    extra_env=self.env, userns=self.userns,
+                                    seccomp_fd=seccomp_fd)
+            for note in command.notes:
+                self._note(note)
+            return command
 
+        budget_left = self.time_left_s
         process = RuntimeProcess.launch(self.limits, build)
-        deadline = time.monotonic() + self.limits.import_timeout_s
+        deadline = time.monotonic() + min(self.limits.import_timeout_s, budget_left)
         try:
             header, _ = protocol.read_message(process.response_r, max_bytes=1 << 16,
                                               deadline=deadline)
         except protocol.ProtocolError as exc:
             process.kill("did not start")
             process.close()
+            if isinstance(exc, protocol.ChannelTimeout) and \
+                    budget_left < self.limits.import_timeout_s:
+                raise TimeBudgetExhausted(self.limits.total_time_s, "starting the runtime",
+                                          stopped=True) from None
             raise SandboxError(f"the student runtime did not start ({exc}); its output:\n"
                                f"{process.output()[-3000:]}") from None
         if header.get("v") != "ready":
@@ -238,6 +307,8 @@ class StudentRuntime:
             try:
                 results = self._exchange("import", {"sources": sources, "names": [name]}, [],
                                          what, self.limits.import_timeout_s)
+            except TimeBudgetExhausted:
+                raise  # not the module's fault: it may import fine in a later run
             except (StudentCrashed, StudentTimeout, ProtocolViolation) as exc:
                 self.import_errors[name] = ImportFailed(name, f"{what}: {exc}")
                 self._retire()
@@ -271,27 +342,47 @@ class StudentRuntime:
         with self._lock:
             if self._closed:
                 raise RuntimeError("this StudentRuntime is closed")
+            self._check_budget(what)
             if self._process is None or not self._process.alive():
                 if self._process is not None:
                     self.crashes.append(self._process.exit_reason()[0])
-                self._launch_and_import()
+                self._charged(self._launch_and_import)
+                self._check_budget(what)
             limit = timeout or self._call_timeout or self.limits.call_timeout_s
             return self._exchange(op, fields, frames, what, limit)
 
+    def _check_budget(self, what: str) -> None:
+        """Refuse a call once the submission's total time budget is spent."""
+        if self.time_left_s <= 0:
+            raise TimeBudgetExhausted(self.limits.total_time_s, what)
+
     def _exchange(self, op: str, fields: dict[str, Any], frames: list[bytes], what: str,
                   limit: float) -> Any:
-        """One request/response on the current process; maps every failure to StudentFailure."""
+        """One request/response on the current process; maps every failure to StudentFailure.
+
+        The call's limit is cut to what is left of the total time budget, and the time it
+        takes is charged to that budget.
+        """
         process = self._process
         assert process is not None
+        self._check_budget(what)
+        by_budget = self.time_left_s < limit
+        limit = min(limit, self.time_left_s)
         releases, self._pending_releases = self._pending_releases, set()
         header = {"op": op, **fields, "releases": sorted(releases)}
-        deadline = time.monotonic() + limit
+        started = time.monotonic()
+        deadline = started + limit
+        max_bytes = self.limits.max_message_mb << 20
         try:
             protocol.write_message(process.request_w, header, frames, deadline)
             response, out_frames = protocol.read_message(
-                process.response_r, max_bytes=self.limits.max_message_mb << 20,
-                deadline=deadline)
+                process.response_r, max_bytes=max_bytes, deadline=deadline)
         except protocol.ChannelTimeout:
+            if by_budget:
+                process.kill(f"{TimeBudgetExhausted.__name__}: total budget spent")
+                self.crashes.append(f"{what}: stopped: the time budget ran out")
+                raise TimeBudgetExhausted(self.limits.total_time_s, what, stopped=True) \
+                    from None
             process.kill(f"timed out after {limit:g} s")
             self.crashes.append(f"{what}: timed out after {limit:g} s")
             raise StudentTimeout(limit, what) from None
@@ -302,7 +393,11 @@ class StudentRuntime:
         except protocol.ProtocolError as exc:
             process.kill(f"protocol violation: {exc}")
             self.crashes.append(f"{what}: protocol violation: {exc}")
-            raise ProtocolViolation(f"{what}: {exc}") from None
+            raise ProtocolViolation(
+                f"the answer of {what} was refused and the runtime was stopped: {exc} "
+                f"(max_message_mb = {self.limits.max_message_mb})") from None
+        finally:
+            self._spent_s += time.monotonic() - started
         if response.get("ok") is True:
             self._label = what if op == "getattr" else None  # names a returned function
             try:
@@ -323,6 +418,8 @@ class StudentRuntime:
                 message += f" (memory limit {self.limits.address_space_mb} MB)"
             if error.get("file_too_large"):
                 message += f" (file size limit {self.limits.file_size_mb} MB)"
+            if error.get("disk_full"):
+                message += f" ({self.limits.workspace_full()})"
             cls = StudentAttributeError if (op == "getattr" and type_name == "AttributeError") \
                 else StudentError
             return cls(type_name, message, frames)
@@ -414,7 +511,9 @@ class StudentRuntime:
 
     def module(self, name: str) -> ModuleProxy:
         """The proxy of one submission module; raises ImportFailed if it did not import."""
-        self.start()
+        with self._lock:
+            self._check_budget(f"importing {name}")
+            self.start()
         if name in self.import_errors:
             raise self.import_errors[name]
         return ModuleProxy(self, name)

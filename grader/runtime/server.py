@@ -1,7 +1,7 @@
 """The student runtime: a process, inside the sandbox, that holds the student's code.
 
-Started by :mod:`grader.runtime.boot` (which has dropped privileges and
-applied resource limits). It moves its two protocol pipes out of the
+Started by :mod:`grader.runtime.boot` (which has dropped privileges, applied
+resource limits and filled the workspace). It moves its two protocol pipes out of the
 student's way, then serves requests
 until ``shutdown`` or end of stream. Every object that is not plain data stays
 here in a handle table. Only :mod:`protocol`, :mod:`callables` and (under a GPU memory
@@ -90,7 +90,7 @@ class Server:
         request_fd: Pipe the grader writes requests to.
         response_fd: Pipe the runtime writes responses to.
         workspace: The submission's directory inside the sandbox.
-        max_message_bytes: Largest message either side accepts.
+        max_message_bytes: Largest reply the grader accepts (larger ones are refused here).
     """
 
     def __init__(
@@ -180,6 +180,7 @@ class Server:
             "traceback": self._student_frames(exc),
             "memory": isinstance(exc, MemoryError),
             "file_too_large": isinstance(exc, OSError) and exc.errno == errno.EFBIG,
+            "disk_full": isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT),
         }
 
     # -- operations -----------------------------------------------------------
@@ -280,7 +281,8 @@ class Server:
         while True:
             try:
                 header, frames = protocol.read_message(
-                    self.request_fd, max_bytes=self.max_message_bytes
+                    self.request_fd, max_bytes=protocol.MAX_REQUEST_BYTES,
+                    max_header=protocol.MAX_REQUEST_HEADER_BYTES,
                 )
             except protocol.ChannelClosed:
                 return
@@ -300,6 +302,13 @@ class Server:
                     "kind": "protocol", "message": (
                         f"the value is {size / 2**20:.1f} MB, over the limit of "
                         f"{self.max_message_bytes / 2**20:.1f} MB")}}, [])
+            elif len(pieces[1]) > protocol.MAX_HEADER_BYTES:  # lists and numbers, not arrays
+                pieces = protocol.pack_message({"ok": False, "error": {
+                    "kind": "protocol", "message": (
+                        f"the value's lists, numbers and strings take "
+                        f"{len(pieces[1]) / 2**20:.1f} MB, over the limit of "
+                        f"{protocol.MAX_HEADER_BYTES / 2**20:.1f} MB; return numbers as a "
+                        "numpy array")}}, [])
             try:
                 protocol.write_pieces(self.response_fd, pieces)
             except protocol.ChannelClosed:
@@ -325,9 +334,9 @@ def main(config: dict[str, Any]) -> None:
     """Serve one grader; called by :mod:`grader.runtime.boot` after it dropped privileges."""
     request_fd = _move_fd(config["request_fd"])
     response_fd = _move_fd(config["response_fd"])
+    # The workspace is never put on sys.path: the submission's modules come from the
+    # definitions finder, so no file the student writes is imported by grader code.
     workspace = config["workspace"]
-    if workspace not in sys.path:
-        sys.path.insert(0, workspace)
     if os.environ.get("GRADER_GPU_MEMORY_MB"):
         from grader.runtime import gpu_memory
 
