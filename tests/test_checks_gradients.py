@@ -7,11 +7,14 @@ import pytest
 
 from grader.checks import gradients
 from grader.checks.gradients import (
+    FLAT_FORWARD,
     KINK_MARGIN,
     MAX_RELATIVE_ERROR,
+    ZERO_BACKWARD,
     GradientReport,
     away_from_kinks,
     check_gradient,
+    failure_message,
     numerical_gradient,
     numerical_vjp,
     relative_error,
@@ -112,3 +115,77 @@ def test_gradient_report_is_frozen():
     report = GradientReport("x", 0.0, MAX_RELATIVE_ERROR, True)
     with pytest.raises(dataclasses.FrozenInstanceError):
         report.passed = False  # type: ignore[misc]
+
+
+# ---- degenerate answers earn nothing ----------------------------------------------------------
+
+def _layer_inputs(seed: int = 6):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(3, 5)), rng.normal(size=(3, 5))
+
+
+def test_a_constant_forward_with_a_zero_backward_fails_and_says_both():
+    x, upstream = _layer_inputs()
+    numerical = numerical_vjp(lambda v: np.zeros((3, 5)), x, upstream)
+    assert not numerical.any()  # 0 against 0: the relative error alone would pass
+    report = check_gradient("constant", np.zeros_like(x), numerical)
+    assert report.relative_error == 0.0
+    assert not report.passed
+    assert report.degenerate == f"{FLAT_FORWARD}; {ZERO_BACKWARD}"
+    message = failure_message(report, "`Relu.backward`")
+    assert "your forward does not depend on its input" in message
+    assert "`Relu.backward` returned all zeros" in message
+
+
+def test_a_constant_forward_fails_even_with_a_plausible_backward():
+    x, upstream = _layer_inputs()
+    numerical = numerical_vjp(lambda v: np.full((3, 5), 0.2), x, upstream)  # a uniform softmax
+    report = check_gradient("uniform", upstream * (x > 0), numerical)
+    assert not report.passed and report.degenerate == FLAT_FORWARD
+    message = failure_message(report, "`Softmax.backward`")
+    assert "does not depend on its input" in message and "all zeros" not in message
+
+
+def test_a_zero_backward_of_a_real_forward_says_the_backward_is_zero():
+    x, upstream = _layer_inputs()
+    report = check_gradient("tanh", np.zeros_like(x), numerical_vjp(np.tanh, x, upstream))
+    assert not report.passed and report.degenerate == ZERO_BACKWARD
+    assert report.relative_error == pytest.approx(1.0)
+    message = failure_message(report, "`Tanh.backward`")
+    assert message.startswith("`Tanh.backward` returned all zeros, but your own forward does")
+
+
+def test_a_forward_that_barely_depends_on_its_input_is_flat_for_its_scale():
+    x, upstream = _layer_inputs()
+    numerical = numerical_vjp(lambda v: 1e-12 * v, x, upstream)
+    assert not check_gradient("tiny", 1e-12 * upstream, numerical).passed
+    # The same function is not flat where gradients are expected to be that small.
+    assert check_gradient("tiny", 1e-12 * upstream, numerical, scale=1e-12,
+                          tolerance=1e-3).passed
+
+
+def test_a_relu_on_negative_inputs_only_is_flat():
+    """Callers must pick inputs at which a correct forward depends on its input."""
+    rng = np.random.default_rng(7)
+    x = -np.abs(away_from_kinks(rng.normal(size=(3, 4))))
+    upstream = rng.normal(size=x.shape)
+    numerical = numerical_vjp(lambda v: np.maximum(v, 0), x, upstream)
+    assert check_gradient("relu", upstream * (x > 0), numerical).degenerate == (
+        f"{FLAT_FORWARD}; {ZERO_BACKWARD}")
+
+
+def test_a_correct_gradient_is_not_degenerate_and_has_no_message():
+    x, upstream = _layer_inputs()
+    report = check_gradient("tanh", upstream * (1 - np.tanh(x) ** 2),
+                            numerical_vjp(np.tanh, x, upstream))
+    assert report.passed and report.degenerate == ""
+    assert failure_message(report, "`Tanh.backward`") == ""
+
+
+def test_a_wrong_gradient_message_gives_the_error_and_tolerance():
+    x, upstream = _layer_inputs()
+    report = check_gradient("tanh", upstream, numerical_vjp(np.tanh, x, upstream))
+    message = failure_message(report, "`Tanh.backward`")
+    assert message.startswith("`Tanh.backward` does not match the numerical gradient of your "
+                              "own forward: relative error")
+    assert f"expected below {MAX_RELATIVE_ERROR:g}" in message

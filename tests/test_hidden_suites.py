@@ -10,22 +10,29 @@ scoring). The golden cases live in assignments/<assignment>/samples/:
 
 Grading needs the dataset for `mlp_numpy`'s training test; the tf_basics cases import
 TensorFlow in every runtime, so they are marked slow.
+
+Hostile mlp_numpy submissions (tests/files/mlp_*) go through the same pipeline: one with
+no learning in it (constant forwards, zero backwards) earns nothing, and one that copied
+the public test labels in the dataset's order earns no accuracy points.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from grader import data
 from grader.config import AssignmentConfig, load_assignment
+from grader.grading.fixtures import load_dataset
 from grader.grading.run import grade_path
 from grader.release.strip import strip_file
 from grader.results.records import Grade
 from grader.samples import load_bugs, variants, write_bug
 
 REPO = Path(__file__).resolve().parents[1]
+FILES = Path(__file__).resolve().parent / "files"
 ASSIGNMENTS = ("mlp_numpy", "tf_basics")
 SLOW = {"tf_basics"}  # every runtime imports TensorFlow: seconds per submission
 
@@ -101,3 +108,54 @@ def test_correct_variant_scores_full_marks(assignment, variant):
     config = _config(assignment)
     grade = grade_path(config, config.root / "samples" / "variants" / variant).grade
     assert grade.score == config.total_points, _failures(grade)
+
+
+# -- hostile mlp_numpy submissions -------------------------------------------------------------
+
+GRADIENT_PARTS = ("fc_backward", "relu_backward", "softmax_backward", "cross_entropy_backward",
+                  "model_gradients")
+MLP = pytest.param("mlp_numpy", marks=_marks("mlp_numpy"))
+
+
+def _messages(grade: Grade, part: str) -> str:
+    return "\n".join(test.message for p in grade.parts if p.name == part for test in p.tests)
+
+
+def _case(grade: Grade, name: str):
+    return next(test for part in grade.parts for test in part.tests if test.case == name)
+
+
+@pytest.mark.parametrize("assignment", [MLP])
+def test_a_submission_with_no_learning_in_it_earns_nothing(assignment):
+    config = _config(assignment)
+    grade = grade_path(config, FILES / "mlp_constant").grade
+    earning = {name: points for name, (points, _) in _by_part(grade).items() if points > 0}
+    assert not earning, f"constant forwards and zero backwards earn points: {earning}"
+    for part in GRADIENT_PARTS:
+        message = _messages(grade, part)
+        assert "does not depend on its input" in message, f"{part}: {message}"
+    assert "`Relu.backward` returned all zeros" in _messages(grade, "relu_backward")
+    assert "returned the same output for" in _messages(grade, "shapes")
+    assert "every entry equal to 0" in _messages(grade, "shapes")
+
+
+@pytest.mark.parametrize("assignment", [MLP])
+def test_test_labels_copied_in_dataset_order_earn_no_accuracy_points(assignment, tmp_path):
+    config = _config(assignment)
+    labels = load_dataset(None).y_test
+    source = (FILES / "mlp_copied_labels" / "mlp_numpy.py").read_text(encoding="utf-8")
+    student = tmp_path / "mlp_numpy.py"
+    student.write_text(source.replace("__TEST_LABELS__", "".join(map(str, labels))),
+                       encoding="utf-8")
+    # The attack is real: the submission's own predictions on the test split, in the
+    # dataset's order, are the labels themselves.
+    namespace: dict = {}
+    exec(compile(student.read_text(encoding="utf-8"), str(student), "exec"), namespace)  # noqa: S102
+    model = namespace["FullConnectionModel"](100, rng=0)
+    n = int(config.budgets["test_images"])
+    model.forward(np.zeros((n, 784)), np.zeros((n, 10)))
+    assert (np.argmax(model.h2_soft, axis=1) == labels[:n]).all()
+    grade = grade_path(config, student).grade
+    threshold = _case(grade, "test_train_reaches_threshold")
+    assert threshold.fraction == 0, threshold.message
+    assert "reached test accuracy 0." in threshold.message, threshold.message

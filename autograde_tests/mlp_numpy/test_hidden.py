@@ -1,9 +1,13 @@
 """Hidden checks for `mlp_numpy`: values against the reference, and training under a budget.
 
 Expected values are computed here, in the grader's process, by `reference.mlp_numpy`
-from the same inputs the student's code receives. Labels of the test split never
-cross into the student runtime: the model's probabilities come back and the
-accuracy is computed here.
+from the same inputs the student's code receives. Accuracy is judged from plain data:
+`train` runs in the student runtime on the training split, its model's weights come
+back as arrays, and the grader's own forward pass (`grader.checks.mlp_weights`)
+classifies a private split of the test images (a subset in an order secret to the
+runtime); test images and labels never enter the student's process. The latent_dims
+search is checked on data built so that the best size on the validation split is
+neither the first, the last, nor the best on the training data.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import pytest
 
 import reference.mlp_numpy as ref
 from grader.checks.arrays import as_array, assert_close, assert_number, assert_shape
+from grader.checks.mlp_weights import predict, trained_weights
 from grader.results.plugin import describe_exception
 
 SEEDS = (0, 1, 2)
@@ -26,7 +31,18 @@ HE_MEAN_TOLERANCE = 0.2  # in units of the expected std
 ACCURACY_EXACT = 1e-12  # an accuracy is a ratio of counts: it matches exactly
 LOSS_RTOL = 1e-6
 HE_LATENT = 64
-SEARCH_DIMS = (40, 1)  # a 1-unit hidden layer is far worse: the search must keep 40
+# The search check: one epoch on SEARCH_IMAGES synthetic images, where class c is a bright
+# band of rows. Every size of 40 or more learns the task perfectly; a 1-unit network (no
+# output bias: it predicts at most two classes) cannot. The validation images carry labels
+# that are never their true class, so learning the task costs validation accuracy: the
+# 1-unit model, second in the list, is best on the validation split (about 0.1 against
+# 0.0), while the others are best on the training data and are first and last.
+SEARCH_BEST = 1
+SEARCH_DIMS = (40, SEARCH_BEST, 100, 60)
+SEARCH_IMAGES = 1000
+SEARCH_EPOCHS = 1
+SEARCH_SEED = 2026  # the synthetic images and labels: the same for every submission
+SEARCH_NOISE = 0.3  # background pixels uniform in [0, SEARCH_NOISE]; bands are 1.0
 CURVE_EPOCHS = 1  # the report's learning curve replays the budget's first epoch (~2 s)
 
 
@@ -62,11 +78,6 @@ def _student_model(student, w1: np.ndarray, w2: np.ndarray):
     return model
 
 
-def _predictions(model, x: np.ndarray, what: str) -> np.ndarray:
-    """The model's predicted classes; the true labels stay on the grader's side."""
-    model.forward(x, np.zeros((len(x), NUM_CLASSES), dtype=x.dtype))
-    probs = assert_shape(model.h2_soft, (len(x), NUM_CLASSES), f"{what}: `model.h2_soft`")
-    return np.argmax(probs, axis=1)
 
 
 # -- layers: forward against the reference --------------------------------------------
@@ -217,8 +228,8 @@ def test_test_returns_accuracy(student):
 
 # -- training under a budget ---------------------------------------------------------------
 
-def _training_split(dataset, budgets, size_key: str):
-    n = int(budgets[size_key])
+def _training_split(dataset, budgets):
+    n = int(budgets["train_images"])
     x, y = ref.preprocess(dataset.x_train[:n], dataset.y_train[:n])
     nv = int(budgets["validation_images"])
     xv, yv = ref.preprocess(dataset.x_validation[:nv], dataset.y_validation[:nv])
@@ -256,49 +267,80 @@ def _learning_curve(student, x, y, latent, epochs, batch_size, learning_rate):
     return {"loss": losses, "accuracy": accuracies, "x": "mini-batch", "epochs": epochs}
 
 
-def test_train_reaches_threshold(student, dataset, budgets, thresholds, credit, figure):
-    x, y, xv, yv = _training_split(dataset, budgets, "train_images")
+def test_train_reaches_threshold(student, dataset, budgets, thresholds, credit, figure,
+                                 private_split):
+    x, y, xv, yv = _training_split(dataset, budgets)
     epochs = int(budgets["train_epochs"])
     latent = int(budgets["latent_dims"])
     model = student.mlp_numpy.train(x, y, xv, yv, latent_dims=(latent,), epochs=epochs,
                                     batch_size=int(budgets["batch_size"]),
                                     learning_rate=budgets["learning_rate"], seed=0,
                                     verbose=False)
-    nt = int(budgets["test_images"])
-    x_test, _ = ref.preprocess(dataset.x_test[:nt], dataset.y_test[:nt])
-    predicted = _predictions(model, x_test, "the model `train` returned")
-    accuracy = float(np.mean(predicted == dataset.y_test[:nt]))
+    # The trained weights come back as plain arrays; the grader's forward pass classifies
+    # test images the runtime never sees, in an order secret to it.
+    weights = trained_weights(model.W1, model.W2, hidden=latent,
+                              what=f"the model `train(..., latent_dims=({latent},))` returned")
+    split = private_split(int(budgets["test_images"]), "test_train_reaches_threshold")
+    predicted = predict(weights, split.images)
+    accuracy = float(np.mean(predicted == split.labels))
     threshold = thresholds[f"{dataset.name}_accuracy"]
     floor = thresholds[f"{dataset.name}_accuracy_floor"]
     figure("accuracy", {"dataset": dataset.name, "accuracy": accuracy, "threshold": threshold,
                         "floor": floor})
-    truth = dataset.y_test[:nt].astype(np.int64)
     figure("confusion_matrix", {
         "dataset": dataset.name, "labels": [str(c) for c in range(NUM_CLASSES)],
-        "matrix": np.bincount(truth * NUM_CLASSES + predicted, minlength=NUM_CLASSES ** 2)
+        "matrix": np.bincount(split.labels * NUM_CLASSES + predicted,
+                              minlength=NUM_CLASSES ** 2)
         .reshape(NUM_CLASSES, NUM_CLASSES).tolist()})
     figure("learning_curve", _learning_curve(student, x, y, latent, min(epochs, CURVE_EPOCHS),
                                              int(budgets["batch_size"]), budgets["learning_rate"]))
     budget = (f"`train` with latent_dims=({latent},), {epochs} epochs on {len(x):,} "
               f"{dataset.name} images")
+    measured = f"test accuracy {accuracy:.4f} on {len(split.labels):,} test images"
     assert accuracy > floor, (
-        f"{budget} reached test accuracy {accuracy:.4f}; expected at least {threshold:.4f} "
+        f"{budget} reached {measured}; expected at least {threshold:.4f} "
         f"(partial credit from {floor:.4f})")
     if accuracy < threshold:
         credit.set((accuracy - floor) / (threshold - floor),
-                   f"{budget} reached test accuracy {accuracy:.4f}, below {threshold:.4f}: "
+                   f"{budget} reached {measured}, below {threshold:.4f}: "
                    f"partial credit (none at {floor:.4f})")
 
 
-def test_train_keeps_best_latent_dims(student, dataset, budgets):
-    x, y, xv, yv = _training_split(dataset, budgets, "search_images")
-    model = student.mlp_numpy.train(x, y, xv, yv, latent_dims=SEARCH_DIMS, epochs=1,
+def _search_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training and validation data on which the search must keep `SEARCH_BEST` units.
+
+    Returns:
+        (x, y, x_validation, y_validation): images (SEARCH_IMAGES, 784) in [0, 1] and
+        one-hot labels (SEARCH_IMAGES, 10). Training labels are the band's class;
+        validation labels are a random class other than the band's.
+    """
+    rng = np.random.default_rng(SEARCH_SEED)
+
+    def banded(n: int) -> tuple[np.ndarray, np.ndarray]:
+        classes = rng.integers(0, NUM_CLASSES, size=n)
+        images = rng.uniform(0.0, SEARCH_NOISE, size=(n, 28, 28))
+        for image, c in zip(images, classes, strict=True):
+            image[4 + 2 * c:6 + 2 * c, 4:24] = 1.0  # class c: rows 4+2c and 5+2c lit
+        return images.reshape(n, INPUT_DIMS), classes
+
+    x, classes = banded(SEARCH_IMAGES)
+    xv, true_validation = banded(SEARCH_IMAGES)
+    wrong = (true_validation + rng.integers(1, NUM_CLASSES, size=SEARCH_IMAGES)) % NUM_CLASSES
+    return x, _one_hot(classes), xv, _one_hot(wrong)
+
+
+def test_train_keeps_best_latent_dims(student, budgets):
+    x, y, xv, yv = _search_data()
+    what = f"`train(..., latent_dims={SEARCH_DIMS}, epochs={SEARCH_EPOCHS})`"
+    model = student.mlp_numpy.train(x, y, xv, yv, latent_dims=SEARCH_DIMS, epochs=SEARCH_EPOCHS,
                                     batch_size=int(budgets["batch_size"]),
                                     learning_rate=budgets["learning_rate"], seed=0,
                                     verbose=False)
-    w2 = as_array(model.W2, "`train(...).W2`")
-    kept = w2.shape[0] if w2.ndim == 2 else None
-    assert kept == SEARCH_DIMS[0], (
-        f"`train(..., latent_dims={SEARCH_DIMS})` returned a model with W2 of shape "
-        f"{w2.shape}; expected ({SEARCH_DIMS[0]}, 10): with a single hidden unit the "
-        "validation accuracy is far lower, so the search must keep the first size")
+    w2 = as_array(model.W2, f"{what}: the returned model's `W2`")
+    kept = w2.shape[0] if w2.ndim == 2 and w2.shape[1] == NUM_CLASSES else None
+    assert kept == SEARCH_BEST, (
+        f"{what} returned a model with W2 of shape {w2.shape}; expected ({SEARCH_BEST}, "
+        f"{NUM_CLASSES}), the size with the best validation accuracy. On these data the "
+        f"larger sizes are best on the training split and the {SEARCH_BEST}-unit model is best "
+        "on the validation split: choose by validation accuracy and return the best model, "
+        "not the first or the last one tried")

@@ -3,6 +3,9 @@
 These ship with the assignment (`grader check`). They need neither the reference
 solution nor any dataset: each backward pass is compared with centred differences
 of the same layer's forward pass, in float64, for a random upstream gradient.
+A forward that ignores its input (its numerical gradient is zero) earns nothing,
+even when its backward returns zeros to match; so does a layer whose output does
+not change with its input in the shape checks.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from grader.checks.gradients import (
     STEP,
     away_from_kinks,
     check_gradient,
+    failure_message,
     numerical_gradient,
     numerical_vjp,
 )
@@ -28,15 +32,22 @@ MODEL_LATENT = 6  # a tiny hidden layer keeps the whole-model check cheap
 MODEL_DIRECTIONS = 4  # random directions per weight matrix in the model check
 INPUT_DIMS = 784
 NUM_CLASSES = 10
+DOUBLE = 2.0  # the shape checks compare a layer's output for x and for DOUBLE * x
 
 
 def _require_gradient(report, what: str, figure) -> None:
-    figure("gradient_error", {"check": what, "relative_error": report.relative_error,
+    # A degenerate check has no meaningful error to show (0 against 0 is not a pass).
+    error = None if report.degenerate else report.relative_error
+    figure("gradient_error", {"check": what, "relative_error": error,
                               "tolerance": report.tolerance})
-    assert report.passed, (
-        f"{what} does not match the numerical gradient of your own forward: relative "
-        f"error {report.relative_error:.3g}; expected below {report.tolerance:g} "
-        f"(centred differences, h={STEP:g}, float64)")
+    assert report.passed, failure_message(report, what)
+
+
+def _require_dependence(first, second, what: str, inputs: str) -> None:
+    first, second = as_array(first, what), as_array(second, what)
+    assert first.shape != second.shape or not np.allclose(first, second), (
+        f"{what} returned the same output for {inputs}; expected an output computed from "
+        "its input")
 
 
 def _pair(received, what: str):
@@ -62,20 +73,35 @@ def test_layer_output_shapes(student):
     assert_shape(grad_x, x.shape, "`FullConnectionLayer.backward` (grad_X)")
     assert_shape(grad_w, w.shape, "`FullConnectionLayer.backward` (grad_W)")
     logits = np.arange(15.0).reshape(ACT_SHAPE)
-    assert_shape(m.Relu().forward(logits), ACT_SHAPE, f"`Relu.forward` on shape {ACT_SHAPE}")
+    relu = assert_shape(m.Relu().forward(logits), ACT_SHAPE, f"`Relu.forward` on shape {ACT_SHAPE}")
     probs = assert_shape(m.Softmax().forward(logits), ACT_SHAPE,
                          f"`Softmax.forward` on shape {ACT_SHAPE}")
     sums = probs.sum(axis=1)
     assert np.allclose(sums, 1.0), (
         f"`Softmax.forward`: each row must sum to 1; row sums are {np.round(sums, 4).tolist()}")
+    # A layer that returns the same output whatever its input has the right shape and
+    # nothing else: it earns nothing here.
+    _require_dependence(m.FullConnectionLayer().forward(x, w),
+                        m.FullConnectionLayer().forward(DOUBLE * x, w),
+                        "`FullConnectionLayer.forward`", "X = ones and X = 2 * ones")
+    _require_dependence(relu, m.Relu().forward(logits + 1.0), "`Relu.forward`",
+                        "x and x + 1 (all positive)")
+    _require_dependence(probs, m.Softmax().forward(logits * DOUBLE), "`Softmax.forward`",
+                        "x and 2 * x")
 
 
 def test_model_weight_shapes(student):
     model = student.mlp_numpy.FullConnectionModel(MODEL_LATENT)
-    assert_shape(model.W1, (INPUT_DIMS + 1, MODEL_LATENT),
-                 f"`FullConnectionModel({MODEL_LATENT}).W1` (784 pixels + the bias column)")
-    assert_shape(model.W2, (MODEL_LATENT, NUM_CLASSES),
-                 f"`FullConnectionModel({MODEL_LATENT}).W2`")
+    w1 = assert_shape(model.W1, (INPUT_DIMS + 1, MODEL_LATENT),
+                      f"`FullConnectionModel({MODEL_LATENT}).W1` (784 pixels + the bias column)")
+    w2 = assert_shape(model.W2, (MODEL_LATENT, NUM_CLASSES),
+                      f"`FullConnectionModel({MODEL_LATENT}).W2`")
+    for name, weight in (("W1", w1), ("W2", w2)):
+        # Equal weights make every hidden unit compute the same thing: nothing to learn with.
+        assert np.ptp(weight) > 0, (
+            f"`FullConnectionModel({MODEL_LATENT}).{name}` has every entry equal to "
+            f"{float(weight.flat[0]):g}; expected random initial weights (equal weights make "
+            "every hidden unit compute the same thing)")
 
 
 @pytest.mark.parametrize("seed", SEEDS)

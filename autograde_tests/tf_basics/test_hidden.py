@@ -1,7 +1,9 @@
 """Hidden checks for `tf_basics`: values against the reference, edge cases, gradients.
 
 The numpy functions' expected values come from `reference.tf_basics` in the
-grader's process. TensorFlow is never imported here: the expected gradients of
+grader's process. A degenerate answer earns nothing: the zero gradient of a constant
+function counts only from a `tf_gradient` that gets a non-zero gradient right.
+TensorFlow is never imported here: the expected gradients of
 the grader-side functions handed to `tf_gradient` are written out analytically,
 and `fit_linear`'s expected trajectory is plain gradient descent in numpy.
 """
@@ -128,6 +130,13 @@ def test_conv2d(student, shape, kernel_shape, bias):
 def test_tf_gradient(student, name):
     x = np.random.default_rng(len(name)).normal(size=(2, 3))
     expected = GRADIENTS[name](x)
+    if name == "constant":
+        # A zero gradient is only an answer from a `tf_gradient` that computes gradients:
+        # one that returns zeros for every f must not earn this case.
+        assert_close(student.tf_basics.tf_gradient(Callable("square"), x), GRADIENTS["square"](x),
+                     "`tf_gradient(f, x)` for f = square at the same x (a zero gradient for a "
+                     "constant f counts only when the gradient of x * x is right)",
+                     rtol=TF_RTOL, atol=1e-6)
     assert_close(student.tf_basics.tf_gradient(Callable(name), x), expected,
                  f"`tf_gradient(f, x)` for f = {name} at x of shape (2, 3)"
                  + (" (f does not depend on x: the gradient is zero)" if name == "constant"

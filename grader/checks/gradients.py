@@ -6,6 +6,12 @@ to the scalar ``sum(upstream * forward(x))``). The pass mark is a norm-relative
 error below `MAX_RELATIVE_ERROR`. ReLU-like forwards are not differentiable at
 0, so their inputs are moved away from it first with `away_from_kinks`.
 
+A degenerate answer earns nothing: a forward that ignores its input has a zero
+numerical gradient, which a zero backward matches exactly. `check_gradient`
+therefore fails whenever the numerical gradient is ~0 (below `FLAT_TOLERANCE`
+times the gradient's expected scale), and says whether the backward is all zeros
+too; callers choose inputs at which a correct forward does depend on its input.
+
 Example:
     >>> x = np.array([[1.0, -2.0]])
     >>> report = check_gradient("square", 2 * x, numerical_gradient(lambda v: np.sum(v**2), x))
@@ -24,6 +30,12 @@ STEP = 1e-5  # centred-difference step h: truncation error O(h**2), rounding err
 MAX_RELATIVE_ERROR = 1e-7  # a correct float64 backward lands near 1e-9; a wrong one near 1
 KINK_MARGIN = 1e-3  # far beyond STEP, so no perturbation crosses a ReLU kink
 TINY = 1e-300  # guards the division in relative_error when both gradients are zero
+# A numerical gradient below this fraction of its scale is zero: a constant forward gives
+# exactly 0, while a forward that depends on unit-sized inputs gives norms near 1.
+FLAT_TOLERANCE = 1e-8
+
+FLAT_FORWARD = "the forward does not depend on its input (its numerical gradient is zero)"
+ZERO_BACKWARD = "the backward is all zeros"
 
 ScalarFunction = Callable[[np.ndarray], float]
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
@@ -37,13 +49,17 @@ class GradientReport:
         name: what was checked, e.g. "Relu.backward".
         relative_error: the norm-relative error between analytic and numerical gradients.
         tolerance: the largest relative error that passes.
-        passed: whether ``relative_error <= tolerance`` (False for NaN or mismatched shapes).
+        passed: whether ``relative_error <= tolerance`` and the check is not degenerate
+            (False for NaN, mismatched shapes, a flat forward).
+        degenerate: why values that may agree still earn nothing ("" when they can):
+            `FLAT_FORWARD`, `ZERO_BACKWARD`, or both joined by "; ".
     """
 
     name: str
     relative_error: float
     tolerance: float
     passed: bool
+    degenerate: str = ""
 
 
 def numerical_gradient(f: ScalarFunction, x: np.ndarray, *, step: float = STEP) -> np.ndarray:
@@ -132,22 +148,62 @@ def away_from_kinks(x: np.ndarray, margin: float = KINK_MARGIN) -> np.ndarray:
 
 def check_gradient(
     name: str, analytic: np.ndarray, numerical: np.ndarray,
-    *, tolerance: float = MAX_RELATIVE_ERROR,
+    *, tolerance: float = MAX_RELATIVE_ERROR, scale: float = 1.0,
 ) -> GradientReport:
-    """Compares an analytic gradient with a numerical one.
+    """Compares an analytic gradient with a numerical one; a flat forward never passes.
 
     Args:
         name: what is checked, for the report.
         analytic: the gradient the backward pass returned.
         numerical: the expected gradient, e.g. from `numerical_vjp`.
         tolerance: the largest relative error that passes.
+        scale: the norm a gradient of a function that depends on its input has at this
+            point (about 1 for unit-sized inputs and upstream gradients; pass the upstream
+            gradient's norm otherwise). Below ``FLAT_TOLERANCE * scale`` a gradient is zero.
 
     Returns:
-        A `GradientReport`; mismatched shapes give ``relative_error=inf``, not passed.
+        A `GradientReport`; mismatched shapes give ``relative_error=inf``, not passed; a
+        numerical gradient of ~0 is degenerate, not passed, whatever the analytic one.
     """
     analytic = np.asarray(analytic)
     numerical = np.asarray(numerical)
     if analytic.shape != numerical.shape:
         return GradientReport(name, float("inf"), tolerance, False)
     error = relative_error(analytic, numerical)
-    return GradientReport(name, error, tolerance, bool(error <= tolerance))
+    flat = max(float(scale), TINY) * FLAT_TOLERANCE
+    reasons = []
+    if float(np.linalg.norm(np.asarray(numerical, dtype=np.float64))) <= flat:
+        reasons.append(FLAT_FORWARD)
+    if float(np.linalg.norm(np.asarray(analytic, dtype=np.float64))) <= flat:
+        reasons.append(ZERO_BACKWARD)
+    degenerate = "; ".join(reasons)
+    return GradientReport(name, error, tolerance, bool(error <= tolerance) and not degenerate,
+                          degenerate)
+
+
+def failure_message(report: GradientReport, what: str) -> str:
+    """The student's message for a failed check, or "" when it passed.
+
+    Args:
+        report: the outcome of `check_gradient`.
+        what: the backward checked, e.g. "`Relu.backward`".
+
+    Returns:
+        One sentence: a degenerate answer says which half is empty (the forward ignores its
+        input, the backward is all zeros); a wrong one gives the error and the tolerance.
+    """
+    if report.passed:
+        return ""
+    reasons = report.degenerate.split("; ")
+    if FLAT_FORWARD in reasons:
+        zeros = f" and {what} returned all zeros" if ZERO_BACKWARD in reasons else ""
+        return (f"{what} cannot be checked against your own forward: your forward does not "
+                f"depend on its input here (its numerical gradient is zero){zeros}; a gradient "
+                "check earns points only when the forward computes something from its input")
+    if ZERO_BACKWARD in reasons:
+        return (f"{what} returned all zeros, but your own forward does depend on its input: "
+                f"relative error {report.relative_error:.3g}; expected below "
+                f"{report.tolerance:g}")
+    return (f"{what} does not match the numerical gradient of your own forward: relative "
+            f"error {report.relative_error:.3g}; expected below {report.tolerance:g} "
+            f"(centred differences, h={STEP:g}, float64)")

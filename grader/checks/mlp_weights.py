@@ -1,0 +1,99 @@
+"""The lecture's numpy MLP evaluated from its trained weights, in the grader's process.
+
+A student's `train` runs in the runtime; what comes back is the trained model's weights
+as plain arrays (``W1``, ``W2``). Accuracy is never computed from predictions made by
+student code: `predict` runs the lecture's forward pass (bias column, ReLU, argmax of
+the output layer) here, on images the student's process never sees.
+
+Example:
+    >>> weights = trained_weights(w1, w2, hidden=100, what="the model `train` returned")
+    >>> classes = predict(weights, images)  # (N,) int64
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from grader.checks.arrays import as_array
+
+PIXELS = 28 * 28  # images are flattened into 784 pixels
+NUM_CLASSES = 10
+PIXEL_SCALE = 255.0  # the lecture's preprocessing: pixels / 255
+BATCH = 1000  # images per matrix product: bounds the grader's memory for any test split
+
+
+@dataclass(frozen=True)
+class TrainedWeights:
+    """A trained FullConnectionModel as plain float64 arrays.
+
+    Attributes:
+        w1: (785, H) with the bias as its last row, or (784, H) for a model without one.
+        w2: (H, 10).
+    """
+
+    w1: np.ndarray
+    w2: np.ndarray
+
+    @property
+    def has_bias(self) -> bool:
+        return self.w1.shape[0] == PIXELS + 1
+
+
+def trained_weights(w1: Any, w2: Any, *, hidden: int, what: str) -> TrainedWeights:
+    """Checks a trained model's weights and returns them as float64 arrays.
+
+    Args:
+        w1: the model's ``W1`` as it came back from the runtime.
+        w2: the model's ``W2``.
+        hidden: the hidden size the model was asked for (``latent_dims``).
+        what: the model, for messages, e.g. "the model `train` returned".
+
+    Returns:
+        The weights, float64.
+
+    Raises:
+        AssertionError: a weight is not a numeric array, has another shape than the
+            lecture's network of ``hidden`` units (W1 (785, hidden) or, without the bias
+            row, (784, hidden); W2 (hidden, 10)), or holds NaN or infinity.
+    """
+    first = as_array(w1, f"{what}: `W1`")
+    second = as_array(w2, f"{what}: `W2`")
+    rows = (PIXELS + 1, PIXELS)
+    if first.ndim != 2 or first.shape[0] not in rows or first.shape[1] != hidden:
+        raise AssertionError(
+            f"{what}: `W1` has shape {first.shape}; expected ({PIXELS + 1}, {hidden}) "
+            f"(784 pixels and the bias row, {hidden} hidden units)")
+    if second.shape != (hidden, NUM_CLASSES):
+        raise AssertionError(f"{what}: `W2` has shape {second.shape}; expected "
+                             f"({hidden}, {NUM_CLASSES})")
+    for name, weight in (("W1", first), ("W2", second)):
+        finite = np.isfinite(weight)
+        if not finite.all():
+            raise AssertionError(
+                f"{what}: `{name}` holds {int((~finite).sum())} NaN or infinite values; "
+                "expected finite weights (did training diverge?)")
+    return TrainedWeights(first.astype(np.float64), second.astype(np.float64))
+
+
+def predict(weights: TrainedWeights, images: np.ndarray) -> np.ndarray:
+    """The network's classes for some images, by the lecture's forward pass.
+
+    Args:
+        weights: from `trained_weights`.
+        images: uint8 (N, 28, 28), pixel values 0..255.
+
+    Returns:
+        int64 (N,): argmax of ``relu([x, 1] @ W1) @ W2`` per image (softmax keeps the argmax).
+    """
+    x_all = np.asarray(images).reshape(len(images), PIXELS)
+    classes = np.empty(len(x_all), dtype=np.int64)
+    for start in range(0, len(x_all), BATCH):
+        x = x_all[start:start + BATCH].astype(np.float64) / PIXEL_SCALE
+        if weights.has_bias:
+            x = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+        hidden = np.maximum(x @ weights.w1, 0.0)
+        classes[start:start + BATCH] = np.argmax(hidden @ weights.w2, axis=1)
+    return classes
