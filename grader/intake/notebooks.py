@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 
 # Python cell magics whose body is still Python.
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
@@ -54,7 +55,9 @@ def notebook_to_module(text: str, *, name: str = "notebook.ipynb") -> str:
         reason = exc if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
         raise ValueError(f"{name}: notebook is not valid JSON: {reason}") from None
     try:
-        nb = nbformat.reads(text, as_version=4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nbformat's advice is for the notebook's author
+            nb = nbformat.reads(text, as_version=4)
         cells = [(number, str(cell.get("source", ""))) for number, cell
                  in enumerate(nb.cells, start=1) if cell.get("cell_type") == "code"]
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for a non-notebook
