@@ -160,3 +160,10 @@ def test_undeclared_non_utf8_bytes_say_how_to_fix_them() -> None:
         "the grader could not parse s.py: s.py is not valid utf-8 text (byte 5: invalid "
         "start byte); save it as UTF-8 or declare its encoding on the first line, e.g. "
         "`# -*- coding: gbk -*-`")
+
+
+def test_the_overflowing_statement_is_named_after_comments_and_blocks() -> None:
+    source = ("def f(x):\n    return x\n    # a trailing comment\n\n"
+              "Y = (\n    " + " + ".join(["1"] * 200_000) + ")\n")
+    result = definitions_only(source, "s.py")
+    assert result.error is not None and result.error.line == 5

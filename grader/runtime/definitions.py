@@ -164,6 +164,10 @@ def parse_source(source: str | bytes, filename: str) -> ast.Module | SourceError
                            syntax=False)
 
 
+_LAYOUT_TOKENS = frozenset({tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT,
+                            tokenize.ENCODING})
+
+
 def _busiest_line(text: str) -> int:
     """The line of the statement with the most tokens (what overflowed the parser), or 0."""
     counts: dict[int, int] = {}
@@ -173,6 +177,8 @@ def _busiest_line(text: str) -> int:
             if token.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
                 start = 0
                 continue
+            if token.type in _LAYOUT_TOKENS:
+                continue  # comments, blank lines and indentation belong to no statement
             start = start or token.start[0]
             counts[start] = counts.get(start, 0) + 1
     except (tokenize.TokenError, SyntaxError, RecursionError, MemoryError, ValueError):
