@@ -50,6 +50,7 @@ import nbformat
 from grader.batch import Job, _import_roots, run_local, run_ray
 from grader.config import AssignmentConfig, load_assignment
 from grader.data import load as load_data
+from grader.grading.run import sandbox_limits
 from grader.samples import bug_source, load_bugs, reference_without_markers, variants
 
 BENCH = Path(__file__).resolve().parent
@@ -379,7 +380,7 @@ def grade_nbgrader(students: Sequence[Student], config: AssignmentConfig, datase
                    course: Path) -> EngineRun:
     """Releases the notebook, submits every student's, and runs ``nbgrader autograde``."""
     run = EngineRun("nbgrader autograde")
-    timeout = int(config.budgets["call_timeout_s"])
+    timeout = int(sandbox_limits(config).call_timeout_s)
     course.mkdir(parents=True, exist_ok=True)
     (course / "nbgrader_config.py").write_text(
         NBGRADER_CONFIG.format(root=str(course), timeout=timeout), encoding="utf-8")
@@ -605,7 +606,8 @@ def report_lines(students: Sequence[Student], runs: list[EngineRun], *, command:
         "- In the notebooks the module's `from __future__` import and `if __name__ == "
         "\"__main__\"` block are dropped (a kernel's `__name__` is `__main__`); nn-grader "
         "skips that block as a top-level statement.",
-        f"- nbgrader: `ExecutePreprocessor.timeout` = {int(config.budgets['call_timeout_s'])} s,"
+        f"- nbgrader: `ExecutePreprocessor.timeout` = "
+        f"{int(sandbox_limits(config).call_timeout_s)} s,"
         " nn-grader's `call_timeout_s`; nbgrader's defaults otherwise (one kernel per "
         "notebook, sequential). Its per-submission time runs from the log line that starts a "
         "student to the next one (kernel start included); nn-grader's is the suite's time "

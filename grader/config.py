@@ -23,7 +23,9 @@ description = "..."                  # optional; shown in reports
 [budgets.cpu]  # optional: the same kind of numbers, overriding [budgets] on that device
 [budgets.gpu]  #   (`config.budgets_for("gpu")`); "cpu" and "gpu" are the only subtables
 [thresholds]   # optional, free-form: name = number (accuracies, tolerances)
-[sandbox]      # optional overrides, keys from SANDBOX_KEYS: memory_mb, cpu_seconds, ...
+[sandbox]      # optional: the runtime's limits, keys named as `SandboxLimits` fields
+[sandbox.cpu]  #   (`SANDBOX_KEYS`: call_timeout_s, total_time_s, memory_mb, ...);
+[sandbox.gpu]  #   per-device overrides as for budgets (`config.sandbox_for("gpu")`)
 [late]         # optional: policy = "none" | "percent_per_day" | "zero_after",
                #           percent = 10, cutoff = <offset date-time>, grace_minutes = 0
 
@@ -59,6 +61,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from grader.runtime.sandbox import SandboxLimits
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
@@ -82,15 +86,11 @@ __all__ = [
 
 CONFIG_NAME = "assignment.toml"
 LATE_POLICIES = ("none", "percent_per_day", "zero_after")
-# Sandbox overrides an assignment may set, with the type each must have.
+# [sandbox] keys: exactly the `SandboxLimits` fields, with the type each must have (int or
+# float). One home per limit: call_timeout_s lives here, not in [budgets].
 SANDBOX_KEYS: Mapping[str, type] = MappingProxyType({
-    "memory_mb": float,
-    "cpu_seconds": float,
-    "wall_seconds": float,
-    "file_size_mb": float,
-    "max_processes": int,
-    "output_kb": float,
-    "gpu": bool,
+    name: int if "int" in str(spec.type) else float
+    for name, spec in SandboxLimits.__dataclass_fields__.items()
 })
 
 DEVICES = ("cpu", "gpu")
@@ -250,7 +250,9 @@ class AssignmentConfig:
         parts: The graded parts, in file order.
         budgets: Named numbers: time limits, epochs, data sizes (read-only mapping).
         thresholds: Named numbers: accuracies, tolerances (read-only mapping, floats).
-        sandbox: Sandbox overrides (keys from `SANDBOX_KEYS`; read-only mapping).
+        sandbox: The runtime's limits (keys from `SANDBOX_KEYS`; read-only mapping).
+        device_sandbox: `[sandbox.cpu]` / `[sandbox.gpu]`: overrides of `sandbox` per
+            device (see `sandbox_for`).
         late: The late policy.
         device_budgets: `[budgets.cpu]` / `[budgets.gpu]`: overrides of `budgets` per
             device (see `budgets_for`).
@@ -276,6 +278,14 @@ class AssignmentConfig:
     device_budgets: Mapping[str, Mapping[str, float | int]] = field(
         default_factory=lambda: MappingProxyType({}))
     accuracy: tuple[AccuracyTest, ...] = ()
+    device_sandbox: Mapping[str, Mapping[str, float | int]] = field(
+        default_factory=lambda: MappingProxyType({}))
+
+    def sandbox_for(self, device: str | None) -> Mapping[str, float | int]:
+        """`sandbox` with the ``[sandbox.<device>]`` overrides applied (None: none applied)."""
+        if device is not None and device not in DEVICES:
+            raise ValueError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+        return MappingProxyType({**self.sandbox, **self.device_sandbox.get(device or "", {})})
 
     def budgets_for(self, device: str) -> Mapping[str, float | int]:
         """`budgets` with the ``[budgets.<device>]`` overrides applied (read-only).
@@ -529,6 +539,7 @@ class _Parser:
                 raise self.fail("total", f"the parts' points add up to {actual:g}; expected "
                                 f"total = {total:g} ({listing})")
         budgets, device_budgets = self.budgets(data.get("budgets", {}))
+        sandbox, device_sandbox = self.sandbox(data.get("sandbox", {}))
         return AssignmentConfig(
             id=ident,
             title=title,
@@ -541,7 +552,8 @@ class _Parser:
             thresholds=MappingProxyType({
                 k: float(v) for k, v in self.numbers(data.get("thresholds", {}),
                                                      "thresholds").items()}),
-            sandbox=self.sandbox(data.get("sandbox", {})),
+            sandbox=sandbox,
+            device_sandbox=device_sandbox,
             late=self.late(data.get("late", {}), due),
             root=self.root,
             repo_root=self.repo_root,
@@ -634,6 +646,12 @@ class _Parser:
                     raise self.fail(f"budgets.{key}", f"unknown subtable `[budgets.{key}]`; "
                                     f"expected one of: {allowed}")
                 devices[key] = self.numbers(item, f"budgets.{key}")
+        for where, table in [("budgets", flat)] + [(f"budgets.{d}", t) for d, t in
+                                                   devices.items()]:
+            moved = sorted(set(table) & set(SANDBOX_KEYS))
+            if moved:  # one home per limit
+                raise self.fail(f"{where}.{moved[0]}", f"`{where}.{moved[0]}` is a sandbox "
+                                f"limit: write it under [{where.replace('budgets', 'sandbox')}]")
         return self.numbers(flat, "budgets"), MappingProxyType(devices)
 
     def accuracy(self, value: Any, files: tuple[StudentFile, ...],
@@ -701,21 +719,29 @@ class _Parser:
             self.number(item, f"{where}.{key}")
         return MappingProxyType(dict(value))
 
-    def sandbox(self, value: Any) -> Mapping[str, float | int | bool]:
+    def sandbox(self, value: Any) -> tuple[Mapping[str, float | int],
+                                           Mapping[str, Mapping[str, float | int]]]:
+        """[sandbox] limits, and its [sandbox.cpu] / [sandbox.gpu] subtables."""
         self.expect(value, "sandbox", (dict,), "a table ([sandbox])")
-        self.check_keys(value, set(SANDBOX_KEYS), "sandbox")
+        devices = {}
+        for device in DEVICES:
+            if isinstance(value.get(device), dict):
+                devices[device] = self.sandbox_limits(value[device], f"sandbox.{device}")
+        flat = {key: item for key, item in value.items() if key not in devices}
+        return self.sandbox_limits(flat, "sandbox"), MappingProxyType(devices)
+
+    def sandbox_limits(self, value: Mapping[str, Any], where: str) -> Mapping[str, float | int]:
+        """One table of `SandboxLimits` fields: known names, positive numbers of their type."""
+        self.check_keys(value, set(SANDBOX_KEYS), where)
         for key, item in value.items():
-            kind = SANDBOX_KEYS[key]
-            if kind is bool:
-                self.expect(item, f"sandbox.{key}", (bool,), "true or false")
-            elif kind is int:
-                self.expect(item, f"sandbox.{key}", (int,), "a positive integer")
-                self.number(item, f"sandbox.{key}", minimum=1)
+            if SANDBOX_KEYS[key] is int:
+                self.expect(item, f"{where}.{key}", (int,), "a positive integer")
+                self.number(item, f"{where}.{key}", minimum=1)
             else:
-                self.number(item, f"sandbox.{key}", minimum=0)
+                self.number(item, f"{where}.{key}", minimum=0)
                 if item == 0:
-                    raise self.fail(f"sandbox.{key}", f"`sandbox.{key}` must be positive; "
-                                    f"received: sandbox.{key}=0")
+                    raise self.fail(f"{where}.{key}", f"`{where}.{key}` must be positive; "
+                                    f"received: {where}.{key}=0")
         return MappingProxyType(dict(value))
 
     def late(self, value: Any, due: datetime) -> LatePolicy:

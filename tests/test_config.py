@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 
 from grader.config import (
+    SANDBOX_KEYS,
     AssignmentConfig,
     ConfigError,
     LatePolicy,
     load_assignment,
     validate_tests,
 )
+from grader.grading.run import sandbox_limits
+from grader.runtime.sandbox import SandboxLimits
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +44,7 @@ public = true
 description = "trains to the threshold"
 
 [budgets]
-call_timeout_s = 30
+train_images = 1000
 train_epochs = 2
 
 [thresholds]
@@ -50,6 +53,8 @@ gradient = 1
 
 [sandbox]
 memory_mb = 2048
+call_timeout_s = 30
+total_time_s = 120
 
 [late]
 policy = "percent_per_day"
@@ -147,7 +152,7 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
     (lambda t: t.replace('percent = 10\n', ''),
      "missing required key `late.percent` for policy 'percent_per_day'"),
     (lambda t: t.replace('memory_mb = 2048', 'memory_mb = 0'),
-     "`sandbox.memory_mb` must be positive"),
+     "`sandbox.memory_mb` must be at least 1"),
     (lambda t: t + "[oops\n", "not valid TOML"),
 ])
 def test_errors_name_the_file_and_key(tmp_path: Path, edit, expected: str) -> None:
@@ -203,7 +208,11 @@ DEVICE_TOML = GOOD.replace("[thresholds]", """\
 train_epochs = 10
 
 [budgets.cpu]
-call_timeout_s = 60
+train_images = 600
+
+[sandbox.gpu]
+call_timeout_s = 600
+total_time_s = 1800
 
 [[accuracy]]
 test = "test_accuracy"
@@ -225,11 +234,36 @@ epochs = 10
 
 def test_device_budgets_override_the_plain_ones(tmp_path: Path) -> None:
     config = load_assignment(make_repo(tmp_path, DEVICE_TOML))
-    assert dict(config.budgets) == {"call_timeout_s": 30, "train_epochs": 2}
-    assert config.budgets_for("gpu") == {"call_timeout_s": 30, "train_epochs": 10}
-    assert config.budgets_for("cpu") == {"call_timeout_s": 60, "train_epochs": 2}
+    assert dict(config.budgets) == {"train_images": 1000, "train_epochs": 2}
+    assert config.budgets_for("gpu") == {"train_images": 1000, "train_epochs": 10}
+    assert config.budgets_for("cpu") == {"train_images": 600, "train_epochs": 2}
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         config.budgets_for("tpu")
+
+
+def test_sandbox_limits_have_one_home_and_device_overrides(tmp_path: Path) -> None:
+    config = load_assignment(make_repo(tmp_path, DEVICE_TOML))
+    plain, gpu = sandbox_limits(config), sandbox_limits(config, device="gpu")
+    assert (plain.call_timeout_s, plain.total_time_s, plain.memory_mb) == (30, 120, 2048)
+    assert (gpu.call_timeout_s, gpu.total_time_s, gpu.memory_mb) == (600, 1800, 2048)
+    assert sandbox_limits(config, device="cpu") == plain
+    assert set(SANDBOX_KEYS) == set(SandboxLimits.__dataclass_fields__)
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda t: t.replace("[sandbox]\n", "[sandbox]\nwall_seconds = 5\n"),
+     "unknown key `sandbox.wall_seconds` in [sandbox]; expected one of: address_space_mb, "
+     "call_timeout_s, cpu_seconds,"),
+    (lambda t: t.replace("[sandbox]\n", "[sandbox]\ngpu = true\n"), "unknown key `sandbox.gpu`"),
+    (lambda t: t.replace("train_epochs = 2\n", "train_epochs = 2\ncall_timeout_s = 5\n"),
+     "`budgets.call_timeout_s` is a sandbox limit: write it under [sandbox]"),
+    (lambda t: t.replace("total_time_s = 120", "total_time_s = 0"),
+     "`sandbox.total_time_s` must be positive"),
+    (lambda t: t.replace("memory_mb = 2048", "memory_mb = 2048.5"), "`sandbox.memory_mb` must be"),
+    (lambda t: t + "\n[sandbox.tpu]\nmemory_mb = 1\n", "unknown key `sandbox.tpu`"),
+])
+def test_sandbox_keys_are_checked(tmp_path: Path, edit, expected: str) -> None:
+    assert expected in load_error(tmp_path, edit(GOOD))
 
 
 def test_accuracy_entries_and_their_device_budgets(tmp_path: Path) -> None:

@@ -41,9 +41,6 @@ PYTEST_ARGS = (
     "--import-mode=importlib",  # suites of several assignments in one process
 )
 
-# assignment.toml's [sandbox] keys whose SandboxLimits field has another name.
-SANDBOX_KEY_TO_LIMIT = {"wall_seconds": "call_timeout_s", "output_kb": "output_keep_kb"}
-
 
 @dataclass(frozen=True)
 class GradedSubmission:
@@ -59,16 +56,9 @@ def suite_dir(config: AssignmentConfig) -> Path:
 
 
 def sandbox_limits(config: AssignmentConfig, *, device: str | None = None) -> SandboxLimits:
-    """The default limits with the assignment's ``[sandbox]`` and ``call_timeout_s`` applied.
-
-    ``call_timeout_s`` is read from ``config.budgets_for(device)`` when a device is given.
-    """
-    overrides = {SANDBOX_KEY_TO_LIMIT.get(key, key): value for key, value in config.sandbox.items()
-                 if SANDBOX_KEY_TO_LIMIT.get(key, key) in SandboxLimits.__dataclass_fields__}
-    budgets = config.budgets if device is None else config.budgets_for(device)
-    if "call_timeout_s" in budgets:
-        overrides["call_timeout_s"] = float(budgets["call_timeout_s"])
-    return SandboxLimits(**overrides)
+    """The runtime's limits: `SandboxLimits`' defaults, then the assignment's ``[sandbox]``,
+    then its ``[sandbox.<device>]`` when a device is given (keys are the field names)."""
+    return SandboxLimits(**config.sandbox_for(device))
 
 
 def sandboxed_runtime(config: AssignmentConfig, submission: Submission, *,
