@@ -1,7 +1,9 @@
 """calibrate: the reference's accuracy under each accuracy test's budget, over N seeds.
 
 The reference is copied into a workspace as the student's file and graded through the
-same sandboxed runtime and the same `measure_accuracy` as a submission, so the
+same protocol as a submission: its build function runs in the sandboxed runtime, the
+model it declares is trained and run in the evaluator (`measure_accuracy`), on a
+private split of the test images (one per seed, drawn like a submission's), so the
 threshold reflects exactly what a submission's run measures. The result goes to
 ``assignments/<id>/calibration/<dataset>-<device>.toml`` (`grader.calibration`).
 """
@@ -23,6 +25,7 @@ from grader.calibration import (
     write_calibration,
 )
 from grader.checks.accuracy import AccuracyBudget, measure_accuracy
+from grader.checks.splits import private_split
 from grader.config import DEVICES, AssignmentConfig, load_assignment
 from grader.devices import default_gpu
 from grader.grading.run import sandbox_limits
@@ -92,9 +95,11 @@ def main(*, assignment: str | Path | AssignmentConfig, dataset: str | None = Non
                                 gpu=gpu) as runtime:
                 for seed in range(seeds):
                     start = time.perf_counter()
+                    split = private_split(loaded.x_test, loaded.y_test, budget.test_images,
+                                          key=f"calibration:{config.id}:{entry.test}:{seed}")
                     run = measure_accuracy(runtime.student, module=entry.module,
-                                           build=entry.build, preprocess=entry.preprocess,
-                                           dataset=loaded, budget=budget, seed=seed)
+                                           build=entry.build, split=split, dataset=loaded,
+                                           budget=budget, seed=seed)
                     accuracies.append(run.accuracy)
                     seconds.append(run.seconds)
                     note = f"  ({run.budget_message})" if run.stopped_by_budget else ""

@@ -2,10 +2,15 @@
 blocks, compile settings, saved weights and accuracy.
 
 Each aspect is its own test, so one wrong setting costs only its own points. The
-model is built, saved, reloaded and trained inside the student runtime; only its
-description and its predictions come back, and the accuracy is computed here
-against test labels that never enter the runtime. Expected values are computed
-with numpy, so this process never imports TensorFlow.
+model is built, saved and reloaded in the student runtime and handed over as plain
+data: the configs of its blocks (`conv`, `fc`) and its weights. The grader reads the
+subclassed model as its blocks chained in order, and accepts that reading only when the
+chain, rebuilt in the grader's evaluator with the student's own weights, predicts what
+the student's model predicts on random inputs (`grader.evaluator.artifact`). The
+architecture is checked here; training and prediction happen in the evaluator, a clean
+sandboxed process, on a private split of the test images whose labels stay here; the
+saved-weights test compares weight arrays here. Expected values are computed with
+numpy, so this process never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from grader.checks.architecture import (
 )
 from grader.checks.arrays import as_array, assert_close
 from grader.checks.keras_hints import keras_hints
+from grader.evaluator.artifact import model_weights, read_model
+from grader.evaluator.spec import describe
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
@@ -78,16 +85,22 @@ def _only(specs, *settings: str) -> list[LayerSpec]:
 def _of(layers: list[dict], kinds) -> list[dict]:
     return [layer for layer in layers if layer["class"] in kinds]
 
-_described: dict[str, dict] = {}  # one build per submission: AlexNet takes seconds to build
+_read: dict = {}  # one read per submission: AlexNet takes seconds to build and verify
+
+
+def _spec(student):
+    """The spec of the student's `build_alexnet()` (its blocks, verified on random inputs)."""
+    if "spec" not in _read:
+        with keras_hints():
+            model = student.alexnet.build_alexnet()
+            _read["spec"] = read_model(student, model, what="`build_alexnet()`",
+                                       input_shape=INPUT_SHAPE)
+    return _read["spec"]
 
 
 def _info(student) -> dict:
-    """`describe_model` of the student's `build_alexnet()`, traced on a (1, 28, 28, 1) batch."""
-    if "info" not in _described:
-        with keras_hints():
-            model = student.alexnet.build_alexnet()
-        _described["info"] = student.tool("describe_model", model, input_shape=INPUT_SHAPE)
-    return _described["info"]
+    """The description of the student's AlexNet, read from its blocks' configs here."""
+    return describe(_spec(student))
 
 
 def _require(problems: list[str], what: str) -> None:
@@ -227,34 +240,36 @@ def test_loss_and_metrics(student):
 # -- saved weights -------------------------------------------------------------------------
 
 def test_saved_weights_reload(student):
-    x = np.random.default_rng(6).uniform(0, 1, size=(8, *INPUT_SHAPE)).astype(np.float32)
+    spec = _spec(student)
+    what = f"`load_weights({WEIGHTS_PATH!r})` after `save_weights(model, {WEIGHTS_PATH!r})`"
     with keras_hints():
         model = student.alexnet.build_alexnet()
-        before = as_array(model.predict(x, verbose=0), "`build_alexnet()`'s `predict`")
+        before = model_weights(model, spec, "`build_alexnet()`")
         student.alexnet.save_weights(model, WEIGHTS_PATH)
-        fresh = student.alexnet.build_alexnet()
-        unloaded = as_array(fresh.predict(x, verbose=0), "a second `build_alexnet()`")
-        loaded = student.alexnet.load_weights(WEIGHTS_PATH)
-        after = as_array(loaded.predict(x, verbose=0), "the model `load_weights` returned")
-    assert not np.allclose(unloaded, before, rtol=RELOAD_RTOL, atol=RELOAD_ATOL), (
-        "two calls of `build_alexnet()` gave models with identical predictions; expected "
+        unloaded = model_weights(student.alexnet.build_alexnet(), spec,
+                                 "a second `build_alexnet()`")
+        after = model_weights(student.alexnet.load_weights(WEIGHTS_PATH), spec,
+                              "the model `load_weights` returned")
+    assert not all(np.array_equal(a, b) for a, b in zip(unloaded, before, strict=True)), (
+        "two calls of `build_alexnet()` gave models with identical weights; expected "
         "freshly initialised weights, so that loading saved weights can be checked")
-    assert_close(after, before, f"`load_weights({WEIGHTS_PATH!r})` after "
-                 f"`save_weights(model, {WEIGHTS_PATH!r})`: predictions on 8 images",
-                 rtol=RELOAD_RTOL, atol=RELOAD_ATOL)
+    for index, (found, expected) in enumerate(zip(after, before, strict=True)):
+        assert_close(found, expected, f"{what}: weight array {index + 1} of {len(before)} "
+                     f"(shape {expected.shape})", rtol=RELOAD_RTOL, atol=RELOAD_ATOL)
 
 
 # -- accuracy under the budget ----------------------------------------------------------------
 
-def test_accuracy(student, assignment, dataset, device, credit, figure):
+def test_accuracy(student, assignment, dataset, device, private_split, credit, figure):
     try:
         threshold = threshold_for(assignment, "test_accuracy", dataset.name, device)
     except NoCalibration as exc:
         pytest.skip(f"no accuracy threshold for {dataset.name} on the {device}: {exc}")
     budget = AccuracyBudget.from_config(assignment, "test_accuracy", device)
+    split = private_split(budget.test_images, "test_accuracy")
     with keras_hints():
-        run = measure_accuracy(student, module="alexnet", build="build_alexnet",
-                               preprocess="preprocess", dataset=dataset, budget=budget)
+        run = measure_accuracy(student, module="alexnet", build="build_alexnet", split=split,
+                               dataset=dataset, budget=budget, input_shape=INPUT_SHAPE)
     what = f"`build_alexnet()` trained {budget.describe()}"
     figure("learning_curve", {key: list(values) for key, values in run.history.items()})
     figure("confusion_matrix", {"matrix": np.asarray(run.confusion).tolist(),

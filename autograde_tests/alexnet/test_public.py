@@ -3,7 +3,10 @@ count and the untrained model's behaviour.
 
 These ship with the assignment (`grader check`). They need neither the reference
 solution nor any dataset: the inputs are random images, and the expected numbers
-are the ones the instructions give (27,672,714 parameters).
+are the ones the instructions give (27,672,714 parameters). The model is judged from
+its blocks' configs (plain data, verified against the model on random inputs): the
+parameter count is computed here, and the untrained model runs in the grader's
+evaluator, never in the student's process.
 """
 
 from __future__ import annotations
@@ -12,12 +15,27 @@ import numpy as np
 
 from grader.checks.arrays import as_array, assert_shape
 from grader.checks.keras_hints import keras_hints
+from grader.evaluator.artifact import loss_after_one_step, read_model, untrained_predictions
+from grader.evaluator.spec import describe
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
 PARAMS = 27_672_714
 BATCH = 4
 SUM_TOLERANCE = 1e-4  # float32 probabilities sum to 1 within rounding
+
+
+_read: dict = {}  # one read per submission: AlexNet takes seconds to build and verify
+
+
+def _spec(student):
+    """The spec of the student's `build_alexnet()` (its blocks, verified on random inputs)."""
+    if "spec" not in _read:
+        with keras_hints():
+            model = student.alexnet.build_alexnet()
+            _read["spec"] = read_model(student, model, what="`build_alexnet()`",
+                                       input_shape=INPUT_SHAPE)
+    return _read["spec"]
 
 
 def _array(received, what: str) -> np.ndarray:
@@ -95,20 +113,18 @@ def test_make_datasets_batches(student):
 
 
 def test_parameter_count(student):
-    with keras_hints():
-        model = student.alexnet.build_alexnet()
-    info = student.tool("describe_model", model)
+    info = describe(_spec(student))
     assert info["params"] == PARAMS, (
         f"`build_alexnet()` has {info['params']:,} parameters; expected {PARAMS:,} once built "
         "(call the model once on a batch such as keras.ops.zeros((1, 28, 28, 1)))")
 
 
 def test_outputs_are_probabilities(student):
-    with keras_hints():
-        model = student.alexnet.build_alexnet()
+    spec = _spec(student)
     x = np.random.default_rng(1).uniform(0, 1, size=(BATCH, *INPUT_SHAPE)).astype(np.float32)
-    what = f"the untrained `build_alexnet()` model's `predict` on a batch of {BATCH}"
-    probs = assert_shape(as_array(model.predict(x, verbose=0), what), (BATCH, NUM_CLASSES), what)
+    what = f"the untrained model `build_alexnet()` declares, run on a batch of {BATCH}"
+    probs = assert_shape(as_array(untrained_predictions(student, spec, x, what=what), what),
+                         (BATCH, NUM_CLASSES), what)
     assert np.all(probs >= 0), (
         f"{what} returned negative values (smallest {probs.min():.3g}); expected class "
         "probabilities: is the last layer's activation softmax?")
@@ -119,13 +135,11 @@ def test_outputs_are_probabilities(student):
 
 
 def test_training_step_lowers_loss(student):
-    with keras_hints():
-        model = student.alexnet.build_alexnet()
+    spec = _spec(student)
     rng = np.random.default_rng(2)
     x = rng.uniform(0, 1, size=(16, *INPUT_SHAPE)).astype(np.float32)
     y = np.eye(NUM_CLASSES, dtype=np.float32)[rng.integers(0, NUM_CLASSES, size=16)]
-    with keras_hints():
-        step = student.tool("loss_after_one_step", model, x, y)
+    step = loss_after_one_step(student, spec, x, y, what="`build_alexnet()`")
     assert step["after"] < step["before"], (
         f"one training step of the compiled `build_alexnet()` model on a batch of 16 left its "
         f"loss at {step['after']:.6g} (before: {step['before']:.6g}); expected it to fall: "

@@ -3,10 +3,11 @@
 Each aspect of the model is its own test, so one wrong setting costs only its own
 points: a 'valid' padding loses the padding test (and the public parameter count),
 not the filters or the activations; a missing Dropout loses only the Dropout test.
-The model is built and trained inside the student runtime; only its description and
-its predictions come back, and the accuracy is computed here against test labels
-that never enter the runtime. Expected values are computed with numpy, so this
-process never imports TensorFlow.
+The student's `build_cnn()` runs in the student runtime and hands over its model's
+config (plain data); the architecture is checked here from that config, and the model
+it declares is trained and run in the grader's evaluator, a clean sandboxed process
+(`grader.evaluator`), on a private split of the test images whose labels stay here.
+Expected values are computed with numpy, so this process never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from grader.checks.architecture import (
 )
 from grader.checks.arrays import assert_close
 from grader.checks.keras_hints import keras_hints
+from grader.evaluator.artifact import describe_model
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
@@ -60,10 +62,10 @@ def _only(*settings: str, specs=LAYERS) -> list[LayerSpec]:
 
 
 def _info(student) -> dict:
-    """`describe_model` of the student's freshly built CNN (a plain dict)."""
+    """The description of the student's freshly built CNN, read from its config here."""
     with keras_hints():
         model = student.keras_cnn.build_cnn()
-    return student.tool("describe_model", model)
+        return describe_model(student, model, what="`build_cnn()`")
 
 
 def _layers(student, *, dropout: bool = False) -> list[dict]:
@@ -154,15 +156,16 @@ def test_metrics(student):
 
 # -- accuracy under the budget ----------------------------------------------------------------
 
-def test_accuracy(student, assignment, dataset, device, credit, figure):
+def test_accuracy(student, assignment, dataset, device, private_split, credit, figure):
     try:
         threshold = threshold_for(assignment, "test_accuracy", dataset.name, device)
     except NoCalibration as exc:
         pytest.skip(f"no accuracy threshold for {dataset.name} on the {device}: {exc}")
     budget = AccuracyBudget.from_config(assignment, "test_accuracy", device)
+    split = private_split(budget.test_images, "test_accuracy")
     with keras_hints():
-        run = measure_accuracy(student, module=MODULE, build="build_cnn",
-                               preprocess="preprocess", dataset=dataset, budget=budget)
+        run = measure_accuracy(student, module=MODULE, build="build_cnn", split=split,
+                               dataset=dataset, budget=budget)
     what = f"`build_cnn()` trained {budget.describe()}"
     figure("learning_curve", {key: list(values) for key, values in run.history.items()})
     figure("confusion_matrix", {"matrix": np.asarray(run.confusion).tolist(),

@@ -2,7 +2,9 @@
 
 These ship with the assignment (`grader check`). They need neither the reference
 solution nor any dataset: the inputs are random images, and the expected numbers
-are the ones the instructions give (82,934 parameters).
+are the ones the instructions give (82,934 parameters). The model is judged from its
+config (plain data): the parameter count is computed here, and the untrained model it
+declares runs in the grader's evaluator, never in the student's process.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import numpy as np
 
 from grader.checks.arrays import as_array, assert_shape
 from grader.checks.keras_hints import keras_hints
+from grader.evaluator.artifact import loss_after_one_step, read_model, untrained_predictions
+from grader.evaluator.spec import describe
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
@@ -19,10 +23,10 @@ BATCH = 8
 SUM_TOLERANCE = 1e-4  # float32 probabilities sum to 1 within rounding
 
 
-def _build(student):
-    """The student's compiled CNN; Keras 3 spelling mistakes become hints."""
+def _spec(student):
+    """The spec of the student's compiled CNN; Keras 3 spelling mistakes become hints."""
     with keras_hints():
-        return student.keras_cnn.build_cnn()
+        return read_model(student, student.keras_cnn.build_cnn(), what="`build_cnn()`")
 
 
 def _pair(received, what: str):
@@ -45,17 +49,18 @@ def test_preprocess_shapes_and_dtypes(student):
 
 
 def test_parameter_count(student):
-    info = student.tool("describe_model", _build(student))
+    info = describe(_spec(student))
     assert info["params"] == PARAMS, (
         f"`build_cnn()` has {info['params']:,} parameters; expected {PARAMS:,} (two 5x5 "
         "convolutions with 'same' padding, 2x2 pooling, Dense(100), Dense(10))")
 
 
 def test_outputs_are_probabilities(student):
-    model = _build(student)
+    spec = _spec(student)
     x = np.random.default_rng(1).uniform(0, 1, size=(BATCH, *INPUT_SHAPE)).astype(np.float32)
-    what = f"the untrained `build_cnn()` model's `predict` on a batch of {BATCH}"
-    probs = assert_shape(as_array(model.predict(x, verbose=0), what), (BATCH, NUM_CLASSES), what)
+    what = f"the untrained model `build_cnn()` declares, run on a batch of {BATCH}"
+    probs = assert_shape(as_array(untrained_predictions(student, spec, x, what=what), what),
+                         (BATCH, NUM_CLASSES), what)
     assert np.all(probs >= 0), (
         f"{what} returned negative values (smallest {probs.min():.3g}); expected class "
         "probabilities: is the last layer's activation softmax?")
@@ -66,12 +71,11 @@ def test_outputs_are_probabilities(student):
 
 
 def test_training_step_lowers_loss(student):
-    model = _build(student)
+    spec = _spec(student)
     rng = np.random.default_rng(2)
     x = rng.uniform(0, 1, size=(32, *INPUT_SHAPE)).astype(np.float32)
     y = np.eye(NUM_CLASSES, dtype=np.float32)[rng.integers(0, NUM_CLASSES, size=32)]
-    with keras_hints():
-        step = student.tool("loss_after_one_step", model, x, y)
+    step = loss_after_one_step(student, spec, x, y, what="`build_cnn()`")
     assert step["after"] < step["before"], (
         f"one training step of the compiled `build_cnn()` model on a batch of 32 left its "
         f"loss at {step['after']:.6g} (before: {step['before']:.6g}); expected it to fall: "

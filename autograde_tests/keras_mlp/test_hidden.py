@@ -1,9 +1,10 @@
 """Hidden checks for `keras_mlp`: preprocessing values, architecture, compile settings, accuracy.
 
 Each aspect of a model is its own test, so one wrong setting costs only its own points.
-Models are built and trained inside the student runtime; only descriptions (plain
-dicts) and predictions (arrays) come back. The accuracy is computed here, against
-test labels that never enter the runtime.
+Models are built in the student runtime and handed over as their configs (plain data);
+the architecture is checked here, and the declared model is trained and run in the
+grader's evaluator, a clean sandboxed process (`grader.evaluator`), on a private split
+of the test images. The accuracy is computed here, against labels that never leave it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from grader.checks.architecture import (
 )
 from grader.checks.arrays import assert_close
 from grader.checks.keras_hints import keras_hints
+from grader.evaluator.artifact import describe_model
 
 NUM_CLASSES = 10
 INPUT_DIM = 28 * 28
@@ -46,10 +48,10 @@ FUNCTIONAL = (
 
 
 def _describe(student, build: str) -> dict:
-    """`describe_model` of the student's freshly built model (a plain dict)."""
+    """The description of the student's freshly built model, read from its config here."""
     with keras_hints():
         model = getattr(student.keras_mlp, build)()
-    return student.tool("describe_model", model)
+        return describe_model(student, model, what=f"`{build}()`")
 
 
 def _require(problems: list[str], what: str) -> None:
@@ -147,15 +149,17 @@ def test_functional_compile(student):
 
 # -- accuracy under the budget ----------------------------------------------------------------
 
-def test_sequential_accuracy(student, assignment, dataset, device, credit, figure):
+def test_sequential_accuracy(student, assignment, dataset, device, private_split, credit,
+                             figure):
     try:
         threshold = threshold_for(assignment, "test_sequential_accuracy", dataset.name, device)
     except NoCalibration as exc:
         pytest.skip(f"no accuracy threshold for {dataset.name} on the {device}: {exc}")
     budget = AccuracyBudget.from_config(assignment, "test_sequential_accuracy", device)
+    split = private_split(budget.test_images, "test_sequential_accuracy")
     with keras_hints():
         run = measure_accuracy(student, module=MODULE, build="build_sequential_mlp",
-                               preprocess="preprocess", dataset=dataset, budget=budget)
+                               split=split, dataset=dataset, budget=budget)
     _score_accuracy(run, threshold, f"`build_sequential_mlp()` trained {budget.describe()}",
                     credit, figure)
 

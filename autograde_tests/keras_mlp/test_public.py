@@ -2,7 +2,9 @@
 
 These ship with the assignment (`grader check`). They need neither the reference
 solution nor any dataset: the inputs are random images, and the expected numbers
-are the ones the instructions give (407,050 and 55,050 parameters).
+are the ones the instructions give (407,050 and 55,050 parameters). A model is judged
+from its config (plain data): the parameter count is computed here, and the untrained
+model it declares runs in the grader's evaluator, never in the student's process.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import numpy as np
 
 from grader.checks.arrays import as_array, assert_shape
 from grader.checks.keras_hints import keras_hints
+from grader.evaluator.artifact import loss_after_one_step, read_model, untrained_predictions
+from grader.evaluator.spec import describe
 
 NUM_CLASSES = 10
 INPUT_DIM = 28 * 28
@@ -26,10 +30,10 @@ def _images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
             rng.integers(0, NUM_CLASSES, size=n).astype(np.uint8))
 
 
-def _build(student, name: str):
-    """The student's compiled model; Keras 3 spelling mistakes become hints."""
+def _spec(student, name: str):
+    """The spec of the student's compiled model; Keras 3 spelling mistakes become hints."""
     with keras_hints():
-        return getattr(student.keras_mlp, name)()
+        return read_model(student, getattr(student.keras_mlp, name)(), what=f"`{name}()`")
 
 
 def _pair(received, what: str):
@@ -50,24 +54,25 @@ def test_preprocess_shapes_and_dtypes(student):
 
 
 def test_sequential_parameter_count(student):
-    info = student.tool("describe_model", _build(student, "build_sequential_mlp"))
+    info = describe(_spec(student, "build_sequential_mlp"))
     assert info["params"] == SEQUENTIAL_PARAMS, (
         f"`build_sequential_mlp()` has {info['params']:,} parameters; expected "
         f"{SEQUENTIAL_PARAMS:,} (Dense(512) on 784 inputs, then Dense(10))")
 
 
 def test_functional_parameter_count(student):
-    info = student.tool("describe_model", _build(student, "build_functional_mlp"))
+    info = describe(_spec(student, "build_functional_mlp"))
     assert info["params"] == FUNCTIONAL_PARAMS, (
         f"`build_functional_mlp()` has {info['params']:,} parameters; expected "
         f"{FUNCTIONAL_PARAMS:,} (Dense(64), Dense(64), Dense(10) on 784 inputs)")
 
 
 def test_sequential_outputs_are_probabilities(student):
-    model = _build(student, "build_sequential_mlp")
+    spec = _spec(student, "build_sequential_mlp")
     x = np.random.default_rng(1).uniform(0, 1, size=(BATCH, INPUT_DIM)).astype(np.float32)
-    what = f"the untrained `build_sequential_mlp()` model's `predict` on a batch of {BATCH}"
-    probs = assert_shape(as_array(model.predict(x, verbose=0), what), (BATCH, NUM_CLASSES), what)
+    what = f"the untrained model `build_sequential_mlp()` declares, run on a batch of {BATCH}"
+    probs = assert_shape(as_array(untrained_predictions(student, spec, x, what=what), what),
+                         (BATCH, NUM_CLASSES), what)
     assert np.all(probs >= 0), (
         f"{what} returned negative values (smallest {probs.min():.3g}); expected class "
         "probabilities: is the last layer's activation softmax?")
@@ -78,12 +83,11 @@ def test_sequential_outputs_are_probabilities(student):
 
 
 def test_sequential_training_step_lowers_loss(student):
-    model = _build(student, "build_sequential_mlp")
+    spec = _spec(student, "build_sequential_mlp")
     rng = np.random.default_rng(2)
     x = rng.uniform(0, 1, size=(32, INPUT_DIM)).astype(np.float32)
     y = np.eye(NUM_CLASSES, dtype=np.float32)[rng.integers(0, NUM_CLASSES, size=32)]
-    with keras_hints():
-        step = student.tool("loss_after_one_step", model, x, y)
+    step = loss_after_one_step(student, spec, x, y, what="`build_sequential_mlp()`")
     assert step["after"] < step["before"], (
         f"one training step of the compiled `build_sequential_mlp()` model on a batch of 32 "
         f"left its loss at {step['after']:.6g} (before: {step['before']:.6g}); expected it "

@@ -1,17 +1,25 @@
-"""Train the student's model under a budget inside the runtime; compute accuracy here.
+"""Train the student's declared model in the evaluator; compute accuracy here.
 
-Only images (and the training labels, which training needs) cross into the student
-runtime; the test labels stay in the grader's process. The student's own
-``preprocess(images, labels)`` prepares the data (for the test images it gets zero
-labels, and the labels it returns are ignored), the student's ``build_*()`` builds and
-compiles the model, `grader.runtime.keras_tools.fit_and_predict` trains it there under
-the budget and returns predictions, and the accuracy and confusion matrix are
-computed here::
+The student's ``build_*()`` runs in the student runtime and hands over its model as an
+artifact: its Keras config and compile config (`grader.evaluator.artifact.read_model`),
+validated against an allow-list in this process. The evaluator, a clean sandboxed
+process that holds no student code (`grader.evaluator.runtime`), rebuilds that model,
+initialises it from the grader's seed, trains it under the budget on the first training
+images and predicts a private split of the test images (`grader.checks.splits`: a
+subset in an order the runtime never sees). Images are prepared as the assignment
+specifies (pixels / 255, reshaped to the model's input; one-hot labels), not by the
+student's ``preprocess``, which its own tests check. Test images never enter the
+student's process; test labels stay here, where the accuracy and the confusion matrix
+are computed::
 
     budget = AccuracyBudget.from_config(assignment, "test_accuracy", device)
-    run = measure_accuracy(student, module="keras_cnn", build="build_cnn",
-                           preprocess="preprocess", dataset=dataset, budget=budget)
+    split = private_split(budget.test_images, "test_accuracy")
+    run = measure_accuracy(student, module="keras_cnn", build="build_cnn", split=split,
+                           dataset=dataset, budget=budget)
     threshold = threshold_for(assignment, "test_accuracy", dataset.name, device)
+
+Training starts from the grader's own initialisation, never from the student's weights,
+so weights fitted to the test set beforehand gain nothing.
 """
 
 from __future__ import annotations
@@ -22,15 +30,21 @@ from typing import Any
 
 import numpy as np
 
+from grader.checks.splits import PrivateSplit
 from grader.config import AssignmentConfig
+from grader.evaluator.artifact import read_model
+from grader.evaluator.runtime import evaluator_for
+from grader.evaluator.spec import ModelRefused, ModelSpec, shapes
+from grader.runtime.errors import StudentFailure
 
 __all__ = ["NUM_CLASSES", "AccuracyBudget", "AccuracyRun", "call_timeout_for",
-           "measure_accuracy"]
+           "measure_accuracy", "prepare_images"]
 
 NUM_CLASSES = 10
 CALL_MARGIN_S = 120.0
-"""Wall-clock allowance beyond the training budget for one `fit_and_predict` call: the
-batch that crosses the budget, prediction on the test images, the transfers."""
+"""Wall-clock allowance beyond the training budget for one evaluator call: starting it,
+the batch that crosses the budget, prediction on the test images, the transfers."""
+IMAGE_SIZE = 28 * 28
 
 
 @dataclass(frozen=True)
@@ -39,7 +53,7 @@ class AccuracyBudget:
 
     Attributes:
         train_images: The first N training images are used.
-        test_images: The first M test images are predicted.
+        test_images: M test images of a private split are predicted.
         epochs: Epochs at most.
         batch_size: Examples per batch.
         time_budget_s: Training stops at the first batch end past this.
@@ -135,56 +149,84 @@ def _function(student: Any, module: str, name: str) -> Any:
     return getattr(getattr(student, module), name)
 
 
-def _check_prepared(summary: Any, n: int, what: str) -> None:
-    """The preprocessed inputs have one row per image."""
-    x = summary.get("x") if isinstance(summary, dict) else None
-    if not x or not x.get("shape") or x["shape"][0] != n:
-        shape = None if not x else x.get("shape")
-        raise AssertionError(f"{what} returned inputs of shape {shape}; expected {n} rows, "
-                             "one per image")
+def prepare_images(images: np.ndarray, input_shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Images as the assignment specifies them: float32 pixels / 255 in the model's shape.
+
+    Args:
+        images: uint8 (N, 28, 28).
+        input_shape: The model's input, e.g. (784,) or (28, 28, 1).
+        what: How a message names the model.
+
+    Returns:
+        float32 (N, *input_shape), values in [0, 1].
+
+    Raises:
+        ModelRefused: If the model's input does not hold a 28x28 image.
+    """
+    if int(np.prod(input_shape)) != IMAGE_SIZE:
+        raise ModelRefused(f"{what} takes inputs of shape {tuple(input_shape)}; expected one "
+                           f"28x28 image ({IMAGE_SIZE} values) per example, e.g. (784,) or "
+                           "(28, 28, 1)")
+    return (np.asarray(images, dtype=np.float32) / 255.0).reshape(-1, *input_shape)
 
 
-def measure_accuracy(student: Any, *, module: str, build: str, preprocess: str, dataset: Any,
-                     budget: AccuracyBudget, seed: int | None = None) -> AccuracyRun:
-    """Preprocess, build, train and predict in the runtime; score here.
+def _check_trainable(spec: ModelSpec, what: str) -> None:
+    """A compiled model with one probability (or score) per class."""
+    if spec.compile is None:
+        raise ModelRefused(f"{what} returned a model that is not compiled; expected "
+                           "`model.compile(optimizer=..., loss=..., metrics=[...])`")
+    output = shapes(spec)[-1][0]
+    if output != (NUM_CLASSES,):
+        raise ModelRefused(f"{what}'s output has shape {output} per example; expected "
+                           f"({NUM_CLASSES},), one value per class")
+
+
+def measure_accuracy(student: Any, *, module: str, build: str, split: PrivateSplit,
+                     dataset: Any, budget: AccuracyBudget, seed: int | None = None,
+                     input_shape: tuple[int, ...] | None = None) -> AccuracyRun:
+    """Read the student's model, train and predict it in the evaluator, score it here.
 
     Args:
         student: The ``student`` proxy.
         module: The student module, e.g. "keras_cnn".
         build: Its function building the compiled model, e.g. "build_cnn".
-        preprocess: Its function ``(images, labels) -> (x, y)``.
-        dataset: A `grader.data.Dataset` (``x_train``, ``y_train``, ``x_test``, ``y_test``).
+        split: The private test split to predict (``private_split`` fixture); its
+            labels never leave this process.
+        dataset: A `grader.data.Dataset` (its training images and labels are used).
         budget: The budget.
         seed: Overrides ``budget.seed`` (calibration runs several seeds).
+        input_shape: One example's shape, for a model whose config does not say it.
 
     Returns:
-        The run; ``accuracy`` is computed here from the returned predictions.
+        The run; ``accuracy`` is computed here from the evaluator's predictions.
 
     Raises:
-        StudentFailure: When the student's code raises, times out or crashes (wrap the
-            call in `grader.checks.keras_hints.keras_hints` for Keras 3 hints).
-        AssertionError: When preprocessing or the predictions have the wrong shape.
+        StudentFailure: When the student's build function raises, times out or crashes
+            (wrap the call in `grader.checks.keras_hints.keras_hints` for Keras 3 hints).
+        ModelRefused: (an AssertionError) When the model cannot be rebuilt or trained.
+        AssertionError: When the predictions have the wrong shape.
     """
     seed = budget.seed if seed is None else int(seed)
-    n_train, n_test = budget.train_images, budget.test_images
-    images = np.asarray(dataset.x_train[:n_train])
-    labels = np.asarray(dataset.y_train[:n_train])
-    test_images = np.asarray(dataset.x_test[:n_test])
-    test_labels = np.asarray(dataset.y_test[:n_test]).astype(np.int64)  # stays here
-    what = f"{module}.{preprocess}(images, labels)"
+    n_train, n_test = budget.train_images, len(split.labels)
+    what = f"`{module}.{build}()`"
     with student.time_limit(call_timeout_for(budget)):
         student.seed(seed)
-        fn = _function(student, module, preprocess)
-        train = student.tool("preprocess_kept", fn, images, labels)
-        _check_prepared(train, n_train, what)
-        test = student.tool("preprocess_kept", fn, test_images,
-                            np.zeros(n_test, dtype=labels.dtype))
-        _check_prepared(test, n_test, what)
-        student.seed(seed)  # the model's initial weights do not depend on preprocessing
         model = _function(student, module, build)()
-        result = student.tool("fit_and_predict", model, train["data"], None, test["data"],
-                              epochs=budget.epochs, batch_size=budget.batch_size, seed=seed,
-                              time_budget_s=budget.time_budget_s)
+        spec = read_model(student, model, what=what, input_shape=input_shape)
+    _check_trainable(spec, what)
+    x_train = prepare_images(dataset.x_train[:n_train], spec.input_shape, what)
+    y_train = np.eye(NUM_CLASSES, dtype=np.float32)[np.asarray(dataset.y_train[:n_train])]
+    x_test = prepare_images(split.images, spec.input_shape, what)
+    evaluator = evaluator_for(student)
+    try:
+        with evaluator.time_limit(call_timeout_for(budget)):
+            result = evaluator.evaluator.fit_and_predict(
+                spec.as_plain(), x_train, y_train, x_test, epochs=budget.epochs,
+                batch_size=budget.batch_size, seed=seed, time_budget_s=budget.time_budget_s)
+    except StudentFailure as exc:
+        raise AssertionError(f"training the model {what} declares failed in the grader's "
+                             f"evaluator: {exc}") from None
+    test_labels = np.asarray(split.labels).astype(np.int64)  # stays here
     predictions = np.asarray(result["predictions"])
     if predictions.shape != (n_test, NUM_CLASSES):
         raise AssertionError(f"the trained model's predictions for {n_test} test images have "
