@@ -257,3 +257,28 @@ def test_a_canvas_resubmission_and_its_original(tmp_path) -> None:
     assert (sub.workspace / "mlp_numpy.py").read_bytes() == CODE
     assert any("used mlp_numpy.py, the latest upload (Canvas numbers uploads in order)" in n
                for n in sub.notes)
+
+
+def test_the_cli_refuses_a_hostile_student_id(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-m", "grader", "submit", "--student-id",
+                           "../\x1b[2J" + "x" * 10_000, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "argument --student-id: the student id" in done.stderr
+    assert "\x1b" not in done.stderr and len(done.stderr) < 2000
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_late_marker_on_any_file_of_a_canvas_user_marks_the_submission(tmp_path) -> None:
+    klass = tmp_path / "class"
+    klass.mkdir()
+    (klass / "lovelaceada_12345_500_notes.txt").write_text("on time")
+    (klass / "lovelaceada_LATE_12345_900_mlp_numpy.py").write_bytes(CODE)
+    [first] = survey(klass).submissions
+    assert first.name == "lovelaceada_12345_500_notes.txt"  # sorted first, not marked
+    sub = run(first, tmp_path)
+    assert sub.late_flag and sub.files and sub.student_id == "12345"

@@ -8,7 +8,8 @@ The student id is never taken from inside a submission. It comes from:
 - Canvas ("Download Submissions"): flat files `<lastfirst>_<user id>_<attachment id>_<file>`,
   and `<lastfirst>_LATE_<user id>_...` for late work (as documented by
   mikewesthad/canvas-unzipper): the Canvas user id (the `ID` column of Canvas's
-  gradebook CSV). All files of one user id in a folder form one submission.
+  gradebook CSV). All files of one user id in a folder form one submission, which is
+  late when any of them carries the LATE marker.
 - Anything else is a plain upload: the folder's name or the file's stem, which is the
   name the instructor's side gave it (the LMS, or whoever put it in the class folder);
   `grader submit`'s `<assignment>-<id>.zip` gives `<id>`.
@@ -103,8 +104,8 @@ def identify(source: Path, assignment: str | None = None) -> Identity:
     if moodle is not None:
         layout, raw, display, late = "moodle", moodle["participant_id"], moodle["name"], False
     elif (canvas := parse_canvas_name(name)) is not None and not source.is_dir():
-        layout, raw, display, late = "canvas", canvas["user_id"], canvas["name"], bool(
-            canvas["late"])
+        layout, raw, display = "canvas", canvas["user_id"], canvas["name"]
+        late = bool(canvas["late"]) or _any_canvas_late(source, raw)
     else:
         raw = name if source.is_dir() else source.stem
         if assignment and raw.startswith(f"{assignment}-") and len(raw) > len(assignment) + 1:
@@ -119,6 +120,16 @@ def identify(source: Path, assignment: str | None = None) -> Identity:
             f"the name {printable(name, limit=60)!r} gives no usable student id: {exc}; "
             f"the submission is recorded under {stand_in}: rename it to the student's id "
             "and grade it again"))
+
+
+def _any_canvas_late(source: Path, user: str) -> bool:
+    """Whether any file of this Canvas user next to `source` carries the LATE marker."""
+    try:
+        names = os.listdir(source.parent)
+    except OSError:
+        return False
+    return any((fields := parse_canvas_name(n)) is not None and fields["user_id"] == user
+               and fields["late"] for n in names)
 
 
 def layout_siblings(source: Path, layout: str) -> list[Path]:
