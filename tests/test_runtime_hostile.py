@@ -300,3 +300,20 @@ def _dead(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+@requires_bwrap
+@pytest.mark.parametrize(("call", "args", "message"), [
+    ("forge_header", (64,), "message header of 67108864 bytes exceeds the limit of 1048576"),
+    ("forge_frames", (3, 60), "exceeds the limit of 67108864 bytes"),
+])
+def test_forged_replies_are_refused_before_they_are_read(
+        tmp_path: Path, grader_memory: None, call: str, args: tuple, message: str) -> None:
+    """Issue 9, item 7: a forged 64 MB header grew the grader to 2.3 GB."""
+    limits = SandboxLimits(max_message_mb=64, call_timeout_s=20)
+    with open_runtime(tmp_path, "forger", limits=limits) as runtime:
+        with pytest.raises(ProtocolViolation, match=message) as info:
+            getattr(runtime.student.forger, call)(*args)
+        assert "the runtime was stopped" in str(info.value)
+        assert "max_message_mb = 64" in str(info.value)
+        assert runtime.student.good.ok() == 1  # a fresh runtime answers the next call

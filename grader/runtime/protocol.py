@@ -55,6 +55,7 @@ MAX_CONTAINERS = 100_000
 each costs about 60 bytes once parsed, so a header cannot grow much beyond its size."""
 NUMERIC_KINDS = frozenset("biufc")
 """numpy dtype kinds that may cross: bool, signed, unsigned, float, complex."""
+_NPY_HEADER_MAX = 65_536 + 16  # magic, version, length and the longest header numpy reads
 _F_SETPIPE_SZ = 1031
 _READ_CHUNK = 1 << 20
 
@@ -136,7 +137,8 @@ def npy_to_array(frame: bytes | bytearray | memoryview) -> np.ndarray:
         ProtocolError: On a non-numeric dtype, a size that does not match the declared
             shape, or malformed bytes.
     """
-    buffer = io.BytesIO(frame)
+    # Only the header goes through BytesIO (which copies): numpy reads at most 64 KiB of it.
+    buffer = io.BytesIO(bytes(memoryview(frame)[:_NPY_HEADER_MAX]))
     try:
         version = np.lib.format.read_magic(buffer)
         if version == (1, 0):
