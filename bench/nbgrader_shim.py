@@ -11,6 +11,7 @@ plain objects, as nn-grader's in-process baseline (`bench/grading.py`) does:
 - ``student``: ``student.<module>`` is a view of the notebook's globals (its definitions);
 - ``assignment``, ``budgets``, ``thresholds``: loaded from ``assignment.toml``;
 - ``dataset``: `grader.grading.fixtures.load_dataset` (``$GRADER_DATASET`` or the default);
+- ``private_split``: the test split in a secret order, keyed by the test's name;
 - ``credit``: records partial credit; ``figure``: ignored.
 
 Every parametrised case runs, each after seeding ``random`` and ``numpy`` as nn-grader
@@ -46,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from grader.checks.splits import PrivateSplit, private_split  # noqa: E402
 from grader.config import AssignmentConfig, load_assignment  # noqa: E402
 from grader.grading.fixtures import SEED, load_dataset  # noqa: E402
 from grader.results.plugin import describe_exception  # noqa: E402
@@ -80,6 +82,12 @@ class Credit:
 
     def note(self, message: str) -> None:
         self.messages.append(message)
+
+
+def _private_split(size: int, name: str) -> PrivateSplit:
+    """The `private_split` fixture: the test split in the secret order of key ``nbgrader:name``."""
+    test = load_dataset(os.environ.get(DATASET_ENV) or None)
+    return private_split(test.x_test, test.y_test, size, key=f"nbgrader:{name}")
 
 
 def _no_figure(name: str, value: Any) -> None:
@@ -183,6 +191,8 @@ def run_cases(name: str, namespace: dict[str, Any], *,
     wanted = inspect.signature(function).parameters
     if "dataset" in wanted:
         fixtures["dataset"] = load_dataset(os.environ.get(DATASET_ENV) or None)
+    if "private_split" in wanted:
+        fixtures["private_split"] = _private_split
     results = []
     for case, params in _cases(function):
         credit = Credit()

@@ -58,7 +58,7 @@ def _nbg(cell) -> dict:
 
 def test_a_class_of_40_is_correct_planted_and_hostile_work(klass, config):
     kinds = Counter(student.kind for student in klass)
-    assert kinds == {"correct": 23, "planted": 14, "hostile": 3}
+    assert kinds == {"correct": 21, "planted": 16, "hostile": 3}
     planted = sorted(s.source for s in klass if s.kind == "planted")
     assert planted == sorted(batch._planted(config))  # every planted bug, once
     assert sorted(s.source for s in klass if s.kind == "hostile") == sorted(batch.HOSTILE)
