@@ -183,3 +183,33 @@ def test_the_boot_script_imports_nothing_before_it_drops(tmp_path: Path) -> None
     main = source[source.index("def main("):]
     assert main.index("drop_privileges(") < main.index("import json")
     assert os.path.basename(__file__) == "test_sandbox.py"
+
+
+GRADING_REPO = Path(__file__).parent / "files" / "grading" / "repo"
+ENDLESS_ACT = ("def relu(x):\n    while True:\n        pass\n\n\n"
+               "def sigmoid(x):\n    while True:\n        pass\n")
+
+
+@requires_bwrap
+def test_grading_an_endless_loop_costs_the_budget_and_names_it(tmp_path: Path) -> None:
+    """Through grade_path: the first call that loops times out at its own limit, the next is
+    cut at the time left, and every later one fails at once: the submission costs its
+    budget (4 s), not a call timeout per test."""
+    from grader.config import load_assignment
+    from grader.grading.run import grade_path
+
+    course = tmp_path / "course"
+    shutil.copytree(GRADING_REPO, course)
+    toml = course / "assignments" / "act" / "assignment.toml"
+    toml.write_text(toml.read_text().replace("call_timeout_s = 5",
+                                             "call_timeout_s = 3\ntotal_time_s = 4"))
+    submission = tmp_path / "act.py"
+    submission.write_text(ENDLESS_ACT)
+    graded = grade_path(load_assignment(toml), submission)
+    outcomes = {o.case: o for part in graded.grade.parts for o in part.tests}
+    messages = [o.message for o in outcomes.values()]
+    assert graded.grade.score == 0 and len(outcomes) >= 4
+    assert sum("did not finish within 3 s" in m for m in messages) == 1
+    budget = [m for m in messages if TIME_BUDGET_EXHAUSTED in m]
+    assert len(budget) == len(messages) - 1, messages
+    assert all("TimeBudgetExhausted" in m and "total time budget of 4 s" in m for m in budget)
