@@ -11,7 +11,6 @@ The pipeline for one submission is:
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -26,9 +25,10 @@ from grader import scoring
 from grader.config import AssignmentConfig, load_assignment
 from grader.devices import default_gpu, detect_device
 from grader.grading.fixtures import GradingFixtures
+from grader.ids import file_name
 from grader.intake import Submission, intake
 from grader.results.plugin import ResultsCollector
-from grader.results.records import Grade, to_results_json
+from grader.results.records import Grade, json_text, to_results_json
 from grader.runtime.proxy import StudentRuntime
 from grader.runtime.sandbox import GpuAssignment, SandboxLimits
 
@@ -192,11 +192,16 @@ def grade_path(
 
 
 def write_results(graded: GradedSubmission, out_dir: Path) -> Path:
-    """Writes ``<out_dir>/<student_id>/results.json`` (Gradescope's shape plus our extras)."""
-    folder = out_dir / graded.grade.student_id
+    """Writes ``<out_dir>/<file_name(student_id)>/results.json`` as strict JSON.
+
+    The folder's name comes from `grader.ids.file_name` (one path component, whatever
+    the id holds), so nothing is ever written outside `out_dir`; the text is
+    `records.json_text` (non-finite numbers as null), which any strict parser reads.
+    """
+    folder = out_dir / file_name(graded.grade.student_id)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.json"
-    path.write_text(json.dumps(graded.results_json(), indent=2, default=str), encoding="utf-8")
+    path.write_text(json_text(graded.results_json()), encoding="utf-8")
     return path
 
 

@@ -7,9 +7,13 @@ writes Gradescope's ``results.json`` shape with our extra fields beside it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from grader.ids import printable
 
 PASSED = "passed"
 FAILED = "failed"
@@ -20,6 +24,11 @@ SKIPPED = "skipped"
 CREDIT_KEY = "nn_grader.credit"
 FIGURE_KEY = "nn_grader.figure"
 MESSAGE_KEY = "nn_grader.message"
+
+GRADER_PROBLEM = "the grader could not"
+"""How every grader failure recorded as a submission's problem begins (`grader_problem`)."""
+MAX_JSON_DEPTH = 32  # figures are tables and curves; anything deeper is cut
+MAX_REASON_CHARS = 300  # an exception's text in a problem: a reason, not a log
 
 
 @dataclass(frozen=True)
@@ -111,12 +120,78 @@ def outcome_from_phases(
         status, fraction, message = PASSED, 1.0, ""
         if credit:
             fraction, message = credit[-1]
-            fraction = min(max(float(fraction), 0.0), 1.0)
+            fraction = unit_fraction(fraction)
             status = PASSED if fraction >= 1.0 else FAILED
     if credit and status == FAILED and not message:
         message = credit[-1][1]
     message = "\n".join(part for part in (*notes, message) if part)
-    return TestOutcome(name, case, status, fraction, message, duration_s, figures)
+    return TestOutcome(name, case, status, fraction, message, duration_s, strict_json(figures))
+
+
+def unit_fraction(value: Any) -> float:
+    """A credit fraction clamped to [0, 1]; NaN and anything unreadable earn 0."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return min(max(number, 0.0), 1.0) if not math.isnan(number) else 0.0
+
+
+def strict_json(value: Any, _depth: int = 0) -> Any:
+    """`value` as plain data that strict JSON (no NaN, no Infinity) can hold.
+
+    Figures are built from what a student's code returned, so they may hold NaN, ±inf,
+    numpy scalars and arrays, tuples or odd keys. Decision: a non-finite number becomes
+    ``None`` (JSON ``null``), which the plots draw as a gap; numpy values become Python
+    numbers and lists; mapping keys become strings; anything else becomes its ``str``;
+    nesting deeper than `MAX_JSON_DEPTH` becomes the string "...".
+
+    Args:
+        value: Any value.
+
+    Returns:
+        A value for which ``json.dumps(..., allow_nan=False)`` succeeds.
+    """
+    if _depth > MAX_JSON_DEPTH:
+        return "..."
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "tolist") and not isinstance(value, (Mapping, list, tuple)):
+        return strict_json(value.tolist(), _depth + 1)  # numpy scalars and arrays
+    if isinstance(value, Mapping):
+        return {str(key): strict_json(item, _depth + 1) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [strict_json(item, _depth + 1) for item in value]
+    return str(value)
+
+
+def json_text(data: Any) -> str:
+    """Strict JSON text of `data` (via `strict_json`): what every results.json writer writes."""
+    return json.dumps(strict_json(data), indent=2, allow_nan=False)
+
+
+def grader_problem(step: str, error: BaseException) -> str:
+    """The problem recorded for a submission when the grader itself failed at a step.
+
+    Args:
+        step: What the grader was doing, as a verb phrase ("run the hidden suite").
+        error: What it raised.
+
+    Returns:
+        "the grader could not <step>: <exception type>: <its first line>", printable.
+    """
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return f"{GRADER_PROBLEM} {step}: {printable(text, limit=MAX_REASON_CHARS)}"
+
+
+def is_grader_problem(problem: str) -> bool:
+    """Whether a recorded problem is the grader's own failure (`grader_problem`)."""
+    return problem.startswith(GRADER_PROBLEM)
 
 
 def to_results_json(grade: Grade, *, hidden_visibility: str = "after_due_date") -> dict[str, Any]:
@@ -140,7 +215,7 @@ def to_results_json(grade: Grade, *, hidden_visibility: str = "after_due_date") 
                           "duration_s": round(outcome.duration_s, 4),
                           "figures": outcome.figures},
             })
-    return {
+    return strict_json({
         "score": grade.score,
         "max_score": grade.max_score,
         "execution_time": round(grade.execution_time_s, 3),
@@ -155,7 +230,7 @@ def to_results_json(grade: Grade, *, hidden_visibility: str = "after_due_date") 
             "skipped_statements": list(grade.skipped_statements),
             "unassigned_tests": [asdict(t) for t in grade.unassigned],
         },
-    }
+    })
 
 
 def case_shares(points: float, cases: Sequence[TestOutcome]) -> list[float]:
