@@ -215,3 +215,84 @@ def test_a_single_aspect_difference_names_the_layer_in_full():
     assert compare_geometry(found, [LayerSpec("Conv2D", padding="same")]) == [
         "layer 1: expected Conv2D(16, 5x5, padding='same'), "
         "found Conv2D(16, 5x5, padding='valid')"]
+
+
+# -- the allow-list: what the grader refuses to rebuild, before any Keras process sees it ----
+
+
+def _sequential(*entries: dict, compile_config: dict | None = None):
+    from grader.evaluator.spec import chain_spec
+
+    layers = [{"module": "keras.layers", "class_name": "InputLayer",
+               "config": {"batch_shape": [None, 784]}, "registered_name": None}, *entries]
+    return chain_spec({"layers": layers}, compile_config=compile_config)
+
+
+def _dense(**config) -> dict:
+    return {"module": "keras.layers", "class_name": "Dense",
+            "config": {"units": 10, "activation": "softmax", **config}, "registered_name": None}
+
+
+def test_a_lambda_layer_is_refused_with_a_reason() -> None:
+    from grader.evaluator.spec import ModelRefused
+
+    planted = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+               "config": {"function": {"class_name": "__lambda__", "config": {
+                   "code": "4wEAAAAAAAAA", "defaults": None, "closure": None}}}}
+    with pytest.raises(ModelRefused, match="a Lambda layer holds Python code, which the grader "
+                                           "never runs outside your process"):
+        _sequential(planted, _dense())
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"module": "keras_cnn", "class_name": "MyDense", "config": {}, "registered_name":
+      "Custom>MyDense"}, "'MyDense' is a custom class"),
+    ({"module": "keras.layers", "class_name": "Dense", "config": {}, "registered_name":
+      "student>Dense"}, "'Dense' is a custom class"),
+    ({"module": "keras.layers", "class_name": "LSTM", "config": {"units": 3},
+      "registered_name": None}, "the grader does not rebuild 'LSTM' layers"),
+    (_dense(kernel_regularizer={"class_name": "L2", "config": {"l2": 0.1}}),
+     "`kernel_regularizer` is .* the grader rebuilds only None"),
+    (_dense(units=-3), "`units` is -3; expected an integer from 1 to 100,000"),
+    (_dense(activation={"module": "os", "class_name": "function", "config": "system"}),
+     "`activation` is .*; expected one of Keras's activations"),
+    (_dense(backdoor="import os"), "the setting `backdoor` .* is not one the grader rebuilds"),
+    (_dense(units=100_000) | {"class_name": "Dense"}, None),
+])
+def test_anything_off_the_allow_list_is_refused(entry: dict, message: str | None) -> None:
+    from grader.evaluator.spec import ModelRefused
+
+    if message is None:  # a valid layer that makes the model too big
+        with pytest.raises(ModelRefused, match="parameters; the grader trains models of at most"):
+            _sequential(entry, _dense(units=5000), _dense(units=10))
+        return
+    with pytest.raises(ModelRefused, match=message):
+        _sequential(entry, _dense())
+
+
+@pytest.mark.parametrize(("compile_config", "message"), [
+    ({"optimizer": {"class_name": "Evil", "config": {}}, "loss": "mse"},
+     "optimizer: the grader trains with"),
+    ({"optimizer": {"class_name": "SGD", "config": {"learning_rate": {
+        "class_name": "ExponentialDecay", "config": {}}}}, "loss": "mse"},
+     "a learning-rate schedule"),
+    ({"optimizer": {"class_name": "SGD", "config": {}}, "loss": {
+        "module": "keras_cnn", "class_name": "function", "config": "my_loss",
+        "registered_name": "function"}}, "loss: the grader trains with Keras's own losses"),
+])
+def test_compile_settings_off_the_allow_list_are_refused(compile_config, message) -> None:
+    from grader.evaluator.spec import ModelRefused
+
+    with pytest.raises(ModelRefused, match=message):
+        _sequential(_dense(), compile_config=compile_config)
+
+
+def test_a_functional_model_that_is_not_a_chain_is_refused() -> None:
+    from grader.evaluator.spec import ModelRefused
+
+    inputs = keras.Input((784,))
+    left = layers.Dense(8)(inputs)
+    right = layers.Dense(8)(inputs)
+    model = keras.Model(inputs, layers.Dense(10)(layers.Add()([left, right])))
+    with pytest.raises(ModelRefused, match="single chain of layers|does not rebuild 'Add'"):
+        describe_model(model)

@@ -8,14 +8,18 @@ in assignments/<assignment>/samples/ (see tests/test_hidden_suites.py for the ru
 - each planted bug loses points in exactly the parts `bugs.toml` lists for it;
 - each correct variant in another style scores full marks;
 - each hostile submission in tests/files/keras_hostile/ is contained: it earns no points
-  where it should not, and the failure says why.
+  where it should not, and the failure says why. Since issue 9 no grader code runs in
+  the student's process: a model is graded from its config (plain data), trained and run
+  in the grader's evaluator on a private split, so patching Keras, `predict`, `fit` or
+  the grader's old tools in the student's process changes nothing, memorised labels earn
+  nothing, and a Lambda or custom layer is refused with a reason.
 
 Each grading starts a runtime that imports TensorFlow and trains a model (3 to 20 s on
 2 cores), so every test here is slow. By default (about 4 minutes on 2 cores) every
 keras_mlp and keras_cnn sample is graded, AlexNet (the slowest) only for the reference,
-the skeleton and the planted bugs in `ALEXNET_QUICK`, and the two quick hostile cases;
+the skeleton and the planted bugs in `ALEXNET_QUICK`, and the quick hostile cases;
 `NN_GRADER_ALL_KERAS_SAMPLES=1` grades everything (about 7 minutes), including the
-submission that trains into its 30 s time budget and the multi-gigabyte model.
+multi-gigabyte model.
 """
 
 from __future__ import annotations
@@ -141,11 +145,11 @@ def test_correct_variant_scores_full_marks(assignment, variant):
 
 # -- hostile submissions --------------------------------------------------------------------
 
-def test_constant_predictions_earn_no_accuracy_points():
+def test_a_patched_predict_is_never_what_is_graded():
+    """Its model is the lecture's CNN with a `predict` that answers class 0: the grader
+    trains and runs the CNN its config declares, so it earns what that CNN earns."""
     grade = _grade("keras_cnn", HOSTILE / "constant_predict")
-    points, _ = _by_part(grade)["accuracy"]
-    assert points == 0, _failures(grade)
-    assert "reached test accuracy 0." in _messages(grade, "accuracy"), _failures(grade)
+    assert grade.score == _config("keras_cnn").total_points, _failures(grade)
 
 
 def test_reading_the_test_labels_fails_in_the_sandbox():
@@ -156,15 +160,64 @@ def test_reading_the_test_labels_fails_in_the_sandbox():
     assert "t10k-labels-idx1-ubyte.gz" in message and "FileNotFoundError" in message, message
 
 
-@SLOW_HOSTILE
-def test_training_past_its_time_budget_says_how_far_it_got():
-    config = _config("keras_cnn")
+def test_the_forged_one_layer_model_gets_what_its_config_deserves():
+    """Issue 9: replacing the grader's tools and patching Keras in the student's process
+    scored 100/100 with one untrained layer; now its config is what is graded."""
+    grade = _grade("keras_cnn", HOSTILE / "forged_model")
+    parts = _by_part(grade)
+    # Missing layers cost the kinds test, not the settings of layers that are not there.
+    architecture = {"parameters", "layers", "dropout"}
+    lost = {name for name, (points, maximum) in parts.items() if points < maximum}
+    assert architecture <= lost, _failures(grade)
+    assert all(parts[name][0] == 0 for name in architecture), _failures(grade)
+    assert "has 7,850 parameters; expected 82,934" in _messages(grade, "parameters")
+    assert "expected Conv2D" in _messages(grade, "layers") or \
+        "missing" in _messages(grade, "layers"), _failures(grade)
+    assert grade.score <= grade.max_score - sum(parts[name][1] for name in architecture)
+
+
+def test_memorised_labels_in_dataset_order_earn_no_accuracy(tmp_path):
+    """A model that cannot learn (learning rate 0) whose `predict` answers the public test
+    labels in dataset order: perfect under the old protocol, chance now."""
+    labels = data.load("fashion_mnist").y_test
+    source = (REPO / "reference" / "keras_cnn.py").read_text(encoding="utf-8")
+    source = source.replace("model = keras.Sequential(", "model = Memorised(", 1)
+    source = source.replace('model.compile(optimizer="adam"', 'model.compile(optimizer='
+                            'keras.optimizers.SGD(learning_rate=0.0)', 1)
+    source = source.replace("def build_cnn():", f"""LABELS = {labels.tolist()!r}
+
+
+class Memorised(keras.Sequential):
+    def predict(self, x, *args, **kwargs):
+        return np.eye(NUM_CLASSES, dtype="float32")[np.asarray(LABELS[: len(x)])]
+
+
+def build_cnn():""", 1)
+    student = tmp_path / "keras_cnn.py"
+    student.write_text(source, encoding="utf-8")
+    grade = _grade("keras_cnn", student)
+    points, _ = _by_part(grade)["accuracy"]
+    assert points == 0, _failures(grade)
+    assert "reached test accuracy 0.0" in _messages(grade, "accuracy") or \
+        "reached test accuracy 0.1" in _messages(grade, "accuracy"), _failures(grade)
+
+
+def test_a_lambda_layer_is_refused_with_a_reason_and_costs_only_what_it_breaks():
+    grade = _grade("keras_cnn", HOSTILE / "lambda_layer")
+    lost = {name for name, (points, maximum) in _by_part(grade).items() if points < maximum}
+    assert lost == {"layers", "parameters", "behaviour", "accuracy"}, _failures(grade)
+    for part in ("parameters", "accuracy"):
+        assert "a Lambda layer holds Python code" in _messages(grade, part), _failures(grade)
+
+
+def test_a_custom_layer_is_refused_with_a_reason():
+    """`SlowLayer` would sleep in every training batch; the evaluator rebuilds only Keras's
+    own layers, so it never runs there (student code never runs in training)."""
     grade = _grade("keras_cnn", HOSTILE / "sleeps_in_call")
-    budget = config.accuracy_test("test_accuracy").budget_for(DEVICE)
-    message = _messages(grade, "accuracy")
-    assert f"training stopped at its time budget of {budget['time_budget_s']:g} s" in message, (
-        message)
-    assert "batches" in message, message
+    lost = {name for name, (points, maximum) in _by_part(grade).items() if points < maximum}
+    assert lost == {"layers", "parameters", "behaviour", "accuracy"}, _failures(grade)
+    assert "the grader does not rebuild 'SlowLayer' layers" in _messages(grade, "accuracy"), (
+        _failures(grade))
 
 
 @SLOW_HOSTILE

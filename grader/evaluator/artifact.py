@@ -113,8 +113,10 @@ def _compile_settings(model: Any) -> dict[str, Any]:
             "metrics": metrics if isinstance(metrics, (list, str)) else []}
 
 
-def _spec(model: Any, what: str, input_shape: Sequence[int] | None) -> tuple[ModelSpec, bool]:
-    """The model's spec, and whether it is a chain read from a subclassed model's blocks."""
+def _spec(model: Any, what: str, input_shape: Sequence[int] | None,
+          strict: bool = True) -> tuple[ModelSpec, bool]:
+    """The model's spec, and whether it is a chain read from a subclassed model's blocks
+    (always read strictly: only a chain the evaluator can rebuild can be verified)."""
     kind = _type_name(model, what)
     config = _plain(model.get_config(), f"{what}: `get_config()`")
     try:
@@ -125,7 +127,7 @@ def _spec(model: Any, what: str, input_shape: Sequence[int] | None) -> tuple[Mod
     if isinstance(config, dict) and isinstance(config.get("layers"), list):
         model_class = "Functional" if "output_layers" in config else "Sequential"
         return chain_spec(config, model_class=model_class, input_shape=input_shape,
-                          compile_config=compile_config), False
+                          compile_config=compile_config, strict=strict), False
     entries = _block_entries(model, what)
     return chain_spec({"layers": entries}, model_class=kind, input_shape=input_shape,
                       compile_config=compile_config, implicit_flatten=True), True
@@ -221,8 +223,20 @@ def _check_equivalence(student: Any, model: Any, spec: ModelSpec, what: str) -> 
 
 def describe_model(student: Any, model: Any, *, what: str = "the model",
                    input_shape: Sequence[int] | None = None) -> dict[str, Any]:
-    """`read_model`, described as `grader.checks.architecture` reads it (`spec.describe`)."""
-    return describe(read_model(student, model, what=what, input_shape=input_shape))
+    """The model described as `grader.checks.architecture` reads it (`spec.describe`).
+
+    Unlike `read_model`, a Sequential or functional model with layers or settings outside
+    the allow-list is still described (they are listed by class and plain settings, and
+    under ``"refused"`` with the reason), so that such a layer costs the architecture
+    checks it breaks and no others; it is never trained. A subclassed model is read as
+    `read_model` reads it (verified, or refused).
+    """
+    spec, chained = _spec(model, what, input_shape, strict=False)
+    if chained:
+        _check_equivalence(student, model, spec, what)
+    described = describe(spec)
+    described["refused"] = list(spec.refused)
+    return described
 
 
 def _evaluate(student: Any, what: str, name: str, *args: Any, **kwargs: Any) -> Any:

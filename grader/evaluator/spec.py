@@ -230,12 +230,15 @@ class ModelSpec:
         compile: ``{"optimizer": {"class", "args"}, "loss": {"name", "args"}, "metrics":
             [str]}``, or None when the model is not compiled.
         model_class: The model's class as the config names it ("Sequential", ...).
+        refused: Why layers or settings were not accepted, in a spec read with
+            ``strict=False`` (for describing only; such a spec is never trained).
     """
 
     input_shape: tuple[int, ...]
     layers: tuple[Mapping[str, Any], ...]
     compile: Mapping[str, Any] | None
     model_class: str = "Sequential"
+    refused: tuple[str, ...] = ()
 
     def as_plain(self) -> dict[str, Any]:
         """The spec as the evaluator receives it (JSON-able data)."""
@@ -363,38 +366,73 @@ def _check_chain(entries: list[Mapping[str, Any]], config: Mapping[str, Any],
         raise ModelRefused(f"{where}: the model's output is not its last layer's")
 
 
+def _unchecked(entry: Mapping[str, Any], reason: str) -> dict[str, Any]:
+    """A layer outside the allow-list, described by its class and plain settings only."""
+    kind = entry.get("class_name")
+    kind = KIND_ALIASES.get(kind, kind) if isinstance(kind, str) else "?"
+    config = entry.get("config") if isinstance(entry.get("config"), Mapping) else {}
+    args: dict[str, Any] = {}
+    for key in SETTINGS:
+        value = config.get(key)
+        if key == "activation":
+            value = activation_name(value)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) or (
+                isinstance(value, list) and all(isinstance(v, int) for v in value)):
+            args[key] = value
+    name = config.get("name")
+    return {"class": kind[:100], "name": name if isinstance(name, str) else kind[:100],
+            "args": args, "trainable": True, "refused": reason}
+
+
 def _flatten(config: Mapping[str, Any], where: str, found: list[dict[str, Any]],
-             shapes: list[tuple[int, ...]], functional: bool) -> None:
-    """Append the leaf layers of a Sequential or functional config, depth first."""
+             shapes: list[tuple[int, ...]], functional: bool, strict: bool = True) -> None:
+    """Append the leaf layers of a Sequential or functional config, depth first.
+
+    With ``strict=False`` a layer outside the allow-list is kept as `_unchecked` (and a
+    functional model is read in its config's order), so that it can still be described.
+    """
     entries = _entries(config, where)
-    if functional:
+    if functional and strict:
         _check_chain(entries, config, where)
     for index, entry in enumerate(entries, 1):
-        kind = _kind(entry, f"{where}, layer {index}")
-        inner = entry.get("config")
-        if kind == "InputLayer":
-            shape = (inner or {}).get("batch_shape", (inner or {}).get("batch_input_shape"))
-            shapes.append(_input_shape(shape, f"{where}, layer {index}"))
-            continue
-        if kind in ("Sequential", "Functional"):
-            if not isinstance(inner, Mapping):
-                raise ModelRefused(f"{where}, layer {index}: a nested model without a config")
-            _flatten(inner, f"{where}, layer {index} ({kind})", found, shapes,
-                     kind == "Functional")
-            continue
-        build = entry.get("build_config")
-        if isinstance(build, Mapping) and isinstance(build.get("input_shape"), (list, tuple)):
-            try:
-                shapes.append(_input_shape(build["input_shape"], where))
-            except ModelRefused:
-                pass  # a build shape is only a hint; an unusable one is read past
-        name = inner.get("name") if isinstance(inner, Mapping) else None
-        found.append(layer_spec(kind, inner, f"layer {len(found) + 1} ({_show(name)})"))
+        try:
+            _flatten_entry(entry, index, where, found, shapes, strict)
+        except ModelRefused as exc:
+            if strict:
+                raise
+            found.append(_unchecked(entry, str(exc)))
+
+
+def _flatten_entry(entry: Mapping[str, Any], index: int, where: str,
+                   found: list[dict[str, Any]], shapes: list[tuple[int, ...]],
+                   strict: bool) -> None:
+    """One entry of a config's layer list: an input, a nested model or a leaf layer."""
+    kind = _kind(entry, f"{where}, layer {index}")
+    inner = entry.get("config")
+    if kind == "InputLayer":
+        shape = (inner or {}).get("batch_shape", (inner or {}).get("batch_input_shape"))
+        shapes.append(_input_shape(shape, f"{where}, layer {index}"))
+        return
+    if kind in ("Sequential", "Functional"):
+        if not isinstance(inner, Mapping):
+            raise ModelRefused(f"{where}, layer {index}: a nested model without a config")
+        _flatten(inner, f"{where}, layer {index} ({kind})", found, shapes,
+                 kind == "Functional", strict)
+        return
+    build = entry.get("build_config")
+    if isinstance(build, Mapping) and isinstance(build.get("input_shape"), (list, tuple)):
+        try:
+            shapes.append(_input_shape(build["input_shape"], where))
+        except ModelRefused:
+            pass  # a build shape is only a hint; an unusable one is read past
+    name = inner.get("name") if isinstance(inner, Mapping) else None
+    found.append(layer_spec(kind, inner, f"layer {len(found) + 1} ({_show(name)})"))
 
 
 def chain_spec(config: Any, *, model_class: str = "Sequential",
                input_shape: Sequence[int] | None = None,
-               compile_config: Any = None, implicit_flatten: bool = False) -> ModelSpec:
+               compile_config: Any = None, implicit_flatten: bool = False,
+               strict: bool = True) -> ModelSpec:
     """A `ModelSpec` from a Sequential or functional model's ``get_config()``.
 
     Args:
@@ -406,6 +444,8 @@ def chain_spec(config: Any, *, model_class: str = "Sequential",
         implicit_flatten: Insert a Flatten where a Dense follows an image-shaped output
             (a subclassed model's ``call`` may flatten with ``tf.reshape``; the equivalence
             check of `grader.evaluator.artifact` confirms it).
+        strict: False reads past what the allow-list refuses (listed in ``refused``), to
+            describe the model for architecture checks; such a spec is never trained.
 
     Returns:
         The spec.
@@ -419,7 +459,8 @@ def chain_spec(config: Any, *, model_class: str = "Sequential",
     found: list[dict[str, Any]] = []
     shapes: list[tuple[int, ...]] = []
     _flatten(config, "the model", found, shapes,
-             functional=model_class == "Functional" or "output_layers" in config)
+             functional=model_class == "Functional" or "output_layers" in config,
+             strict=strict)
     shape = tuple(input_shape) if input_shape is not None else (shapes[0] if shapes else None)
     if shape is None:
         raise ModelRefused("the model's config does not say the shape of its input; build it "
@@ -428,8 +469,18 @@ def chain_spec(config: Any, *, model_class: str = "Sequential",
         raise ModelRefused("the model has no layers")
     if implicit_flatten:
         found = _with_flatten(found, shape)
-    spec = ModelSpec(tuple(int(d) for d in shape), tuple(found),
-                     compile_spec(compile_config), model_class)
+    refused = [layer["refused"] for layer in found if layer.get("refused")]
+    try:
+        settings = compile_spec(compile_config)
+    except ModelRefused as exc:
+        if strict:
+            raise
+        settings = _described_compile(compile_config)
+        refused.append(str(exc))
+    spec = ModelSpec(tuple(int(d) for d in shape), tuple(found), settings, model_class,
+                     tuple(refused))
+    if not strict:
+        return spec
     total = param_count(spec)
     if total > MAX_PARAMS:
         raise ModelRefused(f"the model has {total:,} parameters; the grader trains models of at "
@@ -527,6 +578,26 @@ def _metric_name(value: Any) -> str:
     return _show(value)
 
 
+def _described_compile(config: Any) -> dict[str, Any] | None:
+    """Compile settings outside the allow-list, by name only (for describing)."""
+    if not isinstance(config, Mapping) or config.get("optimizer") is None:
+        return None
+    optimizer = config["optimizer"]
+    kind = optimizer.get("class_name") if isinstance(optimizer, Mapping) else optimizer
+    rate = (optimizer.get("config") or {}).get("learning_rate") \
+        if isinstance(optimizer, Mapping) and isinstance(optimizer.get("config"), Mapping) \
+        else None
+    loss = config.get("loss")
+    shown = loss if isinstance(loss, str) else (
+        _metric_name(loss) if isinstance(loss, Mapping) else _show(loss))
+    metrics = config.get("metrics") or []
+    return {"optimizer": {"class": str(kind)[:100],
+                          "args": {"learning_rate": rate} if isinstance(rate, float) else {}},
+            "loss": {"name": None, "shown": str(shown)[:100], "args": {}},
+            "metrics": [_metric_name(m) for m in (metrics if isinstance(metrics, list)
+                                                  else [metrics])[:20]]}
+
+
 def compile_spec(config: Any) -> dict[str, Any] | None:
     """The compile settings from ``model.get_compile_config()`` (None: not compiled)."""
     if config is None or config == {}:
@@ -601,12 +672,25 @@ def _output(layer: Mapping[str, Any], shape: tuple[int, ...],
     return out, weights
 
 
-def shapes(spec: ModelSpec) -> list[tuple[tuple[int, ...], list[tuple[int, ...]]]]:
-    """Each layer's output shape and weight shapes, in order."""
-    shape = spec.input_shape
-    found = []
+def shapes(spec: ModelSpec) -> list[tuple[Any, list[tuple[int, ...]]]]:
+    """Each layer's output shape and weight shapes, in order.
+
+    In a spec read with ``strict=False``, shapes after a refused layer (or one that does
+    not fit) are None.
+    """
+    shape: Any = spec.input_shape
+    found: list[tuple[Any, list[tuple[int, ...]]]] = []
     for index, layer in enumerate(spec.layers, 1):
-        shape, weights = _output(layer, shape, index)
+        if shape is None or layer.get("refused"):
+            shape = None
+            found.append((None, []))
+            continue
+        try:
+            shape, weights = _output(layer, shape, index)
+        except ModelRefused:
+            if not spec.refused:
+                raise
+            shape, weights = None, []
         found.append((shape, weights))
     return found
 
@@ -658,7 +742,7 @@ def describe(spec: ModelSpec) -> dict[str, Any]:
             args["activation"] = ACTIVATION_LAYERS[kind]
         layers.append({"class": kind, "name": layer["name"],
                        "params": sum(math.prod(w) for w in weights),
-                       "output_shape": [None, *out],
+                       "output_shape": None if out is None else [None, *out],
                        "config": {key: args[key] for key in SETTINGS if key in args}})
     compiled = spec.compile is not None
     optimizer = loss = None
