@@ -3,6 +3,13 @@
 Each submission's results go to ``<out>/<student>/results.json`` and into the gradebook
 (``--db``; default ``gradebook.db`` in the course folder) as soon as it is graded, each in
 its own transaction: stopping a batch half way keeps everything graded so far.
+
+One submission never stops the others: whatever a per-submission step raises (intake
+and the suite in `grader.batch`; here writing results.json and recording in the
+gradebook) is recorded as that submission's problem where it still can be, the batch
+goes on, the summary on stderr lists every submission with a problem (who, what, what to
+do), and the exit status is 3. Student-controlled text reaches the terminal only through
+`grader.ids.printable`.
 """
 
 from __future__ import annotations
@@ -10,18 +17,42 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
-from grader.batch import ENGINES, Job, default_workers, run_local, run_ray
+from grader.batch import ENGINES, Job, default_workers, not_graded, passing, run_local, run_ray
 from grader.config import AssignmentConfig, load_assignment
 from grader.gradebook import DEFAULT_DB, content_hash, database_url, open_gradebook
 from grader.grading.run import GradedSubmission, write_results
+from grader.ids import printable
 from grader.intake import MANIFEST_NAME, at_instructor_time, discover, intake, survey
 from grader.reports.hints import CRASH, MEMORY, TIME_LIMIT, failure_reason
+from grader.results.records import GRADER_PROBLEM, grader_problem, is_grader_problem
+
+PROBLEMS_EXIT = 3  # exit status when some submissions had problems (listed on stderr)
+GRADER_TODO = ("the grader failed, not the student: it is graded again on the next "
+               "`grader autograde` run; if it fails again, report the message")
+STUDENT_TODO = ("read the problem in its results.json or report; if it is on your side "
+                "(a renamed or damaged download), fix it and grade again with --force")
+
+
+@dataclass(frozen=True)
+class Attention:
+    """A submission the instructor must look at: whose, what happened, what to do."""
+
+    student_id: str
+    source: Path
+    problem: str
+    todo: str
+
+    def line(self) -> str:
+        """One terminal line, control characters shown as escapes."""
+        who = printable(self.student_id, limit=80)
+        return (f"  {who} ({printable(self.source.name, limit=80)}): "
+                f"{printable(self.problem, limit=400)}; {self.todo}")
 
 
 def submissions_in(path: Path, config: AssignmentConfig) -> list[Path]:
@@ -41,7 +72,7 @@ def score_table(graded: list[GradedSubmission]) -> str:
         return "no submissions"
     parts = [part.name for part in graded[0].grade.parts]
     header = ["student", *parts, "total"]
-    rows = [[g.grade.student_id,
+    rows = [[printable(g.grade.student_id, limit=80),
              *(f"{round(p.points, 2):g}/{p.max_points:g}" for p in g.grade.parts),
              f"{round(g.grade.score, 2):g}/{g.grade.max_score:g}"] for g in graded]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
@@ -68,16 +99,53 @@ def outcome(graded: GradedSubmission) -> str:
 
 
 def already_graded(config: AssignmentConfig, paths: list[Path], gradebook) -> list[Path]:
-    """The submissions whose exact files the gradebook already holds grades for."""
+    """The submissions whose exact files the gradebook already holds grades for.
+
+    A student whose latest grade carries a grader problem is never "already graded": the
+    grader failed there, so it tries again. A submission that cannot even be peeked at is
+    left to the batch, which records why.
+    """
+    troubled = _grader_troubled(config, gradebook)
     done = []
     with tempfile.TemporaryDirectory(prefix="nn-grader-peek-") as scratch:
         for path in paths:
-            peek = intake(path, Path(scratch), expected_files=config.student_files,
-                          assignment=config.id)
-            if peek.files and gradebook.is_graded(config.id, peek.student_id,
-                                                  content_hash(peek.files)):
-                done.append(path)
+            try:
+                peek = intake(path, Path(scratch), expected_files=config.student_files,
+                              assignment=config.id)
+                if (peek.files and peek.student_id not in troubled
+                        and gradebook.is_graded(config.id, peek.student_id,
+                                                content_hash(peek.files))):
+                    done.append(path)
+            except BaseException as error:  # noqa: BLE001 - graded (and recorded) below
+                passing(error)
     return done
+
+
+def _grader_troubled(config: AssignmentConfig, gradebook) -> set[str]:
+    """Students whose latest grade records a failure of the grader itself."""
+    try:
+        rows = gradebook.latest(config.id)
+    except Exception:  # noqa: BLE001 - an assignment not graded yet has no rows
+        return set()
+    return {row.student_id for row in rows
+            if any(is_grader_problem(problem) for problem in row.grade.problems)}
+
+
+def with_problems(result: GradedSubmission, problems: list[str]) -> GradedSubmission:
+    """`result` with `problems` added to its submission's and its grade's problems."""
+    if not problems:
+        return result
+    return replace(result,
+                   submission=replace(result.submission,
+                                      problems=(*result.submission.problems, *problems)),
+                   grade=replace(result.grade, problems=(*result.grade.problems, *problems)))
+
+
+def attention(result: GradedSubmission) -> list[Attention]:
+    """What the instructor must look at for one recorded submission (one per problem)."""
+    return [Attention(result.grade.student_id, Path(result.submission.source), problem,
+                      GRADER_TODO if is_grader_problem(problem) else STUDENT_TODO)
+            for problem in result.grade.problems]
 
 
 def duplicate_notes(path: Path, config: AssignmentConfig) -> dict[Path, str]:
@@ -129,7 +197,9 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
             aware), instead of each one's receipt time; lateness is computed from it.
 
     Returns:
-        0, or 1 when some submission could not be graded at all (its worker kept dying).
+        0; 3 (`PROBLEMS_EXIT`) when some submissions had problems (the grader failed on
+        them, or they could not be read or identified: each is listed on stderr); 1 when
+        the batch was stopped.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
@@ -149,10 +219,33 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
         bar = tqdm(total=len(paths), desc=f"grading {config.id}", unit="submission",
                    disable=len(paths) < 2 or not sys.stderr.isatty())
 
+        listed: list[Attention] = []
+
         def record(result: GradedSubmission) -> None:
-            result = instructor_side(result, notes, submitted_at)
-            write_results(result, out)
-            gradebook.record(config, result.submission, result.grade)
+            """Writes and records one result; each step's failure is the submission's problem."""
+            failures: list[str] = []
+            try:
+                result = instructor_side(result, notes, submitted_at)
+            except BaseException as error:  # noqa: BLE001 - this submission only
+                failures.append(grader_problem("apply the instructor's time and notes",
+                                               passing(error)))
+            try:
+                write_results(with_problems(result, failures), out)
+            except BaseException as error:  # noqa: BLE001 - this submission only
+                failures.append(grader_problem("write its results.json", passing(error)))
+            result = with_problems(result, failures)
+            try:
+                gradebook.record(config, result.submission, result.grade)
+            except BaseException as error:  # noqa: BLE001 - this submission only
+                problem = grader_problem("record it in the gradebook", passing(error))
+                result = with_problems(result, [problem])
+                try:  # the problem alone, without what could not be stored
+                    bare = not_graded(config, Path(result.submission.source), problem,
+                                      result.submission)
+                    gradebook.record(config, bare.submission, bare.grade)
+                except BaseException as again:  # noqa: BLE001 - listed on stderr below
+                    passing(again)
+            listed.extend(attention(result))
             counts[outcome(result)] += 1
             bar.set_postfix(counts, refresh=False)
             bar.update()
@@ -164,14 +257,23 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
                              num_gpus=gpus_per_submission)
         else:
             report = run_local(jobs, workers=workers or default_workers(), on_result=record)
+        for path, reason in report.failed:  # the worker kept dying, or the result was lost
+            problem = (reason if is_grader_problem(reason)
+                       else f"{GRADER_PROBLEM} grade it: {reason}")
+            record(not_graded(config, path, problem))
         bar.close()
         shown = gradebook.engine.url.render_as_string(hide_password=True)
     print(score_table(sorted(report.graded, key=lambda g: g.grade.student_id)))
-    for path, reason in report.failed:
-        print(f"not graded: {path}: {reason}", file=sys.stderr)
+    if listed:
+        students = len({(item.student_id, item.source) for item in listed})
+        print(f"\n{students} submission(s) had problems:", file=sys.stderr)
+        for item in sorted(listed, key=lambda item: (item.student_id, item.problem)):
+            print(item.line(), file=sys.stderr)
     if report.interrupted:
         print("stopped: the submissions graded so far are recorded; run the same command "
               "again to grade the rest", file=sys.stderr)
     print(f"\n{dict(counts) or 'nothing to grade'}; results.json for each student in {out}/; "
           f"grades recorded in {shown}")
-    return 1 if report.failed or report.interrupted else 0
+    if report.interrupted:
+        return 1
+    return PROBLEMS_EXIT if listed else 0

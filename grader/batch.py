@@ -7,20 +7,31 @@ to ``on_result`` (record in the gradebook, write results.json) there, so a batch
 is stopped keeps everything that finished. A worker that dies mid-submission (killed,
 out of memory) costs nothing but time: its submission is graded again, up to
 ``retries`` times, and is reported once.
+
+One bad submission never stops the others: an exception of any type (MemoryError and
+RecursionError included; only the grader's own KeyboardInterrupt and SystemExit pass)
+raised while a submission is read or its suite runs becomes that submission's recorded
+problem (`not_graded`, "the grader could not <step>: <reason>"), and the batch goes on.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from grader.config import load_assignment
-from grader.grading.run import THREADS_ENV, GradedSubmission, grade_path
+from grader import scoring
+from grader.config import AssignmentConfig, load_assignment
+from grader.grading.run import THREADS_ENV, GradedSubmission, run_suite
+from grader.ids import validate_id
+from grader.intake import Submission, identify, intake
+from grader.intake.layouts import placeholder_id
+from grader.results.records import ERROR, TestOutcome, grader_problem
 
 ENGINES = ("local", "ray")
 RETRIES = 2  # a submission whose worker died is graded again this many times
@@ -47,12 +58,76 @@ class BatchReport:
 
 
 def grade_one(job: Job) -> GradedSubmission:
-    """Grades one submission; runs in a worker process (or a Ray task)."""
+    """Grades one submission; runs in a worker process (or a Ray task).
+
+    Each step is isolated: whatever it raises (but the grader's own KeyboardInterrupt or
+    SystemExit) becomes the submission's recorded problem, never the batch's end.
+    """
     config = load_assignment(job.assignment_toml, repo_root=job.repo_root)
-    graded = grade_path(config, job.path, dataset_name=job.dataset_name)
-    # Read-only mappings do not pickle; the copy that crosses back holds a plain dict.
-    submission = replace(graded.submission, files=dict(graded.submission.files))
-    return replace(graded, submission=submission)
+    with tempfile.TemporaryDirectory(prefix="nn-grader-") as scratch:
+        try:
+            submission = intake(job.path, Path(scratch), expected_files=config.student_files,
+                                assignment=config.id)
+        except BaseException as error:  # noqa: BLE001 - one submission never stops the batch
+            return not_graded(config, job.path, grader_problem("read the submission",
+                                                               passing(error)))
+        try:
+            grade = run_suite(config, submission, dataset_name=job.dataset_name)
+        except BaseException as error:  # noqa: BLE001 - one submission never stops the batch
+            return not_graded(config, job.path, grader_problem("run the hidden suite",
+                                                               passing(error)), submission)
+    return portable(GradedSubmission(submission, grade))
+
+
+def passing(error: BaseException) -> BaseException:
+    """`error`, unless it is the grader's own stop (Ctrl-C, exit): that one is raised again."""
+    if isinstance(error, (KeyboardInterrupt, SystemExit)):
+        raise error
+    return error
+
+
+def portable(graded: GradedSubmission) -> GradedSubmission:
+    """`graded` with plain dicts: read-only mappings do not pickle back from a worker."""
+    return replace(graded, submission=replace(graded.submission,
+                                              files=dict(graded.submission.files)))
+
+
+def not_graded(config: AssignmentConfig, path: Path, problem: str,
+               submission: Submission | None = None) -> GradedSubmission:
+    """A submission the grader failed on, as a grade of 0 that says so.
+
+    Every test of the assignment is an error carrying `problem`, and `problem` joins the
+    submission's problems, so the gradebook, results.json and the report all show it (and
+    `grader autograde` grades it again on its next run).
+
+    Args:
+        config: The assignment.
+        path: The submission as found in the class folder.
+        problem: What failed (`records.grader_problem`).
+        submission: The intake's result when intake got that far; else one is made with
+            the id the path gives (`grader.intake.identify`), or a placeholder.
+    """
+    if submission is None:
+        submission = Submission(student_id=fallback_id(path, config), source=path,
+                                workspace=path, files={}, problems=(problem,),
+                                submitted_at=None, expected=tuple(config.student_files))
+    else:
+        submission = replace(submission, problems=(*submission.problems, problem))
+    message = f"This test was not run: {problem}. Your instructor will grade it again."
+    outcomes = [TestOutcome(test, test, ERROR, 0.0, message)
+                for part in config.parts for test in part.tests]
+    grade = scoring.score(config.parts, outcomes, student_id=submission.student_id,
+                          assignment=config.id, execution_time_s=0.0,
+                          problems=submission.problems)
+    return portable(GradedSubmission(submission, grade))
+
+
+def fallback_id(path: Path, config: AssignmentConfig) -> str:
+    """The id a path gives (the LMS layout or its name), else a placeholder; always valid."""
+    try:
+        return validate_id(identify(path, config.id).student_id)
+    except Exception:  # noqa: BLE001 - a name we cannot read gets a placeholder
+        return placeholder_id(str(path.name))
 
 
 def default_workers() -> int:
@@ -97,14 +172,29 @@ def run_local(
                             broken = True
                             pending.append(job)
                             continue
-                        on_result(result)
-                        report.graded.append(result)
+                        except BaseException as error:  # noqa: BLE001 - this job only
+                            report.failed.append((job.path, grader_problem(
+                                "grade it", passing(error))))
+                            continue
+                        deliver(result, on_result, report)
                 if broken:
                     pending += list(futures.values())
             pending = _count_retries(pending, attempts, retries, report)
     except KeyboardInterrupt:
         report.interrupted = True
     return report
+
+
+def deliver(result: GradedSubmission, on_result: Callable[[GradedSubmission], None],
+            report: BatchReport) -> None:
+    """Hands `result` to `on_result`; what that raises is this submission's failure only."""
+    try:
+        on_result(result)
+    except BaseException as error:  # noqa: BLE001 - one submission never stops the batch
+        report.failed.append((result.submission.source, grader_problem(
+            "record its results", passing(error))))
+        return
+    report.graded.append(result)
 
 
 def _share_cores(threads: int | str) -> None:
@@ -171,8 +261,11 @@ def run_ray(
                 except ray.exceptions.WorkerCrashedError as error:
                     report.failed.append((job.path, f"the Ray worker died: {error}"))
                     continue
-                on_result(result)
-                report.graded.append(result)
+                except BaseException as error:  # noqa: BLE001 - this task only
+                    report.failed.append((job.path, grader_problem("grade it",
+                                                                   passing(error))))
+                    continue
+                deliver(result, on_result, report)
     except KeyboardInterrupt:
         report.interrupted = True
         for ref in refs:

@@ -214,7 +214,9 @@ def test_autograde_a_class_folder(tmp_path, repo):
         shutil.copytree(SUBMISSIONS / name, klass / name)
     (klass / "damaged.zip").write_bytes(b"PK\x03\x04 this is not really a zip")
     graded = _grader("autograde", "act", str(klass), "--out", str(tmp_path / "graded"), cwd=repo)
-    assert graded.returncode == 0, graded.stderr
+    assert graded.returncode == 3, graded.stderr  # some submissions had problems: listed
+    assert "1 submission(s) had problems:" in graded.stderr
+    assert "  damaged (damaged.zip): " in graded.stderr and "Traceback" not in graded.stderr
     table = graded.stdout.split("\n\n")[0].splitlines()[1:]  # the score table, header cut
     lines = {line.split()[0]: line.split()[-1] for line in table}
     assert lines == {"exits": "6/10", "train_at_top": "10/10", "wrong_relu": "7/10",
