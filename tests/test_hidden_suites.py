@@ -159,3 +159,14 @@ def test_test_labels_copied_in_dataset_order_earn_no_accuracy_points(assignment,
     threshold = _case(grade, "test_train_reaches_threshold")
     assert threshold.fraction == 0, threshold.message
     assert "reached test accuracy 0." in threshold.message, threshold.message
+
+
+@pytest.mark.parametrize("assignment", [pytest.param("tf_basics", marks=_marks("tf_basics"))])
+def test_a_tf_gradient_that_always_returns_zeros_earns_nothing_for_it(assignment, tmp_path):
+    config = _config(assignment)
+    bug = next(bug for bug in load_bugs(config) if bug.name == "tf_gradient_always_zero")
+    grade = grade_path(config, write_bug(config, bug, tmp_path / bug.name)).grade
+    points, _ = _by_part(grade)["tf_gradient"]
+    assert points == 0, _failures(grade)
+    constant = _case(grade, "test_tf_gradient[constant]")
+    assert "for f = square at the same x" in constant.message, constant.message
