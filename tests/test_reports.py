@@ -155,7 +155,7 @@ def test_report_shows_parts_scores_messages_and_hints(act_grades):
     assert "2 of 4 values differ from the expected ones" in text
     assert "Hint:" in text
     assert "Relu values" in text  # the test's name, made readable
-    for needle in ("wrong_relu", "2 of 4 values differ", "*Hint:*", "| relu |"):
+    for needle in ("wrong\\_relu", "2 of 4 values differ", "*Hint:*", "| relu |"):
         assert needle in report.markdown
 
 

@@ -4,6 +4,12 @@ Every function takes plain data (a figure a hidden test attached, a list of scor
 and returns PNG bytes; `data_uri` turns them into an ``<img src>`` a report embeds, so
 a report opens with no network and no files beside it. Figures are built with
 `matplotlib.figure.Figure`, not pyplot: no global state, no GUI backend.
+
+Figure data comes from what a student's code returned, so every number is checked before
+matplotlib sees it: NaN, ±inf and absurd values (beyond `ABSURD`) are dropped (a gap in
+a curve, an empty cell), counts such as ``epochs`` are bounded by the data, a threshold
+outside [0, 1] is not drawn, and a malformed confusion matrix raises `FigureError`
+(one sentence, for the report) instead of reaching matplotlib.
 """
 
 from __future__ import annotations
@@ -26,6 +32,13 @@ ACCENT = "#1f6feb"
 MUTED = "#8c959f"
 THRESHOLD_COLOUR = "#cf222e"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ABSURD = 1e12  # beyond any loss, count or score a run produces; such values are dropped
+MAX_POINTS = 20_000  # points drawn per curve; longer curves are thinned evenly
+MAX_CLASSES = 100  # the largest confusion matrix drawn
+
+
+class FigureError(ValueError):
+    """Figure data that cannot be drawn; the message says what was expected and found."""
 
 # Class names shown under a confusion matrix whose labels are the digits 0..9.
 CLASS_NAMES = {
@@ -53,16 +66,56 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _numbers(values: Sequence[Any] | None) -> list[float]:
-    """Floats, with None and anything unreadable as NaN (a gap in the line)."""
+def finite(value: Any, *, low: float = -ABSURD, high: float = ABSURD) -> float | None:
+    """`value` as a float when it is a finite number within [low, high], else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) and low <= number <= high else None
+
+
+def _numbers(values: Any) -> list[float]:
+    """Floats for a curve: None, non-finite, absurd or unreadable values become NaN (a gap).
+
+    Anything but a list or tuple is no curve at all; a curve longer than `MAX_POINTS` is
+    thinned evenly.
+    """
+    if not isinstance(values, (list, tuple)):
+        return []
+    stride = max(1, math.ceil(len(values) / MAX_POINTS))
     out = []
-    for value in values or ():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = math.nan
-        out.append(number if math.isfinite(number) else math.nan)
+    for value in values[::stride]:
+        number = finite(value)
+        out.append(math.nan if number is None else number)
     return out
+
+
+def _count(value: Any, *, most: int) -> int:
+    """A whole count in [0, most]; anything else (NaN, 1e308, text) is 0."""
+    number = finite(value, low=0, high=most)
+    return int(number) if number is not None else 0
+
+
+def clean_matrix(matrix: Any) -> list[list[float]]:
+    """A confusion matrix as square rows of counts; absurd or non-finite cells become 0.
+
+    Raises:
+        FigureError: not a square list of lists of at most `MAX_CLASSES` rows.
+    """
+    if not isinstance(matrix, (list, tuple)) or not matrix:
+        raise FigureError(f"a confusion matrix must be a list of rows; received "
+                          f"{type(matrix).__name__}")
+    size = len(matrix)
+    if size > MAX_CLASSES:
+        raise FigureError(f"a confusion matrix has at most {MAX_CLASSES} classes; "
+                          f"received {size} rows")
+    if any(not isinstance(row, (list, tuple)) or len(row) != size for row in matrix):
+        raise FigureError(f"a confusion matrix must be square: {size} rows of {size} "
+                          "counts each")
+    return [[finite(v, low=0.0) or 0.0 for v in row] for row in matrix]
 
 
 def _moving_average(values: list[float], window: int) -> list[float]:
@@ -91,7 +144,9 @@ def learning_curve_png(curve: Mapping[str, Any], *, threshold: float | None = No
               ("accuracy", _numbers(curve.get("accuracy")), _numbers(curve.get("val_accuracy")))]
     fig = Figure(figsize=(7.6, 2.7))
     axes = fig.subplots(1, 2)
-    epochs = int(curve.get("epochs") or 0)
+    longest = max(len(series[0][1]), len(series[1][1]))
+    epochs = _count(curve.get("epochs"), most=longest)  # a boundary needs a step before it
+    threshold = finite(threshold, low=0.0, high=1.0)
     for ax, (name, values, validation) in zip(axes, series, strict=True):
         steps = list(range(1, len(values) + 1))
         if values:
@@ -116,16 +171,16 @@ def learning_curve_png(curve: Mapping[str, Any], *, threshold: float | None = No
         if name == "accuracy":
             ax.set_ylim(0, 1)
         elif values and any(not math.isnan(v) and v > 0 for v in values):
-            finite = [v for v in values if not math.isnan(v)]
-            if finite and max(finite) / max(min(finite), 1e-12) > 100:
+            drawn = [v for v in values if not math.isnan(v)]
+            if min(drawn) > 0 and max(drawn) / max(min(drawn), 1e-12) > 100:
                 ax.set_yscale("log")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(plural(step), fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-        if not values:
-            ax.text(0.5, 0.5, "no values recorded", ha="center", va="center",
-                    transform=ax.transAxes, color=MUTED)
+        if not values or all(math.isnan(v) for v in values):
+            ax.text(0.5, 0.5, "no finite values recorded" if values else "no values recorded",
+                    ha="center", va="center", transform=ax.transAxes, color=MUTED)
         else:
             ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
@@ -147,10 +202,15 @@ def confusion_matrix_png(matrix: Sequence[Sequence[float]], labels: Sequence[Any
 
     Returns:
         PNG bytes, about 520 x 470 pixels.
+
+    Raises:
+        FigureError: `matrix` is not square (see `clean_matrix`).
     """
-    rows = [[float(v) for v in row] for row in matrix]
+    rows = clean_matrix(matrix)
     size = len(rows)
-    names = [str(label) for label in (labels or range(size))]
+    if not isinstance(labels, (list, tuple)) or len(labels) != size:
+        labels = None  # the wrong number of names would label the wrong rows
+    names = [str(label)[:40] for label in (labels or range(size))]
     known = CLASS_NAMES.get(dataset)
     if known and len(known) == size and names == [str(i) for i in range(size)]:
         names = [f"{i} {name}" for i, name in enumerate(known)]
@@ -194,9 +254,10 @@ def score_histogram_png(scores: Sequence[float], max_score: float, *,
     """
     fig = Figure(figsize=(7.0, 2.6))
     ax = fig.subplots()
-    top = max_score if max_score > 0 else max([*scores, 1.0])
+    values = [v for v in (finite(s) for s in scores) if v is not None]
+    top = finite(max_score, low=1e-9) or max([*values, 1.0])
     bins = [top * i / 10 for i in range(11)]
-    values = [min(max(float(s), 0.0), top) for s in scores]
+    values = [min(max(v, 0.0), top) for v in values]
     if values:
         ax.hist(values, bins=bins, color=ACCENT, edgecolor="white")
     ax.set_xlim(0, top)

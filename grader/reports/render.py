@@ -129,10 +129,42 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
-def _environment() -> jinja2.Environment:
+class Verbatim(str):
+    """Markdown the template built on purpose (a code fence, a number): never escaped."""
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~&])")
+
+
+def markdown_text(value: Any) -> str:
+    """Any value as inert Markdown text: what ``{{ }}`` prints in a Markdown template.
+
+    Student text (ids, names, messages, file names) must not become HTML, a link, an
+    image, a heading or a table cell border in an LMS that renders report.md: every
+    Markdown (CommonMark) punctuation character is backslash-escaped, ``&`` included (no
+    entities), and line breaks become spaces (no new block). `Verbatim` values pass.
+    """
+    if isinstance(value, Verbatim):
+        return value
+    text = " ".join(str(value).splitlines())
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _markdown_code(value: Any) -> Verbatim:
+    """A Markdown code span of any text: a fence longer than its backtick runs, one line."""
+    text = " ".join(str(value).splitlines())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)  # a span closes only on a run of exactly its length
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return Verbatim(f"{fence}{pad}{text}{pad}{fence}")
+
+
+def _environment(*, markdown: bool = False) -> jinja2.Environment:
+    """The HTML environment (autoescaped), or the Markdown one (`markdown_text` on output)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=lambda name: bool(name) and ".html" in name,
+        autoescape=False if markdown else (lambda name: bool(name) and ".html" in name),
+        finalize=markdown_text if markdown else None,
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
@@ -142,17 +174,22 @@ def _environment() -> jinja2.Environment:
     env.filters["when"] = _when
     env.filters["fence"] = _fence
     env.filters["pct"] = lambda v: f"{v:.0f}%"
+    if markdown:  # what these filters print is built here from numbers, never student text
+        for name in ("pts", "when", "fence", "pct"):
+            env.filters[name] = (lambda f: lambda *a, **k: Verbatim(f(*a, **k)))(env.filters[name])
+        env.filters["verbatim"] = Verbatim  # a fenced block's contents: literal there
+        env.filters["mdcode"] = _markdown_code
     return env
 
 
-_ENV: jinja2.Environment | None = None
+_ENVS: dict[bool, jinja2.Environment] = {}
 
 
-def environment() -> jinja2.Environment:
-    global _ENV
-    if _ENV is None:
-        _ENV = _environment()
-    return _ENV
+def environment(*, markdown: bool = False) -> jinja2.Environment:
+    """The templates' environment: HTML (autoescaped) or Markdown (escaped by `markdown_text`)."""
+    if markdown not in _ENVS:
+        _ENVS[markdown] = _environment(markdown=markdown)
+    return _ENVS[markdown]
 
 
 # -- the student report -------------------------------------------------------------------------
@@ -222,34 +259,70 @@ def _test_view(name: str, cases: list[TestOutcome], max_points: float) -> TestVi
             group.cases.append(label)
         elif case.message:
             view.notes.append(case.message)
-        for key, figure in case.figures.items():
-            if key in ("gradient_error", "gradient_errors"):
-                view.gradient_rows.extend(_gradient_rows(label, figure))
-            elif key == "accuracy" and isinstance(figure, Mapping):
-                view.accuracy = dict(figure)
-                threshold = figure.get("threshold")
-        curve = case.figures.get("learning_curve")
-        if isinstance(curve, Mapping) and (curve.get("loss") or curve.get("accuracy")):
-            view.learning_curve = plots.data_uri(plots.learning_curve_png(
-                curve, threshold=threshold if isinstance(threshold, (int, float)) else None))
-            steps = len(curve.get("loss") or curve.get("accuracy") or [])
-            what = str(curve.get("x") or "epoch")
-            epochs = curve.get("epochs")
-            view.learning_curve_note = f"{steps} {plots.plural(what) if steps != 1 else what}"
-            if epochs:
-                view.learning_curve_note += f" over {epochs} epoch{'' if epochs == 1 else 's'}"
-            if curve.get("stopped"):
-                view.learning_curve_note += f"; the run stopped early: {curve['stopped']}"
-        matrix = case.figures.get("confusion_matrix")
-        if isinstance(matrix, Mapping) and matrix.get("matrix"):
-            view.confusion_matrix = plots.data_uri(plots.confusion_matrix_png(
-                matrix["matrix"], matrix.get("labels"), dataset=str(matrix.get("dataset", ""))))
-            total = sum(sum(row) for row in matrix["matrix"])
-            right = sum(matrix["matrix"][i][i] for i in range(len(matrix["matrix"])))
-            view.confusion_note = (f"{right:g} of {total:g} test images classified correctly"
-                                   if total else "")
+        try:
+            threshold = _figures(view, label, case.figures, threshold)
+        except Exception as error:  # noqa: BLE001 - a bad figure costs its picture, not the report
+            view.notes.append(f"A figure of this test could not be drawn "
+                              f"({type(error).__name__}: {str(error)[:200]}).")
     view.messages = list(groups.values())
     return view
+
+
+def _figures(view: TestView, label: str, figures: Mapping[str, Any],
+             threshold: float | None) -> float | None:
+    """Adds one case's figures to `view`; returns the accuracy threshold seen so far.
+
+    Figure data holds numbers a student's code produced: only finite, plausible values
+    reach the tables and `plots` (which checks them again).
+    """
+    for key, figure in figures.items():
+        if key in ("gradient_error", "gradient_errors"):
+            view.gradient_rows.extend(_gradient_rows(label, figure))
+        elif key == "accuracy" and isinstance(figure, Mapping):
+            accuracy = _accuracy(figure)
+            if accuracy is not None:
+                view.accuracy = accuracy
+                threshold = accuracy.get("threshold", threshold)
+    curve = figures.get("learning_curve")
+    if isinstance(curve, Mapping) and (curve.get("loss") or curve.get("accuracy")):
+        view.learning_curve = plots.data_uri(plots.learning_curve_png(curve,
+                                                                      threshold=threshold))
+        values = curve.get("loss") or curve.get("accuracy")
+        steps = len(values) if isinstance(values, (list, tuple)) else 0
+        what = str(curve.get("x") or "epoch")[:40]
+        epochs = plots.finite(curve.get("epochs"), low=1, high=plots.ABSURD)
+        view.learning_curve_note = f"{steps} {plots.plural(what) if steps != 1 else what}"
+        if epochs is not None:
+            view.learning_curve_note += (f" over {epochs:g} epoch"
+                                         f"{'' if epochs == 1 else 's'}")
+        if curve.get("stopped"):
+            view.learning_curve_note += (f"; the run stopped early: "
+                                         f"{str(curve['stopped'])[:MESSAGE_CHARS]}")
+    matrix = figures.get("confusion_matrix")
+    if isinstance(matrix, Mapping) and matrix.get("matrix"):
+        rows = plots.clean_matrix(matrix["matrix"])
+        view.confusion_matrix = plots.data_uri(plots.confusion_matrix_png(
+            rows, matrix.get("labels"), dataset=str(matrix.get("dataset", ""))))
+        total = sum(sum(row) for row in rows)
+        right = sum(rows[i][i] for i in range(len(rows)))
+        view.confusion_note = (f"{right:g} of {total:g} test images classified correctly"
+                               if total else "")
+    return threshold
+
+
+def _accuracy(figure: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An ``accuracy`` figure whose accuracy (threshold, floor) are finite and in [0, 1]."""
+    accuracy = plots.finite(figure.get("accuracy"), low=0.0, high=1.0)
+    if accuracy is None:
+        return None
+    shown: dict[str, Any] = {"accuracy": accuracy}
+    for key in ("threshold", "floor"):
+        value = plots.finite(figure.get(key), low=0.0, high=1.0)
+        if value is not None:
+            shown[key] = value
+    if figure.get("dataset"):
+        shown["dataset"] = str(figure["dataset"])[:40]
+    return shown
 
 
 def _part_views(grade: Grade, config: AssignmentConfig) -> list[PartView]:
@@ -336,9 +409,9 @@ def render_student_report(report: ReportInput, *, config: AssignmentConfig) -> S
         Markdown version (the same text, without pictures).
     """
     context = student_context(report, config=config)
-    env = environment()
-    return StudentReport(html=env.get_template(STUDENT_HTML).render(**context),
-                         markdown=env.get_template(STUDENT_MD).render(**context))
+    return StudentReport(
+        html=environment().get_template(STUDENT_HTML).render(**context),
+        markdown=environment(markdown=True).get_template(STUDENT_MD).render(**context))
 
 
 # -- the class summary ----------------------------------------------------------------------------
