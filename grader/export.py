@@ -28,13 +28,24 @@ Formats:
   ``/autograder/submission`` and writes ``/autograder/results/results.json``), the
   grader's source and the course files of the assignment. Gradescope applies its own late
   policy there, so the bundle's results carry the score before any late penalty.
+
+Output that cannot attack its reader:
+
+- Every CSV cell (headers included) goes through `csv_cell`, OWASP's rule against CSV
+  injection: a cell beginning with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+  gets a leading single quote, so a spreadsheet or an LMS import reads it as text, never as
+  a formula. Decision for numbers: a cell that is a plain decimal number (``-3``, ``7.5``,
+  ``1e-05``) is left as it is; it cannot be a formula, and an LMS import needs the number.
+  Scores are never negative here; an instructor's override could be.
+- Student ids become folder names only through `grader.ids.file_name`.
+- Every results.json is strict JSON (`grader.results.records.json_text`: non-finite
+  numbers as null).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import sys
 import traceback
@@ -54,7 +65,8 @@ from grader.gradebook import (
     database_url,
     open_gradebook,
 )
-from grader.results.records import PASSED, Grade, case_shares
+from grader.ids import file_name, printable
+from grader.results.records import PASSED, Grade, case_shares, json_text
 
 FORMATS = ("csv", "gradescope", "gradescope-autograder")
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "gradescope_results.schema.json"
@@ -83,6 +95,9 @@ PRESETS: Mapping[str, tuple[str, ...]] = {
                "blank=Section", "final_score={title}"),
     "moodle": ("student_id=ID number", "name=Full name", "final_score={title}"),
 }
+# OWASP's CSV injection rule: cells starting with these are read as formulas.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 HIDDEN_VISIBILITY = "after_due_date"
 PUBLIC_VISIBILITY = "visible"
 
@@ -185,13 +200,13 @@ def export(*, assignment: str, format: str, out: Path | str | None,
                           f"{_on_disk_listing()}")
     folder = Path(out) if out is not None else Path.cwd() / f"{assignment_id}-gradescope"
     for row in rows:
-        path = folder / _safe_name(row.student_id) / "results.json"
+        path = folder / file_name(row.student_id) / "results.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         results = gradescope_results(config, row.grade, score=row.final_score,
                                      late_days=row.late_days,
                                      late_multiplier=row.late_multiplier,
                                      override=row.override)
-        path.write_text(json.dumps(results, indent=2), encoding="utf-8")
+        path.write_text(json_text(results), encoding="utf-8")
     return f"{len(rows)} results.json written under {folder}/"
 
 
@@ -258,12 +273,34 @@ def csv_rows(columns: Sequence[_Column], rows: Sequence[GradeRow],
     return [[values.get(c.key, "") for c in columns] for _, values in records]
 
 
+def csv_cell(value: object) -> str:
+    """A CSV cell that no spreadsheet or LMS import reads as a formula (OWASP's rule).
+
+    Args:
+        value: The cell's value.
+
+    Returns:
+        ``str(value)``, with a single quote in front when it starts with one of
+        `FORMULA_STARTS` and is not a plain decimal number.
+
+    Examples:
+        >>> csv_cell("=1+2")
+        "'=1+2"
+        >>> csv_cell("-3")
+        '-3'
+    """
+    text = str(value)
+    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _write_csv(columns: Sequence[_Column], table: Sequence[Sequence[str]],
                out: Path | str | None, default_name: str) -> str:
     def write(stream: TextIO) -> None:
         writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow([c.header for c in columns])
-        writer.writerows(table)
+        writer.writerow([csv_cell(c.header) for c in columns])
+        writer.writerows([csv_cell(cell) for cell in row] for row in table)
 
     if str(out) == "-":
         buffer = io.StringIO()
@@ -430,11 +467,14 @@ def run_gradescope_autograder(root: Path, course: Path, assignment: str) -> int:
         config = load_assignment(course / "assignments" / assignment)
         graded = grade_path(config, root / "submission")
         payload = gradescope_results(config, graded.grade)
-    except Exception as exc:  # noqa: BLE001 - any failure must still reach the student
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure must still reach the student
+        reason = printable(f"{type(exc).__name__}: {exc}", limit=400)
         payload = {"score": 0.0, "output": f"The autograder could not grade this "
-                   f"submission: {type(exc).__name__}: {exc}", "tests": []}
+                   f"submission: {reason}", "tests": []}
         traceback.print_exc()
-    results.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    results.write_text(json_text(payload), encoding="utf-8")
     return 0
 
 
@@ -497,16 +537,15 @@ def _time(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value is not None else ""
 
 
-def _safe_name(student_id: str) -> str:
-    return re.sub(r"[^\w.@+-]", "_", student_id) or "_"
-
 
 __all__ = [
     "COLUMN_KEYS",
     "FORMATS",
+    "FORMULA_STARTS",
     "PRESETS",
     "SCHEMA_PATH",
     "ExportError",
+    "csv_cell",
     "csv_rows",
     "export",
     "gradescope_results",

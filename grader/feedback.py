@@ -8,36 +8,87 @@ files `grader autograde` wrote) and writes::
     <out>/<student>/report.md         the same text in Markdown (for an LMS comment)
 
 Every roster student gets a report, those who did not submit one saying so.
+
+One student never stops the others: a results.json that cannot be read, or a report
+that cannot be rendered or written (whatever it raises, but the grader's own Ctrl-C and
+exit), gives that student a short fallback report and a line in the summary on stderr,
+and the exit status is 3. Folder names come from `grader.ids.file_name`.
 """
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from markupsafe import escape
 
 from grader.config import AssignmentConfig, load_assignment
+from grader.ids import file_name, printable
 from grader.reports import (
     ReportInput,
+    StudentReport,
     from_grade_row,
     from_results_json,
     render_class_summary,
     render_student_report,
 )
+from grader.reports.render import markdown_text
+from grader.results.records import grader_problem
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._@-]+")
+PROBLEMS_EXIT = 3  # exit status when some reports had problems (listed on stderr)
+T = TypeVar("T")
 
 
-def folder_name(student_id: str) -> str:
-    """A student's folder under `out`: the id with anything unsafe in a path replaced."""
-    name = _UNSAFE.sub("_", student_id).strip(".") or "_"
-    return name[:120]
+@dataclass
+class Written:
+    """What `write_feedback` wrote: the class summary, and the students it had trouble with.
+
+    Attributes:
+        index: ``out/index.html``.
+        problems: (student id or file, "the grader could not ...: reason") pairs.
+    """
+
+    index: Path
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _isolated(step: str, action: Callable[[], T]) -> T | str:
+    """`action()`, or the grader problem it raised (only Ctrl-C and exit pass)."""
+    try:
+        return action()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # noqa: BLE001 - one student never stops the others
+        return grader_problem(step, error)
+
+
+def fallback_report(report: ReportInput, problem: str) -> StudentReport:
+    """A short report for a student whose report could not be rendered: it says so."""
+    sentence = ("Your feedback report could not be produced ({}). Your grade is recorded; "
+                "your instructor has been told and will send the report.")
+    html = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
+            f"Feedback for {escape(report.student_id)}</title></head><body><h1>Feedback for "
+            f"{escape(report.student_id)}</h1><p>{escape(sentence.format(problem))}</p>"
+            "</body></html>\n")
+    markdown = (f"# Feedback for {markdown_text(report.student_id)}\n\n"
+                f"{markdown_text(sentence.format(problem))}\n")
+    return StudentReport(html=html, markdown=markdown)
 
 
 def write_reports(inputs: Sequence[ReportInput], *, config: AssignmentConfig, out: Path,
                   roster: Iterable[Any] = ()) -> Path:
+    """Writes every student's report and the class summary; returns ``out/index.html``.
+
+    See `write_feedback`, which also returns the students it had trouble with.
+    """
+    return write_feedback(inputs, config=config, out=out, roster=roster).index
+
+
+def write_feedback(inputs: Sequence[ReportInput], *, config: AssignmentConfig, out: Path,
+                   roster: Iterable[Any] = ()) -> Written:
     """Writes every student's report and the class summary.
 
     Args:
@@ -47,7 +98,8 @@ def write_reports(inputs: Sequence[ReportInput], *, config: AssignmentConfig, ou
         roster: the class; students without an input get a "no submission" report.
 
     Returns:
-        The class summary's path, ``out/index.html``.
+        The class summary's path and the problems met: a student whose report could not
+        be rendered gets `fallback_report`; one that could not be written is listed.
     """
     roster = list(roster)
     everyone: dict[str, ReportInput] = {row.student_id: row for row in inputs}
@@ -57,32 +109,72 @@ def write_reports(inputs: Sequence[ReportInput], *, config: AssignmentConfig, ou
             everyone[ident] = ReportInput(student_id=ident,
                                           display_name=_roster_name(entry))
     out.mkdir(parents=True, exist_ok=True)
+    written = Written(out / "index.html")
     links: dict[str, str] = {}
     used: set[str] = set()
     for ident in sorted(everyone):
-        folder = folder_name(ident)
-        while folder in used:  # two ids that differ only in unsafe characters
+        folder = file_name(ident)
+        while folder in used:  # file_name keeps ids apart; this only guards the impossible
             folder += "_"
         used.add(folder)
-        report = render_student_report(everyone[ident], config=config)
-        target = out / folder
-        target.mkdir(exist_ok=True)
-        (target / "report.html").write_text(report.html, encoding="utf-8")
-        (target / "report.md").write_text(report.markdown, encoding="utf-8")
+        report = _isolated("render the report", lambda ident=ident: render_student_report(
+            everyone[ident], config=config))
+        if isinstance(report, str):
+            written.problems.append((ident, report))
+            everyone[ident] = ReportInput(student_id=ident,
+                                          display_name=everyone[ident].display_name)
+            report = fallback_report(everyone[ident], report)
+        failed = _isolated("write the report", lambda folder=folder, report=report: _write(
+            out / folder, report))
+        if isinstance(failed, str):
+            written.problems.append((ident, failed))
+            continue
         links[ident] = f"{folder}/report.html"
-    index = out / "index.html"
-    index.write_text(render_class_summary(list(everyone.values()), config=config, roster=roster,
-                                          report_links=links), encoding="utf-8")
-    return index
+    summary = _isolated("render the class summary", lambda: render_class_summary(
+        list(everyone.values()), config=config, roster=roster, report_links=links))
+    if isinstance(summary, str):
+        written.problems.append(("class summary", summary))
+        summary = _plain_index(config, links)
+    written.index.write_text(summary, encoding="utf-8")
+    return written
 
 
-def inputs_from_results(folder: Path, config: AssignmentConfig) -> list[ReportInput]:
-    """`ReportInput`s from ``<folder>/<student>/results.json`` (`grader autograde --out`)."""
+def _write(folder: Path, report: StudentReport) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / "report.html").write_text(report.html, encoding="utf-8")
+    (folder / "report.md").write_text(report.markdown, encoding="utf-8")
+
+
+def _plain_index(config: AssignmentConfig, links: dict[str, str]) -> str:
+    """A bare list of the reports, for when the class summary cannot be rendered."""
+    items = "".join(f'<li><a href="{escape(link)}">{escape(ident)}</a></li>'
+                    for ident, link in sorted(links.items()))
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
+            f"{escape(config.title)}</title></head><body><h1>{escape(config.title)}</h1>"
+            f"<p>The class summary could not be rendered; the reports:</p><ul>{items}</ul>"
+            "</body></html>\n")
+
+
+def inputs_from_results(folder: Path, config: AssignmentConfig,
+                        problems: list[tuple[str, str]] | None = None) -> list[ReportInput]:
+    """`ReportInput`s from ``<folder>/<student>/results.json`` (`grader autograde --out`).
+
+    A file that cannot be read is skipped and added to `problems` (when given).
+    """
     paths = sorted(folder.glob("*/results.json"))
     if not paths:
         raise FileNotFoundError(f"{folder}: no <student>/results.json files; expected the "
                                 f"folder `grader autograde {config.id} ... --out` wrote")
-    return [from_results_json(path, config=config) for path in paths]
+    inputs = []
+    for path in paths:
+        read = _isolated("read results.json", lambda path=path: from_results_json(
+            path, config=config))
+        if isinstance(read, str):
+            if problems is not None:
+                problems.append((f"{path.parent.name}/results.json", read))
+            continue
+        inputs.append(read)
+    return inputs
 
 
 def main(*, assignment: str, db: str | Path | None = None, out: Path | None = None,
@@ -96,31 +188,49 @@ def main(*, assignment: str, db: str | Path | None = None, out: Path | None = No
         results: read ``results.json`` files from this folder instead of the gradebook.
 
     Returns:
-        The exit status: 0 when written, 2 when the gradebook cannot be read.
+        The exit status: 0 when written; 3 (`PROBLEMS_EXIT`) when some student's report
+        or results.json had a problem (each listed on stderr; the others are written);
+        2 when the gradebook cannot be read.
     """
     config = load_assignment(assignment)
     out = out or Path("feedback") / config.id
     roster: list[Any] = []
+    problems: list[tuple[str, str]] = []
     if results is not None:
-        inputs = inputs_from_results(results, config)
+        inputs = inputs_from_results(results, config, problems)
     else:
         from grader.gradebook import GradebookError, open_gradebook
 
         try:
             with open_gradebook(db) as gradebook:
-                inputs = [from_grade_row(row) for row in gradebook.latest(config.id)]
+                inputs = []
+                for row in gradebook.latest(config.id):
+                    read = _isolated("read the grade", lambda row=row: from_grade_row(row))
+                    if isinstance(read, str):
+                        problems.append((row.student_id, read))
+                    else:
+                        inputs.append(read)
                 roster = list(gradebook.students())
         except GradebookError as error:
-            print(f"grader feedback: {error}", file=sys.stderr)
+            print(f"grader feedback: {printable(str(error), limit=2000)}", file=sys.stderr)
             return 2
-    index = write_reports(inputs, config=config, out=out, roster=roster)
+    written = write_feedback(inputs, config=config, out=out, roster=roster)
+    problems += written.problems
     graded = sum(1 for row in inputs if row.grade is not None)
     total = len({*(_roster_id(e) for e in roster), *(row.student_id for row in inputs)})
     print(f"{config.id}: {graded} graded, {total - graded} without a submission")
-    print(f"class summary:   {index}")
+    print(f"class summary:   {written.index}")
     print(f"student reports: {out}/<student>/report.html (and report.md)")
     if not inputs and not roster:
         print(f"no grades for `{config.id}` yet: run `grader autograde {config.id} ...` first")
+    if problems:
+        print(f"\n{len(problems)} report(s) had problems (the others are written):",
+              file=sys.stderr)
+        for who, problem in problems:
+            print(f"  {printable(who, limit=80)}: {printable(problem, limit=400)}; a short "
+                  "report saying so was written where possible: fix the cause and run "
+                  "`grader feedback` again", file=sys.stderr)
+        return PROBLEMS_EXIT
     return 0
 
 

@@ -16,6 +16,7 @@ import pytest
 from grader import feedback
 from grader.config import load_assignment
 from grader.grading.run import grade_path, write_results
+from grader.ids import file_name
 from grader.reports import (
     ReportInput,
     from_grade_row,
@@ -303,10 +304,10 @@ def test_feedback_from_the_gradebook_reports_every_roster_student(act_grades, tm
     printed = capsys.readouterr().out
     assert "index.html" in printed
     assert "8.5" in _text((out / "wrong_relu" / "report.html").read_text())
-    absent = out / feedback.folder_name("absent 1/x") / "report.html"
+    absent = out / file_name("absent 1/x") / "report.html"
     assert "No submission" in absent.read_text()
     index = (out / "index.html").read_text()
-    assert f'href="{feedback.folder_name("absent 1/x")}/report.html"' in index
+    assert f'href="{file_name("absent 1/x")}/report.html"' in index
 
 
 def test_unknown_gradebook_is_an_error_not_a_traceback(tmp_path, capsys):
@@ -316,10 +317,17 @@ def test_unknown_gradebook_is_an_error_not_a_traceback(tmp_path, capsys):
     assert "grader feedback:" in capsys.readouterr().err
 
 
-def test_folder_names_are_safe():
-    assert feedback.folder_name("2023123456") == "2023123456"
-    assert feedback.folder_name("../etc/passwd") == "_etc_passwd"
-    assert "/" not in feedback.folder_name("a/b c")
+def test_report_folders_are_grader_ids_file_names(tmp_path):
+    """`..`, absolute and escaped ids get a folder inside `out`, named by `file_name`."""
+    hostile = ["../../escaped", "/etc/cron.d/x", "\x1b[31mred", "plain-id"]
+    out = tmp_path / "deep" / "feedback"
+    written = feedback.write_feedback([], config=ACT, out=out, roster=hostile)
+    assert written.problems == []
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert folders == sorted(file_name(ident) for ident in hostile)
+    assert "plain-id" in folders  # a safe id keeps its name
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file() and out not in p.parents
+                  ) == []  # nothing outside out
 
 
 def test_results_json_without_extras_still_renders(tmp_path):
