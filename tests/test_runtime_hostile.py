@@ -170,7 +170,9 @@ def test_fork_bomb_is_capped_and_every_process_dies(tmp_path: Path) -> None:
         uid = runtime.sandbox_uid[0]
         result = runtime.student.fork_bomb.fork_bomb()
         assert result["error"] == "BlockingIOError" and result["made"] < 24
-        assert 0 < len(_processes_of(uid)) <= 24
+        # In a user namespace bubblewrap's own two processes run as the sandbox uid too.
+        monitors = 2 if runtime._process.command.isolation == "userns" else 0
+        assert 0 < len(_processes_of(uid)) <= 24 + monitors
     assert _processes_of(uid) == []
 
 
@@ -178,11 +180,7 @@ def test_huge_file_hits_the_file_size_limit(tmp_path: Path, sandbox_kind: str) -
     with open_runtime(tmp_path, "big_file", kind=sandbox_kind) as runtime:
         with pytest.raises(StudentError, match="File too large.*file size limit 8 MB"):
             runtime.student.big_file.write_big(64)
-    big = tmp_path / "ws" / "big.bin"
-    if sandbox_kind == "bwrap":  # the workspace is the sandbox's own tmpfs: the host's is untouched
-        assert not big.exists()
-    else:
-        assert big.stat().st_size <= 8 << 20
+    assert not (tmp_path / "ws" / "big.bin").exists()  # the runtime writes to its own copy
 
 
 @requires_bwrap

@@ -79,9 +79,9 @@ class StudentRuntime:
     """A sandboxed process holding one submission, restarted lazily after a crash.
 
     Args:
-        workspace: The submission's private workspace copy. Under bubblewrap the
-            runtime works on a copy of it in a size-limited tmpfs and never writes here;
-            without bubblewrap it writes here (chowned to the sandbox uid when root).
+        workspace: The submission's private workspace copy; never written to. Under
+            bubblewrap the runtime works on a copy of it in a size-limited tmpfs; without
+            bubblewrap, on a staged copy (chowned to the sandbox uid when root).
         modules: Module names to import, e.g. ``["mlp_numpy"]`` for ``mlp_numpy.py``.
         limits: Resource limits.
         env: Extra environment variables for the runtime.
@@ -235,22 +235,27 @@ class StudentRuntime:
         return sources
 
     def _paths(self) -> Any:
-        """The sandbox's host paths; under bwrap the submission comes from a staged copy."""
+        """The sandbox's host paths; the submission comes from a staged copy of the workspace.
+
+        Under bwrap the copy is bound read-only and the runtime works on its own tmpfs;
+        without bwrap the runtime works in the copy itself (chowned to the sandbox uid when
+        the grader is root). Either way the intake's workspace is never written to.
+        """
         paths = default_paths(self.workspace)
-        if not self.use_bwrap:
-            uid = self.sandbox_uid
-            if uid is not None and not fallback_usable(paths):
+        if self._staged is None:
+            if not self.use_bwrap and self.sandbox_uid is not None and \
+                    not fallback_usable(paths):
                 raise SandboxError(
                     "the grader is root and bubblewrap is not usable, and the unprivileged "
-                    f"uid {uid[0]} cannot reach the interpreter ({', '.join(paths.python_roots)})"
-                    ": student code would run as root, so it is not run; install bubblewrap "
-                    "or run the grader as a non-root user")
-            prepare_workspace(self.workspace, uid)
-            return paths
-        if self._staged is None:
+                    f"uid {self.sandbox_uid[0]} cannot reach the interpreter "
+                    f"({', '.join(paths.python_roots)}): student code would run as root, so "
+                    "it is not run; install bubblewrap or run the grader as a non-root user")
             self._staged = stage_workspace(self.workspace)
             staged = dataclasses.replace(paths, workspace=self._staged)
-            self.userns = choose_userns(staged, self.sandbox_uid)
+            if self.use_bwrap:
+                self.userns = choose_userns(staged, self.sandbox_uid)
+        if not self.use_bwrap:
+            prepare_workspace(self._staged, self.sandbox_uid)
         return dataclasses.replace(paths, workspace=self._staged)
 
     def _spawn(self) -> RuntimeProcess:

@@ -507,18 +507,20 @@ def choose_userns(paths: SandboxPaths, sandbox_uid: tuple[int, int] | None) -> b
     needed = (*paths.python_roots, paths.runtime_code, paths.workspace, paths.bwrap)
     if sandbox_uid is not None and not all(traversable_by_others(path) for path in needed):
         return False
-    return userns_usable(paths.bwrap, sandbox_uid)
+    # One probe per process: any unprivileged uid answers for all of them.
+    return userns_usable(paths.bwrap, None if sandbox_uid is None else (_UID_BASE, _UID_BASE))
 
 
 def fallback_usable(paths: SandboxPaths | None = None) -> bool:
     """Whether student code may run without bubblewrap here: never as root.
 
-    A root grader runs it as an unprivileged uid, which must reach the interpreter.
+    A root grader runs it as an unprivileged uid, which must reach the interpreter (the
+    workspace is staged where any uid can reach it).
     """
     if os.geteuid() != 0:
         return True
     paths = paths or default_paths(tempfile.gettempdir())
-    return all(traversable_by_others(path) for path in (*paths.python_roots, paths.workspace))
+    return all(traversable_by_others(path) for path in paths.python_roots)
 
 
 @cache
