@@ -12,12 +12,17 @@ Grading needs the dataset for `mlp_numpy`'s training test; the tf_basics cases i
 TensorFlow in every runtime, so they are marked slow.
 
 Hostile mlp_numpy submissions (tests/files/mlp_*) go through the same pipeline: one with
-no learning in it (constant forwards, zero backwards) earns nothing, and one that copied
-the public test labels in the dataset's order earns no accuracy points.
+no learning in it (constant forwards, zero backwards) earns nothing through the real
+`grader autograde` CLI, and one that copied the public test labels in the dataset's order
+earns no accuracy points.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,26 +122,31 @@ GRADIENT_PARTS = ("fc_backward", "relu_backward", "softmax_backward", "cross_ent
 MLP = pytest.param("mlp_numpy", marks=_marks("mlp_numpy"))
 
 
-def _messages(grade: Grade, part: str) -> str:
-    return "\n".join(test.message for p in grade.parts if p.name == part for test in p.tests)
-
-
 def _case(grade: Grade, name: str):
     return next(test for part in grade.parts for test in part.tests if test.case == name)
 
 
 @pytest.mark.parametrize("assignment", [MLP])
-def test_a_submission_with_no_learning_in_it_earns_nothing(assignment):
-    config = _config(assignment)
-    grade = grade_path(config, FILES / "mlp_constant").grade
-    earning = {name: points for name, (points, _) in _by_part(grade).items() if points > 0}
-    assert not earning, f"constant forwards and zero backwards earn points: {earning}"
+def test_a_submission_with_no_learning_in_it_earns_nothing(assignment, tmp_path):
+    """Through the real CLI: `grader autograde` on constant forwards and zero backwards."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", "autograde", assignment, str(FILES / "mlp_constant"),
+         "--out", str(tmp_path / "graded"), "--db", f"sqlite:///{tmp_path / 'gradebook.db'}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "graded" / "mlp_constant" / "results.json").read_text())
+    earning = {test["name"]: test["score"] for test in results["tests"] if test["score"] > 0}
+    assert results["score"] == 0 and not earning, (
+        f"constant forwards and zero backwards earn points: {earning}")
+    outputs = {part: "\n".join(test["output"] for test in results["tests"]
+                               if test["name"].startswith(f"{part}: "))
+               for part in (*GRADIENT_PARTS, "shapes")}
     for part in GRADIENT_PARTS:
-        message = _messages(grade, part)
-        assert "does not depend on its input" in message, f"{part}: {message}"
-    assert "`Relu.backward` returned all zeros" in _messages(grade, "relu_backward")
-    assert "returned the same output for" in _messages(grade, "shapes")
-    assert "every entry equal to 0" in _messages(grade, "shapes")
+        assert "your forward does not depend on its input" in outputs[part], outputs[part]
+    assert "`Relu.backward` returned all zeros" in outputs["relu_backward"]
+    assert "returned the same output for" in outputs["shapes"]
+    assert "every entry equal to 0" in outputs["shapes"]
 
 
 @pytest.mark.parametrize("assignment", [MLP])
