@@ -55,14 +55,21 @@ class Written:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _isolated(step: str, action: Callable[[], T]) -> T | str:
+@dataclass(frozen=True)
+class Failed:
+    """A step that raised: the grader problem it becomes."""
+
+    problem: str
+
+
+def _isolated(step: str, action: Callable[[], T]) -> T | Failed:
     """`action()`, or the grader problem it raised (only Ctrl-C and exit pass)."""
     try:
         return action()
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:  # noqa: BLE001 - one student never stops the others
-        return grader_problem(step, error)
+        return Failed(grader_problem(step, error))
 
 
 def fallback_report(report: ReportInput, problem: str) -> StudentReport:
@@ -112,6 +119,7 @@ def write_feedback(inputs: Sequence[ReportInput], *, config: AssignmentConfig, o
     written = Written(out / "index.html")
     links: dict[str, str] = {}
     used: set[str] = set()
+    broken: set[str] = set()  # students whose own report could not be rendered
     for ident in sorted(everyone):
         folder = file_name(ident)
         while folder in used:  # file_name keeps ids apart; this only guards the impossible
@@ -119,21 +127,25 @@ def write_feedback(inputs: Sequence[ReportInput], *, config: AssignmentConfig, o
         used.add(folder)
         report = _isolated("render the report", lambda ident=ident: render_student_report(
             everyone[ident], config=config))
-        if isinstance(report, str):
-            written.problems.append((ident, report))
-            everyone[ident] = ReportInput(student_id=ident,
-                                          display_name=everyone[ident].display_name)
-            report = fallback_report(everyone[ident], report)
+        if isinstance(report, Failed):
+            written.problems.append((ident, report.problem))
+            broken.add(ident)
+            report = fallback_report(everyone[ident], report.problem)
         failed = _isolated("write the report", lambda folder=folder, report=report: _write(
             out / folder, report))
-        if isinstance(failed, str):
-            written.problems.append((ident, failed))
+        if isinstance(failed, Failed):
+            written.problems.append((ident, failed.problem))
             continue
         links[ident] = f"{folder}/report.html"
     summary = _isolated("render the class summary", lambda: render_class_summary(
         list(everyone.values()), config=config, roster=roster, report_links=links))
-    if isinstance(summary, str):
-        written.problems.append(("class summary", summary))
+    if isinstance(summary, Failed) and broken:  # again without the data that broke reports
+        summary = _isolated("render the class summary", lambda: render_class_summary(
+            [ReportInput(student_id=row.student_id, display_name=row.display_name)
+             if row.student_id in broken else row for row in everyone.values()],
+            config=config, roster=roster, report_links=links))
+    if isinstance(summary, Failed):
+        written.problems.append(("class summary", summary.problem))
         summary = _plain_index(config, links)
     written.index.write_text(summary, encoding="utf-8")
     return written
@@ -169,9 +181,9 @@ def inputs_from_results(folder: Path, config: AssignmentConfig,
     for path in paths:
         read = _isolated("read results.json", lambda path=path: from_results_json(
             path, config=config))
-        if isinstance(read, str):
+        if isinstance(read, Failed):
             if problems is not None:
-                problems.append((f"{path.parent.name}/results.json", read))
+                problems.append((f"{path.parent.name}/results.json", read.problem))
             continue
         inputs.append(read)
     return inputs
@@ -206,8 +218,8 @@ def main(*, assignment: str, db: str | Path | None = None, out: Path | None = No
                 inputs = []
                 for row in gradebook.latest(config.id):
                     read = _isolated("read the grade", lambda row=row: from_grade_row(row))
-                    if isinstance(read, str):
-                        problems.append((row.student_id, read))
+                    if isinstance(read, Failed):
+                        problems.append((row.student_id, read.problem))
                     else:
                         inputs.append(read)
                 roster = list(gradebook.students())
