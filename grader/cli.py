@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from grader import data
+from grader.ids import printable
 
 
 def _data_main(args: argparse.Namespace) -> int:
@@ -305,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (data.DatasetError, *_user_errors()) as error:
-        print(f"grader: {error}", file=sys.stderr)
+        shown = "\n".join(printable(line, limit=2000) for line in str(error).splitlines())
+        print(f"grader: {shown}", file=sys.stderr)  # student ids: no terminal escapes
         return 2
 
 

@@ -140,7 +140,8 @@ def main(*, assignment: str, format: str, out: Path | str | None, db: str | Path
         written = export(assignment=assignment, format=format, out=out, db=db,
                          columns=columns, preset=preset, student=student)
     except (ExportError, GradebookError) as error:
-        print(f"grader: {error}", file=sys.stderr)
+        shown = "\n".join(printable(line, limit=2000) for line in str(error).splitlines())
+        print(f"grader: {shown}", file=sys.stderr)  # student ids: no terminal escapes
         return 2
     if written:
         print(written)
