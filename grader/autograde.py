@@ -239,9 +239,10 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
             except BaseException as error:  # noqa: BLE001 - this submission only
                 problem = grader_problem("record it in the gradebook", passing(error))
                 result = with_problems(result, [problem])
-                try:  # the problem alone, without what could not be stored
+                try:  # the problem alone, without what could not be stored, in both places
                     bare = not_graded(config, Path(result.submission.source), problem,
                                       result.submission)
+                    write_results(bare, out)
                     gradebook.record(config, bare.submission, bare.grade)
                 except BaseException as again:  # noqa: BLE001 - listed on stderr below
                     passing(again)
