@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import sys
 import traceback
@@ -66,7 +67,7 @@ from grader.gradebook import (
     open_gradebook,
 )
 from grader.ids import file_name, printable
-from grader.results.records import PASSED, Grade, case_shares, json_text
+from grader.results.records import PASSED, Grade, case_shares, grader_problem, json_text
 
 FORMATS = ("csv", "gradescope", "gradescope-autograder")
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "gradescope_results.schema.json"
@@ -98,6 +99,7 @@ PRESETS: Mapping[str, tuple[str, ...]] = {
 # OWASP's CSV injection rule: cells starting with these are read as formulas.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+PROBLEMS_EXIT = 3  # exit status when some students could not be exported (listed on stderr)
 HIDDEN_VISIBILITY = "after_due_date"
 PUBLIC_VISIBILITY = "visible"
 
@@ -133,25 +135,40 @@ def main(*, assignment: str, format: str, out: Path | str | None, db: str | Path
         student: export this student only.
 
     Returns:
-        0, or 2 after printing what was wrong (an unknown assignment, student, format,
-        column or preset).
+        0; 2 after printing what was wrong (an unknown assignment, student, format,
+        column or preset); 3 (`PROBLEMS_EXIT`) when some students' rows or files could
+        not be exported (each listed on stderr; the others are written).
     """
+    problems: list[tuple[str, str]] = []
     try:
         written = export(assignment=assignment, format=format, out=out, db=db,
-                         columns=columns, preset=preset, student=student)
+                         columns=columns, preset=preset, student=student, problems=problems)
     except (ExportError, GradebookError) as error:
         shown = "\n".join(printable(line, limit=2000) for line in str(error).splitlines())
         print(f"grader: {shown}", file=sys.stderr)  # student ids: no terminal escapes
         return 2
     if written:
         print(written)
+    if problems:
+        print(f"{len(problems)} student(s) could not be exported (the others are):",
+              file=sys.stderr)
+        for who, problem in problems:
+            print(f"  {printable(who, limit=80)}: {printable(problem, limit=400)}; their "
+                  "grade cell is left empty: fix the cause and export again", file=sys.stderr)
+        return PROBLEMS_EXIT
     return 0
 
 
 def export(*, assignment: str, format: str, out: Path | str | None,
            db: str | Path | None = None, columns: str | Sequence[str] | None = None,
-           preset: str | None = None, student: str | None = None) -> str:
-    """`main` without the printing: returns what was written, raises `ExportError`."""
+           preset: str | None = None, student: str | None = None,
+           problems: list[tuple[str, str]] | None = None) -> str:
+    """`main` without the printing: returns what was written, raises `ExportError`.
+
+    A student whose row or results.json cannot be made is left out (empty grade cells in
+    a CSV) and added to `problems` as (student id, "the grader could not ...: reason").
+    """
+    problems = problems if problems is not None else []
     if format not in FORMATS:
         raise ExportError(f"unknown format `{format}`; formats: {', '.join(FORMATS)}")
     if preset is not None and preset not in PRESETS:
@@ -193,22 +210,29 @@ def export(*, assignment: str, format: str, out: Path | str | None,
                                parts=parts, title=info.title or assignment_id,
                                assignment_id=assignment_id)
         table = csv_rows(chosen, rows, [(s.id, s.display_name) for s in missing], overrides,
-                         max_points=info.max_points)
+                         max_points=info.max_points, problems=problems)
         return _write_csv(chosen, table, out, f"{assignment_id}-{preset or 'grades'}.csv")
     if config is None:
         raise ExportError(f"--format gradescope needs the assignment's assignment.toml "
                           f"(which parts are public); `{assignment}` has none: "
                           f"{_on_disk_listing()}")
     folder = Path(out) if out is not None else Path.cwd() / f"{assignment_id}-gradescope"
+    written = 0
     for row in rows:
-        path = folder / file_name(row.student_id) / "results.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        results = gradescope_results(config, row.grade, score=row.final_score,
-                                     late_days=row.late_days,
-                                     late_multiplier=row.late_multiplier,
-                                     override=row.override)
-        path.write_text(json_text(results), encoding="utf-8")
-    return f"{len(rows)} results.json written under {folder}/"
+        try:
+            path = folder / file_name(row.student_id) / "results.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            results = gradescope_results(config, row.grade, score=row.final_score,
+                                         late_days=row.late_days,
+                                         late_multiplier=row.late_multiplier,
+                                         override=row.override)
+            path.write_text(json_text(results), encoding="utf-8")
+            written += 1
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:  # noqa: BLE001 - one student never stops the export
+            problems.append((row.student_id, grader_problem("export its results.json", error)))
+    return f"{written} results.json written under {folder}/"
 
 
 # --- csv --------------------------------------------------------------------------------
@@ -245,21 +269,25 @@ def parse_columns(spec: str | Sequence[str], *, parts: Sequence[str], title: str
 
 def csv_rows(columns: Sequence[_Column], rows: Sequence[GradeRow],
              missing: Sequence[tuple[str, str]], overrides: Mapping[str, Override], *,
-             max_points: float) -> list[list[str]]:
-    """The table's rows, by student id: graded students and roster students without work."""
+             max_points: float, problems: list[tuple[str, str]] | None = None
+             ) -> list[list[str]]:
+    """The table's rows, by student id: graded students and roster students without work.
+
+    A graded row that cannot be made keeps its id and name, empty grade cells (an LMS
+    import leaves that grade alone) and the status "not exported"; the reason is added
+    to `problems`.
+    """
     records: list[tuple[str, dict[str, str]]] = []
     for row in rows:
-        values = {
-            "student_id": row.student_id, "name": row.display_name,
-            "score": _num(row.score), "max_score": _num(row.max_score),
-            "submitted_at": _time(row.submitted_at), "late_days": str(row.late_days),
-            "late_multiplier": _num(row.late_multiplier),
-            "override": _num(row.override.points) if row.override else "",
-            "override_reason": row.override.reason if row.override else "",
-            "final_score": _num(row.final_score),
-            "status": "overridden" if row.override else "graded",
-            **{f"part:{p.name}": _num(p.points) for p in row.grade.parts},
-        }
+        try:
+            values = _graded_values(row)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:  # noqa: BLE001 - one student never stops the export
+            if problems is not None:
+                problems.append((row.student_id, grader_problem("export its row", error)))
+            values = {"student_id": row.student_id, "name": row.display_name,
+                      "status": "not exported"}
         records.append((row.student_id, values))
     for student_id, name in missing:
         override = overrides.get(student_id)
@@ -272,6 +300,21 @@ def csv_rows(columns: Sequence[_Column], rows: Sequence[GradeRow],
         }))
     records.sort(key=lambda record: record[0])
     return [[values.get(c.key, "") for c in columns] for _, values in records]
+
+
+def _graded_values(row: GradeRow) -> dict[str, str]:
+    """A graded student's cells, by column key."""
+    return {
+        "student_id": row.student_id, "name": row.display_name,
+        "score": _num(row.score), "max_score": _num(row.max_score),
+        "submitted_at": _time(row.submitted_at), "late_days": str(row.late_days),
+        "late_multiplier": _num(row.late_multiplier),
+        "override": _num(row.override.points) if row.override else "",
+        "override_reason": row.override.reason if row.override else "",
+        "final_score": _num(row.final_score),
+        "status": "overridden" if row.override else "graded",
+        **{f"part:{p.name}": _num(p.points) for p in row.grade.parts},
+    }
 
 
 def csv_cell(value: object) -> str:
@@ -531,7 +574,9 @@ def _listing(names: Sequence[str]) -> str:
 
 
 def _num(value: float) -> str:
-    return format(round(float(value), 4), "g")
+    """A number's cell; a non-finite one is left empty (an LMS import skips it)."""
+    number = float(value)
+    return format(round(number, 4), "g") if math.isfinite(number) else ""
 
 
 def _time(value: datetime | None) -> str:

@@ -240,3 +240,27 @@ def test_every_csv_cell_and_header_is_neutralised(tmp_path):
     assert lines[0] == "'=Formula,name,'@title"
     assert lines[1:] == ["-5,'+ok,0", "'=1+2,'@cmd|' /C calc'!A0,0"]
     assert math.isfinite(float(lines[1].split(",")[-1]))
+
+
+@pytest.mark.parametrize("error", [RecursionError(), MemoryError(), ValueError("odd row")],
+                         ids=lambda e: type(e).__name__)
+def test_one_row_that_cannot_be_exported_costs_that_student_only(monkeypatch, error):
+    from grader import export
+    from grader.gradebook import GradeRow
+
+    real = export._graded_values
+
+    def values(row):
+        if row.student_id == "s2":
+            raise error
+        return real(row)
+
+    monkeypatch.setattr(export, "_graded_values", values)
+    rows = [GradeRow(ident, "", None, 0, 1.0, _grade(ident), None, score, 1)
+            for ident, score in (("s1", 3.0), ("s2", 3.0), ("s3", NAN))]
+    problems: list = []
+    columns = parse_columns("student_id,final_score,status", parts=["relu"])
+    table = csv_rows(columns, rows, [], {}, max_points=10, problems=problems)
+    assert table == [["s1", "3", "graded"], ["s2", "", "not exported"], ["s3", "", "graded"]]
+    assert [(who, text.split(":")[0]) for who, text in problems] == [
+        ("s2", "the grader could not export its row")]
