@@ -21,6 +21,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from grader.config import AssignmentConfig
+from grader.ids import printable
 from grader.reports import hints, plots
 from grader.reports.inputs import ReportInput
 from grader.results.records import PASSED, Grade, PartGrade, TestOutcome
@@ -146,13 +147,20 @@ def markdown_text(value: Any) -> str:
     """
     if isinstance(value, Verbatim):
         return value
-    text = " ".join(str(value).splitlines())
+    text = printable(" ".join(str(value).splitlines()), limit=1_000_000)
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _visible_lines(value: Any) -> Verbatim:
+    """A fenced block's contents: literal there, but with terminal escapes shown as ``\\xNN``
+    (report.md is also read with ``cat``)."""
+    return Verbatim("\n".join(printable(line.expandtabs(4), limit=1_000_000)
+                               for line in str(value).split("\n")))
 
 
 def _markdown_code(value: Any) -> Verbatim:
     """A Markdown code span of any text: a fence longer than its backtick runs, one line."""
-    text = " ".join(str(value).splitlines())
+    text = printable(" ".join(str(value).splitlines()), limit=1_000_000)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)  # a span closes only on a run of exactly its length
     pad = " " if text.startswith("`") or text.endswith("`") else ""
@@ -177,7 +185,7 @@ def _environment(*, markdown: bool = False) -> jinja2.Environment:
     if markdown:  # what these filters print is built here from numbers, never student text
         for name in ("pts", "when", "fence", "pct"):
             env.filters[name] = (lambda f: lambda *a, **k: Verbatim(f(*a, **k)))(env.filters[name])
-        env.filters["verbatim"] = Verbatim  # a fenced block's contents: literal there
+        env.filters["verbatim"] = _visible_lines  # a fenced block's contents
         env.filters["mdcode"] = _markdown_code
     return env
 
