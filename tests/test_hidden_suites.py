@@ -19,10 +19,12 @@ earns no accuracy points.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +182,33 @@ def test_a_tf_gradient_that_always_returns_zeros_earns_nothing_for_it(assignment
     assert points == 0, _failures(grade)
     constant = _case(grade, "test_tf_gradient[constant]")
     assert "for f = square at the same x" in constant.message, constant.message
+
+
+@cache
+def _hidden_suite(assignment: str):
+    spec = importlib.util.spec_from_file_location(
+        f"_{assignment}_hidden", REPO / "autograde_tests" / assignment / "test_hidden.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_search_data_make_the_validation_choice_unique(seed):
+    """The right size is best on validation by a wide margin and worst on the training data."""
+    from reference import mlp_numpy as ref
+
+    suite = _hidden_suite("mlp_numpy")
+    x, y, xv, yv = suite._search_data()
+    train_accuracy, validation_accuracy = {}, {}
+    for dims in suite.SEARCH_DIMS:
+        model = ref.train(x, y, xv, yv, latent_dims=(dims,), epochs=suite.SEARCH_EPOCHS,
+                          seed=seed, verbose=False)
+        train_accuracy[dims] = ref.test(model, x, y)
+        validation_accuracy[dims] = ref.test(model, xv, yv)
+    best, others = suite.SEARCH_BEST, [d for d in suite.SEARCH_DIMS if d != suite.SEARCH_BEST]
+    assert best not in (suite.SEARCH_DIMS[0], suite.SEARCH_DIMS[-1])
+    assert validation_accuracy[best] >= 0.05, validation_accuracy
+    assert all(validation_accuracy[d] <= 0.02 for d in others), validation_accuracy
+    assert all(train_accuracy[d] >= 0.98 > train_accuracy[best] for d in others), (
+        train_accuracy)
