@@ -179,10 +179,13 @@ def test_compute_accuracy(student, case):
     scores = rng.normal(size=(n, NUM_CLASSES)) + 3.0 * labels * (rng.uniform(size=(n, 1)) < 0.6)
     if case != "scores":
         scores = ref.Softmax().forward(scores)
-    assert_number(student.mlp_numpy.computeAccuracy(scores, labels),
-                  ref.computeAccuracy(scores, labels),
-                  f"`computeAccuracy(prob, labels)` with {n} rows ({case.replace('_', ' ')})",
-                  tolerance=ACCURACY_EXACT)
+    # One row is right or wrong: both are asked, so a constant answer cannot pass.
+    label_sets = [labels, np.roll(labels, 1, axis=1)] if case == "one_row" else [labels]
+    for truth in label_sets:
+        assert_number(student.mlp_numpy.computeAccuracy(scores, truth),
+                      ref.computeAccuracy(scores, truth),
+                      f"`computeAccuracy(prob, labels)` with {n} rows ({case.replace('_', ' ')}"
+                      f", labelled class {int(np.argmax(truth[0]))})", tolerance=ACCURACY_EXACT)
 
 
 def test_preprocess(student):
