@@ -8,8 +8,13 @@ For each assignment, with the reference solution as the submission and the CPU b
 each [[accuracy]] test:
 
 - import: starting the sandboxed runtime and importing the submission (TensorFlow included);
-- build: the student's build function plus `describe_model` through the proxy;
-- training and prediction: `measure_accuracy` (inside the runtime, as a hidden test does);
+- evaluator: starting the submission's evaluator, the clean sandboxed process that trains
+  and runs the model the student's config declares (`grader.evaluator`);
+- build: the student's build function plus reading the model as an artifact through the
+  proxy (`read_model`: configs; for the subclassed AlexNet also its weights and the
+  equivalence check on random inputs, in the evaluator);
+- training and prediction: `measure_accuracy` (in the evaluator, on a private split, as a
+  hidden test does);
 - suite: the whole hidden suite through `grade_path` (device cpu), and per part;
 - checks: suite wall time minus import, training and prediction;
 - reference: the reference's own preprocess + build + fit + predict under the same
@@ -37,7 +42,10 @@ sys.path.insert(0, str(REPO))
 
 from grader import data  # noqa: E402
 from grader.checks.accuracy import AccuracyBudget, measure_accuracy  # noqa: E402
+from grader.checks.splits import private_split  # noqa: E402
 from grader.config import load_assignment  # noqa: E402
+from grader.evaluator.artifact import read_model  # noqa: E402
+from grader.evaluator.runtime import evaluator_for  # noqa: E402
 from grader.grading.run import grade_path, sandbox_limits  # noqa: E402
 from grader.runtime.proxy import StudentRuntime  # noqa: E402
 
@@ -78,18 +86,22 @@ def bench_assignment(name: str, dataset, *, run_suite: bool) -> dict:
                             limits=sandbox_limits(config, device="cpu")) as runtime:
             row["import"] = time.perf_counter() - start
             student = runtime.student
+            start = time.perf_counter()
+            evaluator_for(student).start()
+            row["evaluator"] = time.perf_counter() - start
             row["accuracy"] = []
             for entry in config.accuracy:
                 budget = AccuracyBudget.from_config(config, entry.test, "cpu")
                 start = time.perf_counter()
                 model = getattr(getattr(student, entry.module), entry.build)()
-                student.tool("describe_model", model,
-                             input_shape=INPUT_SHAPES.get(entry.module))
+                read_model(student, model, input_shape=INPUT_SHAPES.get(entry.module))
                 build = time.perf_counter() - start
+                split = private_split(dataset.x_test, dataset.y_test, budget.test_images,
+                                      key=f"bench:{name}:{entry.test}")
                 start = time.perf_counter()
                 run = measure_accuracy(student, module=entry.module, build=entry.build,
-                                       preprocess=entry.preprocess, dataset=dataset,
-                                       budget=budget)
+                                       split=split, dataset=dataset, budget=budget,
+                                       input_shape=INPUT_SHAPES.get(entry.module))
                 call = time.perf_counter() - start
                 row["accuracy"].append({
                     "test": entry.test, "budget": budget.describe(), "build": build,
@@ -122,26 +134,29 @@ def render(rows: list[dict], dataset: str, seconds: float) -> str:
              f"Python {platform.python_version()}), dataset {dataset}, device cpu; "
              f"the reference solution graded as a submission. Total bench time "
              f"{seconds:.0f} s.", "",
-             "| assignment | accuracy test | budget | import | build | training | prediction "
-             "| reference's own run | accuracy |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| assignment | accuracy test | budget | import | evaluator start | build + read "
+             "| training | prediction | reference's own run | accuracy |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         for acc in row["accuracy"]:
             lines.append(
                 f"| {row['assignment']} | {acc['test']} | {acc['budget']} | "
-                f"{row['import']:.1f} s | {acc['build']:.1f} s | {acc['fit']:.1f} s"
+                f"{row['import']:.1f} s | {row['evaluator']:.1f} s | {acc['build']:.1f} s | "
+                f"{acc['fit']:.1f} s"
                 f"{' (budget hit)' if acc['stopped'] else ''} | {acc['predict']:.1f} s | "
                 f"{acc['reference']:.1f} s | {acc['accuracy']:.4f} |")
     if any("suite" in row for row in rows):
         lines += ["", "| assignment | whole hidden suite | score | checks (suite − import − "
-                  "training − prediction) | per part |", "| --- | ---: | --- | ---: | --- |"]
+                  "evaluator start − training − prediction) | per part |",
+                  "| --- | ---: | --- | ---: | --- |"]
         for row in rows:
             if "suite" not in row:
                 continue
             trained = sum(a["fit"] + a["predict"] for a in row["accuracy"])
             parts = ", ".join(f"{name} {sec:.1f} s" for name, sec in row["parts"])
             lines.append(f"| {row['assignment']} | {row['suite']:.1f} s | {row['score']} | "
-                         f"{row['suite'] - row['import'] - trained:.1f} s | {parts} |")
+                         f"{row['suite'] - row['import'] - row['evaluator'] - trained:.1f} s | "
+                         f"{parts} |")
     return "\n".join(lines) + "\n"
 
 

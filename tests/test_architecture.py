@@ -196,10 +196,11 @@ def test_functional_and_sequential_describe_the_same_layers() -> None:
     inputs = keras.Input((784,))
     x = layers.Dense(64)(inputs)
     x = layers.Activation("relu")(x)
+    x = layers.Dropout(0.0)(x)  # Keras records its call's `training` flag in the config
     functional = keras.Model(inputs, layers.Dense(10, activation="softmax")(x))
     sequential = keras.Sequential([keras.Input((784,)), layers.Dense(64, activation="relu"),
-                                   layers.Dense(10, activation="softmax")])
-    spec = [LayerSpec("Dense", units=64, activation="relu"),
+                                   layers.Dropout(0.0), layers.Dense(10, activation="softmax")])
+    spec = [LayerSpec("Dense", units=64, activation="relu"), LayerSpec("Dropout", rate=0.0),
             LayerSpec("Dense", units=10, activation="softmax")]
     for model in (functional, sequential):
         described = describe_model(model)

@@ -1,7 +1,8 @@
 """A Keras model's layers and compile settings against a spec, with readable differences.
 
-``found`` is the ``layers`` list of ``student.tool("describe_model", model)`` (plain
-dicts, see `grader.runtime.keras_tools.describe_model`); ``expected`` is a list of
+``found`` is the ``layers`` list of `grader.evaluator.artifact.describe_model` (plain
+dicts built in the grader's process from the model's config, see
+`grader.evaluator.spec.describe`); ``expected`` is a list of
 `LayerSpec`. Each aspect has its own function, so a suite can make one test per
 aspect and a wrong setting costs only its own points:
 

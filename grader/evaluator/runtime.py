@@ -29,13 +29,18 @@ MODULE = "nn_grader_keras_evaluator"
 SOURCE = Path(__file__).with_name("keras_eval.py")
 MIN_MESSAGE_MB = 256
 """The evaluator receives a model's weights in one request (AlexNet: 111 MB)."""
+MIN_TOTAL_TIME_S = 900.0
+"""The evaluator's own time budget per submission: only grader work runs there, each call
+under its own limit (training: the accuracy budget), so the submission's budget, sized
+for its own code, does not apply."""
 
 
 class EvaluatorRuntime(StudentRuntime):
     """A sandboxed process holding only the evaluator's code.
 
     Args:
-        limits: Resource limits (the submission's; messages may be larger).
+        limits: Resource limits (the submission's; messages may be larger and the total
+            time budget longer, see `MIN_MESSAGE_MB` and `MIN_TOTAL_TIME_S`).
         env: Extra environment (the submission's thread caps).
         gpu: The GPU lent to the submission, or None.
     """
@@ -46,6 +51,8 @@ class EvaluatorRuntime(StudentRuntime):
         limits = limits or SandboxLimits()
         if getattr(limits, "max_message_mb", MIN_MESSAGE_MB) < MIN_MESSAGE_MB:
             limits = dataclasses.replace(limits, max_message_mb=MIN_MESSAGE_MB)
+        if getattr(limits, "total_time_s", MIN_TOTAL_TIME_S) < MIN_TOTAL_TIME_S:
+            limits = dataclasses.replace(limits, total_time_s=MIN_TOTAL_TIME_S)
         super().__init__(self._scratch, [MODULE], limits=limits, env=env, gpu=gpu)
 
     def _prepare_sources(self) -> list[dict[str, str]]:

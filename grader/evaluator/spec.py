@@ -339,7 +339,13 @@ def _entries(config: Mapping[str, Any], where: str) -> list[Mapping[str, Any]]:
 def _history(node: Any) -> str | None:
     """The name of the layer a functional node's single tensor argument comes from."""
     if not isinstance(node, Mapping) or not isinstance(node.get("args"), list) \
-            or len(node["args"]) != 1 or node.get("kwargs") not in ({}, None):
+            or len(node["args"]) != 1:
+        return None
+    kwargs = node.get("kwargs") or {}
+    # Keras records Dropout's `training` flag; the evaluator's fit and predict set it
+    if not isinstance(kwargs, Mapping) or any(
+            key not in ("training", "mask") or value not in (None, True, False)
+            for key, value in kwargs.items()):
         return None
     tensor = node["args"][0]
     if not isinstance(tensor, Mapping) or tensor.get("class_name") != "__keras_tensor__":
