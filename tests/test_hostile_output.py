@@ -264,3 +264,15 @@ def test_one_row_that_cannot_be_exported_costs_that_student_only(monkeypatch, er
     assert table == [["s1", "3", "graded"], ["s2", "", "not exported"], ["s3", "", "graded"]]
     assert [(who, text.split(":")[0]) for who, text in problems] == [
         ("s2", "the grader could not export its row")]
+
+
+def test_the_class_summary_escapes_ids_names_and_messages():
+    from grader.reports import render_class_summary
+
+    inputs = [ReportInput(student_id=f"s{n}", display_name=text,
+                          grade=_grade(f"s{n}", message=text))
+              for n, text in enumerate(INJECTIONS)]
+    html = render_class_summary(inputs, config=ACT, roster=[("<b>absent</b>", INJECTIONS[0])],
+                                report_links={"s0": "s0/report.html"})
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b>absent" not in html
+    assert not re.search(r'href="(?!s0/report\.html|#)', html)  # our one link, nothing else
