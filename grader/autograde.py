@@ -206,7 +206,12 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
     config = load_assignment(assignment)
     out = out or Path("graded") / config.id
     paths = submissions_in(submissions, config)
-    notes = duplicate_notes(submissions, config)
+    try:
+        notes = duplicate_notes(submissions, config)
+    except BaseException as error:  # noqa: BLE001 - duplicates unreported, nothing else lost
+        print(printable(grader_problem("look for duplicate submissions", passing(error))),
+              file=sys.stderr)
+        notes = {}
     url = database_url(db if db is not None else config.repo_root / DEFAULT_DB)
     with open_gradebook(url) as gradebook:
         if not force:
