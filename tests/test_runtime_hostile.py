@@ -44,7 +44,8 @@ def sandbox_kind(request: pytest.FixtureRequest) -> str:
         pytest.skip("bubblewrap cannot run here")
     if request.param == "fallback" and not fallback_usable():
         pytest.skip("the grader is root and no other uid reaches the interpreter: the "
-                    "fallback refuses to run student code (test_fallback_never_runs_as_root)")
+                    "fallback refuses to run student code "
+                    "(test_sandbox.py::test_fallback_never_runs_student_code_as_root)")
     return request.param
 
 

@@ -92,7 +92,8 @@ def runtime(request: pytest.FixtureRequest,
         pytest.skip("bubblewrap cannot build a sandbox here")
     if not use_bwrap and not fallback_usable():
         pytest.skip("the grader is root and no other uid reaches the interpreter: the "
-                    "fallback refuses to run student code (tested in test_runtime_hostile.py)")
+                    "fallback refuses to run student code "
+                    "(test_sandbox.py::test_fallback_never_runs_student_code_as_root)")
     workspace = make_workspace(tmp_path_factory.mktemp(request.param),
                                {"student.py": STUDENT})
     with StudentRuntime(workspace, ["student"], limits=LIMITS, use_bwrap=use_bwrap) as rt:
