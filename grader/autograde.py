@@ -266,7 +266,11 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
         for path, reason in report.failed:  # the worker kept dying, or the result was lost
             problem = (reason if is_grader_problem(reason)
                        else f"{GRADER_PROBLEM} grade it: {reason}")
-            record(not_graded(config, path, problem))
+            try:
+                record(not_graded(config, path, problem))
+            except BaseException as error:  # noqa: BLE001 - listed, never recorded
+                passing(error)
+                listed.append(Attention(path.name, path, problem, GRADER_TODO))
         bar.close()
         shown = gradebook.engine.url.render_as_string(hide_password=True)
     print(score_table(sorted(report.graded, key=lambda g: g.grade.student_id)))
