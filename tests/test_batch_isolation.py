@@ -143,3 +143,22 @@ def test_faults_writing_and_recording_cost_their_submission_only(tmp_path, klass
     assert {k: r.final_score for k, r in rows.items()} == {"wrong_relu": 7, "exits": 6,
                                                            "train_at_top": 10}
     assert not any(r.grade.problems for r in rows.values())
+
+
+def test_a_submission_whose_worker_always_dies_is_recorded_as_a_problem(tmp_path, monkeypatch,
+                                                                         capsys):
+    klass = tmp_path / "class"
+    shutil.copytree(FILES / "submissions" / "wrong_relu", klass / "wrong_relu")
+    monkeypatch.setenv("NN_GRADER_TEST_KILL_ALWAYS", "1")  # the suite's conftest kills it
+    db = f"sqlite:///{tmp_path / 'gb.db'}"
+    status = autograde.main(assignment=str(TOML.parent), submissions=klass,
+                            out=tmp_path / "graded", db=db, workers=1)
+    assert status == autograde.PROBLEMS_EXIT
+    assert ("  wrong_relu (wrong_relu): the grader could not grade it: the grader's worker "
+            "died 3 times while grading it") in capsys.readouterr().err
+    with open_gradebook(db) as gradebook:
+        [row] = gradebook.latest("act")
+    assert row.student_id == "wrong_relu" and row.final_score == 0
+    assert any(is_grader_problem(p) for p in row.grade.problems)
+    results = json.loads((tmp_path / "graded" / "wrong_relu" / "results.json").read_text())
+    assert "worker died 3 times" in results["output"]
