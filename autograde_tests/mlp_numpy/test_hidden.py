@@ -32,17 +32,20 @@ ACCURACY_EXACT = 1e-12  # an accuracy is a ratio of counts: it matches exactly
 LOSS_RTOL = 1e-6
 HE_LATENT = 64
 # The search check: one epoch on SEARCH_IMAGES synthetic images, where class c is a bright
-# band of rows. Every size of 40 or more learns the task perfectly; a 1-unit network (no
-# output bias: it predicts at most two classes) cannot. The validation images carry labels
-# that are never their true class, so learning the task costs validation accuracy: the
-# 1-unit model, second in the list, is best on the validation split (about 0.1 against
-# 0.0), while the others are best on the training data and are first and last.
-SEARCH_BEST = 1
-SEARCH_DIMS = (40, SEARCH_BEST, 100, 60)
+# band of rows. Every size of 40 or more learns the task perfectly in that epoch; sizes 1
+# and 2 cannot (no output bias: a 1-unit network predicts at most two classes). Two cases:
+# - "learning_hurts": the validation labels are never the true class, so learning costs
+#   validation accuracy. The 1-unit model, second in the list, is best on validation
+#   (about 0.1 against 0.0); the others are best on the training data, first and last.
+# - "learning_helps": true validation labels; the 40-unit model, in the middle, is best,
+#   so always keeping the smallest size fails too. Its weights must also classify the
+#   validation images (grader's forward pass): the model returned is the one trained.
+SEARCH_CASES = {"learning_hurts": ((40, 1, 100, 60), 1), "learning_helps": ((1, 40, 2), 40)}
 SEARCH_IMAGES = 1000
 SEARCH_EPOCHS = 1
 SEARCH_SEED = 2026  # the synthetic images and labels: the same for every submission
-SEARCH_NOISE = 0.3  # background pixels uniform in [0, SEARCH_NOISE]; bands are 1.0
+SEARCH_NOISE = 76  # background pixels uniform in 0..SEARCH_NOISE; bands are 255
+SEARCH_TRAINED_ACCURACY = 0.9  # a trained 40-unit model reaches 0.97 to 1.0; untrained ~0.1
 CURVE_EPOCHS = 1  # the report's learning curve replays the budget's first epoch (~2 s)
 
 
@@ -309,41 +312,57 @@ def test_train_reaches_threshold(student, dataset, budgets, thresholds, credit, 
                    f"partial credit (none at {floor:.4f})")
 
 
-def _search_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Training and validation data on which the search must keep `SEARCH_BEST` units.
+def _search_data(case: str) -> tuple[np.ndarray, ...]:
+    """Training and validation data of a search case (see `SEARCH_CASES`).
 
     Returns:
-        (x, y, x_validation, y_validation): images (SEARCH_IMAGES, 784) in [0, 1] and
-        one-hot labels (SEARCH_IMAGES, 10). Training labels are the band's class;
-        validation labels are a random class other than the band's.
+        (x, y, x_validation, y_validation, validation_images): x arrays (SEARCH_IMAGES, 784)
+        in [0, 1]; one-hot labels (SEARCH_IMAGES, 10), of the band's class except for the
+        validation labels of "learning_hurts" (a random other class); validation_images,
+        uint8 (SEARCH_IMAGES, 28, 28), the validation images for the grader's forward pass.
     """
     rng = np.random.default_rng(SEARCH_SEED)
 
     def banded(n: int) -> tuple[np.ndarray, np.ndarray]:
         classes = rng.integers(0, NUM_CLASSES, size=n)
-        images = rng.uniform(0.0, SEARCH_NOISE, size=(n, 28, 28))
+        images = rng.integers(0, SEARCH_NOISE + 1, size=(n, 28, 28)).astype(np.uint8)
         for image, c in zip(images, classes, strict=True):
-            image[4 + 2 * c:6 + 2 * c, 4:24] = 1.0  # class c: rows 4+2c and 5+2c lit
-        return images.reshape(n, INPUT_DIMS), classes
+            image[4 + 2 * c:6 + 2 * c, 4:24] = 255  # class c: rows 4+2c and 5+2c lit
+        return images, classes
 
-    x, classes = banded(SEARCH_IMAGES)
-    xv, true_validation = banded(SEARCH_IMAGES)
-    wrong = (true_validation + rng.integers(1, NUM_CLASSES, size=SEARCH_IMAGES)) % NUM_CLASSES
-    return x, _one_hot(classes), xv, _one_hot(wrong)
+    images, classes = banded(SEARCH_IMAGES)
+    validation_images, validation_classes = banded(SEARCH_IMAGES)
+    wrong = (validation_classes + rng.integers(1, NUM_CLASSES, size=SEARCH_IMAGES)) % NUM_CLASSES
+    labels = wrong if case == "learning_hurts" else validation_classes
+    x, _ = ref.preprocess(images, classes)
+    xv, _ = ref.preprocess(validation_images, labels)
+    return (x.astype(np.float64), _one_hot(classes), xv.astype(np.float64), _one_hot(labels),
+            validation_images)
 
 
-def test_train_keeps_best_latent_dims(student, budgets):
-    x, y, xv, yv = _search_data()
-    what = f"`train(..., latent_dims={SEARCH_DIMS}, epochs={SEARCH_EPOCHS})`"
-    model = student.mlp_numpy.train(x, y, xv, yv, latent_dims=SEARCH_DIMS, epochs=SEARCH_EPOCHS,
+@pytest.mark.parametrize("case", sorted(SEARCH_CASES))
+def test_train_keeps_best_latent_dims(student, budgets, case):
+    dims, best = SEARCH_CASES[case]
+    x, y, xv, yv, validation_images = _search_data(case)
+    what = f"`train(..., latent_dims={dims}, epochs={SEARCH_EPOCHS})`"
+    model = student.mlp_numpy.train(x, y, xv, yv, latent_dims=dims, epochs=SEARCH_EPOCHS,
                                     batch_size=int(budgets["batch_size"]),
                                     learning_rate=budgets["learning_rate"], seed=0,
                                     verbose=False)
     w2 = as_array(model.W2, f"{what}: the returned model's `W2`")
     kept = w2.shape[0] if w2.ndim == 2 and w2.shape[1] == NUM_CLASSES else None
-    assert kept == SEARCH_BEST, (
-        f"{what} returned a model with W2 of shape {w2.shape}; expected ({SEARCH_BEST}, "
-        f"{NUM_CLASSES}), the size with the best validation accuracy. On these data the "
-        f"larger sizes are best on the training split and the {SEARCH_BEST}-unit model is best "
-        "on the validation split: choose by validation accuracy and return the best model, "
-        "not the first or the last one tried")
+    others = ("the larger sizes are best on the training split and the 1-unit model is best "
+              "on the validation split" if case == "learning_hurts" else
+              f"the {best}-unit model is best on the validation split")
+    assert kept == best, (
+        f"{what} returned a model with W2 of shape {w2.shape}; expected ({best}, "
+        f"{NUM_CLASSES}), the size with the best validation accuracy. On these data {others}: "
+        "choose by validation accuracy and return the best model, not the first, the last "
+        "or the smallest one tried")
+    if case == "learning_helps":
+        weights = trained_weights(model.W1, w2, hidden=best, what=f"the model {what} returned")
+        accuracy = float(np.mean(predict(weights, validation_images) == np.argmax(yv, axis=1)))
+        assert accuracy >= SEARCH_TRAINED_ACCURACY, (
+            f"the {best}-unit model {what} returned classifies {accuracy:.2f} of the validation "
+            f"images correctly; expected at least {SEARCH_TRAINED_ACCURACY:g}, as the model "
+            "trained in the search does: return the trained model, not a new one")
