@@ -36,7 +36,7 @@ from grader.grading.fixtures import load_dataset
 from grader.grading.run import grade_path
 from grader.release.strip import strip_file
 from grader.results.records import Grade
-from grader.samples import load_bugs, variants, write_bug
+from grader.samples import PlantedBug, load_bugs, variants, write_bug
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = Path(__file__).resolve().parent / "files"
@@ -182,6 +182,22 @@ def test_a_tf_gradient_that_always_returns_zeros_earns_nothing_for_it(assignment
     assert points == 0, _failures(grade)
     constant = _case(grade, "test_tf_gradient[constant]")
     assert "for f = square at the same x" in constant.message, constant.message
+
+
+@pytest.mark.parametrize("assignment", [MLP])
+def test_diverged_weights_lose_the_train_part_only_and_say_so(assignment, tmp_path):
+    config = _config(assignment)
+    diverged = PlantedBug("diverged_weights", ("train",), ((
+        "\n    return best_model\n",
+        "\n    best_model.W2 = best_model.W2 * np.nan  # training diverged\n"
+        "    return best_model\n"),), config.student_files[0])
+    grade = grade_path(config, write_bug(config, diverged, tmp_path / "diverged")).grade
+    lost = {name for name, (points, maximum) in _by_part(grade).items() if points < maximum}
+    assert lost == {"train"}, _failures(grade)
+    assert _by_part(grade)["train"][0] == 0, _failures(grade)
+    threshold = _case(grade, "test_train_reaches_threshold")
+    assert "`W2` holds 1000 NaN or infinite values; expected finite weights" in (
+        threshold.message), threshold.message
 
 
 @cache

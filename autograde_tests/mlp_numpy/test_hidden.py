@@ -359,8 +359,8 @@ def test_train_keeps_best_latent_dims(student, budgets, case):
         f"{NUM_CLASSES}), the size with the best validation accuracy. On these data {others}: "
         "choose by validation accuracy and return the best model, not the first, the last "
         "or the smallest one tried")
+    weights = trained_weights(model.W1, w2, hidden=best, what=f"the model {what} returned")
     if case == "learning_helps":
-        weights = trained_weights(model.W1, w2, hidden=best, what=f"the model {what} returned")
         accuracy = float(np.mean(predict(weights, validation_images) == np.argmax(yv, axis=1)))
         assert accuracy >= SEARCH_TRAINED_ACCURACY, (
             f"the {best}-unit model {what} returned classifies {accuracy:.2f} of the validation "
