@@ -189,3 +189,11 @@ def test_a_wrong_gradient_message_gives_the_error_and_tolerance():
     assert message.startswith("`Tanh.backward` does not match the numerical gradient of your "
                               "own forward: relative error")
     assert f"expected below {MAX_RELATIVE_ERROR:g}" in message
+
+
+def test_a_flat_forward_message_names_what_the_gradient_is_taken_with_respect_to():
+    x, upstream = _layer_inputs()
+    report = check_gradient("W", np.zeros_like(x), numerical_vjp(lambda v: 0 * v, x, upstream))
+    message = failure_message(report, "`FullConnectionLayer.backward` (grad_W)", wrt="W")
+    assert "your forward does not depend on W here" in message
+    assert message.endswith("computes something from W")

@@ -35,12 +35,12 @@ NUM_CLASSES = 10
 DOUBLE = 2.0  # the shape checks compare a layer's output for x and for DOUBLE * x
 
 
-def _require_gradient(report, what: str, figure) -> None:
+def _require_gradient(report, what: str, figure, wrt: str = "its input") -> None:
     # A degenerate check has no meaningful error to show (0 against 0 is not a pass).
     error = None if report.degenerate else report.relative_error
     figure("gradient_error", {"check": what, "relative_error": error,
                               "tolerance": report.tolerance})
-    assert report.passed, failure_message(report, what)
+    assert report.passed, failure_message(report, what, wrt=wrt)
 
 
 def _require_dependence(first, second, what: str, inputs: str) -> None:
@@ -118,9 +118,9 @@ def test_fc_backward_matches_numerical_gradient(student, figure, seed):
     expected_x = numerical_vjp(lambda v: probe.forward(v, w), x, upstream)
     expected_w = numerical_vjp(lambda v: probe.forward(x, v), w, upstream)
     _require_gradient(check_gradient("grad_X", grad_x, expected_x),
-                      "`FullConnectionLayer.backward` (grad_X)", figure)
+                      "`FullConnectionLayer.backward` (grad_X)", figure, wrt="X")
     _require_gradient(check_gradient("grad_W", grad_w, expected_w),
-                      "`FullConnectionLayer.backward` (grad_W)", figure)
+                      "`FullConnectionLayer.backward` (grad_W)", figure, wrt="W")
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -162,7 +162,7 @@ def test_cross_entropy_backward_matches_numerical_gradient(student, figure, seed
     expected = numerical_gradient(lambda v: as_array(probe.forward(v, y),
                                                      "`CrossEntropy.forward`"), p)
     _require_gradient(check_gradient("CrossEntropy", grad, expected),
-                      "`CrossEntropy.backward`", figure)
+                      "`CrossEntropy.backward`", figure, wrt="p")
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -203,4 +203,5 @@ def test_model_gradients_match_numerical_gradient(student, figure, seed):
             numerical.append((loss(*moved[0]) - loss(*moved[1])) / (2 * STEP))
             analytic.append(float(np.sum(grads[name] * v)))
         report = check_gradient(name, np.array(analytic), np.array(numerical))
-        _require_gradient(report, f"`FullConnectionModel.backward` ({name}_grad)", figure)
+        _require_gradient(report, f"`FullConnectionModel.backward` ({name}_grad)", figure,
+                          wrt=name)

@@ -181,12 +181,13 @@ def check_gradient(
                           degenerate)
 
 
-def failure_message(report: GradientReport, what: str) -> str:
+def failure_message(report: GradientReport, what: str, *, wrt: str = "its input") -> str:
     """The student's message for a failed check, or "" when it passed.
 
     Args:
         report: the outcome of `check_gradient`.
         what: the backward checked, e.g. "`Relu.backward`".
+        wrt: what the gradient is taken with respect to, e.g. "W1" ("its input").
 
     Returns:
         One sentence: a degenerate answer says which half is empty (the forward ignores its
@@ -198,10 +199,10 @@ def failure_message(report: GradientReport, what: str) -> str:
     if FLAT_FORWARD in reasons:
         zeros = f" and {what} returned all zeros" if ZERO_BACKWARD in reasons else ""
         return (f"{what} cannot be checked against your own forward: your forward does not "
-                f"depend on its input here (its numerical gradient is zero){zeros}; a gradient "
-                "check earns points only when the forward computes something from its input")
+                f"depend on {wrt} here (its numerical gradient is zero){zeros}; a gradient "
+                f"check earns points only when the forward computes something from {wrt}")
     if ZERO_BACKWARD in reasons:
-        return (f"{what} returned all zeros, but your own forward does depend on its input: "
+        return (f"{what} returned all zeros, but your own forward does depend on {wrt}: "
                 f"relative error {report.relative_error:.3g}; expected below "
                 f"{report.tolerance:g}")
     return (f"{what} does not match the numerical gradient of your own forward: relative "
