@@ -282,6 +282,13 @@ def test_a_subclassed_model_is_read_as_its_blocks_only_when_they_are_the_model(
         read_model(student, student.hostile.subclassed("scrambled"))
 
 
+def test_an_unbuilt_subclassed_model_is_refused_with_a_reason(student) -> None:
+    with pytest.raises(ModelRefused, match=r"has no weights yet; build it before returning it, "
+                                           r"e.g. by calling it once on a batch of zeros of "
+                                           r"shape \(1, 28, 28, 1\)"):
+        read_model(student, student.alexnet.AlexNet(), input_shape=(28, 28, 1))
+
+
 def test_weights_are_read_layer_by_layer(student) -> None:
     model = student.keras_cnn.build_cnn()
     spec = read_model(student, model)

@@ -166,6 +166,10 @@ def model_weights(model: Any, spec: ModelSpec, what: str = "the model") -> list[
     weights = _leaf_weights(model)
     expected = weight_shapes(spec)
     found = [tuple(int(d) for d in w.shape) for w in weights]
+    if not found and expected:
+        raise ModelRefused(f"{what} has no weights yet; build it before returning it, e.g. "
+                           f"by calling it once on a batch of zeros of shape "
+                           f"(1, {', '.join(map(str, spec.input_shape))})")
     if found != expected or not all(w.dtype.kind == "f" for w in weights):
         raise ModelRefused(f"{what}'s weights ({len(found)} arrays: {found[:6]}...) do not fit "
                            f"the layers its config declares ({len(expected)} arrays: "
