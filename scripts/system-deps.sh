@@ -2,6 +2,7 @@
 # Installs the Debian packages nn-grader needs when they are missing:
 #   dataset-fashion-mnist  the offline dataset (MNIST cannot be downloaded everywhere)
 #   bubblewrap             the sandbox that student code runs in
+#   libseccomp2            the runtime's seccomp filter (read through pyseccomp)
 #   postgresql             a real server for the gradebook's PostgreSQL tests
 #   chromium               a real browser for the report tests
 # As root it installs them with apt-get; otherwise it says what to install.
@@ -10,6 +11,7 @@ set -euo pipefail
 missing=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+/sbin/ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || missing+=(libseccomp2)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
