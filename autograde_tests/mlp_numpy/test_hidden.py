@@ -45,7 +45,9 @@ SEARCH_IMAGES = 1000
 SEARCH_EPOCHS = 1
 SEARCH_SEED = 2026  # the synthetic images and labels: the same for every submission
 SEARCH_NOISE = 76  # background pixels uniform in 0..SEARCH_NOISE; bands are 255
-SEARCH_TRAINED_ACCURACY = 0.9  # a trained 40-unit model reaches 0.97 to 1.0; untrained ~0.1
+# An untrained model classifies ~0.1; the correct variants' trained 40-unit models, over 80
+# unseeded initialisations, 0.88 to 1.0 (median 1.0): 0.9 failed a correct variant 1 in 60.
+SEARCH_TRAINED_ACCURACY = 0.5
 CURVE_EPOCHS = 1  # the report's learning curve replays the budget's first epoch (~2 s)
 
 
