@@ -64,8 +64,10 @@ def _float(low: float, high: float, *, none: bool = False) -> Callable[[str, Any
     def check(key: str, value: Any) -> float | None:
         if value is None and none:
             return None
+        # an int is finite; math.isfinite(10**400) would raise OverflowError in the grader
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or not low <= value <= high:
+                or not (isinstance(value, int) or math.isfinite(value)) \
+                or not low <= value <= high:
             raise ModelRefused(f"`{key}` is {_show(value)}; expected a number from {low:g} "
                                f"to {high:g}")
         return float(value)
@@ -416,7 +418,9 @@ def _flatten_entry(entry: Mapping[str, Any], index: int, where: str,
     kind = _kind(entry, f"{where}, layer {index}")
     inner = entry.get("config")
     if kind == "InputLayer":
-        shape = (inner or {}).get("batch_shape", (inner or {}).get("batch_input_shape"))
+        if not isinstance(inner, Mapping):
+            raise ModelRefused(f"{where}, layer {index}: an input layer without a config")
+        shape = inner.get("batch_shape", inner.get("batch_input_shape"))
         shapes.append(_input_shape(shape, f"{where}, layer {index}"))
         return
     if kind in ("Sequential", "Functional"):
@@ -528,7 +532,9 @@ def _optimizer(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ModelRefused(f"optimizer: {_show(value)} is not a Keras optimizer")
     kind = value.get("class_name")
-    if kind not in OPTIMIZERS or value.get("registered_name") not in (None, kind):
+    # a list or dict as the class name must be refused, not raise TypeError (unhashable)
+    if not isinstance(kind, str) or kind not in OPTIMIZERS \
+            or value.get("registered_name") not in (None, kind):
         raise ModelRefused(f"optimizer: the grader trains with {', '.join(sorted(OPTIMIZERS))}; "
                            f"found {_show(kind)}")
     config = value.get("config") or {}

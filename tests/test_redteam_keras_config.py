@@ -1,0 +1,130 @@
+"""Red team: a Keras config a student controls never crashes the grader's allow-list.
+
+A model's ``get_config()`` and ``get_compile_config()`` are plain data the student
+chooses (a subclass may return anything JSON can hold). `grader.evaluator.spec` must
+answer every such config with a spec or a `ModelRefused` saying why: any other
+exception is grader code failing on student data (reported as the grader's problem,
+not a verdict on the model).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from grader.evaluator.spec import ModelRefused, chain_spec, compile_spec, describe
+
+HUGE = 10**400  # a JSON integer of 401 digits: crosses the protocol, overflows float()
+
+MODEL: dict[str, Any] = {"name": "seq", "layers": [
+    {"module": "keras.layers", "class_name": "InputLayer",
+     "config": {"batch_shape": [None, 28, 28, 1], "name": "in"}},
+    {"module": "keras.layers", "class_name": "Conv2D",
+     "config": {"name": "c", "filters": 8, "kernel_size": [3, 3], "strides": [1, 1],
+                "padding": "same", "activation": "relu", "use_bias": True,
+                "dilation_rate": [1, 1], "groups": 1, "data_format": "channels_last"}},
+    {"module": "keras.layers", "class_name": "MaxPooling2D",
+     "config": {"name": "p", "pool_size": [2, 2], "strides": None, "padding": "valid"}},
+    {"module": "keras.layers", "class_name": "Reshape",
+     "config": {"name": "r", "target_shape": [-1]}},
+    {"module": "keras.layers", "class_name": "Dropout", "config": {"name": "d", "rate": 0.5}},
+    {"module": "keras.layers", "class_name": "ReLU",
+     "config": {"name": "rl", "max_value": None, "negative_slope": 0.0, "threshold": 0.0}},
+    {"module": "keras.layers", "class_name": "Dense",
+     "config": {"name": "o", "units": 10, "activation": "softmax"}},
+]}
+COMPILE: dict[str, Any] = {
+    "optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.001}},
+    "loss": {"class_name": "CategoricalCrossentropy",
+             "config": {"from_logits": False, "label_smoothing": 0.0}},
+    "metrics": ["accuracy"]}
+HOSTILE: list[Any] = [
+    HUGE, -HUGE, float("nan"), float("inf"), -0.0, 0, -1, 10**9, 2**63, 1e308, None, True,
+    "", "x" * 1000, [], {}, [1] * 5, [HUGE, 1], [None], [[1, 2]], {"a": 1}, {"class_name": 5},
+    {"class_name": "function", "config": 5}]
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if path:
+        yield path
+    if isinstance(value, dict):
+        for key in value:
+            yield from _paths(value[key], (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _paths(item, (*path, index))
+
+
+def _replaced(root: Any, path: tuple[Any, ...], value: Any) -> Any:
+    copied = copy.deepcopy(root)
+    node = copied
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = copy.deepcopy(value)
+    return copied
+
+
+def _judge(config: Any, compile_config: Any, strict: bool) -> None:
+    try:
+        describe(chain_spec(config, compile_config=compile_config, strict=strict))
+    except ModelRefused:
+        pass
+
+
+def test_the_untouched_config_is_accepted() -> None:
+    spec = chain_spec(MODEL, compile_config=COMPILE)
+    assert [layer["class"] for layer in spec.layers][-1] == "Dense"
+    assert describe(spec)["optimizer"]["class"] == "Adam"
+
+
+@pytest.mark.parametrize("where", ["model", "compile"])
+def test_every_value_replaced_by_a_hostile_one_is_refused_or_accepted(where: str) -> None:
+    """Each value of a valid config, replaced in turn by each hostile value (about 2,500
+    configs, ~1 s): only a spec or ModelRefused may come out, never another exception."""
+    base = MODEL if where == "model" else COMPILE
+    crashes = []
+    for path in _paths(base):
+        for value in HOSTILE:
+            config = _replaced(MODEL, path, value) if where == "model" else MODEL
+            settings = _replaced(COMPILE, path, value) if where == "compile" else COMPILE
+            for strict in (True, False):
+                try:
+                    _judge(config, settings, strict)
+                except Exception as exc:  # noqa: BLE001 - any other exception is the hole
+                    crashes.append(f"{path} = {value!r:.30} (strict={strict}): "
+                                   f"{type(exc).__name__}: {exc}")
+    assert not crashes, f"{len(crashes)} configs crashed the allow-list: {crashes[:5]}"
+
+
+@pytest.mark.parametrize("layer, key", [(4, "rate"), (5, "threshold"), (5, "negative_slope")])
+def test_a_401_digit_integer_as_a_layer_setting_is_refused_with_its_range(
+        layer: int, key: str) -> None:
+    """Was OverflowError from math.isfinite in the grader's process."""
+    config = _replaced(MODEL, ("layers", layer, "config", key), HUGE)
+    with pytest.raises(ModelRefused, match=rf"`{key}` is 1000.*expected a number from"):
+        chain_spec(config, compile_config=COMPILE)
+
+
+def test_a_401_digit_learning_rate_is_refused_with_its_range() -> None:
+    settings = _replaced(COMPILE, ("optimizer", "config", "learning_rate"), HUGE)
+    with pytest.raises(ModelRefused, match=r"`learning_rate` is 1000.*from 0 to 100"):
+        compile_spec(settings)
+
+
+@pytest.mark.parametrize("name", [[], {}, ["Adam"]])
+def test_an_optimizer_class_name_that_is_not_text_is_refused(name: Any) -> None:
+    """Was TypeError (unhashable type) from the allow-list lookup."""
+    settings = _replaced(COMPILE, ("optimizer", "class_name"), name)
+    with pytest.raises(ModelRefused, match="the grader trains with Adadelta, .*; found"):
+        compile_spec(settings)
+
+
+@pytest.mark.parametrize("inner", [HUGE, "x", [1, 2], True])
+def test_an_input_layer_whose_config_is_not_a_dict_is_refused(inner: Any) -> None:
+    """Was AttributeError ('int' object has no attribute 'get')."""
+    config = _replaced(MODEL, ("layers", 0, "config"), inner)
+    with pytest.raises(ModelRefused, match="an input layer without a config"):
+        chain_spec(config, compile_config=COMPILE)
