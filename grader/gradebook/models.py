@@ -131,6 +131,9 @@ class TestResultModel(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Nullable: rows from before outcome kinds have none (see `store.add_missing_columns`).
+    kind: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    diagnosis: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class GradeModel(Base):

@@ -193,6 +193,7 @@ def open_gradebook(url_or_path: str | Path | None = None) -> Gradebook:
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         Base.metadata.create_all(engine)
+        add_missing_columns(engine)
     except Exception as exc:  # noqa: BLE001 - the driver's own errors, reported in one line
         engine.dispose()
         shown = parsed.render_as_string(hide_password=True)
@@ -470,13 +471,38 @@ def _test_rows(grade: Grade) -> list[TestResultModel]:
                 status=outcome.status, fraction=float(outcome.fraction),
                 points=round(max_points * outcome.fraction, 6),
                 max_points=round(max_points, 6), message=outcome.message,
-                duration_s=float(outcome.duration_s), figures=dict(outcome.figures)))
+                duration_s=float(outcome.duration_s), figures=dict(outcome.figures),
+                kind=outcome.kind or None, diagnosis=outcome.diagnosis or None))
     return rows
 
 
 def _outcome(row: TestResultModel) -> TestOutcome:
     return TestOutcome(row.name, row.case, row.status, row.fraction, row.message,
-                       row.duration_s, dict(row.figures or {}))
+                       row.duration_s, dict(row.figures or {}), row.kind or "",
+                       row.diagnosis or "")
+
+
+ADDED_COLUMNS = {"test_results": ("kind", "diagnosis")}
+"""Nullable columns added after a gradebook may have been created (no migrations yet)."""
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Adds `ADDED_COLUMNS` to an older gradebook's tables (``ALTER TABLE ... ADD COLUMN``).
+
+    Stands in for migrations until the gradebook has them: each column is nullable, so
+    old rows read as "no kind, no diagnosis".
+    """
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    for table_name, columns in ADDED_COLUMNS.items():
+        present = {column["name"] for column in inspector.get_columns(table_name)}
+        table = Base.metadata.tables[table_name]
+        with engine.begin() as connection:
+            for name in columns:
+                if name not in present:
+                    kind = table.c[name].type.compile(dialect=engine.dialect)
+                    connection.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}"))
 
 
 def _rebuilt_grade(row: SubmissionModel) -> Grade:

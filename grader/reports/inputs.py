@@ -174,7 +174,9 @@ def from_results_json(data: dict[str, Any] | Path, *, config: AssignmentConfig |
             status=test_extra.get("status") or test.get("status", "failed"),
             fraction=min(max(fraction, 0.0), 1.0), message=test.get("output", "") or "",
             duration_s=float(test_extra.get("duration_s") or 0.0),
-            figures=test_extra.get("figures") or {}))
+            figures=test_extra.get("figures") or {},
+            kind=str(test_extra.get("kind") or ""),
+            diagnosis=str(test_extra.get("diagnosis") or "")))
     parts = tuple(PartGrade(p["name"], float(p["points"]), float(p["max_points"]),
                             tuple(by_part.get(p["name"], ()))) for p in extra.get("parts", []))
     unassigned = tuple(TestOutcome(**{k: v for k, v in t.items()

@@ -14,12 +14,21 @@ import pytest
 
 from grader.results.records import (
     CREDIT_KEY,
+    DIAGNOSIS_KEY,
     ERROR,
     FIGURE_KEY,
+    KIND_EXCEPTION,
+    KIND_GRADER_ERROR,
+    KIND_KEY,
+    KIND_NOT_RUN,
+    KIND_SKIPPED,
+    KIND_WRONG,
     MESSAGE_KEY,
+    STUDENT_FAILURE_KINDS,
     TestOutcome,
     outcome_from_phases,
 )
+from grader.runtime.errors import StudentFailure
 
 MAX_MESSAGE_CHARS = 4_000  # a report shows a message, not a log
 
@@ -42,6 +51,30 @@ def describe_exception(error: BaseException) -> str:
     return text
 
 
+def exception_kind(error: BaseException) -> str:
+    """The outcome kind of a test phase that raised `error`, from its class alone.
+
+    A check's AssertionError (or ``pytest.fail``) is a wrong result; a `StudentFailure`
+    carries its own kind; a skip is a skip; anything else was raised by grader code (a
+    check, a fixture, the plugin) and is a grader error, never charged to the student.
+    """
+    if isinstance(error, pytest.skip.Exception):
+        return KIND_SKIPPED
+    if isinstance(error, StudentFailure):
+        return STUDENT_FAILURE_KINDS.get(getattr(error, "kind", ""), KIND_EXCEPTION)
+    if isinstance(error, (AssertionError, pytest.fail.Exception)):
+        return KIND_WRONG
+    return KIND_GRADER_ERROR
+
+
+def _diagnosis(error: BaseException) -> str:
+    """The matched mistake's id of a `Diagnosed` failure (read as data), else ""."""
+    from grader.checks.diagnose import Diagnosed  # numpy only where a suite diagnoses
+
+    mistake = getattr(error, "mistake", "") if isinstance(error, Diagnosed) else ""
+    return mistake if isinstance(mistake, str) else ""
+
+
 class ResultsCollector:
     """Collects one `TestOutcome` per test case of a pytest run."""
 
@@ -50,12 +83,19 @@ class ResultsCollector:
         self.collection_errors: list[str] = []
         self._phases: dict[str, dict[str, tuple[str, str]]] = {}
         self._durations: dict[str, float] = {}
+        self._found: dict[str, list[tuple[str, Any]]] = {}  # kinds and diagnoses per case
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
         report = (yield).get_result()
         message = describe_exception(call.excinfo.value) if call.excinfo is not None else ""
         report.user_properties.append((MESSAGE_KEY + "." + call.when, message))
+        if call.excinfo is not None:
+            error = call.excinfo.value
+            report.user_properties.append((KIND_KEY, (call.when, exception_kind(error))))
+            diagnosis = _diagnosis(error)
+            if diagnosis:
+                report.user_properties.append((DIAGNOSIS_KEY, diagnosis))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         case = report.nodeid.split("::")[-1]
@@ -63,13 +103,16 @@ class ResultsCollector:
         for key, value in report.user_properties:
             if key == MESSAGE_KEY + "." + report.when:
                 phase_message = value
+            elif key in (KIND_KEY, DIAGNOSIS_KEY):  # set on this phase's report only
+                self._found.setdefault(case, []).append((key, value))
         self._phases.setdefault(case, {})[report.when] = (report.outcome, phase_message)
         self._durations[case] = self._durations.get(case, 0.0) + report.duration
         if report.when == "teardown":
             properties = [(k, v) for k, v in report.user_properties
                           if k in (CREDIT_KEY, FIGURE_KEY, MESSAGE_KEY)]
             self.outcomes.append(outcome_from_phases(
-                case, self._phases.pop(case), self._durations.pop(case), properties))
+                case, self._phases.pop(case), self._durations.pop(case),
+                properties + self._found.pop(case, [])))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -81,7 +124,9 @@ class ResultsCollector:
         """Outcomes for tests that never ran, e.g. because their module failed to collect."""
         ran = {outcome.name for outcome in self.outcomes}
         reason = "; ".join(self.collection_errors) or "the test did not run"
-        return [TestOutcome(name, name, ERROR, 0.0, reason) for name in names if name not in ran]
+        kind = KIND_GRADER_ERROR if self.collection_errors else KIND_NOT_RUN
+        return [TestOutcome(name, name, ERROR, 0.0, reason, kind=kind)
+                for name in names if name not in ran]
 
 
 class Credit:

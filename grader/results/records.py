@@ -20,10 +20,39 @@ FAILED = "failed"
 ERROR = "error"  # the test could not run: a fixture or collection failed
 SKIPPED = "skipped"
 
+# The kind of an outcome: why it earned what it earned, set where it is known (the plugin,
+# from the exception's class and a StudentFailure's `kind`), stored, and rendered from it.
+KIND_PASSED = "passed"
+KIND_WRONG = "wrong result"  # an AssertionError from a check
+KIND_PARTIAL = "partial credit"  # a passing test given a fraction below 1 by `credit`
+KIND_EXCEPTION = "exception"  # the student's code raised
+KIND_TIME_LIMIT = "time limit"
+KIND_TIME_BUDGET = "time budget exhausted"
+KIND_MEMORY = "memory"
+KIND_CRASH = "crash"
+KIND_REFUSED = "refused value"  # the answer may not cross the boundary (protocol)
+KIND_UNREADABLE = "unreadable"  # the student's module could not be imported
+KIND_GRADER_ERROR = "grader error"  # grader code raised: never the student's fault
+KIND_SKIPPED = "skipped"
+KIND_NOT_RUN = "did not run"
+KINDS = (KIND_GRADER_ERROR, KIND_TIME_LIMIT, KIND_TIME_BUDGET, KIND_MEMORY, KIND_CRASH,
+         KIND_UNREADABLE, KIND_REFUSED, KIND_EXCEPTION, KIND_WRONG, KIND_PARTIAL, KIND_NOT_RUN,
+         KIND_SKIPPED, KIND_PASSED)
+"""Every kind, in the order a class summary lists them (grader errors first)."""
+
+# StudentFailure.kind (grader.runtime.errors) -> outcome kind.
+STUDENT_FAILURE_KINDS = {
+    "exception": KIND_EXCEPTION, "memory": KIND_MEMORY, "time_limit": KIND_TIME_LIMIT,
+    "time_budget": KIND_TIME_BUDGET, "crash": KIND_CRASH, "import": KIND_UNREADABLE,
+    "protocol": KIND_REFUSED,
+}
+
 # Stored on a test's `user_properties` by the `credit` and `figure` fixtures.
 CREDIT_KEY = "nn_grader.credit"
 FIGURE_KEY = "nn_grader.figure"
 MESSAGE_KEY = "nn_grader.message"
+KIND_KEY = "nn_grader.kind"  # (phase, kind) of a failed phase, set by the plugin
+DIAGNOSIS_KEY = "nn_grader.diagnosis"  # the matched Mistake.id of a `Diagnosed` failure
 
 GRADER_PROBLEM = "the grader could not"
 """How every grader failure recorded as a submission's problem begins (`grader_problem`)."""
@@ -43,6 +72,9 @@ class TestOutcome:
         message: what was checked, what was expected, what came back; never hidden test code.
         duration_s: wall time of the test's setup, call and teardown.
         figures: named plain-data figures (gradient errors, learning curves, confusion matrices).
+        kind: why it earned what it earned, one of `KINDS` ("" in records older than kinds).
+        diagnosis: the id of the known mistake the answer matched
+            (`grader.checks.diagnose.Diagnosed.mistake`), or "".
     """
 
     __test__ = False  # not a pytest test class
@@ -54,6 +86,8 @@ class TestOutcome:
     message: str = ""
     duration_s: float = 0.0
     figures: dict[str, Any] = field(default_factory=dict)
+    kind: str = ""
+    diagnosis: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,22 +144,32 @@ def outcome_from_phases(
     call_outcome, call_message = phases.get("call", ("passed", ""))
     teardown_outcome, teardown_message = phases.get("teardown", ("passed", ""))
 
+    kinds = dict(value for prop, value in properties if prop == KIND_KEY)  # phase -> kind
+    diagnosis = next((value for prop, value in properties if prop == DIAGNOSIS_KEY), "")
+
     if setup_outcome == "skipped" or call_outcome == "skipped":
         status, fraction, message = SKIPPED, 0.0, setup_message or call_message
+        kind = KIND_SKIPPED
     elif setup_outcome == "failed":
         status, fraction, message = ERROR, 0.0, setup_message
+        kind = kinds.get("setup", KIND_GRADER_ERROR)  # a fixture's own failure is the grader's
     elif call_outcome == "failed" or teardown_outcome == "failed":
         status, fraction, message = FAILED, 0.0, call_message or teardown_message
+        when = "call" if call_outcome == "failed" else "teardown"
+        kind = kinds.get(when, KIND_GRADER_ERROR)
     else:
-        status, fraction, message = PASSED, 1.0, ""
+        status, fraction, message, kind = PASSED, 1.0, "", KIND_PASSED
         if credit:
             fraction, message = credit[-1]
             fraction = unit_fraction(fraction)
             status = PASSED if fraction >= 1.0 else FAILED
+            kind = (KIND_PASSED if fraction >= 1.0 else
+                    KIND_PARTIAL if fraction > 0.0 else KIND_WRONG)
     if credit and status == FAILED and not message:
         message = credit[-1][1]
     message = "\n".join(part for part in (*notes, message) if part)
-    return TestOutcome(name, case, status, fraction, message, duration_s, strict_json(figures))
+    return TestOutcome(name, case, status, fraction, message, duration_s, strict_json(figures),
+                       kind, diagnosis if isinstance(diagnosis, str) else "")
 
 
 def unit_fraction(value: Any) -> float:
@@ -212,6 +256,7 @@ def to_results_json(grade: Grade, *, hidden_visibility: str = "after_due_date") 
                 "output": outcome.message,
                 "visibility": hidden_visibility,
                 "extra": {"part": part.name, "status": outcome.status,
+                          "kind": outcome.kind, "diagnosis": outcome.diagnosis,
                           "duration_s": round(outcome.duration_s, 4),
                           "figures": outcome.figures},
             })

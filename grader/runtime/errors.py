@@ -38,7 +38,9 @@ class StudentFailure(Exception):
 
     Attributes:
         kind: The failure's kind, set where it is known (a report may group by it):
-            "exception", "time_limit", "time_budget", "crash", "import", "protocol".
+            "exception", "memory", "time_limit", "time_budget", "crash", "import",
+            "protocol" (`grader.results.records.STUDENT_FAILURE_KINDS` maps them to
+            outcome kinds).
     """
 
     kind = "failure"
@@ -60,6 +62,8 @@ class StudentError(StudentFailure):
         self.type_name = type_name
         self.message = message
         self.student_traceback = student_traceback
+        if type_name == "MemoryError":  # the address-space limit surfaces as MemoryError
+            self.kind = "memory"
         super().__init__(type_name, message)
 
     def __str__(self) -> str:
@@ -111,6 +115,10 @@ class TimeBudgetExhausted(StudentFailure):
                          f"time budget of {budget_s:g} s (all calls together); {happened}")
 
 
+MEMORY_KILL = "killed: memory limit"
+"""How `grader.runtime.process`'s reason for a kill above ``memory_mb`` begins."""
+
+
 class StudentCrashed(StudentFailure):
     """The runtime died or the submission tried to leave it.
 
@@ -127,6 +135,8 @@ class StudentCrashed(StudentFailure):
         self.reason = reason
         self.exit_code = exit_code
         self.signal = signal
+        if reason.startswith(MEMORY_KILL):  # the process watcher's kill reason
+            self.kind = "memory"
         super().__init__(reason)
 
 
