@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from grader.checks.diagnose import Diagnosed
 from grader.results.records import (
     CREDIT_KEY,
     DIAGNOSIS_KEY,
@@ -69,8 +70,6 @@ def exception_kind(error: BaseException) -> str:
 
 def _diagnosis(error: BaseException) -> str:
     """The matched mistake's id of a `Diagnosed` failure (read as data), else ""."""
-    from grader.checks.diagnose import Diagnosed  # numpy only where a suite diagnoses
-
     mistake = getattr(error, "mistake", "") if isinstance(error, Diagnosed) else ""
     return mistake if isinstance(mistake, str) else ""
 
