@@ -13,6 +13,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 from grader.evaluator.spec import ModelRefused, chain_spec, compile_spec, describe
@@ -44,7 +45,8 @@ COMPILE: dict[str, Any] = {
 HOSTILE: list[Any] = [
     HUGE, -HUGE, float("nan"), float("inf"), -0.0, 0, -1, 10**9, 2**63, 1e308, None, True,
     "", "x" * 1000, [], {}, [1] * 5, [HUGE, 1], [None], [[1, 2]], {"a": 1}, {"class_name": 5},
-    {"class_name": "function", "config": 5}]
+    {"class_name": "function", "config": 5}, np.zeros(3), np.array(5), np.zeros((100, 100)),
+    np.array([1.0, np.nan]), np.zeros((2, 2), dtype=complex)]
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -128,3 +130,27 @@ def test_an_input_layer_whose_config_is_not_a_dict_is_refused(inner: Any) -> Non
     config = _replaced(MODEL, ("layers", 0, "config"), inner)
     with pytest.raises(ModelRefused, match="an input layer without a config"):
         chain_spec(config, compile_config=COMPILE)
+
+
+@pytest.mark.parametrize("where", [("layers", 1, "config", "dilation_rate", 0),
+                                   ("layers", 4, "config", "noise_shape"),
+                                   ("layers", 6, "config", "kernel_regularizer")])
+def test_an_array_inside_a_layer_config_is_read_as_numbers(where: tuple[Any, ...]) -> None:
+    """A get_config returning an array was ValueError (truth value of an array is ambiguous)
+    from `value not in (None, False)`: it is read as the numbers it holds."""
+    config = _replaced(MODEL, where, np.zeros(3))
+    with pytest.raises(ModelRefused, match=r"\[0\.0, 0\.0, 0\.0\]"):
+        chain_spec(config, compile_config=COMPILE)
+
+
+def test_a_numpy_scalar_setting_counts_as_its_number() -> None:
+    config = _replaced(MODEL, ("layers", 4, "config", "rate"), np.float32(0.25))
+    assert chain_spec(config, compile_config=COMPILE).layers[3]["args"]["rate"] == 0.25
+
+
+def test_a_large_array_in_a_compile_config_is_refused_with_its_shape() -> None:
+    settings = _replaced(COMPILE, ("metrics",), np.zeros((100, 100)))
+    with pytest.raises(ModelRefused, match=r"an array of shape \(100, 100\)"):
+        compile_spec(settings)
+    with pytest.raises(ModelRefused, match=r"an array of shape \(100, 100\)"):
+        chain_spec(MODEL, compile_config=settings, strict=False)

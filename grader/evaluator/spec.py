@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 __all__ = ["LAYERS", "LOSSES", "MAX_PARAMS", "OPTIMIZERS", "ModelRefused", "ModelSpec",
            "chain_spec", "compile_spec", "describe", "param_count", "weight_shapes"]
 
@@ -35,6 +37,8 @@ MAX_PARAMS = 100_000_000
 weights with Adam's two slots take 1.2 GB)."""
 MAX_LAYERS = 200
 MAX_SIZE = 100_000
+MAX_CONFIG_ARRAY = 64
+"""Largest array read as numbers in a config (Keras writes plain lists; a few numbers at most)."""
 """Largest units, filters, kernel or pool size accepted."""
 
 ACTIVATIONS = frozenset((
@@ -480,6 +484,7 @@ def chain_spec(config: Any, *, model_class: str = "Sequential",
     if implicit_flatten:
         found = _with_flatten(found, shape)
     refused = [layer["refused"] for layer in found if layer.get("refused")]
+    compile_config = _as_lists(compile_config)  # described below even when refused
     try:
         settings = compile_spec(compile_config)
     except ModelRefused as exc:
@@ -506,6 +511,13 @@ def _as_lists(value: Any, depth: int = 0) -> Any:
         return [_as_lists(item, depth + 1) for item in value]
     if isinstance(value, Mapping):
         return {key: _as_lists(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, np.ndarray | np.generic):
+        # an array in a config (a get_config that returns one) is read as the plain
+        # numbers it holds; `value in (None, False)` on an array would raise in the grader
+        if value.size > MAX_CONFIG_ARRAY:
+            raise ModelRefused(f"the model's config holds an array of shape {value.shape}; "
+                               "a Keras config holds only numbers, strings, lists and dicts")
+        return _as_lists(value.tolist(), depth + 1)
     return value
 
 
@@ -612,6 +624,7 @@ def _described_compile(config: Any) -> dict[str, Any] | None:
 
 def compile_spec(config: Any) -> dict[str, Any] | None:
     """The compile settings from ``model.get_compile_config()`` (None: not compiled)."""
+    config = _as_lists(config)
     if config is None or config == {}:
         return None
     if not isinstance(config, Mapping):
