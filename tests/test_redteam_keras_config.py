@@ -154,3 +154,33 @@ def test_a_large_array_in_a_compile_config_is_refused_with_its_shape() -> None:
         compile_spec(settings)
     with pytest.raises(ModelRefused, match=r"an array of shape \(100, 100\)"):
         chain_spec(MODEL, compile_config=settings, strict=False)
+
+
+class _Evaluator:
+    """Stands in for the clean evaluator: the rebuilt chain predicts zeros."""
+
+    def predict(self, plain: Any, x: np.ndarray, weights: Any = None) -> np.ndarray:
+        return np.zeros((len(x), 3), np.float32)
+
+
+@pytest.mark.parametrize("returned", [[["a"] * 3] * 4, [[None] * 3] * 4,
+                                      np.full((4, 3), 1j)])
+def test_a_subclassed_predict_returning_text_none_or_complex_is_refused(
+        returned: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The equivalence check compares the student's `predict` with the rebuilt chain in the
+    grader; strings or None there were TypeError from np.allclose, complex values were
+    compared by magnitude. Each is now the model's refusal, with the dtype."""
+    from types import SimpleNamespace
+
+    from grader.evaluator import artifact
+
+    monkeypatch.setattr(artifact, "evaluator_for", lambda _: SimpleNamespace(
+        evaluator=_Evaluator()))
+    monkeypatch.setattr(artifact, "model_weights", lambda *_: [])
+    spec = chain_spec({"layers": [{"class_name": "Flatten", "config": {}},
+                                  {"class_name": "Dense", "config": {"units": 3}}]},
+                      input_shape=(2, 2, 1))
+    model = SimpleNamespace(predict=lambda x, verbose=0: returned)
+    with pytest.raises(ModelRefused, match=r"`predict` returned an array of dtype .*; "
+                                           "expected real numbers"):
+        artifact._check_equivalence(None, model, spec, "`AlexNet()`")

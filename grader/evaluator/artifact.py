@@ -211,6 +211,9 @@ def _check_equivalence(student: Any, model: Any, spec: ModelSpec, what: str) -> 
     theirs = model.predict(x, verbose=0)
     if not isinstance(theirs, np.ndarray) or theirs.dtype.kind != "f":
         theirs = np.asarray(theirs)
+    if theirs.dtype.kind not in "fiu":  # strings or None would raise TypeError in allclose
+        raise ModelRefused(f"{what} is a subclassed model whose `predict` returned an array of "
+                           f"dtype {theirs.dtype}; expected real numbers (float predictions)")
     ours = evaluator_for(student).evaluator.predict(spec.as_plain(), x, weights=weights)
     if theirs.shape != ours.shape or not np.allclose(theirs, ours, rtol=EQUIVALENCE_RTOL,
                                                      atol=EQUIVALENCE_ATOL):
