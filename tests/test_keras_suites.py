@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 HOSTILE = Path(__file__).resolve().parent / "files" / "keras_hostile"
 ASSIGNMENTS = ("keras_mlp", "keras_cnn", "alexnet")
 ALL_SAMPLES = os.environ.get("NN_GRADER_ALL_KERAS_SAMPLES") == "1"
-ALEXNET_QUICK = {"save_weights_ckpt", "dropout_missing"}  # AlexNet: 15 to 20 s a grading
+ALEXNET_QUICK = {"save_weights_ckpt", "dropout_missing", "seeds_inside_build"}  # AlexNet: 15 to 20 s a grading
 SLOW_HOSTILE = pytest.mark.skipif(not ALL_SAMPLES, reason="30 to 60 s; "
                                   "NN_GRADER_ALL_KERAS_SAMPLES=1 runs it")
 DEVICE = "cpu"  # budgets and calibrations of the CPU, also on a machine with a GPU

@@ -36,7 +36,7 @@ from grader.checks.architecture import (
 )
 from grader.checks.arrays import as_array, assert_close
 from grader.checks.keras_hints import keras_hints
-from grader.evaluator.artifact import model_weights, read_model
+from grader.evaluator.artifact import CONTAINERS, MAX_DEPTH, model_weights, read_model
 from grader.evaluator.spec import describe
 
 NUM_CLASSES = 10
@@ -46,6 +46,8 @@ DROPOUT_RATE = 0.4
 WEIGHTS_PATH = "checkpoint/grader-check.weights.h5"  # inside the submission's workspace
 RELOAD_RTOL = 1e-5  # the same weights on the same inputs: equal up to float32 rounding
 RELOAD_ATOL = 1e-6
+RELOAD_SEED = 7  # the perturbation the reload check adds; any fixed seed will do
+RELOAD_NOISE = 0.05  # far above float32 rounding, small enough to keep the weights sane
 PIPELINE_BATCH = 4
 
 _CONV = dict(kernel_size=(3, 3), strides=(1, 1), padding="same", activation="relu")
@@ -239,23 +241,46 @@ def test_loss_and_metrics(student):
 
 # -- saved weights -------------------------------------------------------------------------
 
+def _perturb(layer, rng: np.random.Generator, depth: int = 0) -> None:
+    """Adds noise to every weight array, leaf layer by leaf layer (one array per message)."""
+    kind = getattr(layer, "type_name", "")
+    if kind == "InputLayer":
+        return
+    inner = layer.layers if depth <= MAX_DEPTH and (kind in CONTAINERS or depth == 0) else None
+    if isinstance(inner, list) and inner:
+        for sub in inner:
+            _perturb(sub, rng, depth + 1)
+        return
+    weights = layer.get_weights()
+    if not isinstance(weights, list) or not all(isinstance(w, np.ndarray) for w in weights):
+        raise AssertionError(f"`{kind}.get_weights()` did not return a list of arrays")
+    if weights:
+        layer.set_weights([(w + rng.normal(0.0, RELOAD_NOISE, w.shape)).astype(w.dtype)
+                           for w in weights])
+
+
 def test_saved_weights_reload(student):
     spec = _spec(student)
     what = f"`load_weights({WEIGHTS_PATH!r})` after `save_weights(model, {WEIGHTS_PATH!r})`"
+    rng = np.random.default_rng(RELOAD_SEED)
     with keras_hints():
         model = student.alexnet.build_alexnet()
-        before = model_weights(model, spec, "`build_alexnet()`")
+        built = model_weights(model, spec, "`build_alexnet()`")
+        # The check perturbs the weights itself: a build that seeds itself (allowed) gives
+        # equal weights each time, and loading must still restore these, not the build's.
+        _perturb(model, rng)
+        before = model_weights(model, spec, "`build_alexnet()` with perturbed weights")
         student.alexnet.save_weights(model, WEIGHTS_PATH)
-        unloaded = model_weights(student.alexnet.build_alexnet(), spec,
-                                 "a second `build_alexnet()`")
         after = model_weights(student.alexnet.load_weights(WEIGHTS_PATH), spec,
                               "the model `load_weights` returned")
-    assert not all(np.array_equal(a, b) for a, b in zip(unloaded, before, strict=True)), (
-        "two calls of `build_alexnet()` gave models with identical weights; expected "
-        "freshly initialised weights, so that loading saved weights can be checked")
+    assert not any(np.array_equal(a, b) for a, b in zip(built, before, strict=True)), (
+        "`model.set_weights` did not change the weights of `build_alexnet()`'s model; the "
+        "reload check needs weights that differ from a fresh build's")
     for index, (found, expected) in enumerate(zip(after, before, strict=True)):
         assert_close(found, expected, f"{what}: weight array {index + 1} of {len(before)} "
-                     f"(shape {expected.shape})", rtol=RELOAD_RTOL, atol=RELOAD_ATOL)
+                     f"(shape {expected.shape}); the model was saved with weights that differ "
+                     "from a fresh build's, and loading must restore them",
+                     rtol=RELOAD_RTOL, atol=RELOAD_ATOL)
 
 
 # -- accuracy under the budget ----------------------------------------------------------------
