@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import reference.mlp_numpy as ref
-from grader.checks.arrays import as_array, assert_close, assert_number, assert_shape
+from grader.checks.arrays import as_array, as_number, assert_close, assert_number, assert_shape
 from grader.checks.mlp_weights import predict, trained_weights
 from grader.results.plugin import describe_exception
 
@@ -48,6 +48,8 @@ SEARCH_NOISE = 76  # background pixels uniform in 0..SEARCH_NOISE; bands are 255
 # An untrained model classifies ~0.1; the correct variants' trained 40-unit models, over 80
 # unseeded initialisations, 0.88 to 1.0 (median 1.0): 0.9 failed a correct variant 1 in 60.
 SEARCH_TRAINED_ACCURACY = 0.5
+CONSECUTIVE_STEPS = 4  # a learning rate that changes between calls shows by the second
+CONSECUTIVE_RATE = 0.1
 CURVE_EPOCHS = 1  # the report's learning curve replays the budget's first epoch (~2 s)
 
 
@@ -127,6 +129,31 @@ def test_cross_entropy_forward_matches_reference(student, seed):
     assert_number(student.mlp_numpy.CrossEntropy().forward(p, y),
                   float(ref.CrossEntropy().forward(p, y)),
                   "`CrossEntropy.forward(p, y)` (the batch mean) with p of shape (6, 10)",
+                  tolerance=LOSS_RTOL)
+
+
+def test_cross_entropy_forward_exact_zeros(student):
+    """Exact zeros in p (a softmax that underflowed) must leave the loss finite.
+
+    Two inputs: probabilities with exact zeros, on the labelled class and elsewhere; and a
+    correct softmax of logits of ±1000 (exact zeros where exp underflows) fed to the student's
+    cross-entropy. The correct softmax, not the student's: an unstable softmax is charged to
+    softmax_forward alone.
+    """
+    p = np.array([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    y = np.eye(3)[[0, 1, 2]]
+    assert_number(student.mlp_numpy.CrossEntropy().forward(p, y),
+                  float(ref.CrossEntropy().forward(p, y)),
+                  "`CrossEntropy.forward(p, y)` with exact zeros in p, one on a labelled class "
+                  "(log(p + EPSILON) keeps log(0) finite; 0 * log(0) is nan)",
+                  tolerance=LOSS_RTOL)
+    logits = np.array([[HUGE_LOGIT, 0.0, -HUGE_LOGIT], [-HUGE_LOGIT, HUGE_LOGIT, 0.0]])
+    labels = np.eye(3)[[2, 1]]
+    probabilities = ref.Softmax().forward(logits)
+    expected = float(ref.CrossEntropy().forward(probabilities, labels))
+    assert_number(student.mlp_numpy.CrossEntropy().forward(probabilities, labels), expected,
+                  "`CrossEntropy.forward(softmax(x), y)` with logits of ±1000 (a correct "
+                  "softmax gives exact zeros there; the cross-entropy must stay finite)",
                   tolerance=LOSS_RTOL)
 
 
@@ -219,6 +246,25 @@ def test_train_one_step(student, learning_rate):
     assert_close(model.W2, expected.W2, f"{what}: W2 after the step (W2 - lr * W2_grad)")
 
 
+def test_train_one_step_consecutive_steps(student):
+    """Several steps on one model: each must use the learning rate it is given.
+
+    A step that keeps state between calls (a learning rate decaying with a step counter, a
+    momentum kept on the model) passes one step and fails here.
+    """
+    x, y, w1, w2 = _model_inputs(13)
+    expected, model = _reference_model(w1, w2), _student_model(student, w1, w2)
+    for step in range(1, CONSECUTIVE_STEPS + 1):
+        ref.train_one_step(expected, x, y, CONSECUTIVE_RATE)
+        _pair(student.mlp_numpy.train_one_step(model, x, y, CONSECUTIVE_RATE),
+              "`train_one_step`")
+        what = (f"`train_one_step(model, x, y, learning_rate={CONSECUTIVE_RATE})` called "
+                f"{step} times on one model")
+        assert_close(model.W1, expected.W1, f"{what}: W1 after step {step} (every step is "
+                     "W1 - learning_rate * W1_grad, with the learning rate given)")
+        assert_close(model.W2, expected.W2, f"{what}: W2 after step {step}")
+
+
 def test_test_returns_accuracy(student):
     x, _, w1, w2 = _model_inputs(5)
     x = np.concatenate([x] * 4)
@@ -245,7 +291,7 @@ def _training_split(dataset, budgets):
 
 
 def _finite_or_none(value) -> float | None:
-    value = float(value)
+    value = as_number(value, "`train_one_step`")
     return value if np.isfinite(value) else None  # NaN and inf are not JSON
 
 

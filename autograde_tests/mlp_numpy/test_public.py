@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.checks.arrays import as_array, assert_shape
+from grader.checks.arrays import as_array, as_number, assert_shape
 from grader.checks.gradients import (
     KINK_MARGIN,
     STEP,
@@ -27,6 +27,13 @@ from grader.checks.gradients import (
 SEEDS = (0, 1, 2)  # each gradient check runs on three random draws
 FC_SHAPE = (3, 4, 5)  # N, D, M: small and non-square so a missing transpose shows
 ACT_SHAPE = (3, 5)  # Relu, Softmax and CrossEntropy inputs (N, C)
+# Every backward check runs on the non-square shape for each seed and once on a square one:
+# a transpose that only a shape mismatch would reveal (fixed by `if shape != ...: .T`) and
+# an axis mix-up that only a square input hides both show on one of them.
+FC_CASES = [pytest.param(seed, FC_SHAPE, id=f"seed{seed}") for seed in SEEDS] + [
+    pytest.param(len(SEEDS), (4, 4, 4), id="square")]
+ACT_CASES = [pytest.param(seed, ACT_SHAPE, id=f"seed{seed}") for seed in SEEDS] + [
+    pytest.param(len(SEEDS), (4, 4), id="square")]
 MODEL_BATCH = 4
 MODEL_LATENT = 6  # a tiny hidden layer keeps the whole-model check cheap
 MODEL_DIRECTIONS = 4  # random directions per weight matrix in the model check
@@ -104,10 +111,10 @@ def test_model_weight_shapes(student):
             "every hidden unit compute the same thing)")
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_fc_backward_matches_numerical_gradient(student, figure, seed):
+@pytest.mark.parametrize("seed, shape", FC_CASES)
+def test_fc_backward_matches_numerical_gradient(student, figure, seed, shape):
     rng = np.random.default_rng(seed)
-    n, d, k = FC_SHAPE
+    n, d, k = shape
     x, w, upstream = rng.normal(size=(n, d)), rng.normal(size=(d, k)), rng.normal(size=(n, k))
     layer = student.mlp_numpy.FullConnectionLayer()
     layer.forward(x, w)
@@ -123,11 +130,11 @@ def test_fc_backward_matches_numerical_gradient(student, figure, seed):
                       "`FullConnectionLayer.backward` (grad_W)", figure, wrt="W")
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_relu_backward_matches_numerical_gradient(student, figure, seed):
+@pytest.mark.parametrize("seed, shape", ACT_CASES)
+def test_relu_backward_matches_numerical_gradient(student, figure, seed, shape):
     rng = np.random.default_rng(seed)
-    x = away_from_kinks(rng.normal(size=ACT_SHAPE))  # no entry within KINK_MARGIN of 0
-    upstream = rng.normal(size=ACT_SHAPE)
+    x = away_from_kinks(rng.normal(size=shape))  # no entry within KINK_MARGIN of 0
+    upstream = rng.normal(size=shape)
     layer = student.mlp_numpy.Relu()
     layer.forward(x)
     grad = assert_shape(layer.backward(upstream), x.shape, "`Relu.backward`")
@@ -136,10 +143,10 @@ def test_relu_backward_matches_numerical_gradient(student, figure, seed):
     _require_gradient(check_gradient("Relu", grad, expected), "`Relu.backward`", figure)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_softmax_backward_matches_numerical_gradient(student, figure, seed):
+@pytest.mark.parametrize("seed, shape", ACT_CASES)
+def test_softmax_backward_matches_numerical_gradient(student, figure, seed, shape):
     rng = np.random.default_rng(seed)
-    x, upstream = rng.normal(size=ACT_SHAPE), rng.normal(size=ACT_SHAPE)
+    x, upstream = rng.normal(size=shape), rng.normal(size=shape)
     layer = student.mlp_numpy.Softmax()
     layer.forward(x)
     grad = assert_shape(layer.backward(upstream), x.shape, "`Softmax.backward`")
@@ -148,10 +155,10 @@ def test_softmax_backward_matches_numerical_gradient(student, figure, seed):
     _require_gradient(check_gradient("Softmax", grad, expected), "`Softmax.backward`", figure)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_cross_entropy_backward_matches_numerical_gradient(student, figure, seed):
+@pytest.mark.parametrize("seed, shape", ACT_CASES)
+def test_cross_entropy_backward_matches_numerical_gradient(student, figure, seed, shape):
     rng = np.random.default_rng(seed)
-    n, c = ACT_SHAPE
+    n, c = shape
     p = rng.uniform(0.05, 1.0, size=(n, c))
     p /= p.sum(axis=1, keepdims=True)  # probabilities well away from 0
     y = _one_hot(rng, n, c)
@@ -159,8 +166,8 @@ def test_cross_entropy_backward_matches_numerical_gradient(student, figure, seed
     layer.forward(p, y)
     grad = assert_shape(layer.backward(y), p.shape, "`CrossEntropy.backward`")
     probe = student.mlp_numpy.CrossEntropy()
-    expected = numerical_gradient(lambda v: as_array(probe.forward(v, y),
-                                                     "`CrossEntropy.forward`"), p)
+    expected = numerical_gradient(lambda v: as_number(probe.forward(v, y),
+                                                      "`CrossEntropy.forward`"), p)
     _require_gradient(check_gradient("CrossEntropy", grad, expected),
                       "`CrossEntropy.backward`", figure, wrt="p")
 
@@ -191,7 +198,7 @@ def test_model_gradients_match_numerical_gradient(student, figure, seed):
     def loss(w1_value: np.ndarray, w2_value: np.ndarray) -> float:
         model.W1, model.W2 = w1_value, w2_value
         model.forward(x, y)
-        return float(as_array(model.loss, "`FullConnectionModel.loss`"))
+        return as_number(model.loss, "`FullConnectionModel.loss`")
 
     for name, weight in (("W1", w1), ("W2", w2)):
         analytic, numerical = [], []

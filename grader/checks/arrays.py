@@ -79,11 +79,45 @@ def assert_close(
             f"ones (tolerance rtol={rtol:g}, atol={atol:g}); {shown}")
 
 
-def assert_number(received: Any, expected: float, what: str, *, tolerance: float) -> float:
-    """Checks a scalar result, e.g. an accuracy or a loss."""
-    if isinstance(received, bool) or not isinstance(received, (int, float, np.number)):
+def as_number(received: Any, what: str) -> float:
+    """The received value as a Python float: THE way every suite reads a student's number.
+
+    Accepted, as correct styles of one number: a Python int or float, a numpy scalar
+    (np.float32(0.5), np.int64(3)), a 0-d array (np.array(0.5)) and a one-element array of
+    any number of dimensions (np.array([0.5]), np.array([[0.5]]), as `keepdims` or a
+    reshape leaves it). Refused, with a message saying what came back: booleans, strings,
+    None, lists, and arrays of more than one value or of a non-numeric dtype. Non-finite
+    values are returned as they are; whether nan is wrong is the check's business.
+
+    Args:
+        received: what the student's code returned (plain data from the runtime).
+        what: the call being checked, e.g. "`CrossEntropy.forward(p, y)`".
+
+    Returns:
+        The number as a float.
+
+    Raises:
+        AssertionError: when ``received`` is not one number.
+    """
+    if isinstance(received, (bool, np.bool_, np.complexfloating)):
         raise AssertionError(f"{what} returned {_describe(received)}; expected a number")
-    value = float(received)
+    if isinstance(received, (int, float, np.number)):
+        return float(received)
+    if isinstance(received, np.ndarray):
+        if not np.issubdtype(received.dtype, np.number) or np.issubdtype(
+                received.dtype, np.complexfloating):
+            raise AssertionError(f"{what} returned an array of dtype {received.dtype}; "
+                                 "expected a number")
+        if received.size != 1:
+            raise AssertionError(f"{what} returned an array of shape {received.shape}; "
+                                 "expected one number (a float, or an array of one element)")
+        return float(received.reshape(()))  # float() of ndim > 0 is deprecated in numpy
+    raise AssertionError(f"{what} returned {_describe(received)}; expected a number")
+
+
+def assert_number(received: Any, expected: float, what: str, *, tolerance: float) -> float:
+    """Checks a scalar result, e.g. an accuracy or a loss, read through `as_number`."""
+    value = as_number(received, what)
     if not abs(value - expected) <= tolerance:
         raise AssertionError(f"{what} returned {value:.6g}; expected {expected:.6g} "
                              f"(within {tolerance:g})")
