@@ -71,7 +71,8 @@ def file_name(student_id: str) -> str:
         student_id: Any id (validated or not).
 
     Returns:
-        A non-empty name of at most 80 characters, without separators or leading dots.
+        A non-empty name of at most 80 characters, without separators, leading dots or
+        leading dashes.
 
     Examples:
         >>> file_name("2023123456")
@@ -80,7 +81,9 @@ def file_name(student_id: str) -> str:
         'etc-74ccf3c5'
     """
     normal = unicodedata.normalize("NFKC", student_id)
-    safe = _SAFE_CHARS.sub("_", normal).strip("._")[:MAX_ID_LENGTH]
+    # no leading dash: in a folder of results, `tar czf class.tgz *` would read a student
+    # named "--remove-files" as an option (the wildcard injection)
+    safe = _SAFE_CHARS.sub("_", normal).lstrip("._-").rstrip("._")[:MAX_ID_LENGTH]
     if safe == student_id and safe.lower().split(".")[0] not in _WINDOWS_RESERVED:
         return safe
     digest = hashlib.sha256(student_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
