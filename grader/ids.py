@@ -18,6 +18,9 @@ MAX_ID_LENGTH = 64
 
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
 _SAFE_CHARS = re.compile(r"[^\w.@+-]", re.ASCII)
+_INVISIBLE_CATEGORIES = frozenset(("Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+"""Unicode categories refused in ids: format (bidi overrides, zero-width), surrogates,
+private use, unassigned, line and paragraph separators."""
 _WINDOWS_RESERVED = frozenset(
     {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
      *(f"lpt{i}" for i in range(1, 10))})
@@ -38,7 +41,8 @@ def validate_id(student_id: object) -> str:
 
     Raises:
         InvalidId: Not a string, empty, longer than `MAX_ID_LENGTH`, holding control
-            characters (NUL, escapes, newlines), path separators, or only dots.
+            characters (NUL, escapes, newlines), invisible ones (bidi overrides,
+            zero-width spaces, line separators), path separators, or only dots.
     """
     if not isinstance(student_id, str):
         raise InvalidId(f"a student id must be text; received {type(student_id).__name__}")
@@ -54,6 +58,15 @@ def validate_id(student_id: object) -> str:
         raise InvalidId(f"the student id {shown!r} holds the character "
                         f"{bad.group()!r}; control characters and path separators "
                         "(/ and \\) are not allowed")
+    invisible = next((char for char in text
+                      if unicodedata.category(char) in _INVISIBLE_CATEGORIES), None)
+    if invisible is not None:
+        # a right-to-left override shows "s1\u202e99" as "s199" in a report; a zero-width
+        # space makes two ids look the same in the gradebook
+        raise InvalidId(f"the student id {shown!r} holds the invisible character "
+                        f"U+{ord(invisible):04X} ({unicodedata.name(invisible, 'unnamed')}); "
+                        "format characters, line separators and unassigned code points are "
+                        "not allowed")
     if set(text) == {"."}:
         raise InvalidId(f"the student id {shown!r} is only dots")
     return text
