@@ -40,7 +40,13 @@ def _demo_main(args: argparse.Namespace) -> int:
 def _release_main(args: argparse.Namespace) -> int:
     from grader.release import build
 
-    return build.main(assignment=args.assignment, out=args.out)
+    return build.main(assignment=args.assignment, out=args.out, audit=args.audit)
+
+
+def _audit_main(args: argparse.Namespace) -> int:
+    from grader import audit
+
+    return audit.main(assignment=args.assignment, only=args.only)
 
 
 def _check_main(args: argparse.Namespace) -> int:
@@ -180,7 +186,23 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("assignment", help="assignment id (a folder in assignments/)")
     release.add_argument("--out", type=Path, default=Path("release"),
                          help="parent folder of the release (default: ./release)")
+    release.add_argument("--audit", action="store_true",
+                         help="also grade every planted bug and variant (`grader audit`) and "
+                         "refuse on an unfair matrix; minutes for the Keras assignments on a "
+                         "CPU, so not the default")
     release.set_defaults(run=_release_main)
+
+    audit = verbs.add_parser(
+        "audit", help="grade every planted bug and variant: a bug x part matrix (instructor)",
+        description="Grade the reference, the bare skeleton, every planted bug of "
+        "samples/bugs.toml and every correct variant, and print the points each loses per "
+        "part. Exits 1, saying why, when a bug costs a part it does not list or nothing in a "
+        "part it lists, or a variant loses a point. Example: grader audit tf_basics",
+    )
+    audit.add_argument("assignment", help="assignment id (a folder in assignments/)")
+    audit.add_argument("--only", nargs="+", default=[], metavar="SAMPLE",
+                       help="grade only these bugs or variants (by name)")
+    audit.set_defaults(run=_audit_main)
 
     check = verbs.add_parser(
         "check", help="run the public tests on your files (student)",

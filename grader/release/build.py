@@ -213,12 +213,23 @@ def student_folder_submission(folder: Path, config: AssignmentConfig, scratch: P
     return intake(folder, scratch, expected_files=config.student_files, assignment=config.id)
 
 
-def main(*, assignment: str, out: Path) -> int:
-    """`grader release <id> --out DIR`: build, self-check, and write the student folder."""
+def main(*, assignment: str, out: Path, audit: bool = False) -> int:
+    """`grader release <id> --out DIR [--audit]`: build, self-check, write the student folder.
+
+    With ``audit``, every planted bug and variant is graded first (`grader.audit`), and an
+    unfair matrix refuses the release. It is a flag because it grades every sample: minutes
+    for the Keras assignments on a CPU.
+    """
     from grader.config import load_assignment
     from grader.grading.run import grade_path
 
     config = load_assignment(assignment)
+    if audit:
+        from grader import audit as audit_module
+
+        if audit_module.main(assignment=assignment) != 0:
+            raise ReleaseRefused(f"release of `{config.id}` refused: the audit of its planted "
+                                 "bugs and variants is unfair (the reasons are listed above)")
     print(f"releasing {config.id}: grading the reference and the bare skeleton...", flush=True)
     report = release(config, out, grade=lambda cfg, folder: grade_path(cfg, folder).grade)
     print(f"reference: {report.reference_grade.score:g}/{report.reference_grade.max_score:g}, "
