@@ -184,3 +184,40 @@ def test_a_subclassed_predict_returning_text_none_or_complex_is_refused(
     with pytest.raises(ModelRefused, match=r"`predict` returned an array of dtype .*; "
                                            "expected real numbers"):
         artifact._check_equivalence(None, model, spec, "`AlexNet()`")
+
+
+def test_a_claimed_input_of_20000x20000_pixels_is_refused_before_the_grader_draws_inputs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subclassed model's block may claim any input shape; the equivalence check drew
+    4 random inputs of that shape in the grader's process: 20000x20000 took 18 GB there
+    (measured: peak RSS 18,345 MB). The shape is now refused while the config is read."""
+    from types import SimpleNamespace
+
+    from grader.evaluator import artifact
+
+    def reached(*_: Any) -> None:
+        raise AssertionError("the equivalence check ran on the claimed input shape")
+
+    monkeypatch.setattr(artifact, "model_weights", reached)
+    monkeypatch.setattr(artifact, "evaluator_for", reached)
+    block_config = {"name": "blk", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 20000, 20000, 1]}},
+        {"class_name": "Conv2D", "config": {"filters": 1, "kernel_size": 1}},
+        {"class_name": "GlobalAveragePooling2D", "config": {}},
+        {"class_name": "Dense", "config": {"units": 10}}]}
+    block = SimpleNamespace(type_name="Sequential", get_config=lambda: block_config,
+                            layers=[])
+    model = SimpleNamespace(type_name="MyNet", get_config=lambda: {"name": "mynet"},
+                            layers=[block], get_compile_config=lambda: None)
+    with pytest.raises(ModelRefused, match=r"input has shape \(20000, 20000, 1\) "
+                                           r"\(400,000,000 values per example\)"):
+        artifact.describe_model(None, model, what="`build_cnn()`")
+
+
+def test_the_course_input_shapes_are_within_the_cap() -> None:
+    for shape in ((784,), (28, 28, 1), (227, 227, 3), (224, 224, 3)):
+        config = _replaced(MODEL, ("layers", 0, "config", "batch_shape"), [None, *shape])
+        try:
+            chain_spec(config, compile_config=COMPILE)
+        except ModelRefused as exc:
+            assert "values per example" not in str(exc), exc

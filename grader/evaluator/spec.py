@@ -38,6 +38,8 @@ weights with Adam's two slots take 1.2 GB)."""
 MAX_LAYERS = 200
 MAX_SIZE = 100_000
 MAX_CONFIG_ARRAY = 64
+MAX_INPUT_VALUES = 1 << 20
+"""Largest input per example (values; AlexNet's 227x227x3 image has 154,587)."""
 """Largest array read as numbers in a config (Keras writes plain lists; a few numbers at most)."""
 """Largest units, filters, kernel or pool size accepted."""
 
@@ -479,6 +481,12 @@ def chain_spec(config: Any, *, model_class: str = "Sequential",
     if shape is None:
         raise ModelRefused("the model's config does not say the shape of its input; build it "
                            "with keras.Input(shape=...) as its first layer")
+    if math.prod(shape) > MAX_INPUT_VALUES:
+        # the grader draws random inputs of this shape (the equivalence check): a claimed
+        # 20000x20000 image made it allocate 18 GB in its own process
+        raise ModelRefused(f"the model's input has shape {tuple(shape)} "
+                           f"({math.prod(shape):,} values per example); the grader rebuilds "
+                           f"models whose inputs have at most {MAX_INPUT_VALUES:,}")
     if not found:
         raise ModelRefused("the model has no layers")
     if implicit_flatten:
