@@ -221,3 +221,43 @@ def test_the_course_input_shapes_are_within_the_cap() -> None:
             chain_spec(config, compile_config=COMPILE)
         except ModelRefused as exc:
             assert "values per example" not in str(exc), exc
+
+
+def test_weights_that_do_not_fit_stop_being_read_at_the_first_layer_that_does_not_fit() -> None:
+    """A model whose `layers` lists 1,000 blocks, each returning a large array from
+    get_weights, was read whole into the grader's memory (each reply is capped, their
+    sum was not) before any shape was compared; reading now stops at the first misfit."""
+    from types import SimpleNamespace
+
+    from grader.evaluator.artifact import model_weights
+
+    calls = []
+
+    def big_weights() -> list[np.ndarray]:
+        calls.append(1)
+        return [np.zeros((1000, 1000), np.float32)]
+
+    spec = chain_spec({"layers": [{"class_name": "Flatten", "config": {}},
+                                  {"class_name": "Dense", "config": {"units": 3}}]},
+                      input_shape=(2, 2, 1))
+    blocks = [SimpleNamespace(type_name="Dense", get_weights=big_weights, layers=[])
+              for _ in range(1000)]
+    model = SimpleNamespace(type_name="MyNet", layers=blocks)
+    with pytest.raises(ModelRefused, match=r"do not fit the layers its config declares"):
+        model_weights(model, spec, "`build_alexnet()`")
+    assert len(calls) == 1, f"get_weights was read {len(calls)} times"
+
+
+def test_weights_that_fit_are_read_in_order() -> None:
+    from types import SimpleNamespace
+
+    from grader.evaluator.artifact import model_weights
+
+    spec = chain_spec({"layers": [{"class_name": "Flatten", "config": {}},
+                                  {"class_name": "Dense", "config": {"units": 3}}]},
+                      input_shape=(2, 2, 1))
+    kernel, bias = np.ones((4, 3), np.float32), np.arange(3, dtype=np.float32)
+    layers = [SimpleNamespace(type_name="Flatten", get_weights=lambda: [], layers=[]),
+              SimpleNamespace(type_name="Dense", get_weights=lambda: [kernel, bias], layers=[])]
+    read = model_weights(SimpleNamespace(type_name="MyNet", layers=layers), spec)
+    assert [w.shape for w in read] == [(4, 3), (3,)] and read[1].tolist() == [0, 1, 2]

@@ -20,7 +20,7 @@ test data).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -133,20 +133,23 @@ def _spec(model: Any, what: str, input_shape: Sequence[int] | None,
                       compile_config=compile_config, implicit_flatten=True), True
 
 
-def _leaf_weights(layer: Any, depth: int = 0) -> list[np.ndarray]:
-    """Every weight array of ``layer`` and the layers it holds, in Keras's order."""
+def _leaf_weights(layer: Any, depth: int = 0) -> Iterator[list[np.ndarray]]:
+    """The weight arrays of ``layer`` and the layers it holds, one leaf layer at a time, in
+    Keras's order (read lazily: the caller stops at the first that does not fit)."""
     kind = getattr(layer, "type_name", "")
     if kind == "InputLayer":
-        return []
+        return
     inner = None
     if depth <= MAX_DEPTH and (kind in CONTAINERS or depth == 0):
         inner = layer.layers
     if isinstance(inner, list) and inner:
-        return [w for sub in inner for w in _leaf_weights(sub, depth + 1)]
+        for sub in inner:
+            yield from _leaf_weights(sub, depth + 1)
+        return
     weights = layer.get_weights()
     if not isinstance(weights, list) or not all(isinstance(w, np.ndarray) for w in weights):
         raise ModelRefused(f"`{kind}.get_weights()` did not return a list of arrays")
-    return weights
+    yield weights
 
 
 def model_weights(model: Any, spec: ModelSpec, what: str = "the model") -> list[np.ndarray]:
@@ -163,8 +166,15 @@ def model_weights(model: Any, spec: ModelSpec, what: str = "the model") -> list[
     Raises:
         ModelRefused: If the weights do not fit the layers the config declares.
     """
-    weights = _leaf_weights(model)
     expected = weight_shapes(spec)
+    weights: list[np.ndarray] = []
+    for layer_weights in _leaf_weights(model):
+        weights.extend(layer_weights)
+        if len(weights) > len(expected) or any(
+                tuple(w.shape) != shape for w, shape in zip(weights, expected, strict=False)):
+            # stop reading: a model with thousands of 64 MB layers would otherwise be held
+            # whole in the grader's memory before its shapes were compared
+            break
     found = [tuple(int(d) for d in w.shape) for w in weights]
     if not found and expected:
         raise ModelRefused(f"{what} has no weights yet; build it before returning it, e.g. "
