@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 from grader import data
 from grader.config import AssignmentConfig, load_assignment
@@ -65,6 +66,14 @@ def _cases(kind: str) -> list:
         params += [pytest.param(assignment, name, marks=_marks(assignment),
                                 id=f"{assignment}-{name}") for name in names]
     return params
+
+
+@cache
+def _diagnoses(assignment: str) -> dict[str, str]:
+    """Each planted bug's `diagnosis` in bugs.toml: the Mistake.id its failure must name."""
+    path = REPO / "assignments" / assignment / "samples" / "bugs.toml"
+    table = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {name: entry.get("diagnosis", "") for name, entry in table.items()}
 
 
 def _by_part(grade: Grade) -> dict[str, tuple[float, float]]:
@@ -108,6 +117,21 @@ def test_planted_bug_loses_only_its_parts(assignment, case, tmp_path):
     assert lost == expected, (
         f"{assignment}/{case}: lost points in {sorted(lost)}; expected {sorted(expected)}\n"
         + _failures(grade))
+    diagnosis = _diagnoses(assignment).get(case, "")
+    if diagnosis:  # the outcome carries the mistake's id as data (TestOutcome.diagnosis)
+        named = {test.diagnosis for part in grade.parts if part.name in expected
+                 for test in part.tests}
+        assert diagnosis in named, (
+            f"{assignment}/{case}: expected a failing test to be diagnosed as {diagnosis!r}; "
+            f"the diagnoses were {sorted(named - {''})}\n" + _failures(grade))
+
+
+def test_most_mlp_numpy_planted_bugs_get_a_specific_diagnosis():
+    """Issue 10: at least 80% of the planted bugs are diagnosed (each one proved above)."""
+    diagnoses = _diagnoses("mlp_numpy")
+    undiagnosed = sorted(name for name, mistake in diagnoses.items() if not mistake)
+    assert len(diagnoses) - len(undiagnosed) >= 0.8 * len(diagnoses), (
+        f"undiagnosed planted bugs: {undiagnosed}")
 
 
 @pytest.mark.parametrize("assignment, variant", _cases("variants"))

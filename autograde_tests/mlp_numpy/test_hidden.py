@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 import reference.mlp_numpy as ref
+from grader.checks import mlp_diagnoses
 from grader.checks.arrays import as_array, as_number, assert_close, assert_number, assert_shape
+from grader.checks.diagnose import Diagnosed, Mistake, fail
 from grader.checks.mlp_weights import predict, trained_weights
 from grader.results.plugin import describe_exception
 
@@ -51,6 +53,43 @@ SEARCH_TRAINED_ACCURACY = 0.5
 CONSECUTIVE_STEPS = 4  # a learning rate that changes between calls shows by the second
 CONSECUTIVE_RATE = 0.1
 CURVE_EPOCHS = 1  # the report's learning curve replays the budget's first epoch (~2 s)
+
+
+def _close(received, expected, what: str, mistakes=(), **tolerances) -> None:
+    """`assert_close`, naming the known mistake a wrong answer matches."""
+    try:
+        assert_close(received, expected, what, **tolerances)
+    except AssertionError as error:
+        fail(str(error), received, mistakes)
+
+
+def _number(received, expected: float, what: str, mistakes=(), *, tolerance: float) -> None:
+    """`assert_number`, naming the known mistake a wrong number matches."""
+    try:
+        assert_number(received, expected, what, tolerance=tolerance)
+    except AssertionError as error:
+        try:  # a one-element array is compared as the number it holds
+            value = as_number(received, what)
+        except AssertionError:
+            value = received
+        fail(str(error), value, mistakes)
+
+
+def _non_finite(received) -> bool:
+    try:
+        return not np.all(np.isfinite(np.asarray(received, dtype=np.float64)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _unless_non_finite(check, received, mistake: Mistake) -> None:
+    """Runs `check`; a failure whose answer holds nan or inf is diagnosed as `mistake`."""
+    try:
+        check()
+    except AssertionError as error:
+        if _non_finite(received) and not isinstance(error, Diagnosed):
+            raise Diagnosed(str(error), mistake) from None
+        raise
 
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
@@ -108,16 +147,18 @@ def test_relu_forward_matches_reference(student, seed):
 @pytest.mark.parametrize("shape", [(3, 10), (1, 10), (6, 4)])
 def test_softmax_forward_matches_reference(student, shape):
     x = np.random.default_rng(sum(shape)).normal(scale=3.0, size=shape)
-    assert_close(student.mlp_numpy.Softmax().forward(x), ref.Softmax().forward(x),
-                 f"`Softmax.forward(x)` with x of shape {shape}")
+    _close(student.mlp_numpy.Softmax().forward(x), ref.Softmax().forward(x),
+           f"`Softmax.forward(x)` with x of shape {shape}", mlp_diagnoses.softmax_forward(x))
 
 
 def test_softmax_forward_huge_logits(student):
     x = np.array([[HUGE_LOGIT, 0.0, -HUGE_LOGIT], [-HUGE_LOGIT, -HUGE_LOGIT, -HUGE_LOGIT],
                   [HUGE_LOGIT, HUGE_LOGIT, 0.0]])
-    assert_close(student.mlp_numpy.Softmax().forward(x), ref.Softmax().forward(x),
-                 "`Softmax.forward(x)` with logits of ±1000 (subtract each row's maximum "
-                 "before exp)")
+    received = student.mlp_numpy.Softmax().forward(x)
+    _unless_non_finite(lambda: _close(
+        received, ref.Softmax().forward(x), "`Softmax.forward(x)` with logits of ±1000 "
+        "(subtract each row's maximum before exp)", mlp_diagnoses.softmax_forward(x)),
+        received, mlp_diagnoses.SOFTMAX_OVERFLOW)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -126,10 +167,10 @@ def test_cross_entropy_forward_matches_reference(student, seed):
     p = rng.uniform(0.05, 1.0, size=(6, NUM_CLASSES))
     p /= p.sum(axis=1, keepdims=True)
     y = _one_hot(rng.integers(0, NUM_CLASSES, size=6))
-    assert_number(student.mlp_numpy.CrossEntropy().forward(p, y),
-                  float(ref.CrossEntropy().forward(p, y)),
-                  "`CrossEntropy.forward(p, y)` (the batch mean) with p of shape (6, 10)",
-                  tolerance=LOSS_RTOL)
+    _number(student.mlp_numpy.CrossEntropy().forward(p, y),
+            float(ref.CrossEntropy().forward(p, y)),
+            "`CrossEntropy.forward(p, y)` (the batch mean) with p of shape (6, 10)",
+            mlp_diagnoses.cross_entropy_forward(p, y), tolerance=LOSS_RTOL)
 
 
 def test_cross_entropy_forward_exact_zeros(student):
@@ -142,19 +183,21 @@ def test_cross_entropy_forward_exact_zeros(student):
     """
     p = np.array([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
     y = np.eye(3)[[0, 1, 2]]
-    assert_number(student.mlp_numpy.CrossEntropy().forward(p, y),
-                  float(ref.CrossEntropy().forward(p, y)),
-                  "`CrossEntropy.forward(p, y)` with exact zeros in p, one on a labelled class "
-                  "(log(p + EPSILON) keeps log(0) finite; 0 * log(0) is nan)",
-                  tolerance=LOSS_RTOL)
+    received = student.mlp_numpy.CrossEntropy().forward(p, y)
+    _unless_non_finite(lambda: assert_number(
+        received, float(ref.CrossEntropy().forward(p, y)),
+        "`CrossEntropy.forward(p, y)` with exact zeros in p, one on a labelled class "
+        "(log(p + EPSILON) keeps log(0) finite; 0 * log(0) is nan)", tolerance=LOSS_RTOL),
+        received, mlp_diagnoses.LOG_OF_ZERO)
     logits = np.array([[HUGE_LOGIT, 0.0, -HUGE_LOGIT], [-HUGE_LOGIT, HUGE_LOGIT, 0.0]])
     labels = np.eye(3)[[2, 1]]
     probabilities = ref.Softmax().forward(logits)
     expected = float(ref.CrossEntropy().forward(probabilities, labels))
-    assert_number(student.mlp_numpy.CrossEntropy().forward(probabilities, labels), expected,
-                  "`CrossEntropy.forward(softmax(x), y)` with logits of ±1000 (a correct "
-                  "softmax gives exact zeros there; the cross-entropy must stay finite)",
-                  tolerance=LOSS_RTOL)
+    received = student.mlp_numpy.CrossEntropy().forward(probabilities, labels)
+    _unless_non_finite(lambda: assert_number(
+        received, expected, "`CrossEntropy.forward(softmax(x), y)` with logits of ±1000 (a "
+        "correct softmax gives exact zeros there; the cross-entropy must stay finite)",
+        tolerance=LOSS_RTOL), received, mlp_diagnoses.LOG_OF_ZERO)
 
 
 # -- the model ---------------------------------------------------------------------------
@@ -214,10 +257,11 @@ def test_compute_accuracy(student, case):
     # One row is right or wrong: both are asked, so a constant answer cannot pass.
     label_sets = [labels, np.roll(labels, 1, axis=1)] if case == "one_row" else [labels]
     for truth in label_sets:
-        assert_number(student.mlp_numpy.computeAccuracy(scores, truth),
-                      ref.computeAccuracy(scores, truth),
-                      f"`computeAccuracy(prob, labels)` with {n} rows ({case.replace('_', ' ')}"
-                      f", labelled class {int(np.argmax(truth[0]))})", tolerance=ACCURACY_EXACT)
+        _number(student.mlp_numpy.computeAccuracy(scores, truth),
+                ref.computeAccuracy(scores, truth),
+                f"`computeAccuracy(prob, labels)` with {n} rows ({case.replace('_', ' ')}"
+                f", labelled class {int(np.argmax(truth[0]))})",
+                mlp_diagnoses.accuracy(scores, truth), tolerance=ACCURACY_EXACT)
 
 
 def test_preprocess(student):
@@ -226,8 +270,9 @@ def test_preprocess(student):
     labels = rng.integers(0, NUM_CLASSES, size=6).astype(np.uint8)
     expected_x, expected_y = ref.preprocess(images, labels)
     x, y = _pair(student.mlp_numpy.preprocess(images, labels), "`preprocess(images, labels)`")
-    assert_close(x, expected_x, "`preprocess(images, labels)`: x (pixels / 255)", rtol=1e-6,
-                 atol=1e-6)
+    _close(x, expected_x, "`preprocess(images, labels)`: x (pixels / 255)",
+           mlp_diagnoses.preprocess(np.asarray(expected_x, dtype=np.float64)), rtol=1e-6,
+           atol=1e-6)
     assert_close(y, expected_y, "`preprocess(images, labels)`: y (one-hot)")
 
 
@@ -242,8 +287,10 @@ def test_train_one_step(student, learning_rate):
     assert_number(loss, float(expected_loss), f"{what}: the batch loss", tolerance=LOSS_RTOL)
     assert_number(accuracy, float(expected_accuracy), f"{what}: the batch accuracy",
                   tolerance=ACCURACY_EXACT)
-    assert_close(model.W1, expected.W1, f"{what}: W1 after the step (W1 - lr * W1_grad)")
-    assert_close(model.W2, expected.W2, f"{what}: W2 after the step (W2 - lr * W2_grad)")
+    _close(model.W1, expected.W1, f"{what}: W1 after the step (W1 - lr * W1_grad)",
+           mlp_diagnoses.train_step(w1, expected.W1_grad, learning_rate, model.W1))
+    _close(model.W2, expected.W2, f"{what}: W2 after the step (W2 - lr * W2_grad)",
+           mlp_diagnoses.train_step(w2, expected.W2_grad, learning_rate, model.W2))
 
 
 def test_train_one_step_consecutive_steps(student):
@@ -260,9 +307,14 @@ def test_train_one_step_consecutive_steps(student):
               "`train_one_step`")
         what = (f"`train_one_step(model, x, y, learning_rate={CONSECUTIVE_RATE})` called "
                 f"{step} times on one model")
-        assert_close(model.W1, expected.W1, f"{what}: W1 after step {step} (every step is "
-                     "W1 - learning_rate * W1_grad, with the learning rate given)")
-        assert_close(model.W2, expected.W2, f"{what}: W2 after step {step}")
+        try:
+            assert_close(model.W1, expected.W1, f"{what}: W1 after step {step} (every step "
+                         "is W1 - learning_rate * W1_grad, with the learning rate given)")
+            assert_close(model.W2, expected.W2, f"{what}: W2 after step {step}")
+        except AssertionError as error:
+            if step > 1:  # the first step was right: something changed between the calls
+                raise Diagnosed(str(error), mlp_diagnoses.STEP_KEEPS_STATE) from None
+            raise
 
 
 def test_test_returns_accuracy(student):
@@ -402,11 +454,14 @@ def test_train_keeps_best_latent_dims(student, budgets, case):
     others = ("the larger sizes are best on the training split and the 1-unit model is best "
               "on the validation split" if case == "learning_hurts" else
               f"the {best}-unit model is best on the validation split")
-    assert kept == best, (
+    message = (
         f"{what} returned a model with W2 of shape {w2.shape}; expected ({best}, "
         f"{NUM_CLASSES}), the size with the best validation accuracy. On these data {others}: "
         "choose by validation accuracy and return the best model, not the first, the last "
         "or the smallest one tried")
+    if kept != best and kept in dims:
+        raise Diagnosed(message, mlp_diagnoses.SEARCH_NOT_BY_VALIDATION)
+    assert kept == best, message
     weights = trained_weights(model.W1, w2, hidden=best, what=f"the model {what} returned")
     if case == "learning_helps":
         accuracy = float(np.mean(predict(weights, validation_images) == np.argmax(yv, axis=1)))

@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from grader.checks import mlp_diagnoses
 from grader.checks.arrays import as_array, as_number, assert_shape
+from grader.checks.diagnose import Diagnosed, fail
 from grader.checks.gradients import (
     KINK_MARGIN,
     STEP,
@@ -42,12 +44,41 @@ NUM_CLASSES = 10
 DOUBLE = 2.0  # the shape checks compare a layer's output for x and for DOUBLE * x
 
 
-def _require_gradient(report, what: str, figure, wrt: str = "its input") -> None:
+def _require_gradient(report, what: str, figure, wrt: str = "its input", *, received=None,
+                      expected=None, mistakes=()) -> None:
+    """Passes, or fails saying where the gradient is wrong and which known mistake it is."""
     # A degenerate check has no meaningful error to show (0 against 0 is not a pass).
     error = None if report.degenerate else report.relative_error
     figure("gradient_error", {"check": what, "relative_error": error,
                               "tolerance": report.tolerance})
-    assert report.passed, failure_message(report, what, wrt=wrt)
+    if report.passed:
+        return
+    message = failure_message(report, what, wrt=wrt)
+    if report.degenerate or received is None:
+        raise AssertionError(message)
+    worst = mlp_diagnoses.worst_entries(received, expected)
+    if worst:
+        message += f"; largest differences: {worst}"
+    difference = mlp_diagnoses.difference_figure(what, received, expected)
+    if difference is not None:
+        figure("gradient_difference", difference)
+    fail(message, received, mistakes)
+
+
+def _mistakes(build) -> list:
+    """The known mistakes for a check, or none when the student's data cannot feed them."""
+    try:
+        return build()
+    except Exception:  # noqa: BLE001 - a forward that returned junk has nothing to diagnose
+        return []
+
+
+def _shape(received, shape: tuple[int, ...], what: str, mistakes=()) -> np.ndarray:
+    """`assert_shape`, naming the known mistake a wrong shape matches (a transpose)."""
+    try:
+        return assert_shape(received, shape, what)
+    except AssertionError as error:
+        fail(str(error), received, mistakes)
 
 
 def _require_dependence(first, second, what: str, inputs: str) -> None:
@@ -77,8 +108,9 @@ def test_layer_output_shapes(student):
     layer = m.FullConnectionLayer()
     layer.forward(x, w)
     grad_x, grad_w = _pair(layer.backward(np.ones((n, k))), "`FullConnectionLayer.backward`")
-    assert_shape(grad_x, x.shape, "`FullConnectionLayer.backward` (grad_X)")
-    assert_shape(grad_w, w.shape, "`FullConnectionLayer.backward` (grad_W)")
+    known = mlp_diagnoses.fc_backward(x, w, np.ones((n, k)))
+    _shape(grad_x, x.shape, "`FullConnectionLayer.backward` (grad_X)", known["grad_X"])
+    _shape(grad_w, w.shape, "`FullConnectionLayer.backward` (grad_W)", known["grad_W"])
     logits = np.arange(15.0).reshape(ACT_SHAPE)
     relu = assert_shape(m.Relu().forward(logits), ACT_SHAPE, f"`Relu.forward` on shape {ACT_SHAPE}")
     probs = assert_shape(m.Softmax().forward(logits), ACT_SHAPE,
@@ -99,16 +131,21 @@ def test_layer_output_shapes(student):
 
 def test_model_weight_shapes(student):
     model = student.mlp_numpy.FullConnectionModel(MODEL_LATENT)
+    if as_array(model.W1, "`W1`").shape == (INPUT_DIMS, MODEL_LATENT):
+        raise Diagnosed(f"`FullConnectionModel({MODEL_LATENT}).W1` has shape "
+                        f"({INPUT_DIMS}, {MODEL_LATENT}); expected ({INPUT_DIMS + 1}, "
+                        f"{MODEL_LATENT})", mlp_diagnoses.NO_BIAS_COLUMN)
     w1 = assert_shape(model.W1, (INPUT_DIMS + 1, MODEL_LATENT),
                       f"`FullConnectionModel({MODEL_LATENT}).W1` (784 pixels + the bias column)")
     w2 = assert_shape(model.W2, (MODEL_LATENT, NUM_CLASSES),
                       f"`FullConnectionModel({MODEL_LATENT}).W2`")
     for name, weight in (("W1", w1), ("W2", w2)):
         # Equal weights make every hidden unit compute the same thing: nothing to learn with.
-        assert np.ptp(weight) > 0, (
-            f"`FullConnectionModel({MODEL_LATENT}).{name}` has every entry equal to "
-            f"{float(weight.flat[0]):g}; expected random initial weights (equal weights make "
-            "every hidden unit compute the same thing)")
+        if np.ptp(weight) == 0:
+            raise Diagnosed(
+                f"`FullConnectionModel({MODEL_LATENT}).{name}` has every entry equal to "
+                f"{float(weight.flat[0]):g}; expected random initial weights",
+                mlp_diagnoses.EQUAL_INITIAL_WEIGHTS)
 
 
 @pytest.mark.parametrize("seed, shape", FC_CASES)
@@ -119,15 +156,18 @@ def test_fc_backward_matches_numerical_gradient(student, figure, seed, shape):
     layer = student.mlp_numpy.FullConnectionLayer()
     layer.forward(x, w)
     grad_x, grad_w = _pair(layer.backward(upstream), "`FullConnectionLayer.backward`")
-    grad_x = assert_shape(grad_x, x.shape, "`FullConnectionLayer.backward` (grad_X)")
-    grad_w = assert_shape(grad_w, w.shape, "`FullConnectionLayer.backward` (grad_W)")
+    known = mlp_diagnoses.fc_backward(x, w, upstream)
+    grad_x = _shape(grad_x, x.shape, "`FullConnectionLayer.backward` (grad_X)", known["grad_X"])
+    grad_w = _shape(grad_w, w.shape, "`FullConnectionLayer.backward` (grad_W)", known["grad_W"])
     probe = student.mlp_numpy.FullConnectionLayer()
     expected_x = numerical_vjp(lambda v: probe.forward(v, w), x, upstream)
     expected_w = numerical_vjp(lambda v: probe.forward(x, v), w, upstream)
     _require_gradient(check_gradient("grad_X", grad_x, expected_x),
-                      "`FullConnectionLayer.backward` (grad_X)", figure, wrt="X")
+                      "`FullConnectionLayer.backward` (grad_X)", figure, wrt="X",
+                      received=grad_x, expected=expected_x, mistakes=known["grad_X"])
     _require_gradient(check_gradient("grad_W", grad_w, expected_w),
-                      "`FullConnectionLayer.backward` (grad_W)", figure, wrt="W")
+                      "`FullConnectionLayer.backward` (grad_W)", figure, wrt="W",
+                      received=grad_w, expected=expected_w, mistakes=known["grad_W"])
 
 
 @pytest.mark.parametrize("seed, shape", ACT_CASES)
@@ -140,7 +180,9 @@ def test_relu_backward_matches_numerical_gradient(student, figure, seed, shape):
     grad = assert_shape(layer.backward(upstream), x.shape, "`Relu.backward`")
     probe = student.mlp_numpy.Relu()
     expected = numerical_vjp(probe.forward, x, upstream)
-    _require_gradient(check_gradient("Relu", grad, expected), "`Relu.backward`", figure)
+    _require_gradient(check_gradient("Relu", grad, expected), "`Relu.backward`", figure,
+                      received=grad, expected=expected,
+                      mistakes=mlp_diagnoses.relu_backward(x, upstream))
 
 
 @pytest.mark.parametrize("seed, shape", ACT_CASES)
@@ -148,11 +190,14 @@ def test_softmax_backward_matches_numerical_gradient(student, figure, seed, shap
     rng = np.random.default_rng(seed)
     x, upstream = rng.normal(size=shape), rng.normal(size=shape)
     layer = student.mlp_numpy.Softmax()
-    layer.forward(x)
+    s = layer.forward(x)
     grad = assert_shape(layer.backward(upstream), x.shape, "`Softmax.backward`")
     probe = student.mlp_numpy.Softmax()
     expected = numerical_vjp(probe.forward, x, upstream)
-    _require_gradient(check_gradient("Softmax", grad, expected), "`Softmax.backward`", figure)
+    known = _mistakes(lambda: mlp_diagnoses.softmax_backward(
+        np.asarray(s, dtype=np.float64), upstream))
+    _require_gradient(check_gradient("Softmax", grad, expected), "`Softmax.backward`", figure,
+                      received=grad, expected=expected, mistakes=known)
 
 
 @pytest.mark.parametrize("seed, shape", ACT_CASES)
@@ -169,7 +214,8 @@ def test_cross_entropy_backward_matches_numerical_gradient(student, figure, seed
     expected = numerical_gradient(lambda v: as_number(probe.forward(v, y),
                                                       "`CrossEntropy.forward`"), p)
     _require_gradient(check_gradient("CrossEntropy", grad, expected),
-                      "`CrossEntropy.backward`", figure, wrt="p")
+                      "`CrossEntropy.backward`", figure, wrt="p", received=grad,
+                      expected=expected, mistakes=mlp_diagnoses.cross_entropy_backward(p, y))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
