@@ -70,9 +70,20 @@ from grader.runtime.seccomp import SeccompUnavailable, filter_fd
 __all__ = ["Callable", "HandleProxy", "ModuleProxy", "StudentProxy", "StudentRuntime"]
 
 
-def _frames(raw: Sequence[Sequence[Any]]) -> tuple[TracebackLine, ...]:
-    """Traceback lines from the runtime's wire format."""
-    return tuple(TracebackLine(str(f[0]), int(f[1]), str(f[2]), str(f[3]).strip()) for f in raw)
+def _frames(raw: Any) -> tuple[TracebackLine, ...]:
+    """Traceback lines from the runtime's wire format ``[[file, line, function, text], ...]``.
+
+    The reply is written by the student's process and may be forged: a line that is not
+    four fields with an integer line number is dropped, never an exception in the grader.
+    """
+    if not isinstance(raw, (list, tuple)):
+        return ()
+    return tuple(TracebackLine(str(f[0]), f[1], str(f[2]), str(f[3]).strip()) for f in raw
+                 if isinstance(f, (list, tuple)) and len(f) == 4 and type(f[1]) is int)
+
+
+MAX_LENGTH = (1 << 63) - 1
+"""Largest length `len()` of a handle may return (Py_ssize_t on 64-bit machines)."""
 
 
 class StudentRuntime:
@@ -321,8 +332,9 @@ class StudentRuntime:
                 self._process = self._spawn()
                 continue
             error = results.get(name) if isinstance(results, dict) else None
-            if error is not None:
-                self.import_errors[name] = self._import_failure(name, error)
+            if error is not None:  # a forged record that is not a dict reads as an empty one
+                self.import_errors[name] = self._import_failure(
+                    name, error if isinstance(error, Mapping) else {})
 
     def _import_failure(self, name: str, error: Mapping[str, Any]) -> ImportFailed:
         """Build ImportFailed from the runtime's error record."""
@@ -410,7 +422,8 @@ class StudentRuntime:
             except (protocol.ProtocolError, RecursionError) as exc:
                 raise ProtocolViolation(f"{what} returned something that may not cross: "
                                         f"{exc}") from None
-        raise self._failure(response.get("error") or {}, op, what)
+        error = response.get("error")
+        raise self._failure(error if isinstance(error, Mapping) else {}, op, what)
 
     def _failure(self, error: Mapping[str, Any], op: str, what: str) -> Exception:
         """The exception for an error response."""
@@ -505,7 +518,14 @@ class StudentRuntime:
 
     def len(self, target: Any, what: str) -> int:
         fields, frames = self._encode({"target": target})
-        return int(self._request("len", fields, frames, what))
+        value = self._request("len", fields, frames, what)
+        # a forged reply of 10**400, -1 or "x" made len() raise OverflowError or ValueError
+        # in the grader: a length is an int that len() accepts, or the reply is refused
+        if type(value) is not int or not 0 <= value <= MAX_LENGTH:
+            raise ProtocolViolation(f"{what}: expected a length (an integer from 0 to "
+                                    f"{MAX_LENGTH:,}), received {type(value).__name__} "
+                                    f"{repr(value)[:40]}")
+        return value
 
     def to_array(self, target: Any, what: str) -> Any:
         fields, frames = self._encode({"target": target})
