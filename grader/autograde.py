@@ -29,7 +29,14 @@ from grader.gradebook import DEFAULT_DB, content_hash, database_url, open_gradeb
 from grader.grading.run import GradedSubmission, write_results
 from grader.ids import printable
 from grader.intake import MANIFEST_NAME, at_instructor_time, discover, intake, survey
-from grader.reports.hints import CRASH, MEMORY, TIME_LIMIT, failure_reason
+from grader.reports.hints import (
+    CRASH,
+    GRADER_ERROR,
+    MEMORY,
+    TIME_BUDGET,
+    TIME_LIMIT,
+    failure_reason,
+)
 from grader.results.records import GRADER_PROBLEM, grader_problem, is_grader_problem
 
 PROBLEMS_EXIT = 3  # exit status when some submissions had problems (listed on stderr)
@@ -82,16 +89,17 @@ def score_table(graded: list[GradedSubmission]) -> str:
 
 
 def outcome(graded: GradedSubmission) -> str:
-    """One word for the progress bar: passed, failed, crashed, timeout or unreadable."""
+    """A word for the progress bar: passed, failed, crashed, timeout, unreadable, grader error."""
     grade = graded.grade
     if grade.problems and not graded.submission.files:
         return "unreadable"
-    reasons = {failure_reason(t.status, t.message, t.fraction)
-               for part in grade.parts for t in part.tests}
+    reasons = {failure_reason(t) for part in grade.parts for t in part.tests}
     reasons.discard(None)
     if not reasons:
         return "passed"
-    if TIME_LIMIT in reasons:
+    if GRADER_ERROR in reasons:
+        return "grader error"
+    if reasons & {TIME_LIMIT, TIME_BUDGET}:
         return "timeout"
     if reasons & {CRASH, MEMORY}:
         return "crashed"

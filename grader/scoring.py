@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
-from grader.results.records import ERROR, Grade, PartGrade, TestOutcome, case_shares
+from grader.ids import printable
+from grader.results.records import (
+    ERROR,
+    GRADER_PROBLEM,
+    KIND_GRADER_ERROR,
+    KIND_NOT_RUN,
+    Grade,
+    PartGrade,
+    TestOutcome,
+    case_shares,
+)
+
+PROVISIONAL = ("not charged: its points are credited provisionally until the instructor "
+               "resolves it")
+"""How a grader error's problem ends (`grader_error_problem`)."""
 
 
 class PartSpec(Protocol):
@@ -28,7 +43,9 @@ def score(
 
     A part's points are split evenly between its test functions; a parametrised
     function's share evenly between its cases. A listed test that did not run at
-    all (its module failed to import, say) counts as an error worth nothing.
+    all (its module failed to import, say) counts as an error worth nothing. A case whose
+    kind is a grader error is credited provisionally and adds a grader problem
+    (`provisional`).
 
     Args:
         parts: the assignment's parts, each naming its test functions.
@@ -42,6 +59,7 @@ def score(
     Returns:
         The `Grade`.
     """
+    outcomes = [provisional(outcome) for outcome in outcomes]
     by_name: dict[str, list[TestOutcome]] = {}
     for outcome in outcomes:
         by_name.setdefault(outcome.name, []).append(outcome)
@@ -52,12 +70,38 @@ def score(
         for test in part.tests:
             claimed.add(test)
             cases.extend(by_name.get(test) or [TestOutcome(
-                test, test, ERROR, 0.0, "this test did not run (the test module could not load)")])
+                test, test, ERROR, 0.0, "this test did not run (the test module could not load)",
+                kind=KIND_NOT_RUN)])
         earned = _earned(part.points, cases)
         part_grades.append(PartGrade(part.name, earned, float(part.points), tuple(cases)))
     unassigned = tuple(o for o in outcomes if o.name not in claimed)
+    errors = [grader_error_problem(case) for part in part_grades for case in part.tests
+              if case.kind == KIND_GRADER_ERROR]
     return Grade(student_id, assignment, tuple(part_grades), execution_time_s,
-                 tuple(problems), tuple(skipped_statements), unassigned)
+                 (*problems, *errors), tuple(skipped_statements), unassigned)
+
+
+def provisional(outcome: TestOutcome) -> TestOutcome:
+    """A grader error's outcome, credited in full until the instructor resolves it.
+
+    The rule: an exception raised by grader code (a check, a fixture, the plugin) is never
+    the student's fault, so the case costs nothing; the grade is provisional (it carries a
+    grader problem, see `grader_error_problem`), listed for the instructor, graded again by
+    the next ``grader autograde`` run, and makes that run exit 3. Checks validate student
+    values before computing with them, so a strange returned value is a wrong result, not a
+    grader error.
+    """
+    if outcome.kind != KIND_GRADER_ERROR or PROVISIONAL in outcome.message:
+        return outcome  # not a grader error, or already credited
+    return replace(outcome, fraction=1.0, message=f"{outcome.message}\n(grader error: "
+                   f"{PROVISIONAL})".lstrip())
+
+
+def grader_error_problem(outcome: TestOutcome) -> str:
+    """The grade's problem for a grader error: which case, what was raised, the rule."""
+    first = (outcome.message.strip().splitlines() or ["no message"])[0]
+    return (f"{GRADER_PROBLEM} judge {printable(outcome.case, limit=200)}: "
+            f"{printable(first, limit=300)} (grader error; {PROVISIONAL})")
 
 
 def _earned(points: float, cases: Sequence[TestOutcome]) -> float:

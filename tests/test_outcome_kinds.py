@@ -4,12 +4,15 @@ charged to the student."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy  # noqa: F401 - imported before pytester's module snapshot: numpy loads once
+import numpy as np  # imported before pytester's module snapshot: numpy loads only once
 import pytest
 
 import grader.checks.diagnose  # noqa: F401 - the same, for the suite's imports
@@ -177,3 +180,126 @@ def test_an_older_gradebook_gets_the_new_columns(tmp_path):
     with sqlite3.connect(path) as connection:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(test_results)")}
     assert {"kind", "diagnosis"} <= columns
+
+
+# -- a grader error is never the student's fault ---------------------------------------------
+
+REPO = Path(__file__).parent / "files" / "grading" / "repo"
+SUBMISSIONS = Path(__file__).parent / "files" / "grading" / "submissions"
+
+# A check with a real bug: it looks up a key its own table does not have.
+BUGGY_CHECK = '''
+
+def test_sigmoid_large(student):
+    x = np.array([-1000.0, 0.0, 1000.0])
+    expected = {"small": np.array([0.0, 0.5, 1.0])}
+    assert_close(student.act.sigmoid(x), expected["large"], "`sigmoid` on ±1000")
+'''
+
+
+@pytest.fixture(scope="module")
+def buggy_class(tmp_path_factory):
+    """`grader autograde` on two students with a hidden suite whose check raises KeyError."""
+    from grader import autograde
+
+    root = tmp_path_factory.mktemp("buggy")
+    course = root / "course"
+    shutil.copytree(REPO, course)
+    hidden = course / "autograde_tests" / "act" / "test_hidden.py"
+    source = hidden.read_text(encoding="utf-8")
+    hidden.write_text(source[:source.index("\ndef test_sigmoid_large")] + BUGGY_CHECK,
+                      encoding="utf-8")
+    klass = root / "class"
+    for name in ("wrong_relu", "train_at_top"):
+        shutil.copytree(SUBMISSIONS / name, klass / name)
+    db = f"sqlite:///{root / 'gb.db'}"
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        status = autograde.main(assignment=str(course / "assignments" / "act"),
+                                submissions=klass, out=root / "graded", db=db)
+    with open_gradebook(db) as gradebook:
+        rows = {row.student_id: row for row in gradebook.latest("act")}
+    return status, stderr.getvalue(), rows, root / "graded"
+
+
+def test_a_bug_in_a_check_is_a_grader_error_that_costs_nothing(buggy_class):
+    status, _, rows, graded = buggy_class
+    # Without the bug: train_at_top 10, wrong_relu 7 (test_gradebook); the buggy case
+    # (test_sigmoid_large, 2 of the sigmoid part's 4 points) is credited, not charged.
+    assert {k: r.final_score for k, r in rows.items()} == {"train_at_top": 10, "wrong_relu": 7}
+    for row in rows.values():
+        [case] = [t for p in row.grade.parts for t in p.tests if t.name == "test_sigmoid_large"]
+        assert case.kind == records.KIND_GRADER_ERROR
+        assert "KeyError" in case.message and scoring.PROVISIONAL in case.message
+        [problem] = row.grade.problems
+        assert records.is_grader_problem(problem) and "test_sigmoid_large" in problem
+    results = json.loads((graded / "wrong_relu" / "results.json").read_text())
+    kinds = {t["name"]: t["extra"]["kind"] for t in results["tests"]}
+    assert kinds["sigmoid: test_sigmoid_large"] == records.KIND_GRADER_ERROR
+    assert kinds["relu: test_relu_values"] == records.KIND_WRONG
+
+
+def test_a_grader_error_makes_autograde_exit_3_and_is_listed(buggy_class):
+    from grader import autograde
+
+    status, stderr, _, _ = buggy_class
+    assert status == autograde.PROBLEMS_EXIT
+    listed = [line for line in stderr.splitlines() if "test_sigmoid_large" in line]
+    assert len(listed) == 2 and all(autograde.GRADER_TODO in line for line in listed)
+
+
+def test_a_grader_error_is_listed_first_in_the_class_summary(buggy_class):
+    from grader.reports import render
+    from grader.reports.inputs import from_results_json
+
+    _, _, _, graded = buggy_class
+    rows = [from_results_json(graded / name / "results.json", config=ACT)
+            for name in ("wrong_relu", "train_at_top")]
+    context = render.summary_context(rows, config=ACT)
+    assert context["reasons"][0]["reason"] == records.KIND_GRADER_ERROR
+    assert context["reasons"][0]["students"] == 2
+    assert [item["student"] for item in context["grader_errors"]] == ["train_at_top",
+                                                                      "wrong_relu"]
+    html = render.render_class_summary(rows, config=ACT)
+    assert html.index("Grader errors") < html.index("Score distribution")
+
+
+# -- strange student values are wrong results, not grader errors ---------------------------------
+
+STRANGE = {
+    "none": "None",
+    "text": "'0.5'",
+    "mapping": "{'values': x}",
+    "nested": "[[1.0, [2.0]], 3.0]",
+    "handle": "object()",  # stays in the runtime: the grader receives a handle
+    "function": "sigmoid",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRANGE))
+def test_strange_returned_values_are_wrong_results(name, tmp_path):
+    from grader.grading.run import grade_path
+
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "act.py").write_text(
+        f"def relu(x):\n    return {STRANGE[name]}\n\n\n"
+        f"def sigmoid(x):\n    return {STRANGE[name]}\n", encoding="utf-8")
+    grade = grade_path(ACT, folder).grade
+    cases = [case for part in grade.parts for case in part.tests]
+    assert {case.kind for case in cases} <= {records.KIND_WRONG, records.KIND_REFUSED}, [
+        (case.case, case.kind, case.message) for case in cases]
+    assert grade.score == 0 and not grade.problems
+
+
+@pytest.mark.parametrize("value", [None, "0.5", {"a": 1}, [[1.0, [2.0]], 3.0], object(),
+                                   [1, "x"], b"\x00"])
+def test_the_array_checks_refuse_strange_values_with_an_assertion(value):
+    from grader.checks.arrays import as_number, assert_close, assert_number, assert_shape
+
+    for check in (lambda: assert_close(value, np.zeros(2), "`f(x)`"),
+                  lambda: assert_shape(value, (2,), "`f(x)`"),
+                  lambda: as_number(value, "`loss(x)`"),
+                  lambda: assert_number(value, 1.0, "`loss(x)`", tolerance=1e-6)):
+        with pytest.raises(AssertionError):
+            check()

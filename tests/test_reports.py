@@ -27,6 +27,7 @@ from grader.reports import (
     render_class_summary,
     render_student_report,
 )
+from grader.results import records
 from grader.results.records import FAILED, Grade, PartGrade, TestOutcome
 from grader.samples import load_bugs, write_bug
 
@@ -114,33 +115,41 @@ def test_plots_draw_pngs_from_plain_data():
 
 # -- hints and reasons -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("message, reason, hint", [
-    ("StudentTimeout: act.relu(...) did not finish within 5 s; the runtime was stopped",
-     hints.TIME_LIMIT, "training running at import"),
-    ("StudentError: MemoryError:  (memory limit 512 MB)", hints.MEMORY, "more memory"),
-    ("StudentCrashed: the runtime exited with code 0: the submission called os._exit()",
-     hints.CRASH, "exit()"),
-    ("ImportFailed: could not import act: SyntaxError in act.py, line 4: expected ':'",
-     hints.UNREADABLE, "does not parse"),
-    ("StudentError: Traceback (most recent call last):\nNotImplementedError: fill me",
-     hints.EXCEPTION, "NotImplementedError"),
-    ("`Softmax.forward(x)` with logits of ±1000: got nan, expected 1", hints.WRONG,
-     "subtract the row max before exp"),
-    ("`Relu.backward` does not match the numerical gradient of your own forward: relative "
-     "error 0.5", hints.WRONG, "numerical gradient"),
-    ("`FullConnectionModel.W1_grad` returned shape (6, 785); expected (785, 6)", hints.WRONG,
-     "transposed"),
+@pytest.mark.parametrize("kind, hint", [
+    (records.KIND_TIME_LIMIT, "training running at import"),
+    (records.KIND_TIME_BUDGET, "total time"),
+    (records.KIND_MEMORY, "more memory"),
+    (records.KIND_CRASH, "exit()"),
+    (records.KIND_UNREADABLE, "could not be imported"),
+    (records.KIND_EXCEPTION, "NotImplementedError"),
+    (records.KIND_REFUSED, "cannot be checked"),
+    (records.KIND_WRONG, "what was expected"),
+    (records.KIND_GRADER_ERROR, "the grader's fault"),
 ])
-def test_failure_messages_get_a_reason_and_a_hint(message, reason, hint):
-    assert hints.failure_reason(FAILED, message) == reason
-    assert hint in hints.hint_for(message)
+def test_reasons_and_hints_come_from_the_kind(kind, hint):
+    # The message claims another kind: only the recorded kind counts, never the text.
+    outcome = TestOutcome("t", "t", FAILED, 0.0, "StudentTimeout: MemoryError: sys.exit",
+                          kind=kind)
+    assert hints.failure_reason(outcome) == kind
+    assert hint in hints.hint_for(outcome)
 
 
-def test_passed_and_partial_cases_have_their_own_reasons():
-    assert hints.failure_reason("passed", "", 1.0) is None
-    assert hints.failure_reason(FAILED, "accuracy 0.7, below 0.75: partial credit", 0.4) == \
-        hints.PARTIAL
-    assert hints.failure_reason("error", "the test did not run") == hints.NOT_RUN
+def test_a_diagnosis_chooses_the_hint():
+    outcome = TestOutcome("t", "t", FAILED, 0.0, "grad_W differs\nyour gradient is "
+                          "transposed", kind=records.KIND_WRONG, diagnosis="grad_transposed")
+    assert hints.hint_for(outcome) == hints.DIAGNOSIS_HINT
+
+
+def test_passed_partial_and_kindless_cases_have_their_own_reasons():
+    assert hints.failure_reason(TestOutcome("t", "t", "passed", 1.0, kind="passed")) is None
+    assert hints.failure_reason(TestOutcome("t", "t", FAILED, 0.4, "below 0.75",
+                                            kind=records.KIND_PARTIAL)) == hints.PARTIAL
+    # Records older than kinds: read from status and fraction, never from the message.
+    assert hints.failure_reason(TestOutcome("t", "t", "error", 0.0, "StudentTimeout: x")) == \
+        hints.NOT_RUN
+    assert hints.failure_reason(TestOutcome("t", "t", FAILED, 0.0, "MemoryError")) == \
+        hints.WRONG
+    assert hints.failure_reason(TestOutcome("t", "t", FAILED, 0.5, "")) == hints.PARTIAL
 
 
 # -- the student report -------------------------------------------------------------------------
@@ -187,7 +196,7 @@ def test_skipped_statements_and_unreadable_files_are_reported(act_grades):
 def test_time_limits_late_penalty_and_override_are_shown():
     timeout = TestOutcome("test_relu_values", "test_relu_values", FAILED, 0.0,
                           "StudentTimeout: act.relu(...) did not finish within 5 s; the "
-                          "runtime was stopped", 5.0)
+                          "runtime was stopped", 5.0, kind=records.KIND_TIME_LIMIT)
     grade = Grade("s1", "act", (PartGrade("relu", 0.0, 6.0, (timeout,)),
                                 PartGrade("sigmoid", 4.0, 4.0, ())), 6.0)
     row = ReportInput(student_id="s1", display_name="Ada", grade=grade,
@@ -217,7 +226,9 @@ def test_mlp_report_has_gradient_tables_and_pictures(mlp_bug):
     text = _text(report.html)
     assert "Relative error" in text and "Softmax.backward" in text
     assert "returned shape (6, 785); expected (785, 6)" in text
-    assert "transposed" in text
+    # The hint comes from the outcome's kind (a wrong result), not from the message's text;
+    # naming the transposition is the check's diagnosis (`grader.checks.diagnose`).
+    assert hints.HINTS[hints.WRONG] in text
     pictures = re.findall(r'<img src="data:image/png;base64,([^"]+)"', report.html)
     assert len(pictures) == 2  # the learning curve and the confusion matrix of `train`
     for picture in pictures:

@@ -24,6 +24,7 @@ so weights fitted to the test set beforehand gain nothing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +38,8 @@ from grader.evaluator.runtime import evaluator_for
 from grader.evaluator.spec import ModelRefused, ModelSpec, shapes
 from grader.runtime.errors import StudentFailure
 
-__all__ = ["NUM_CLASSES", "AccuracyBudget", "AccuracyRun", "call_timeout_for",
-           "measure_accuracy", "prepare_images"]
+__all__ = ["NUM_CLASSES", "AccuracyBudget", "AccuracyRun", "accuracy_credit",
+           "call_timeout_for", "measure_accuracy", "prepare_images", "score_accuracy"]
 
 NUM_CLASSES = 10
 CALL_MARGIN_S = 120.0
@@ -243,3 +244,59 @@ def measure_accuracy(student: Any, *, module: str, build: str, split: PrivateSpl
         batches_done=int(result["batches_done"]),
         fit_seconds=float(result.get("fit_seconds", 0.0)),
         predict_seconds=float(result.get("predict_seconds", 0.0)))
+
+
+def accuracy_credit(accuracy: float, threshold: float, floor: float) -> float:
+    """The fraction of an accuracy test's points: 1 at or above `threshold`, 0 at or below
+    `floor` (or for a non-finite accuracy), linear in between (`Threshold.credit`'s rule)."""
+    if not math.isfinite(accuracy):
+        return 0.0
+    if accuracy >= threshold:
+        return 1.0
+    if accuracy <= floor or threshold <= floor:
+        return 0.0
+    return (accuracy - floor) / (threshold - floor)
+
+
+def score_accuracy(accuracy: float, *, threshold: float, floor: float, what: str,
+                   credit: Any, figure: Any = None, images: int | None = None,
+                   stopped: str = "", dataset: str | None = None) -> float:
+    """Scores an accuracy test: THE rule every suite uses (threshold, floor, linear credit).
+
+    Full points at or above `threshold`; linear partial credit down to `floor`; nothing at
+    or below it (an AssertionError: a wrong result). The message says what was trained and
+    on what budget (`what`), the accuracy reached, the threshold and the floor.
+
+    Args:
+        accuracy: The accuracy measured grader-side, in [0, 1].
+        threshold: Full points from here (calibrated).
+        floor: No points at or below this.
+        what: The model and its budget in words, e.g. "`build_cnn()` trained for 1 epoch on
+            6,000 images".
+        credit: The test's `credit` fixture.
+        figure: The test's `figure` fixture; records the "accuracy" figure when given.
+        images: How many test images the accuracy was measured on (named in the message).
+        stopped: Why training stopped early (the time budget), or "".
+        dataset: The dataset's name, for the figure.
+
+    Returns:
+        The fraction of the points earned.
+
+    Raises:
+        AssertionError: When the accuracy is at or below the floor.
+    """
+    accuracy = float(accuracy)
+    if figure is not None:
+        figure("accuracy", {"accuracy": accuracy, "threshold": threshold, "floor": floor,
+                            **({"dataset": dataset} if dataset else {})})
+    on = f" on {images:,} test images" if images else ""
+    extra = f" ({stopped})" if stopped else ""
+    reached = f"{what} reached test accuracy {accuracy:.4f}{on}{extra}"
+    fraction = accuracy_credit(accuracy, threshold, floor)
+    assert fraction > 0.0, (f"{reached}; expected at least {threshold:.4f} for full points "
+                            f"(partial credit above {floor:.4f}, linear)")
+    if fraction < 1.0:
+        credit.set(fraction, f"{reached}, below {threshold:.4f}: partial credit "
+                             f"{fraction:.0%} (linear from none at {floor:.4f} to full at "
+                             f"{threshold:.4f})")
+    return fraction

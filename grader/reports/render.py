@@ -56,6 +56,7 @@ class MessageGroup:
     message: str
     hint: str
     reason: str | None
+    diagnosis: str = ""  # the known mistake's id (`TestOutcome.diagnosis`), labelled as such
 
 
 @dataclass
@@ -257,13 +258,13 @@ def _test_view(name: str, cases: list[TestOutcome], max_points: float) -> TestVi
     threshold = None
     for case in cases:
         label = case_label(case)
-        reason = hints.failure_reason(case.status, case.message, case.fraction)
+        reason = hints.failure_reason(case)
         if reason is not None:
             message = _cut(case.message) or "no message was recorded"
             group = groups.get(message)
             if group is None:
                 group = groups[message] = MessageGroup(
-                    [], message, hints.hint_for(message), reason)
+                    [], message, hints.hint_for(case), reason, case.diagnosis)
             group.cases.append(label)
         elif case.message:
             view.notes.append(case.message)
@@ -360,7 +361,7 @@ def _limits_hit(parts: Sequence[PartView]) -> list[dict[str, str]]:
     for part in parts:
         for test in part.tests:
             for group in test.messages:
-                if group.reason in (hints.TIME_LIMIT, hints.MEMORY):
+                if group.reason in (hints.TIME_LIMIT, hints.TIME_BUDGET, hints.MEMORY):
                     hits.append({"part": part.name, "test": test.title,
                                  "cases": ", ".join(c for c in group.cases if c),
                                  "reason": group.reason, "message": group.message})
@@ -481,6 +482,7 @@ def summary_context(rows: Sequence[ReportInput], *, config: AssignmentConfig,
     reasons: dict[str, dict[str, Any]] = {
         reason: {"reason": reason, "text": hints.REASON_TEXT[reason], "cases": 0,
                  "students": set()} for reason in hints.REASONS}
+    grader_errors: list[dict[str, str]] = []
     for row in graded:
         for part in row.grade.parts:
             functions: dict[str, list[TestOutcome]] = {}
@@ -498,7 +500,11 @@ def summary_context(rows: Sequence[ReportInput], *, config: AssignmentConfig,
                 stat["students"].append(row.student_id)
                 seen = set()
                 for case in failing:
-                    reason = hints.failure_reason(case.status, case.message, case.fraction)
+                    reason = hints.failure_reason(case)
+                    if reason == hints.GRADER_ERROR:  # the instructor's to resolve: listed first
+                        grader_errors.append({
+                            "student": row.student_id, "test": case.case,
+                            "message": (case.message.strip().splitlines() or [""])[0]})
                     if reason:
                         reasons[reason]["cases"] += 1
                         reasons[reason]["students"].add(row.student_id)
@@ -541,6 +547,7 @@ def summary_context(rows: Sequence[ReportInput], *, config: AssignmentConfig,
         "tests": tests,
         "most_failed": most_failed[:MOST_FAILED],
         "reasons": reason_rows,
+        "grader_errors": sorted(grader_errors, key=lambda e: (e["student"], e["test"])),
         "slowest": slowest,
         "links": links,
         "generated": datetime.now(timezone.utc),
