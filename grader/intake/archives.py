@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import stat
 import time
+import unicodedata
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +70,26 @@ def _check_directory(path: Path, limits: IntakeLimits, label: str) -> None:
     if directory > max(1 << 16, limits.max_files * _DIRECTORY_BYTES_PER_ENTRY):
         raise Refused(f"the zip file {label} has a central directory of {directory:,} "
                       f"bytes, more than {limits.max_files} entries need")
+
+
+def _check_unique(infos: list[zipfile.ZipInfo], label: str) -> None:
+    """No two file entries share a name (up to case, Unicode normalisation and ``\\``).
+
+    A zip may hold one name twice: intake would grade one copy while ``unzip -o``, a
+    plagiarism checker or a TA's file manager shows another, so what was graded would not
+    be what is reviewed; the same holds for names equal up to case on macOS or Windows.
+    """
+    seen: dict[str, str] = {}
+    for info in infos:
+        if info.is_dir():
+            continue
+        key = unicodedata.normalize("NFC", info.filename.replace("\\", "/")).casefold()
+        if key in seen:
+            raise Refused(f"the zip file {label} holds two files named {seen[key][:100]!r} and "
+                          f"{info.filename[:100]!r}; tools that extract it keep different "
+                          "copies, so which one is the submission is ambiguous; ask the "
+                          "student to submit one file of each name")
+        seen[key] = info.filename
 
 
 def _check_declared(infos: list[zipfile.ZipInfo], limits: IntakeLimits, label: str) -> None:
@@ -155,6 +176,7 @@ def zip_candidates(path: Path, budget: Budget, state: State, label: str,
     with archive:
         infos = archive.infolist()
         _check_declared(infos, limits, label)
+        _check_unique(infos, label)
         found: list[Candidate] = []
         for info in infos:
             if info.is_dir():
