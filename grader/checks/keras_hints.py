@@ -18,9 +18,10 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from grader.checks.diagnose import Diagnosed, Mistake
 from grader.runtime.errors import StudentFailure
 
-__all__ = ["HINTS", "hint_for", "keras_hints"]
+__all__ = ["HINTS", "MISSING_SOFTMAX", "hint_for", "keras_hints", "step_failure"]
 
 HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern), hint) for
                                                        pattern, hint in (
@@ -106,3 +107,45 @@ def keras_hints() -> Iterator[None]:
         if hint is None:
             raise
         raise AssertionError(f"{message}\nHint: {hint}") from None
+
+
+MISSING_SOFTMAX = Mistake(
+    "keras_missing_softmax",
+    "Your last layer has no softmax, so the model outputs raw scores (logits), yet its loss "
+    "compares the outputs with one-hot probabilities (rows of non-negative numbers summing "
+    "to 1): add `activation='softmax'` to the last Dense layer, as in the lecture.",
+    lambda: None)
+
+
+def _last_activation(spec) -> str | None:
+    """The activation of the model's last declared layer ("linear" when it has none)."""
+    from grader.evaluator.spec import describe
+
+    layers = describe(spec)["layers"]
+    return layers[-1]["config"].get("activation") if layers else None
+
+
+def step_failure(spec, step: dict, what: str) -> None:
+    """Fails the one-step check with the reason the spec explains, grader-side.
+
+    Args:
+        spec: The student's model spec (`read_model`), plain data.
+        step: ``{"before": float | None, "after": float | None}`` (`loss_after_one_step`).
+        what: How the message names the model, e.g. "`build_cnn()`".
+
+    Raises:
+        Diagnosed: The last layer lacks softmax while the loss expects probabilities.
+        AssertionError: The loss did not fall (or is not finite) for another reason.
+    """
+    before, after = step.get("before"), step.get("after")
+    if before is not None and after is not None and after < before:
+        return
+    shown = lambda v: "not finite" if v is None else f"{v:.6g}"  # noqa: E731 - two uses
+    message = (f"one training step of the compiled {what} model on a batch of 32 left its "
+               f"loss at {shown(after)} (before: {shown(before)}); expected it to fall")
+    loss = spec.compile["loss"] if spec.compile else {}
+    # Every loss but a from_logits cross-entropy compares the outputs with probabilities.
+    logits_loss = bool(loss.get("args", {}).get("from_logits"))
+    if not logits_loss and _last_activation(spec) != "softmax":
+        raise Diagnosed(message, MISSING_SOFTMAX)
+    raise AssertionError(f"{message}: check the optimizer, its learning rate and the loss")
