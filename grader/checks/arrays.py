@@ -24,13 +24,16 @@ def as_array(received: Any, what: str) -> np.ndarray:
             received, bool):
         try:
             array = np.asarray(received, dtype=float)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 10**400
             raise AssertionError(f"{what} returned {_describe(received)}; expected an array of "
                                  "numbers") from None
     else:
         raise AssertionError(f"{what} returned {_describe(received)}; expected a numpy array")
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise AssertionError(f"{what} returned an array of dtype {array.dtype}; expected numbers")
+    if np.issubdtype(array.dtype, np.complexfloating):  # astype(float) drops the imaginary part
+        raise AssertionError(f"{what} returned complex numbers (dtype {array.dtype}); expected "
+                             "real numbers")
     return array
 
 
@@ -102,7 +105,11 @@ def as_number(received: Any, what: str) -> float:
     if isinstance(received, (bool, np.bool_, np.complexfloating)):
         raise AssertionError(f"{what} returned {_describe(received)}; expected a number")
     if isinstance(received, (int, float, np.number)):
-        return float(received)
+        try:
+            return float(received)
+        except OverflowError:  # an int of 10**400 would otherwise be a grader error
+            raise AssertionError(f"{what} returned {_describe(received)}; expected a number "
+                                 "that fits a float") from None
     if isinstance(received, np.ndarray):
         if not np.issubdtype(received.dtype, np.number) or np.issubdtype(
                 received.dtype, np.complexfloating):
