@@ -198,6 +198,20 @@ def test_test_labels_copied_in_dataset_order_earn_no_accuracy_points(assignment,
     assert "reached test accuracy 0." in threshold.message, threshold.message
 
 
+@pytest.mark.parametrize("bug, mistake", [
+    pytest.param(bug, mistake, marks=_marks("tf_basics"), id=bug) for bug, mistake in (
+        ("softmax_axis_zero", "softmax_wrong_axis"),
+        ("conv_flips_kernel", "conv2d_flipped_kernel"),
+        ("avg_pool_uses_max", "avg_pool2d_wrong_reduction"))])
+def test_tf_basics_bugs_are_diagnosed_as_data(bug, mistake, tmp_path):
+    """Issue 10: a known mistake is named (TestOutcome.diagnosis), not just detected."""
+    config = _config("tf_basics")
+    planted = next(b for b in load_bugs(config) if b.name == bug)
+    grade = grade_path(config, write_bug(config, planted, tmp_path / bug)).grade
+    found = {test.diagnosis for part in grade.parts for test in part.tests if test.fraction < 1}
+    assert mistake in found, _failures(grade)
+
+
 @pytest.mark.parametrize("assignment", [pytest.param("tf_basics", marks=_marks("tf_basics"))])
 def test_a_tf_gradient_that_always_returns_zeros_earns_nothing_for_it(assignment, tmp_path):
     config = _config(assignment)

@@ -15,6 +15,7 @@ import pytest
 
 import reference.tf_basics as ref
 from grader.checks.arrays import as_array, assert_close, assert_number
+from grader.checks.diagnose import Diagnosed, Mistake, matching_mistake
 from grader.runtime.protocol import Callable
 
 HUGE = 1000.0  # exp(1000) overflows float64
@@ -25,6 +26,71 @@ FIT_SHORT_EPOCHS = 5  # few steps: the trajectory, not the optimum, shows the up
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return ref.sigmoid(x)
+
+
+def _overflow(function: str, formula: str) -> Mistake:
+    """Non-finite values where the right answer is finite: exp of a large number overflowed."""
+    return Mistake(f"{function}_overflow", f"Your `{function}` returns inf or nan at large "
+                   f"inputs: exp(1000) overflows; {formula}.", lambda: None)
+
+
+def _check(received, expected: np.ndarray, what: str, mistakes=(), overflow=None) -> None:
+    """`assert_close`, and on a mismatch the known mistake the answer matches, if any."""
+    try:
+        assert_close(received, expected, what)
+    except AssertionError as error:
+        try:
+            answer = np.asarray(received, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise error from None
+        if (overflow is not None and answer.shape == expected.shape
+                and not np.all(np.isfinite(answer)) and np.all(np.isfinite(expected))):
+            raise Diagnosed(str(error), overflow) from None
+        mistake = matching_mistake(answer, mistakes)
+        if mistake is not None:
+            raise Diagnosed(str(error), mistake) from None
+        raise
+
+
+def SIGMOID_MISTAKES(x: np.ndarray) -> list[Mistake]:  # noqa: N802 - reads as a table
+    return [Mistake("sigmoid_sign_slip", "Your `sigmoid` computes 1 / (1 + exp(x)), which is "
+                    "1 - sigmoid(x): the exponent is -x, sigmoid(x) = 1 / (1 + exp(-x)).",
+                    lambda: 1 - ref.sigmoid(x))]
+
+
+def SOFTMAX_MISTAKES(x: np.ndarray, axis: int) -> list[Mistake]:  # noqa: N802
+    others = [a for a in range(-x.ndim, 0) if a != (axis if axis < 0 else axis - x.ndim)]
+    return [Mistake("softmax_wrong_axis", f"Your `softmax` normalises along axis {other} "
+                    f"instead of axis={axis}: sum exp(x) along the `axis` argument, with "
+                    "keepdims=True.", lambda other=other: ref.softmax(x, axis=other))
+            for other in others]
+
+
+def _window_short(x: np.ndarray, pool_size: int, stride: int, reduce) -> np.ndarray:
+    """Pooling whose window slice stops one row and one column early (windows of p - 1)."""
+    out_h, out_w = (x.shape[0] - pool_size) // stride + 1, (x.shape[1] - pool_size) // stride + 1
+    return np.array([[reduce(x[i * stride:i * stride + pool_size - 1,
+                                j * stride:j * stride + pool_size - 1])
+                      for j in range(out_w)] for i in range(out_h)])
+
+
+def _pool_mistakes(name: str, x, pool_size: int, stride: int, own, other) -> list[Mistake]:
+    return [
+        Mistake(f"{name}_stride_is_pool_size", f"Your `{name}` steps by `pool_size` instead "
+                "of `stride`: window (i, j) starts at (i * stride, j * stride).",
+                lambda: own(x, pool_size, pool_size)),
+        Mistake(f"{name}_output_size", f"Your `{name}` drops the last window: the output has "
+                "(H - pool_size) // stride + 1 rows (and the same for columns); the + 1 is "
+                "missing.", lambda: own(x, pool_size, stride)[:-1, :-1]),
+        Mistake(f"{name}_window_short", f"Your `{name}`'s windows are one row and one column "
+                "short: slice x[top:top + pool_size, left:left + pool_size].",
+                lambda: _window_short(x, pool_size, stride,
+                                      np.max if name == "max_pool2d" else np.mean)),
+        Mistake(f"{name}_wrong_reduction", f"Your `{name}` takes the "
+                f"{'mean' if name == 'max_pool2d' else 'maximum'} of each window; expected the "
+                f"{'maximum' if name == 'max_pool2d' else 'mean'}.",
+                lambda: other(x, pool_size, stride)),
+    ]
 
 
 # Analytic gradients of the summed grader-side functions in grader.runtime.callables.
@@ -41,14 +107,15 @@ GRADIENTS = {
 @pytest.mark.parametrize("shape", [(3, 4), (7,), (2, 3, 2)])
 def test_sigmoid_values(student, shape):
     x = np.random.default_rng(len(shape)).normal(scale=4.0, size=shape)
-    assert_close(student.tf_basics.sigmoid(x), ref.sigmoid(x),
-                 f"`sigmoid(x)` with x of shape {shape}")
+    _check(student.tf_basics.sigmoid(x), ref.sigmoid(x), f"`sigmoid(x)` with x of shape {shape}",
+           SIGMOID_MISTAKES(x))
 
 
 def test_sigmoid_huge_inputs(student):
     x = np.array([-HUGE, -50.0, 0.0, 50.0, HUGE])
-    assert_close(student.tf_basics.sigmoid(x), ref.sigmoid(x),
-                 "`sigmoid(x)` at x = [-1000, -50, 0, 50, 1000] (use exp(-|x|))")
+    _check(student.tf_basics.sigmoid(x), ref.sigmoid(x),
+           "`sigmoid(x)` at x = [-1000, -50, 0, 50, 1000] (use exp(-|x|))", SIGMOID_MISTAKES(x),
+           overflow=_overflow("sigmoid", "use exp(-|x|), which never overflows"))
 
 
 @pytest.mark.parametrize("shape", [(3, 4), (5,), (2, 2, 3)])
@@ -62,28 +129,34 @@ def test_relu_values(student, shape):
 def test_tanh_values(student, shape):
     x = np.random.default_rng(len(shape)).normal(scale=2.0, size=shape)
     x.flat[-1] = HUGE
-    assert_close(student.tf_basics.tanh(x), ref.tanh(x),
-                 f"`tanh(x)` with x of shape {shape} (one entry is 1000)")
+    _check(student.tf_basics.tanh(x), ref.tanh(x),
+           f"`tanh(x)` with x of shape {shape} (one entry is 1000)",
+           [Mistake("tanh_is_tanh_of_half", "Your `tanh` computes 2 * sigmoid(x) - 1, which is "
+                    "tanh(x / 2); tanh(x) = 2 * sigmoid(2x) - 1.", lambda: np.tanh(x / 2))],
+           overflow=_overflow("tanh", "use np.tanh, or 2 * sigmoid(2x) - 1 with a stable "
+                              "sigmoid"))
 
 
 @pytest.mark.parametrize("shape", [(4, 6), (1, 5), (7,)])
 def test_softmax_default_axis(student, shape):
     x = np.random.default_rng(sum(shape)).normal(scale=3.0, size=shape)
-    assert_close(student.tf_basics.softmax(x), ref.softmax(x),
-                 f"`softmax(x)` with x of shape {shape} (axis=-1)")
+    _check(student.tf_basics.softmax(x), ref.softmax(x),
+           f"`softmax(x)` with x of shape {shape} (axis=-1)", SOFTMAX_MISTAKES(x, -1))
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
 def test_softmax_axis(student, axis):
     x = np.random.default_rng(axis + 5).normal(size=(3, 4, 5))
-    assert_close(student.tf_basics.softmax(x, axis=axis), ref.softmax(x, axis=axis),
-                 f"`softmax(x, axis={axis})` with x of shape (3, 4, 5)")
+    _check(student.tf_basics.softmax(x, axis=axis), ref.softmax(x, axis=axis),
+           f"`softmax(x, axis={axis})` with x of shape (3, 4, 5)", SOFTMAX_MISTAKES(x, axis))
 
 
 def test_softmax_huge_logits(student):
     x = np.array([[HUGE, 0.0, -HUGE], [HUGE, HUGE, 0.0], [-HUGE, -HUGE, -HUGE]])
-    assert_close(student.tf_basics.softmax(x), ref.softmax(x),
-                 "`softmax(x)` with logits of ±1000 (subtract the maximum first)")
+    _check(student.tf_basics.softmax(x), ref.softmax(x),
+           "`softmax(x)` with logits of ±1000 (subtract the maximum first)",
+           overflow=_overflow("softmax", "subtract the maximum along the axis first "
+                              "(softmax(x) = softmax(x - max x))"))
 
 
 POOL_CASES = [  # (input shape, pool_size, stride)
@@ -97,19 +170,19 @@ POOL_CASES = [  # (input shape, pool_size, stride)
 @pytest.mark.parametrize("shape, pool_size, stride", POOL_CASES)
 def test_max_pool(student, shape, pool_size, stride):
     x = np.random.default_rng(sum(shape) + pool_size).normal(size=shape)
-    assert_close(student.tf_basics.max_pool2d(x, pool_size, stride),
-                 ref.max_pool2d(x, pool_size, stride),
-                 f"`max_pool2d(x, pool_size={pool_size}, stride={stride})` with x of shape "
-                 f"{shape}")
+    _check(student.tf_basics.max_pool2d(x, pool_size, stride),
+           ref.max_pool2d(x, pool_size, stride),
+           f"`max_pool2d(x, pool_size={pool_size}, stride={stride})` with x of shape {shape}",
+           _pool_mistakes("max_pool2d", x, pool_size, stride, ref.max_pool2d, ref.avg_pool2d))
 
 
 @pytest.mark.parametrize("shape, pool_size, stride", POOL_CASES)
 def test_avg_pool(student, shape, pool_size, stride):
     x = np.random.default_rng(sum(shape) + pool_size).normal(size=shape)
-    assert_close(student.tf_basics.avg_pool2d(x, pool_size, stride),
-                 ref.avg_pool2d(x, pool_size, stride),
-                 f"`avg_pool2d(x, pool_size={pool_size}, stride={stride})` with x of shape "
-                 f"{shape}")
+    _check(student.tf_basics.avg_pool2d(x, pool_size, stride),
+           ref.avg_pool2d(x, pool_size, stride),
+           f"`avg_pool2d(x, pool_size={pool_size}, stride={stride})` with x of shape {shape}",
+           _pool_mistakes("avg_pool2d", x, pool_size, stride, ref.avg_pool2d, ref.max_pool2d))
 
 
 @pytest.mark.parametrize("shape, kernel_shape, bias", [
@@ -121,9 +194,16 @@ def test_avg_pool(student, shape, pool_size, stride):
 def test_conv2d(student, shape, kernel_shape, bias):
     rng = np.random.default_rng(sum(shape) + sum(kernel_shape))
     x, kernel = rng.normal(size=shape), rng.normal(size=kernel_shape)
-    assert_close(student.tf_basics.conv2d(x, kernel, bias), ref.conv2d(x, kernel, bias),
-                 f"`conv2d(x, kernel, bias={bias:g})` with x {shape} and kernel {kernel_shape} "
-                 "(cross-correlation: the kernel is not flipped)")
+    _check(student.tf_basics.conv2d(x, kernel, bias), ref.conv2d(x, kernel, bias),
+           f"`conv2d(x, kernel, bias={bias:g})` with x {shape} and kernel {kernel_shape} "
+           "(cross-correlation: the kernel is not flipped)", [
+               Mistake("conv2d_flipped_kernel", "Your `conv2d` flips the kernel (a true "
+                       "convolution); the lecture's layer computes the cross-correlation "
+                       "out[u, v] = sum_ij kernel[i, j] * x[u + i, v + j] + bias.",
+                       lambda: ref.conv2d(x, kernel[::-1, ::-1], bias)),
+               Mistake("conv2d_output_size", "Your `conv2d` drops the last row and column: a "
+                       "valid convolution has H - kh + 1 rows and W - kw + 1 columns.",
+                       lambda: ref.conv2d(x, kernel, bias)[:-1, :-1])])
 
 
 @pytest.mark.parametrize("name", sorted(GRADIENTS))
