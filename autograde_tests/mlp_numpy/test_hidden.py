@@ -19,6 +19,7 @@ import reference.mlp_numpy as ref
 from grader.checks import mlp_diagnoses
 from grader.checks.arrays import as_array, as_number, assert_close, assert_number, assert_shape
 from grader.checks.diagnose import Diagnosed, Mistake, fail
+from grader.checks.mlp_composition import Composition, agrees, compose
 from grader.checks.mlp_weights import predict, trained_weights
 from grader.results.plugin import describe_exception
 
@@ -90,6 +91,55 @@ def _unless_non_finite(check, received, mistake: Mistake) -> None:
         if _non_finite(received) and not isinstance(error, Diagnosed):
             raise Diagnosed(str(error), mistake) from None
         raise
+
+
+def _wrong_components(composition: Composition) -> list[str]:
+    """The student's components whose outputs differ from the reference's on the same inputs.
+
+    Each is asked with the inputs the student's own composition gave it, so one wrong layer
+    is named alone, not the layers after it.
+    """
+    st, ins = composition.stages, composition.inputs
+    checks = {"`FullConnectionLayer.forward` (see fc_forward)": (
+                  lambda: ins["h1"][0] @ ins["h1"][1], "h1"),
+              "`Relu.forward` (see relu_forward)": (lambda: ref.Relu().forward(ins["h1_relu"][0]),
+                                                   "h1_relu"),
+              "`Softmax.forward` (see softmax_forward)": (
+                  lambda: ref.Softmax().forward(ins["h2_soft"][0]), "h2_soft"),
+              "`CrossEntropy.backward` (see cross_entropy_backward)": (
+                  lambda: -ins["loss_grad"][1] / (ins["loss_grad"][0] + ref.EPSILON)
+                  / len(ins["loss_grad"][0]), "loss_grad"),
+              "`Softmax.backward` (see softmax_backward)": (
+                  lambda: _reference_backward(ref.Softmax(), *ins["h2_soft_grad"]),
+                  "h2_soft_grad"),
+              "`FullConnectionLayer.backward` (see fc_backward)": (
+                  lambda: ins["W2_grad"][0].T @ ins["W2_grad"][2], "W2_grad"),
+              "`Relu.backward` (see relu_backward)": (
+                  lambda: _reference_backward(ref.Relu(), *ins["h1_relu_grad"]), "h1_relu_grad")}
+    return [name for name, (expected, stage) in checks.items()
+            if not agrees(st[stage], expected())]
+
+
+def _reference_backward(layer, forward_input: np.ndarray, upstream: np.ndarray) -> np.ndarray:
+    layer.forward(forward_input)
+    return layer.backward(upstream)
+
+
+def _carried_forward(credit, composition: Composition | None, received: dict,
+                     what: str) -> bool:
+    """Whether the model's values equal the composition of the student's own layers.
+
+    When they do (and the composition learns something), the model check passes and its
+    note names the wrong component: that error is charged in its own part.
+    """
+    if composition is None or not composition.learns:
+        return False
+    if not all(agrees(value, composition.stages[name]) for name, value in received.items()):
+        return False
+    wrong = _wrong_components(composition)
+    credit.note(f"{what}: your model composes your layers correctly; the error is in "
+                f"{', '.join(wrong) if wrong else 'one of your layers'}")
+    return True
 
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
@@ -218,20 +268,25 @@ def test_he_initialisation(student):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_model_forward_matches_reference(student, seed):
+def test_model_forward_matches_reference(student, credit, seed):
     x, y, w1, w2 = _model_inputs(seed)
     expected = _reference_model(w1, w2)
     expected.forward(x, y)
     model = _student_model(student, w1, w2)
     model.forward(x, y)
     what = f"`FullConnectionModel.forward` with X {x.shape} and W1, W2 set"
+    received = {"h1": model.h1, "h2_soft": model.h2_soft, "loss": model.loss}
+    composition = compose(student.mlp_numpy, x, y, w1, w2)
+    if (composition is not None and not agrees(composition.stages["h2_soft"], expected.h2_soft)
+            and _carried_forward(credit, composition, received, what)):
+        return
     assert_close(model.h1, expected.h1, f"{what}: `h1` (did you append the bias column?)")
     assert_close(model.h2_soft, expected.h2_soft, f"{what}: `h2_soft`")
     assert_number(model.loss, float(expected.loss), f"{what}: `loss`", tolerance=LOSS_RTOL)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_model_backward_matches_reference(student, seed):
+def test_model_backward_matches_reference(student, credit, seed):
     x, y, w1, w2 = _model_inputs(seed)
     expected = _reference_model(w1, w2)
     expected.forward(x, y)
@@ -240,6 +295,11 @@ def test_model_backward_matches_reference(student, seed):
     model.forward(x, y)
     model.backward(y)
     what = "`FullConnectionModel.backward` after forward with W1, W2 set"
+    received = {"W1_grad": model.W1_grad, "W2_grad": model.W2_grad}
+    if not all(agrees(model_value, reference_value) for model_value, reference_value in
+               ((model.W1_grad, expected.W1_grad), (model.W2_grad, expected.W2_grad))) and (
+            _carried_forward(credit, compose(student.mlp_numpy, x, y, w1, w2), received, what)):
+        return
     assert_close(model.W2_grad, expected.W2_grad, f"{what}: `W2_grad`")
     assert_close(model.W1_grad, expected.W1_grad, f"{what}: `W1_grad`")
 
@@ -277,7 +337,7 @@ def test_preprocess(student):
 
 
 @pytest.mark.parametrize("learning_rate", [0.05, 0.3])
-def test_train_one_step(student, learning_rate):
+def test_train_one_step(student, credit, learning_rate):
     x, y, w1, w2 = _model_inputs(11)
     expected = _reference_model(w1, w2)
     expected_loss, expected_accuracy = ref.train_one_step(expected, x, y, learning_rate)
@@ -287,6 +347,15 @@ def test_train_one_step(student, learning_rate):
     assert_number(loss, float(expected_loss), f"{what}: the batch loss", tolerance=LOSS_RTOL)
     assert_number(accuracy, float(expected_accuracy), f"{what}: the batch accuracy",
                   tolerance=ACCURACY_EXACT)
+    if not (agrees(model.W1, expected.W1) and agrees(model.W2, expected.W2)):
+        composition = compose(student.mlp_numpy, x, y, w1, w2)
+        if composition is not None and composition.learns and all(
+                agrees(after, before - learning_rate * composition.stages[name])
+                for after, before, name in ((model.W1, w1, "W1_grad"), (model.W2, w2, "W2_grad"))):
+            wrong = _wrong_components(composition)
+            credit.note(f"{what}: your step is right on your own model's gradients; the error "
+                        f"is in {', '.join(wrong) if wrong else 'one of your layers'}")
+            return
     _close(model.W1, expected.W1, f"{what}: W1 after the step (W1 - lr * W1_grad)",
            mlp_diagnoses.train_step(w1, expected.W1_grad, learning_rate, model.W1))
     _close(model.W2, expected.W2, f"{what}: W2 after the step (W2 - lr * W2_grad)",
@@ -298,23 +367,30 @@ def test_train_one_step_consecutive_steps(student):
 
     A step that keeps state between calls (a learning rate decaying with a step counter, a
     momentum kept on the model) passes one step and fails here.
+    Each step is judged against the model's own gradients of that step (read back from
+    `W1_grad` and `W2_grad`), so a wrong layer is not charged here (error carried forward);
+    gradients that are all zero earn nothing.
     """
     x, y, w1, w2 = _model_inputs(13)
-    expected, model = _reference_model(w1, w2), _student_model(student, w1, w2)
+    model = _student_model(student, w1, w2)
     for step in range(1, CONSECUTIVE_STEPS + 1):
-        ref.train_one_step(expected, x, y, CONSECUTIVE_RATE)
+        before = {"W1": as_array(model.W1, "`model.W1`"), "W2": as_array(model.W2, "`model.W2`")}
         _pair(student.mlp_numpy.train_one_step(model, x, y, CONSECUTIVE_RATE),
               "`train_one_step`")
         what = (f"`train_one_step(model, x, y, learning_rate={CONSECUTIVE_RATE})` called "
                 f"{step} times on one model")
-        try:
-            assert_close(model.W1, expected.W1, f"{what}: W1 after step {step} (every step "
-                         "is W1 - learning_rate * W1_grad, with the learning rate given)")
-            assert_close(model.W2, expected.W2, f"{what}: W2 after step {step}")
-        except AssertionError as error:
-            if step > 1:  # the first step was right: something changed between the calls
-                raise Diagnosed(str(error), mlp_diagnoses.STEP_KEEPS_STATE) from None
-            raise
+        for name in ("W1", "W2"):
+            grad = as_array(getattr(model, f"{name}_grad"), f"{what}: `model.{name}_grad`")
+            assert np.any(grad != 0), (
+                f"{what}: `model.{name}_grad` is all zeros; expected a gradient")
+            try:
+                assert_close(getattr(model, name), before[name] - CONSECUTIVE_RATE * grad,
+                             f"{what}: {name} after step {step} (every step is {name} - "
+                             f"learning_rate * {name}_grad, with the learning rate given)")
+            except AssertionError as error:
+                if step > 1:  # the first step was right: something changed between the calls
+                    raise Diagnosed(str(error), mlp_diagnoses.STEP_KEEPS_STATE) from None
+                raise
 
 
 def test_test_returns_accuracy(student):
