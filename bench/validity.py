@@ -86,10 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assignments", nargs="+", default=list(ASSIGNMENTS))
     args = parser.parse_args(argv)
     results: list[dict] = []
-    for index, assignment in enumerate(args.assignments):
+    for assignment in args.assignments:
         print(f"auditing {assignment}...", flush=True)
         results.append(measure(assignment))
-        RESULT.write_text(render(results, args.assignments[index + 1:]), encoding="utf-8")
+        measured = {r["id"] for r in results}
+        pending = [a for a in dict.fromkeys((*args.assignments, *ASSIGNMENTS))
+                   if a not in measured]
+        RESULT.write_text(render(results, pending), encoding="utf-8")
     print(RESULT.read_text(encoding="utf-8"))
     return 0 if all(not r["reasons"] for r in results) else 1
 
