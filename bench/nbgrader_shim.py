@@ -148,9 +148,14 @@ def _cases(function) -> list[tuple[str, dict[str, Any]]]:
         names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
         axis = []
         for value in values:
-            row = value if len(names) > 1 else (value,)
+            explicit_id = None
+            if _is_param(value):  # pytest.param(..., id=...)
+                value, explicit_id = value.values, value.id
+                row = tuple(value)
+            else:
+                row = value if len(names) > 1 else (value,)
             axis.append(({n: v for n, v in zip(names, row, strict=True)},
-                         "-".join(_case_id(v) for v in row)))
+                         explicit_id or "-".join(_case_id(v) for v in row)))
         axes.append(axis)
     cases = []
     for combo in itertools.product(*axes):
@@ -158,6 +163,11 @@ def _cases(function) -> list[tuple[str, dict[str, Any]]]:
         case = "-".join(ident for _, ident in combo)
         cases.append((f"{function.__name__}[{case}]" if combo else function.__name__, params))
     return cases
+
+
+def _is_param(value: Any) -> bool:
+    """Whether `value` is a `pytest.param(...)` (pytest's ParameterSet, a named tuple)."""
+    return isinstance(value, tuple) and all(hasattr(value, f) for f in ("values", "marks", "id"))
 
 
 def _case_id(value: Any) -> str:

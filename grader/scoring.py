@@ -38,6 +38,7 @@ def score(
     execution_time_s: float,
     problems: Sequence[str] = (),
     skipped_statements: Sequence[str] = (),
+    sandbox_notes: Sequence[str] = (),
 ) -> Grade:
     """Adds up a submission's test outcomes into part points.
 
@@ -55,6 +56,8 @@ def score(
         execution_time_s: wall time of the whole hidden suite.
         problems: intake problems to show with the grade.
         skipped_statements: top-level statements that were not run at import.
+        sandbox_notes: protections the machine could not give the student runtime (no user
+            namespace, no seccomp, no bubblewrap), recorded with the grade.
 
     Returns:
         The `Grade`.
@@ -78,7 +81,8 @@ def score(
     errors = [grader_error_problem(case) for part in part_grades for case in part.tests
               if case.kind == KIND_GRADER_ERROR]
     return Grade(student_id, assignment, tuple(part_grades), execution_time_s,
-                 (*problems, *errors), tuple(skipped_statements), unassigned)
+                 (*problems, *errors), tuple(skipped_statements), unassigned,
+                 tuple(sandbox_notes))
 
 
 def provisional(outcome: TestOutcome) -> TestOutcome:

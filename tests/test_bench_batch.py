@@ -58,9 +58,13 @@ def _nbg(cell) -> dict:
 
 def test_a_class_of_40_is_correct_planted_and_hostile_work(klass, config):
     kinds = Counter(student.kind for student in klass)
-    assert kinds == {"correct": 21, "planted": 16, "hostile": 3}
+    bugs = sorted(batch._planted(config))
+    expected = batch.class_counts(40, len(bugs))
+    assert kinds == expected and expected["hostile"] == 3
+    # 45% of the non-hostile work is planted bugs: each once, the first ones by name
+    assert expected["planted"] == min(len(bugs), round(37 * batch.PLANTED_SHARE))
     planted = sorted(s.source for s in klass if s.kind == "planted")
-    assert planted == sorted(batch._planted(config))  # every planted bug, once
+    assert planted == bugs[:expected["planted"]]
     assert sorted(s.source for s in klass if s.kind == "hostile") == sorted(batch.HOSTILE)
     correct = Counter(s.source for s in klass if s.kind == "correct")
     assert set(correct) == {name for name, _ in batch._correct(config)}

@@ -244,3 +244,21 @@ def test_autograde_resumes_and_force_grades_again(tmp_path, repo):
     forced = _grader(*args, "--force", cwd=repo)
     assert "already graded" not in forced.stderr
     assert "wrong_relu" in forced.stdout and "train_at_top" in forced.stdout
+
+
+def test_a_missing_protection_is_recorded_with_the_grade(monkeypatch, tmp_path):
+    """Issue 9: a sandbox element the machine cannot give is said once and kept in the result."""
+    import grader.runtime.proxy as proxy
+    from grader.grading.run import write_results
+    from grader.runtime.seccomp import SeccompUnavailable
+
+    def no_libseccomp() -> int:
+        raise SeccompUnavailable("libseccomp is not installed")
+
+    monkeypatch.setattr(proxy, "filter_fd", no_libseccomp)
+    with pytest.warns(RuntimeWarning):  # said once, as well as recorded
+        graded = grade_path(_config(REPO), REPO / "solutions" / "act.py")
+    assert graded.grade.score == 10  # a missing protection costs the student nothing
+    assert any("no seccomp filter" in note for note in graded.grade.sandbox_notes)
+    saved = json.loads(write_results(graded, tmp_path).read_text(encoding="utf-8"))
+    assert saved["extra"]["sandbox_notes"] == list(graded.grade.sandbox_notes)

@@ -144,6 +144,7 @@ def run_suite(
         pytest.main([*PYTEST_ARGS, "--rootdir", str(suite),
                      *map(str, files)], plugins=[collector, fixtures])
         _forget_suite_modules(suite)
+        sandbox_notes = tuple(getattr(runtime, "notes", ()))
         skipped = tuple(f"{module}.py line {statement.line}: {statement.text}"
                         for module, statements in runtime.skipped.items()
                         for statement in statements)
@@ -159,6 +160,7 @@ def run_suite(
         execution_time_s=time.perf_counter() - start,
         problems=submission.problems,
         skipped_statements=skipped,
+        sandbox_notes=sandbox_notes,
     )
 
 

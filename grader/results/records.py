@@ -109,6 +109,7 @@ class Grade:
     problems: tuple[str, ...] = ()  # intake problems: missing files, unreadable notebooks
     skipped_statements: tuple[str, ...] = ()  # top-level statements not run at import
     unassigned: tuple[TestOutcome, ...] = ()  # tests that ran but belong to no part
+    sandbox_notes: tuple[str, ...] = ()  # protections this machine could not give the runtime
 
     @property
     def score(self) -> float:
@@ -274,6 +275,7 @@ def to_results_json(grade: Grade, *, hidden_visibility: str = "after_due_date") 
             "problems": list(grade.problems),
             "skipped_statements": list(grade.skipped_statements),
             "unassigned_tests": [asdict(t) for t in grade.unassigned],
+            "sandbox_notes": list(grade.sandbox_notes),
         },
     })
 
