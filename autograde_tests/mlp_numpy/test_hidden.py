@@ -17,6 +17,7 @@ import pytest
 
 import reference.mlp_numpy as ref
 from grader.checks import mlp_diagnoses
+from grader.checks.accuracy import score_accuracy
 from grader.checks.arrays import as_array, as_number, assert_close, assert_number, assert_shape
 from grader.checks.diagnose import Diagnosed, Mistake, fail
 from grader.checks.mlp_composition import Composition, agrees, compose
@@ -469,8 +470,6 @@ def test_train_reaches_threshold(student, dataset, budgets, thresholds, credit, 
     accuracy = float(np.mean(predicted == split.labels))
     threshold = thresholds[f"{dataset.name}_accuracy"]
     floor = thresholds[f"{dataset.name}_accuracy_floor"]
-    figure("accuracy", {"dataset": dataset.name, "accuracy": accuracy, "threshold": threshold,
-                        "floor": floor})
     figure("confusion_matrix", {
         "dataset": dataset.name, "labels": [str(c) for c in range(NUM_CLASSES)],
         "matrix": np.bincount(split.labels * NUM_CLASSES + predicted,
@@ -480,14 +479,8 @@ def test_train_reaches_threshold(student, dataset, budgets, thresholds, credit, 
                                              int(budgets["batch_size"]), budgets["learning_rate"]))
     budget = (f"`train` with latent_dims=({latent},), {epochs} epochs on {len(x):,} "
               f"{dataset.name} images")
-    measured = f"test accuracy {accuracy:.4f} on {len(split.labels):,} test images"
-    assert accuracy > floor, (
-        f"{budget} reached {measured}; expected at least {threshold:.4f} "
-        f"(partial credit from {floor:.4f})")
-    if accuracy < threshold:
-        credit.set((accuracy - floor) / (threshold - floor),
-                   f"{budget} reached {measured}, below {threshold:.4f}: "
-                   f"partial credit (none at {floor:.4f})")
+    score_accuracy(accuracy, threshold=threshold, floor=floor, what=budget, credit=credit,
+                   figure=figure, images=len(split.labels), dataset=dataset.name)
 
 
 def _search_data(case: str) -> tuple[np.ndarray, ...]:
