@@ -464,7 +464,7 @@ sys.exit(run_gradescope_autograder(Path(sys.argv[1]), Path(sys.argv[2]), sys.arg
 PY
 """
 
-_BUNDLED_PROJECT = ("pyproject.toml", "README.md", "grader", "reference", "templates")
+_BUNDLED_PROJECT = ("pyproject.toml", "README.md", "grader", "reference")
 
 
 def write_autograder_bundle(config: AssignmentConfig, target: Path) -> Path:

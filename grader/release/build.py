@@ -30,7 +30,7 @@ from grader.release.strip import find_solution_leaks, strip_file
 from grader.results.records import Grade
 
 PUBLIC_SUITE = "test_public.py"
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 class ReleaseRefused(Exception):

@@ -26,7 +26,7 @@ from grader.reports import hints, plots
 from grader.reports.inputs import ReportInput
 from grader.results.records import PASSED, Grade, PartGrade, TestOutcome
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 STUDENT_HTML = "report.html.j2"
 STUDENT_MD = "report.md.j2"
 SUMMARY_HTML = "class_summary.html.j2"
