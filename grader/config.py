@@ -56,11 +56,12 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from grader.grade_record import late_multiplier
 from grader.runtime.sandbox import SandboxLimits
 
 try:
@@ -186,18 +187,7 @@ class LatePolicy:
         Returns:
             A number in [0, 1]: 1 when on time or when the policy is "none".
         """
-        if self.policy == "none":
-            return 1.0
-        late_by = submitted_at - due - timedelta(minutes=self.grace_minutes)
-        if late_by <= timedelta(0):
-            return 1.0
-        if self.policy == "zero_after":
-            cutoff = self.cutoff or due
-            return 0.0 if submitted_at > cutoff + timedelta(minutes=self.grace_minutes) else 1.0
-        if self.cutoff is not None and submitted_at > self.cutoff:
-            return 0.0
-        days = math.ceil(late_by / timedelta(days=1))
-        return max(0.0, 1.0 - self.percent / 100.0 * days)
+        return late_multiplier(self, submitted_at, due)  # the one lateness rule
 
 
 @dataclass(frozen=True)
