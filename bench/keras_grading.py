@@ -47,7 +47,7 @@ from grader.config import load_assignment  # noqa: E402
 from grader.evaluator.artifact import read_model  # noqa: E402
 from grader.evaluator.runtime import evaluator_for  # noqa: E402
 from grader.grading.run import grade_path, sandbox_limits  # noqa: E402
-from grader.runtime.proxy import StudentRuntime  # noqa: E402
+from grader.runtime.student import StudentRuntime  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 ASSIGNMENTS = ("keras_mlp", "keras_cnn", "alexnet")

@@ -29,7 +29,7 @@ from grader.checks.splits import private_split
 from grader.config import DEVICES, AssignmentConfig, load_assignment
 from grader.devices import default_gpu
 from grader.grading.run import sandbox_limits
-from grader.runtime.proxy import StudentRuntime
+from grader.runtime.student import StudentRuntime
 
 __all__ = ["DEFAULT_SEEDS", "main"]
 

@@ -69,9 +69,9 @@ def test_a_fault_starting_the_runtime_is_that_submissions_problem(monkeypatch, e
 
 @pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
 def test_a_fault_parsing_for_definitions_costs_that_submission_only(monkeypatch, error):
-    from grader.runtime import proxy
+    from grader.runtime import student
 
-    monkeypatch.setattr(proxy, "definitions_only", _raise(error))
+    monkeypatch.setattr(student, "definitions_only", _raise(error))
     graded = grade_one(Job(TOML, REPO, FILES / "submissions" / "wrong_relu"))
     assert graded.grade.score == 0  # returned, not raised
     recorded = [*graded.grade.problems, *(t.message for p in graded.grade.parts

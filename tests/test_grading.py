@@ -248,14 +248,14 @@ def test_autograde_resumes_and_force_grades_again(tmp_path, repo):
 
 def test_a_missing_protection_is_recorded_with_the_grade(monkeypatch, tmp_path):
     """Issue 9: a sandbox element the machine cannot give is said once and kept in the result."""
-    import grader.runtime.proxy as proxy
+    import grader.runtime.student as student
     from grader.grading.run import write_results
     from grader.runtime.seccomp import SeccompUnavailable
 
     def no_libseccomp() -> int:
         raise SeccompUnavailable("libseccomp is not installed")
 
-    monkeypatch.setattr(proxy, "filter_fd", no_libseccomp)
+    monkeypatch.setattr(student, "filter_fd", no_libseccomp)
     with pytest.warns(RuntimeWarning):  # said once, as well as recorded
         graded = grade_path(_config(REPO), REPO / "solutions" / "act.py")
     assert graded.grade.score == 10  # a missing protection costs the student nothing

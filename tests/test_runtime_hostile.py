@@ -187,7 +187,7 @@ def test_huge_file_hits_the_file_size_limit(tmp_path: Path, sandbox_kind: str) -
 @requires_bwrap
 @pytest.mark.parametrize("path", [
     LABELS, str(REPO / "pyproject.toml"), str(REPO / "reference" / "mlp_numpy.py"),
-    str(REPO / "grader" / "runtime" / "proxy.py"), "/etc/shadow",
+    str(REPO / "grader" / "runtime" / "student.py"), "/etc/shadow",
 ])
 def test_grader_files_are_invisible(tmp_path: Path, path: str) -> None:
     with open_runtime(tmp_path, "snoop") as runtime:

@@ -213,3 +213,27 @@ def test_grading_an_endless_loop_costs_the_budget_and_names_it(tmp_path: Path) -
     budget = [m for m in messages if TIME_BUDGET_EXHAUSTED in m]
     assert len(budget) == len(messages) - 1, messages
     assert all("TimeBudgetExhausted" in m and "total time budget of 4 s" in m for m in budget)
+
+
+@requires_bwrap
+def test_a_missing_protection_is_said_once_per_process(tmp_path: Path, monkeypatch,
+                                                       recwarn) -> None:
+    """Two runtimes missing the seccomp filter: one line on stderr, a note in each."""
+    import grader.runtime.sandbox as sandbox
+    import grader.runtime.student as student
+    from grader.runtime.seccomp import SeccompUnavailable
+
+    def no_libseccomp() -> int:
+        raise SeccompUnavailable("libseccomp is not installed")
+
+    monkeypatch.setattr(student, "filter_fd", no_libseccomp)
+    monkeypatch.setattr(sandbox, "_WARNED", set())  # as in a fresh grader process
+    notes = []
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        with runtime_over(tmp_path / name) as runtime:
+            assert runtime.student.good.ok() == 1
+            notes.append([note for note in runtime.notes if "no seccomp filter" in note])
+    assert all(len(found) == 1 for found in notes), notes
+    said = [w for w in recwarn.list if "no seccomp filter" in str(w.message)]
+    assert len(said) == 1 and said[0].category is RuntimeWarning, [str(w.message) for w in said]

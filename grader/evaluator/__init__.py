@@ -11,7 +11,7 @@ about its model *is* the submission; nothing it computes is a verdict.
   layer, a custom class or an unknown argument is refused with a reason (Keras's
   ``safe_mode`` has been bypassed: CVE-2025-1550, CVE-2025-8747). Architecture checks
   read descriptions built from it.
-- `runtime`: one evaluator per submission, a `grader.runtime.proxy.StudentRuntime` with an
+- `runtime`: one evaluator per submission, a `grader.runtime.student.StudentRuntime` with an
   empty workspace whose only module is `keras_eval`, trusted code the grader sends over
   the protocol: the same sandbox and limits, and no student code.
 - `keras_eval`: in the evaluator, the model is rebuilt from the spec with Keras's own

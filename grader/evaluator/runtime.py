@@ -1,6 +1,6 @@
 """The evaluator's process: a sandboxed runtime with an empty workspace and trusted code.
 
-`EvaluatorRuntime` is a `grader.runtime.proxy.StudentRuntime` (the same sandbox,
+`EvaluatorRuntime` is a `grader.runtime.student.StudentRuntime` (the same sandbox,
 limits, watchdog, timeouts and protocol) whose workspace is a fresh empty folder and
 whose one module is `grader.evaluator.keras_eval`, read by the grader from its own
 package and sent over the protocol: nothing the student wrote is in that process or
@@ -19,7 +19,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from grader.runtime.proxy import StudentRuntime
+from grader.runtime.student import StudentRuntime
 from grader.runtime.sandbox import SandboxLimits
 
 __all__ = ["MODULE", "EvaluatorRuntime", "evaluator_for"]

@@ -29,7 +29,8 @@ from grader import data
 from grader.checks.splits import PrivateSplit, private_split
 from grader.config import AssignmentConfig
 from grader.devices import detect_device
-from grader.runtime.proxy import StudentProxy, StudentRuntime
+from grader.runtime.proxy import StudentProxy
+from grader.runtime.student import StudentRuntime
 
 SEED = 0  # seeds the student runtime before each test
 

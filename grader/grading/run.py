@@ -29,7 +29,7 @@ from grader.ids import file_name
 from grader.intake import Submission, intake
 from grader.results.plugin import ResultsCollector
 from grader.results.records import Grade, json_text, to_results_json
-from grader.runtime.proxy import StudentRuntime
+from grader.runtime.student import StudentRuntime
 from grader.runtime.sandbox import GpuAssignment, SandboxLimits
 
 PYTEST_ARGS = (

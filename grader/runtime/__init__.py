@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "StudentRuntime": "proxy", "StudentProxy": "proxy", "ModuleProxy": "proxy",
+    "StudentRuntime": "student", "StudentProxy": "proxy", "ModuleProxy": "proxy",
     "HandleProxy": "proxy", "Callable": "protocol", "Handle": "protocol",
     "SandboxLimits": "sandbox", "GpuAssignment": "sandbox", "SandboxError": "process",
     "StudentFailure": "errors", "StudentError": "errors", "StudentAttributeError": "errors",

@@ -37,7 +37,6 @@ import glob
 import importlib.util
 import itertools
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -48,8 +47,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-
-logger = logging.getLogger(__name__)
 
 WORKSPACE_INSIDE = "/submission"
 RUNTIME_INSIDE = "/opt/nn-grader-runtime"
@@ -523,18 +520,31 @@ def fallback_usable(paths: SandboxPaths | None = None) -> bool:
     return all(traversable_by_others(path) for path in paths.python_roots)
 
 
-@cache
-def warn_once(message: str) -> None:
-    """Log and warn about a missing protection, once per message and process."""
-    logger.warning(message)
+# Messages already said in this process: every runtime keeps its own notes, the
+# terminal hears each one once.
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> bool:
+    """Warn about a missing protection once per message and process.
+
+    One RuntimeWarning (one line on stderr, catchable by tests) and no log record beside
+    it: the two together printed every note twice.
+
+    Returns:
+        True when the message was said now, False when this process had said it already.
+    """
+    if message in _WARNED:
+        return False
+    _WARNED.add(message)
     warnings.warn(message, RuntimeWarning, stacklevel=3)
+    return True
 
 
 def _warn_fallback(reason: str) -> None:
-    message = (f"student code will run without bubblewrap ({reason}): only rlimits, a separate "
-               "uid and a process group contain it; its file system view is not restricted")
-    logger.warning(message)
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    warn_once(f"student code will run without bubblewrap ({reason}): only rlimits, a "
+              "separate uid and a process group contain it; its file system view is not "
+              "restricted")
 
 
 def prepare_workspace(workspace: str | os.PathLike[str], owner: tuple[int, int] | None) -> None:
