@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -40,6 +41,7 @@ from grader.reports.hints import (
 from grader.results.records import GRADER_PROBLEM, grader_problem, is_grader_problem
 
 PROBLEMS_EXIT = 3  # exit status when some submissions had problems (listed on stderr)
+INTERRUPTED_EXIT = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
 GRADER_TODO = ("the grader failed, not the student: it is graded again on the next "
                "`grader autograde` run; if it fails again, report the message")
 STUDENT_TODO = ("read the problem in its results.json or report; if it is on your side "
@@ -74,18 +76,68 @@ def submissions_in(path: Path, config: AssignmentConfig) -> list[Path]:
     return discover(path, assignment=config.id)
 
 
-def score_table(graded: list[GradedSubmission]) -> str:
+TABLE_WIDTH = 100  # the score table fits a standard terminal
+ID_WIDTH = 20  # longer student ids are cut in the table (the CSV export has them whole)
+
+
+def score_table(graded: list[GradedSubmission], *, width: int = TABLE_WIDTH) -> str:
+    """The class's scores as text at most `width` columns wide.
+
+    One column per part with "points/max" when that fits; else the parts get letters
+    (A, B, ...), several consecutive parts share a letter when even that is too wide,
+    cells hold points only, and a legend under the table names each letter's parts and
+    their maximum.
+    """
     if not graded:
         return "no submissions"
-    parts = [part.name for part in graded[0].grade.parts]
-    header = ["student", *parts, "total"]
-    rows = [[printable(g.grade.student_id, limit=80),
-             *(f"{round(p.points, 2):g}/{p.max_points:g}" for p in g.grade.parts),
-             f"{round(g.grade.score, 2):g}/{g.grade.max_score:g}"] for g in graded]
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
-             for row in [header, *rows]]
-    return "\n".join(lines)
+    parts = [(part.name, part.max_points) for part in graded[0].grade.parts]
+    ids = [printable(g.grade.student_id, limit=ID_WIDTH) for g in graded]
+    totals = [f"{round(g.grade.score, 2):g}/{g.grade.max_score:g}" for g in graded]
+    full = _columns(["student", *(name for name, _ in parts), "total"],
+                    [[who, *(f"{round(p.points, 2):g}/{p.max_points:g}" for p in g.grade.parts),
+                      total] for who, g, total in zip(ids, graded, totals, strict=True)])
+    if max(map(len, full)) <= width:
+        return "\n".join(full)
+    for size in range(1, len(parts) + 1):  # parts per lettered column, fewest first
+        groups = [range(i, min(i + size, len(parts))) for i in range(0, len(parts), size)]
+        letters = [_letter(i) for i in range(len(groups))]
+        rows = [[who, *(f"{round(sum(g.grade.parts[i].points for i in group), 2):g}"
+                        for group in groups), total]
+                for who, g, total in zip(ids, graded, totals, strict=True)]
+        table = _columns(["student", *letters, "total"], rows)
+        if max(map(len, table)) <= width or size == len(parts):
+            break
+    legend = "; ".join(
+        f"{letter} = {' + '.join(parts[i][0] for i in group)} "
+        f"(max {sum(parts[i][1] for i in group):g})"
+        for letter, group in zip(letters, groups, strict=True))
+    return "\n".join([*table, *textwrap.wrap(f"parts: {legend}", width=width,
+                                              subsequent_indent="  ")])
+
+
+def _columns(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Rows of cells as left-aligned columns two spaces apart (trailing spaces dropped)."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in [header, *rows]]
+
+
+def _letter(index: int) -> str:
+    """A, B, ..., Z, AA, AB, ...: a short column name."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name
+
+
+def progress_line(done: int, total: int, graded: GradedSubmission) -> str:
+    """One line per graded submission, for a log or a pipe (a terminal gets a bar)."""
+    grade = graded.grade
+    return (f"[{done}/{total}] {printable(grade.student_id, limit=80)} "
+            f"({printable(Path(graded.submission.source).name, limit=80)}): "
+            f"{round(grade.score, 2):g}/{grade.max_score:g}, {outcome(graded)}")
 
 
 def outcome(graded: GradedSubmission) -> str:
@@ -206,8 +258,8 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
 
     Returns:
         0; 3 (`PROBLEMS_EXIT`) when some submissions had problems (the grader failed on
-        them, or they could not be read or identified: each is listed on stderr); 1 when
-        the batch was stopped.
+        them, or they could not be read or identified: each is listed on stderr); 130
+        (`INTERRUPTED_EXIT`) when Ctrl-C stopped the batch (one line says what was kept).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
@@ -229,8 +281,9 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
                       "skipped (--force grades them again)", file=sys.stderr)
             paths = [path for path in paths if path not in skipped]
         counts: Counter[str] = Counter()
+        on_terminal = sys.stderr.isatty()
         bar = tqdm(total=len(paths), desc=f"grading {config.id}", unit="submission",
-                   disable=len(paths) < 2 or not sys.stderr.isatty())
+                   disable=len(paths) < 2 or not on_terminal)
 
         listed: list[Attention] = []
 
@@ -263,6 +316,9 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
             counts[outcome(result)] += 1
             bar.set_postfix(counts, refresh=False)
             bar.update()
+            if not on_terminal:  # a log or a pipe: one line each, as it happens
+                print(progress_line(sum(counts.values()), len(paths), result),
+                      file=sys.stderr, flush=True)
 
         jobs = [Job(config.root / "assignment.toml", config.repo_root, path, dataset)
                 for path in paths]
@@ -281,17 +337,21 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
                 listed.append(Attention(path.name, path, problem, GRADER_TODO))
         bar.close()
         shown = gradebook.engine.url.render_as_string(hide_password=True)
+    if report.interrupted:
+        print(f"grader: stopped by Ctrl-C: {len(report.graded)} of {len(paths)} "
+              f"submission(s) graded and recorded in {shown}; run the same command again to "
+              "grade the rest", file=sys.stderr)
+        return INTERRUPTED_EXIT
     print(score_table(sorted(report.graded, key=lambda g: g.grade.student_id)))
+    if report.graded:  # the table may abbreviate; the CSV holds every part in full
+        db_option = "" if db is None else f" --db {shown}"
+        print(f"every part of every student: grader export {config.id} --format csv"
+              f"{db_option}")
     if listed:
         students = len({(item.student_id, item.source) for item in listed})
         print(f"\n{students} submission(s) had problems:", file=sys.stderr)
         for item in sorted(listed, key=lambda item: (item.student_id, item.problem)):
             print(item.line(), file=sys.stderr)
-    if report.interrupted:
-        print("stopped: the submissions graded so far are recorded; run the same command "
-              "again to grade the rest", file=sys.stderr)
     print(f"\n{dict(counts) or 'nothing to grade'}; results.json for each student in {out}/; "
           f"grades recorded in {shown}")
-    if report.interrupted:
-        return 1
     return PROBLEMS_EXIT if listed else 0

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,6 +35,7 @@ from grader.ids import validate_id
 from grader.intake import Submission, identify, intake
 from grader.intake.layouts import placeholder_id
 from grader.results.records import ERROR, TestOutcome, grader_problem
+from grader.runtime.process import process_tree
 
 ENGINES = ("local", "ray")
 RETRIES = 2  # a submission whose worker died is graded again this many times
@@ -149,21 +153,30 @@ def run_local(
     rebuilt and the unfinished jobs go again; only the job whose worker died counts a
     retry (the others were innocent bystanders, but cannot be told apart: each unfinished
     job counts one, which `retries` = 2 absorbs).
+
+    Ctrl-C (SIGINT) stops the batch within `POLL_S`: pending jobs are cancelled, the
+    workers and every student runtime under them are killed, what finished before is
+    kept (``on_result`` is never cut short), and the report says ``interrupted``. Workers
+    ignore the terminal's SIGINT themselves, so pytest inside them never sees it.
     """
     report = BatchReport()
     pending = list(jobs)
     attempts: dict[Path, int] = {}
     context = multiprocessing.get_context("spawn")  # no inherited threads or TF state
     threads = os.environ.get(THREADS_ENV) or max(1, default_workers() // max(1, workers))
-    try:
-        while pending:
-            with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=context,
-                                     initializer=_share_cores, initargs=(threads,)) as pool:
-                futures: dict[Future, Job] = {pool.submit(grade_one, job): job for job in pending}
+    with ctrl_c_sets_flag() as stop:
+        while pending and not stop.is_set():
+            pool = ProcessPoolExecutor(max_workers=min(workers, len(pending)),
+                                       mp_context=context, initializer=_worker_start,
+                                       initargs=(threads,))
+            try:
+                with sigint_blocked():  # workers are spawned here and inherit the mask
+                    futures: dict[Future, Job] = {pool.submit(grade_one, job): job
+                                                  for job in pending}
                 pending = []
                 broken = False
-                while futures and not broken:
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                while futures and not broken and not stop.is_set():
+                    done, _ = wait(futures, timeout=POLL_S, return_when=FIRST_COMPLETED)
                     for future in done:
                         job = futures.pop(future)
                         try:
@@ -177,12 +190,86 @@ def run_local(
                                 "grade it", passing(error))))
                             continue
                         deliver(result, on_result, report)
-                if broken:
+                if stop.is_set():
+                    for future in futures:
+                        future.cancel()
+                    kill_workers()
+                elif broken:
                     pending += list(futures.values())
-            pending = _count_retries(pending, attempts, retries, report)
-    except KeyboardInterrupt:
-        report.interrupted = True
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+            if not stop.is_set():
+                pending = _count_retries(pending, attempts, retries, report)
+    report.interrupted = stop.is_set()
     return report
+
+
+POLL_S = 0.2  # how often the batch looks at Ctrl-C while it waits for results
+
+
+@contextmanager
+def ctrl_c_sets_flag() -> Iterator[threading.Event]:
+    """Within the block, SIGINT sets the yielded event instead of raising anywhere.
+
+    So Ctrl-C never cuts a gradebook write in half: the batch loop looks at the event
+    between results. Outside the main thread (where handlers cannot be set) the event
+    is never set and Ctrl-C behaves as usual.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread: processes started inside are born with it blocked.
+
+    A SIGINT that arrives meanwhile is delivered when the block ends.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """A worker's SIGINT handler: the batch in the parent decides what Ctrl-C does."""
+
+
+def kill_workers() -> None:
+    """SIGKILLs this process's multiprocessing children and everything under them.
+
+    The student runtimes are their own sessions (so the terminal's Ctrl-C never reaches
+    them); each process group met in the trees is killed too, which catches a student
+    process that left its parent's tree.
+    """
+    own_group = os.getpgrp()
+    children = multiprocessing.active_children()
+    for _attempt in range(3):  # again: a process may have forked while we killed
+        pids = [pid for child in children if child.pid for pid in process_tree(child.pid)]
+        groups = set()
+        for pid in pids:
+            with suppress(OSError):
+                groups.add(os.getpgid(pid))
+            with suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for group in groups - {own_group}:
+            with suppress(OSError):
+                os.killpg(group, signal.SIGKILL)
+        if not pids:
+            break
+    for child in children:
+        child.join(timeout=5)
 
 
 def deliver(result: GradedSubmission, on_result: Callable[[GradedSubmission], None],
@@ -197,8 +284,12 @@ def deliver(result: GradedSubmission, on_result: Callable[[GradedSubmission], No
     report.graded.append(result)
 
 
-def _share_cores(threads: int | str) -> None:
-    """Worker start-up: each runtime it starts may use `threads` math-library threads."""
+def _worker_start(threads: int | str) -> None:
+    """Worker start-up: Ctrl-C is the parent's to handle; each runtime it starts may use
+    `threads` math-library threads."""
+    # A handler, not SIG_IGN: an ignored signal would stay ignored in the runtimes
+    signal.signal(signal.SIGINT, _ignore_signal)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # born blocked, see run_local
     os.environ[THREADS_ENV] = str(threads)
 
 
@@ -252,24 +343,25 @@ def run_ray(
     report = BatchReport()
     refs = {remote.remote(job): job for job in jobs}
     try:
-        while refs:
-            done, _ = ray.wait(list(refs), num_returns=1)
-            for ref in done:
-                job = refs.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.WorkerCrashedError as error:
-                    report.failed.append((job.path, f"the Ray worker died: {error}"))
-                    continue
-                except BaseException as error:  # noqa: BLE001 - this task only
-                    report.failed.append((job.path, grader_problem("grade it",
-                                                                   passing(error))))
-                    continue
-                deliver(result, on_result, report)
-    except KeyboardInterrupt:
-        report.interrupted = True
-        for ref in refs:
-            ray.cancel(ref, force=True)
+        with ctrl_c_sets_flag() as stop:
+            while refs and not stop.is_set():
+                done, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_S)
+                for ref in done:
+                    job = refs.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.WorkerCrashedError as error:
+                        report.failed.append((job.path, f"the Ray worker died: {error}"))
+                        continue
+                    except BaseException as error:  # noqa: BLE001 - this task only
+                        report.failed.append((job.path, grader_problem("grade it",
+                                                                       passing(error))))
+                        continue
+                    deliver(result, on_result, report)
+            if stop.is_set():
+                report.interrupted = True
+                for ref in refs:  # force: the task's worker is killed, its runtime with it
+                    ray.cancel(ref, force=True)
     finally:
         if started_here:
             ray.shutdown()

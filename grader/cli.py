@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from grader import data
 from grader.ids import printable
+
+INTERRUPTED_EXIT = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
 
 
 def _data_main(args: argparse.Namespace) -> int:
@@ -137,12 +142,47 @@ DB_HELP = ("the gradebook: a SQLAlchemy URL (postgresql://...) or a SQLite file 
            "(default: gradebook.db in the course folder)")
 
 
+class Parser(argparse.ArgumentParser):
+    """An `argparse.ArgumentParser` that takes no abbreviations and errors in its own verb.
+
+    `--worker 1` is an error, not `--workers 1` (``allow_abbrev=False``), and an unknown
+    option after a verb shows that verb's usage, not the top-level one (argparse leaves
+    a sub-command's unknown arguments to the top-level parser). Every verb's parser is
+    of this class (``parser_class`` of the sub-commands), including verbs added later.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001 - argparse's own
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(unrecognized(extras, self._option_string_actions))
+        return namespace, extras
+
+
+def unrecognized(extras: list[str], known: Iterable[str]) -> str:
+    """argparse's message for unknown arguments, with the closest known option named."""
+    message = f"unrecognized arguments: {' '.join(extras)}"
+    for extra in extras:
+        close = difflib.get_close_matches(extra.split("=", 1)[0],
+                                          [o for o in known if o.startswith("--")], n=1)
+        if extra.startswith("-") and close:
+            return f"{message} (did you mean {close[0]}?)"
+    return message
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="grader",
         description="Release, check, submit and grade the neural-network assignments.",
+        epilog="Exit status: 0 done; 1 `check`: a public test failed, `audit`: an unfair "
+        "matrix; 2 bad arguments or input (the message says what to change); 3 `autograde`: "
+        "some submissions had problems (listed per submission); 130 stopped by Ctrl-C.",
     )
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB",
+                                  parser_class=Parser)
 
     data_parser = verbs.add_parser(
         "data", help="check, describe or fetch the dataset",
@@ -324,9 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.run(args)
+    except KeyboardInterrupt:  # a batch handles Ctrl-C itself; this is any other moment
+        print("grader: stopped by Ctrl-C", file=sys.stderr)
+        return INTERRUPTED_EXIT
     except (data.DatasetError, *_user_errors()) as error:
         shown = "\n".join(printable(line, limit=2000) for line in str(error).splitlines())
         print(f"grader: {shown}", file=sys.stderr)  # student ids: no terminal escapes
