@@ -4,10 +4,12 @@ SQLite in the course folder by default (`gradebook.db`); any SQLAlchemy URL work
 (``postgresql+psycopg://user@host/db``). See `grader.gradebook.store` for the decisions.
 """
 
+from grader.grade_record import late_days
 from grader.gradebook.roster import RosterError, read_roster
 from grader.gradebook.store import (
     DEFAULT_DB,
     AssignmentInfo,
+    Extension,
     Gradebook,
     GradebookError,
     GradeRow,
@@ -16,13 +18,13 @@ from grader.gradebook.store import (
     SubmissionInfo,
     content_hash,
     database_url,
-    late_days,
     open_gradebook,
 )
 
 __all__ = [
     "DEFAULT_DB",
     "AssignmentInfo",
+    "Extension",
     "GradeRow",
     "Gradebook",
     "GradebookError",

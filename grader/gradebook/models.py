@@ -1,8 +1,12 @@
 """The gradebook's tables (SQLAlchemy 2 ORM, typed).
 
 students 1-n submissions n-1 assignments; a submission has its part grades, its test
-results and one grade. Overrides belong to (assignment, student), not to a submission, so
-an instructor's decision survives re-grading. Every time is stored in UTC.
+results and one grade. Overrides and extensions belong to (assignment, student), not to a
+submission, so an instructor's decision survives re-grading. Every time is stored in UTC.
+
+Every change of these tables is an Alembic migration in `grader.gradebook.migrations`
+(run when a gradebook is opened); a table or column added here without one is an error
+that `tests/test_migrations.py` finds.
 """
 
 from __future__ import annotations
@@ -80,6 +84,10 @@ class SubmissionModel(Base):
     files: Mapped[dict[str, str]] = mapped_column(JSON)  # file name -> sha256
     content_hash: Mapped[str] = mapped_column(String(64))  # sha256 over `files`
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The time lateness is charged from (`grader.intake.lateness_time`); None in rows from
+    # before migration 0002, where `submitted_at` stands in for it.
+    charged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    extension_days: Mapped[float | None] = mapped_column(Float, nullable=True, default=0.0)
     late_days: Mapped[int] = mapped_column(Integer, default=0)
     graded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(Text, default="")
@@ -131,7 +139,7 @@ class TestResultModel(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # Nullable: rows from before outcome kinds have none (see `store.add_missing_columns`).
+    # Nullable: rows from before outcome kinds have none (migration 0001 adds the columns).
     kind: Mapped[str | None] = mapped_column(String(40), nullable=True)
     diagnosis: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
@@ -157,3 +165,19 @@ class OverrideModel(Base):
     points: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    set_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class ExtensionModel(Base):
+    """One grant of `grader extend`, kept for the audit; the latest grant is the one in force."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (Index("ix_extensions_lookup", "assignment_id", "student_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"))
+    student_id: Mapped[str] = mapped_column(ForeignKey("students.id"))
+    days: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    granted_by: Mapped[str] = mapped_column(String(200))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())

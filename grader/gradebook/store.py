@@ -11,32 +11,45 @@ Decisions:
   assignment superseded (kept, with `superseded_by`), so the history stays.
 - The current submission is the one recorded last, whatever its submission time: grading
   is what the instructor asked for last.
-- Lateness is computed when recording, from `config.late` and the submission time, and
-  stored (late days and the multiplier), so a later change of policy does not silently
-  change a grade already given; re-grading applies the new policy.
+- One grade record (`grader.grade_record`): lateness is computed when recording, from
+  `config.late`, the time lateness is charged from and the student's extension, and
+  stored (the charged time, the extension, late days and the multiplier), so a later
+  change of policy does not silently change a grade already given; re-grading applies the
+  new policy, and `extend` recomputes the student's stored lateness at once. The final
+  score is `grade_record.final_score` of what is stored, for every reader.
 - An override belongs to (assignment, student) and replaces the final score; it survives
-  re-grading and new submissions until it is cleared.
+  re-grading and new submissions until it is cleared. It lies within 0..the assignment's
+  points and has a reason (`grade_record.check_override`); who set it is stored.
+- An extension belongs to (assignment, student); every grant is kept (who, when, why) and
+  the latest one counts.
+- The schema is Alembic's (`grader.gradebook.migrations`), brought up to date on open.
+- Opening a gradebook that does not exist is an error unless the caller creates it
+  (``create=True``: `grader autograde` and `grader roster`), so a mistyped ``--db`` on a
+  read verb creates nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, inspect, select
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
-from grader.config import AssignmentConfig, LatePolicy
+from grader import grade_record
+from grader.config import AssignmentConfig
+from grader.grade_record import GradeRecord, GradeRecordError
+from grader.gradebook import migrations
 from grader.gradebook.models import (
     AssignmentModel,
-    Base,
+    ExtensionModel,
     GradeModel,
     OverrideModel,
     PartGradeModel,
@@ -49,11 +62,23 @@ from grader.results.records import Grade, PartGrade, TestOutcome, case_shares
 
 DEFAULT_DB = "gradebook.db"
 _LISTED = 20  # how many known names an error message lists
+# Backends nn-grader is tested on; anything else must have its driver installed.
+SUPPORTED = "SQLite (a file path or sqlite:///path) and PostgreSQL (postgresql://user@host/db)"
+# A driver module SQLAlchemy could not import -> what to install.
+DRIVER_PACKAGES = {
+    "psycopg": "pip install 'nn-grader[postgres]'",
+    "psycopg2": "pip install psycopg2-binary, or write the URL as postgresql+psycopg://... "
+                "and pip install 'nn-grader[postgres]'",
+    "MySQLdb": "pip install mysqlclient (or pip install pymysql and write mysql+pymysql://...)",
+    "pymysql": "pip install pymysql",
+    "pyodbc": "pip install pyodbc",
+    "oracledb": "pip install oracledb",
+}
 
 
 class GradebookError(LookupError):
-    """An unknown student or assignment, or a database that cannot be used; the message
-    names what was asked for and lists what exists."""
+    """An unknown student or assignment, a refused override or extension, or a database
+    that cannot be used; the message names what was asked for and lists what exists."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +104,19 @@ class Override:
     points: float
     reason: str
     created_at: datetime
+    set_by: str = ""
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A `grader extend` grant: the student's due date moves by `days` (0: cleared)."""
+
+    assignment_id: str
+    student_id: str
+    days: float
+    reason: str
+    granted_by: str
+    granted_at: datetime
 
 
 @dataclass(frozen=True)
@@ -88,12 +126,16 @@ class GradeRow:
     Attributes:
         student_id, display_name: the student.
         submitted_at: the submission time (UTC), None when unknown.
-        late_days: started days late after the grace period (0 when on time).
+        late_days: started days late after the due date, the extension and the grace
+            period (0 when on time).
         late_multiplier: the factor the late policy applied, in [0, 1].
         grade: the `Grade` rebuilt from the stored rows (parts, tests, messages, figures).
         override: the instructor's override, or None.
-        final_score: the override's points if any, else score * late_multiplier.
+        final_score: `grade_record.final_score`: the override's points if any, else
+            score * late_multiplier.
         submission_id: the stored submission's id.
+        extension_days, extension_reason: the extension the lateness was computed with.
+        notes: adjustments a report shows (the extension, the override), as sentences.
     """
 
     student_id: str
@@ -105,6 +147,20 @@ class GradeRow:
     override: Override | None
     final_score: float
     submission_id: int
+    extension_days: float = 0.0
+    extension_reason: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def record(self) -> GradeRecord:
+        """The one grade record this row holds (`grader.grade_record`)."""
+        return GradeRecord(
+            score=self.grade.score, max_score=self.grade.max_score,
+            submitted_at=self.submitted_at, late_days=self.late_days,
+            late_multiplier=self.late_multiplier, extension_days=self.extension_days,
+            extension_reason=self.extension_reason,
+            override_points=self.override.points if self.override else None,
+            override_reason=self.override.reason if self.override else "")
 
     @property
     def score(self) -> float:
@@ -142,16 +198,6 @@ def content_hash(files: Mapping[str, str]) -> str:
     return hashlib.sha256(listing.encode("utf-8")).hexdigest()
 
 
-def late_days(policy: LatePolicy, submitted_at: datetime | None, due: datetime) -> int:
-    """Started days after the due date and the grace period; 0 when on time or unknown."""
-    if submitted_at is None:
-        return 0
-    late_by = submitted_at - due - timedelta(minutes=policy.grace_minutes)
-    if late_by <= timedelta(0):
-        return 0
-    return math.ceil(late_by / timedelta(days=1))
-
-
 def database_url(url_or_path: str | Path | None = None) -> str:
     """A SQLAlchemy URL: a URL as given, a path as SQLite, None as ./gradebook.db.
 
@@ -166,40 +212,78 @@ def database_url(url_or_path: str | Path | None = None) -> str:
     return url_or_path
 
 
-def open_gradebook(url_or_path: str | Path | None = None) -> Gradebook:
-    """Opens (and creates when needed) a gradebook.
+def open_gradebook(url_or_path: str | Path | None = None, *, create: bool = True) -> Gradebook:
+    """Opens a gradebook, its schema brought up to date by the migrations.
 
     Args:
         url_or_path: any SQLAlchemy URL (``postgresql+psycopg://user@host/db``,
             ``sqlite:///path``) or a file path for SQLite; default: ``gradebook.db`` in
             the current folder.
+        create: make the gradebook when there is none (a missing SQLite file, a database
+            without our tables); False: that is an error, so a mistyped ``--db`` of a verb
+            that only reads creates nothing.
 
     Returns:
-        The `Gradebook`; its tables exist.
+        The `Gradebook`; its tables exist and are at the newest revision.
 
     Raises:
-        GradebookError: if the database cannot be reached or the URL is not one.
+        GradebookError: if the URL is not one, names a database nn-grader has no driver
+            for (the message says what to install), cannot be reached, or holds no
+            gradebook while `create` is False.
     """
     url = database_url(url_or_path)
     try:
         parsed = make_url(url)
+        backend = parsed.get_backend_name()
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises ArgumentError and others
-        raise GradebookError(f"not a database URL or path: {url_or_path!r} ({exc})") from None
+        raise GradebookError(f"not a database URL or path: {url_or_path!r} ({exc}); expected "
+                             f"{SUPPORTED}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    database = parsed.database or ""
+    if backend == "sqlite" and database not in ("", ":memory:") and not create \
+            and not Path(database).is_file():
+        raise GradebookError(_no_gradebook(shown, f"there is no file {database}"))
     kwargs: dict[str, Any] = {"json_serializer": _to_json}
-    if parsed.get_backend_name() == "sqlite":
+    if backend == "sqlite":
         kwargs["connect_args"] = {"timeout": 60}  # parallel graders wait for the write lock
-    engine = create_engine(url, **kwargs)
-    if parsed.get_backend_name() == "sqlite":
+        if create and database not in ("", ":memory:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url, **kwargs)
+    except NoSuchModuleError:
+        raise GradebookError(f"unsupported database `{parsed.drivername}` in {shown}; nn-grader's "
+                             f"gradebook runs on {SUPPORTED}") from None
+    except ImportError as exc:  # the dialect is known, its driver is not installed
+        module = (exc.name or "").split(".")[0]
+        todo = DRIVER_PACKAGES.get(module, f"pip install {module}" if module else
+                                   "install its Python driver")
+        raise GradebookError(f"the database URL {shown} needs the Python driver "
+                             f"`{module or parsed.drivername}`, which is not installed: {todo}. "
+                             f"nn-grader is tested on {SUPPORTED}") from None
+    if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
-        Base.metadata.create_all(engine)
-        add_missing_columns(engine)
+        with engine.begin() as connection:
+            if not create and not set(inspect(connection).get_table_names()) & {
+                    "alembic_version", "students", "submissions"}:
+                raise GradebookError(_no_gradebook(shown, "the database holds no gradebook "
+                                                   "tables"))
+            migrations.upgrade(connection)
+    except GradebookError:
+        engine.dispose()
+        raise
     except Exception as exc:  # noqa: BLE001 - the driver's own errors, reported in one line
         engine.dispose()
-        shown = parsed.render_as_string(hide_password=True)
+        lines = str(exc).strip().splitlines() or [""]
         raise GradebookError(f"cannot open the gradebook at {shown}: "
-                             f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+                             f"{type(exc).__name__}: {lines[0]}") from None
     return Gradebook(engine)
+
+
+def _no_gradebook(shown: str, why: str) -> str:
+    return (f"no gradebook at {shown} ({why}); check --db (a mistyped path creates nothing). "
+            "`grader autograde` creates the gradebook when it grades, and `grader roster` "
+            "when it adds a class")
 
 
 class Gradebook:
@@ -237,12 +321,12 @@ class Gradebook:
         digest = content_hash(submission.files)
         # One rule for the time lateness is charged from (Canvas's LATE flag included).
         charged = lateness_time(submission, config.due, config.late.grace_minutes)
-        multiplier = (config.late.multiplier(charged, config.due)
-                      if charged is not None else 1.0)
-        days = late_days(config.late, charged, config.due)
         with self._sessions.begin() as session:
             _upsert_assignment(session, config)
             _upsert_student(session, submission.student_id, submission.display_name)
+            extension = _extension_row(session, config.id, submission.student_id)
+            late = grade_record.lateness(config.late, config.due, charged,
+                                         extension.days if extension else 0.0)
             row = session.scalars(
                 select(SubmissionModel).where(
                     SubmissionModel.assignment_id == config.id,
@@ -261,7 +345,9 @@ class Gradebook:
                 session.flush()  # old rows out before the new ones go in
             row.files = dict(submission.files)
             row.submitted_at = submission.submitted_at
-            row.late_days = days
+            row.charged_at = charged
+            row.extension_days = late.extension_days
+            row.late_days = late.late_days
             row.graded_at = graded_at
             row.source = str(submission.source)
             row.layout = submission.layout
@@ -285,8 +371,8 @@ class Gradebook:
             row.tests.extend(_test_rows(grade))
             score = grade.score
             row.grade = GradeModel(score=score, max_score=grade.max_score,
-                                   late_multiplier=multiplier,
-                                   final_score=round(score * multiplier, 6))
+                                   late_multiplier=late.multiplier,
+                                   final_score=grade_record.final_score(score, late.multiplier))
             session.flush()
             return row.id
 
@@ -303,14 +389,15 @@ class Gradebook:
         return new
 
     def set_override(self, assignment_id: str, student_id: str, points: float | None,
-                     reason: str = "") -> Override | None:
+                     reason: str = "", *, by: str = "") -> Override | None:
         """Sets (or, with points=None, clears) the instructor's final score.
 
         Raises:
-            GradebookError: for an unknown assignment or student.
+            GradebookError: for an unknown assignment or student, or points outside
+                0..the assignment's points, or no reason (`grade_record.check_override`).
         """
         with self._sessions.begin() as session:
-            self._check_assignment(session, assignment_id)
+            assignment = self._check_assignment(session, assignment_id)
             self._check_student(session, student_id)
             row = session.scalars(select(OverrideModel).where(
                 OverrideModel.assignment_id == assignment_id,
@@ -319,13 +406,63 @@ class Gradebook:
                 if row is not None:
                     session.delete(row)
                 return None
+            try:
+                value, why = grade_record.check_override(points, assignment.max_points, reason)
+            except GradeRecordError as error:
+                raise GradebookError(f"{assignment_id}, {student_id}: {error}") from None
             if row is None:
                 row = OverrideModel(assignment_id=assignment_id, student_id=student_id)
                 session.add(row)
-            row.points, row.reason = float(points), reason
+            row.points, row.reason, row.set_by = value, why, by or None
             row.created_at = datetime.now(timezone.utc)
             session.flush()
             return _override(row)
+
+    def extend(self, config: AssignmentConfig, student_id: str, days: float, reason: str, *,
+               by: str) -> Extension:
+        """Grants a student an extension (0 days clears it) and recomputes their lateness.
+
+        The grant is kept beside the earlier ones (who, when, why); every stored submission
+        of the student for the assignment gets its late days, multiplier and final score
+        again from `grade_record.lateness`, so exports and reports show the new grade at once.
+
+        Raises:
+            GradebookError: for a student the gradebook does not know (import the roster
+                first) or days/reason out of bounds (`grade_record.check_extension`).
+        """
+        try:
+            value, why = grade_record.check_extension(days, reason)
+        except GradeRecordError as error:
+            raise GradebookError(f"{config.id}, {student_id}: {error}") from None
+        with self._sessions.begin() as session:
+            self._check_student(session, student_id, hint="add the class with `grader roster "
+                                "ROSTER.csv` first")
+            _upsert_assignment(session, config)
+            row = ExtensionModel(assignment_id=config.id, student_id=student_id, days=value,
+                                 reason=why, granted_by=by or "unknown",
+                                 granted_at=datetime.now(timezone.utc))
+            session.add(row)
+            for submission in session.scalars(select(SubmissionModel).where(
+                    SubmissionModel.assignment_id == config.id,
+                    SubmissionModel.student_id == student_id)):
+                late = grade_record.lateness(config.late, config.due, _charged(submission),
+                                             value)
+                submission.extension_days, submission.late_days = value, late.late_days
+                if submission.grade is not None:
+                    submission.grade.late_multiplier = late.multiplier
+                    submission.grade.final_score = grade_record.final_score(
+                        submission.grade.score, late.multiplier)
+            session.flush()
+            return _extension(row)
+
+    def extensions(self, assignment_id: str, student_id: str | None = None
+                   ) -> list[Extension]:
+        """Every grant for the assignment (or one student), oldest first: the audit trail."""
+        with self._sessions() as session:
+            query = select(ExtensionModel).where(ExtensionModel.assignment_id == assignment_id)
+            if student_id is not None:
+                query = query.where(ExtensionModel.student_id == student_id)
+            return [_extension(row) for row in session.scalars(query.order_by(ExtensionModel.id))]
 
     # --- reading -----------------------------------------------------------------------
 
@@ -355,7 +492,10 @@ class Gradebook:
             result: dict[str, GradeRow] = {}
             for row in rows:
                 if row.student_id not in result and row.grade is not None:
-                    result[row.student_id] = _grade_row(row, overrides.get(row.student_id))
+                    extension = _extension_row(session, assignment_id, row.student_id)
+                    result[row.student_id] = _grade_row(
+                        row, overrides.get(row.student_id),
+                        _extension(extension) if extension else None)
             return list(result.values())
 
     def missing(self, assignment_id: str) -> list[StudentInfo]:
@@ -401,19 +541,21 @@ class Gradebook:
             select(OverrideModel).where(OverrideModel.assignment_id == assignment_id))}
 
     @staticmethod
-    def _check_assignment(session: Session, assignment_id: str) -> None:
-        if session.get(AssignmentModel, assignment_id) is None:
+    def _check_assignment(session: Session, assignment_id: str) -> AssignmentModel:
+        row = session.get(AssignmentModel, assignment_id)
+        if row is None:
             known = list(session.scalars(select(AssignmentModel.id).order_by(
                 AssignmentModel.id)))
             raise GradebookError(f"unknown assignment `{assignment_id}`; the gradebook "
                                  f"has: {_listing(known)}")
+        return row
 
     @staticmethod
-    def _check_student(session: Session, student_id: str) -> None:
+    def _check_student(session: Session, student_id: str, *, hint: str = "") -> None:
         if session.get(StudentModel, student_id) is None:
             known = list(session.scalars(select(StudentModel.id).order_by(StudentModel.id)))
             raise GradebookError(f"unknown student `{student_id}`; the gradebook has: "
-                                 f"{_listing(known)}")
+                                 f"{_listing(known)}" + (f"; {hint}" if hint else ""))
 
 
 def _listing(names: Sequence[str]) -> str:
@@ -482,29 +624,6 @@ def _outcome(row: TestResultModel) -> TestOutcome:
                        row.diagnosis or "")
 
 
-ADDED_COLUMNS = {"test_results": ("kind", "diagnosis")}
-"""Nullable columns added after a gradebook may have been created (no migrations yet)."""
-
-
-def add_missing_columns(engine: Engine) -> None:
-    """Adds `ADDED_COLUMNS` to an older gradebook's tables (``ALTER TABLE ... ADD COLUMN``).
-
-    Stands in for migrations until the gradebook has them: each column is nullable, so
-    old rows read as "no kind, no diagnosis".
-    """
-    from sqlalchemy import inspect, text
-
-    inspector = inspect(engine)
-    for table_name, columns in ADDED_COLUMNS.items():
-        present = {column["name"] for column in inspector.get_columns(table_name)}
-        table = Base.metadata.tables[table_name]
-        with engine.begin() as connection:
-            for name in columns:
-                if name not in present:
-                    kind = table.c[name].type.compile(dialect=engine.dialect)
-                    connection.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}"))
-
-
 def _rebuilt_grade(row: SubmissionModel) -> Grade:
     by_part: dict[str | None, list[TestOutcome]] = {}
     for test in row.tests:
@@ -517,17 +636,48 @@ def _rebuilt_grade(row: SubmissionModel) -> Grade:
 
 
 def _override(row: OverrideModel) -> Override:
-    return Override(row.assignment_id, row.student_id, row.points, row.reason, row.created_at)
+    return Override(row.assignment_id, row.student_id, row.points, row.reason, row.created_at,
+                    row.set_by or "")
 
 
-def _grade_row(row: SubmissionModel, override: Override | None) -> GradeRow:
+def _extension(row: ExtensionModel) -> Extension:
+    return Extension(row.assignment_id, row.student_id, row.days, row.reason, row.granted_by,
+                     row.granted_at)
+
+
+def _extension_row(session: Session, assignment_id: str, student_id: str
+                   ) -> ExtensionModel | None:
+    """The grant in force: the latest one (None when never extended)."""
+    return session.scalars(select(ExtensionModel).where(
+        ExtensionModel.assignment_id == assignment_id,
+        ExtensionModel.student_id == student_id).order_by(ExtensionModel.id.desc())).first()
+
+
+def _charged(row: SubmissionModel) -> datetime | None:
+    """The time lateness is charged from; rows from before migration 0002 have only
+    `submitted_at`."""
+    return row.charged_at if row.charged_at is not None else row.submitted_at
+
+
+def _grade_row(row: SubmissionModel, override: Override | None,
+               extension: Extension | None = None) -> GradeRow:
     assert row.grade is not None
-    final = override.points if override is not None else row.grade.final_score
+    days = float(row.extension_days or 0.0)
+    reason = extension.reason if extension is not None and days else ""
+    notes = []
+    if days:
+        notes.append(f"Extension of {days:g} day(s) granted ({reason or 'no reason recorded'}): "
+                     "lateness counts from the extended due date.")
+    if override is not None:
+        notes.append(f"Instructor override: {override.points:g} points ({override.reason}).")
     return GradeRow(
         student_id=row.student_id, display_name=row.student.display_name,
         submitted_at=row.submitted_at, late_days=row.late_days,
         late_multiplier=row.grade.late_multiplier, grade=_rebuilt_grade(row),
-        override=override, final_score=final, submission_id=row.id)
+        override=override, submission_id=row.id,
+        final_score=grade_record.final_score(row.grade.score, row.grade.late_multiplier,
+                                             override.points if override else None),
+        extension_days=days, extension_reason=reason, notes=tuple(notes))
 
 
 def _submission_info(row: SubmissionModel) -> SubmissionInfo:
@@ -538,5 +688,6 @@ def _submission_info(row: SubmissionModel) -> SubmissionInfo:
         graded_at=row.graded_at, late_days=row.late_days,
         late_multiplier=grade.late_multiplier if grade else 1.0,
         score=grade.score if grade else 0.0, max_score=grade.max_score if grade else 0.0,
-        final_score=grade.final_score if grade else 0.0, superseded=row.superseded,
+        final_score=grade_record.final_score(grade.score, grade.late_multiplier) if grade
+        else 0.0, superseded=row.superseded,
         superseded_by=row.superseded_by, source=row.source)

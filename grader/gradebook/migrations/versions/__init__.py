@@ -1,0 +1,1 @@
+"""Alembic revisions of the gradebook, oldest first (see `grader.gradebook.migrations`)."""
