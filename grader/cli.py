@@ -55,13 +55,13 @@ def _audit_main(args: argparse.Namespace) -> int:
 
 
 def _check_main(args: argparse.Namespace) -> int:
-    from grader import check
+    from grader.kit import check
 
     return check.main(folder=args.folder, dataset=args.dataset)
 
 
 def _submit_main(args: argparse.Namespace) -> int:
-    from grader import submit
+    from grader.kit import submit
 
     return submit.main(folder=args.folder, student_id=args.student_id, out=args.out,
                        skip_checks=args.no_check)
@@ -250,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
         "folder. Example: cd release/mlp_numpy && grader check",
     )
     check.add_argument("folder", nargs="?", type=Path, default=Path.cwd(),
-                       help="the released assignment folder (default: the current folder)")
+                       help="the released assignment folder, whatever it is named, or your "
+                       "notebook or .py file inside it (default: the current folder)")
     check.add_argument("--dataset", choices=data.NAMES)
     check.set_defaults(run=_check_main)
 
@@ -384,7 +385,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from grader.release.build import ReleaseRefused
     from grader.release.strip import MarkerError
     from grader.samples import SampleError
-    from grader.submit import SubmitRefused
+    from grader.kit.submit import SubmitRefused
 
     return (ConfigError, ReleaseRefused, MarkerError, SubmitRefused, FileNotFoundError,
             GradebookError, RosterError, NoCalibration, SampleError)

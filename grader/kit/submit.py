@@ -9,9 +9,9 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from grader.check import check_folder, load_released
 from grader.ids import InvalidId, file_name, validate_id
 from grader.intake import MANIFEST_NAME
+from grader.kit.check import NOTEBOOK, check_folder, load_released, released_folder
 from grader.results.records import PASSED
 
 
@@ -37,20 +37,27 @@ def manifest(folder: Path, files: list[str], *, student_id: str, assignment: str
 def pack(folder: Path, *, student_id: str, out: Path | None = None) -> Path:
     """Writes ``<assignment>-<student_id>.zip`` with the student files and manifest.json.
 
+    The assignment comes from the folder's assignment.toml, whatever the folder is named.
+
     Raises:
         SubmitRefused: An invalid id (`grader.ids.validate_id`) or a missing file.
     """
+    folder, _ = released_folder(folder)
     config = load_released(folder)
     try:
         student_id = validate_id(student_id)
     except InvalidId as exc:
         raise SubmitRefused(f"--student-id: {exc}; expected your student number or login, "
                             "e.g. --student-id 2023123456") from None
-    files = list(config.student_files)
+    # A student who works in the notebook hands it in instead of the .py (intake converts it).
+    files = [name if (folder / name).is_file() or not (folder / notebook).is_file()
+             else notebook
+             for name, notebook in ((n, Path(n).stem + NOTEBOOK) for n in config.student_files)]
     missing = [name for name in files if not (folder / name).is_file()]
     if missing:
         raise SubmitRefused(f"{', '.join(missing)} missing in {folder}; the assignment "
-                            f"needs: {', '.join(files)}")
+                            f"needs: {', '.join(config.student_files)} (or the notebook of "
+                            "the same name)")
     out = out or folder / f"{config.id}-{file_name(student_id)}.zip"
     record = manifest(folder, files, student_id=student_id, assignment=config.id)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
