@@ -111,7 +111,7 @@ def test_a_hostile_folder_name_is_recorded_under_a_placeholder(tmp_path, name) -
 
 
 def test_grader_submit_names_the_zip_after_a_valid_id_only(tmp_path) -> None:
-    from grader.submit import SubmitRefused, pack
+    from grader.kit.submit import SubmitRefused, pack
 
     folder = tmp_path / "act"
     folder.mkdir()
