@@ -137,3 +137,16 @@ def test_difference_figure_is_small_plain_and_finite():
     assert all(len(row) == known.FIGURE_SIDE for row in figure["rows"])
     assert figure["rows"][0][0] is None and figure["rows"][1][2] == 22.0
     assert known.difference_figure("x", np.zeros(3), np.zeros(4)) is None
+
+
+def test_he_init_mistakes_predict_the_std_each_way_of_drawing_gives():
+    """A W1 scaled by its fan-out is named as such, with the lecture's formula."""
+    rng = np.random.default_rng(0)
+    fan_out = rng.normal(size=(785, 64)) / np.sqrt(64 / 2)
+    mistake = matching_mistake(float(np.std(fan_out)),
+                               known.he_init_std("W1", 785, 64), rtol=0.15)
+    assert mistake is not None and mistake.id == "he_init_fan_out"
+    assert "np.sqrt(785 / 2)" in mistake.sentence and "np.sqrt(64 / 2)" in mistake.sentence
+    correct = rng.normal(size=(785, 64)) / np.sqrt(785 / 2)
+    assert matching_mistake(float(np.std(correct)),
+                            known.he_init_std("W1", 785, 64), rtol=0.15) is None

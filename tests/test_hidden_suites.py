@@ -274,3 +274,41 @@ def test_the_search_data_make_the_validation_choice_unique(seed):
         else:
             assert min(dims) != best  # keeping the smallest size is wrong here
             assert validation_accuracy[best] >= suite.SEARCH_TRAINED_ACCURACY
+
+
+COUNTS = ("\n    return float(np.mean(predictions == truth))\n",
+          "\n    return float(np.sum(predictions == truth))\n")
+
+
+@pytest.mark.parametrize("assignment", [MLP])
+def test_a_wrong_compute_accuracy_is_charged_once_and_named_where_it_is_used(assignment,
+                                                                            tmp_path):
+    """Error carried forward: a step and `test` that call the student's own counting
+    `computeAccuracy` keep their points, and say where the error is."""
+    config = _config(assignment)
+    bug = next(bug for bug in load_bugs(config) if bug.name == "accuracy_counts_not_fraction")
+    grade = grade_path(config, write_bug(config, bug, tmp_path / "counts")).grade
+    parts = _by_part(grade)
+    assert parts["train_one_step"][0] == parts["train_one_step"][1], _failures(grade)
+    assert parts["test"][0] == parts["test"][1], _failures(grade)
+    for case in ("test_train_one_step[0.05]", "test_test_returns_accuracy"):
+        message = _case(grade, case).message
+        assert "the error is in `computeAccuracy` (see the accuracy part)" in message, message
+
+
+@pytest.mark.parametrize("assignment", [MLP])
+def test_an_accuracy_unlike_the_students_own_compute_accuracy_is_still_charged(assignment,
+                                                                              tmp_path):
+    """Attack: a wrong `computeAccuracy` does not excuse a step or `test` that returns
+    something else (a constant here): only an answer equal to it is carried forward."""
+    config = _config(assignment)
+    liar = PlantedBug("constant_accuracy", ("accuracy", "train_one_step", "test"), (
+        COUNTS,
+        ("\n    return model.loss, computeAccuracy(model.h2_soft, y)\n",
+         "\n    return model.loss, 0.5\n"),
+        ("\n    model.forward(x, y)\n    return computeAccuracy(model.h2_soft, y)\n",
+         "\n    model.forward(x, y)\n    return 7.0\n")), config.student_files[0])
+    grade = grade_path(config, write_bug(config, liar, tmp_path / "liar")).grade
+    lost = {name for name, (points, maximum) in _by_part(grade).items() if points < maximum}
+    assert {"accuracy", "train_one_step", "test"} <= lost, _failures(grade)
+    assert "the batch accuracy" in _case(grade, "test_train_one_step[0.05]").message

@@ -19,7 +19,7 @@ import reference.mlp_numpy as ref
 from grader.checks import mlp_diagnoses
 from grader.checks.accuracy import score_accuracy
 from grader.checks.arrays import as_array, as_number, assert_close, assert_number, assert_shape
-from grader.checks.diagnose import Diagnosed, Mistake, fail
+from grader.checks.diagnose import Diagnosed, Mistake, fail, matching_mistake
 from grader.checks.mlp_composition import Composition, agrees, compose
 from grader.checks.mlp_weights import predict, trained_weights
 from grader.results.plugin import describe_exception
@@ -143,6 +143,31 @@ def _carried_forward(credit, composition: Composition | None, received: dict,
     return True
 
 
+def _accuracy_carried_forward(student, credit, received, expected: float,
+                              probabilities: np.ndarray, y: np.ndarray, what: str) -> bool:
+    """Whether a wrong accuracy is the student's own `computeAccuracy` on the right inputs.
+
+    A step or `test` that calls a wrong `computeAccuracy` is charged in the accuracy part
+    only (error carried forward): its answer is compared with what the student's own
+    `computeAccuracy` returns for the model's probabilities (N, 10), computed by the
+    reference here, and the labels y (N, 10). A `computeAccuracy` that is right, fails or
+    returns something that is not a number carries nothing.
+    """
+    try:
+        own = as_number(student.mlp_numpy.computeAccuracy(probabilities, y),
+                        "`computeAccuracy`")
+        answer = as_number(received, what)
+    except Exception:  # noqa: BLE001 - judged against the reference alone
+        return False
+    if agrees(own, expected, rtol=0, atol=ACCURACY_EXACT) or not agrees(
+            answer, own, rtol=0, atol=ACCURACY_EXACT):
+        return False
+    credit.note(f"{what}: {own:g} is what your `computeAccuracy` returns for these "
+                f"probabilities and labels (expected {expected:g}); the error is in "
+                "`computeAccuracy` (see the accuracy part)")
+    return True
+
+
 def _one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(NUM_CLASSES)[labels]
 
@@ -260,10 +285,16 @@ def test_he_initialisation(student):
         w = assert_shape(getattr(model, name), shape, f"`FullConnectionModel({HE_LATENT}).{name}`")
         expected_std = np.sqrt(2.0 / fan_in)
         std, mean = float(np.std(w)), float(np.mean(w))
-        assert abs(std / expected_std - 1) <= HE_STD_TOLERANCE, (
-            f"`FullConnectionModel({HE_LATENT}).{name}` has standard deviation {std:.4g}; "
-            f"expected about {expected_std:.4g} (He initialisation: normal(0, 1) / "
-            f"sqrt(fan_in / 2) with fan_in = {fan_in})")
+        if abs(std / expected_std - 1) > HE_STD_TOLERANCE:
+            message = (f"`FullConnectionModel({HE_LATENT}).{name}` has standard deviation "
+                       f"{std:.4g}; expected about {expected_std:.4g} (He initialisation: "
+                       f"normal(0, 1) / sqrt(fan_in / 2) with fan_in = {fan_in})")
+            # A std, not values: a mistake matches within the check's own tolerance.
+            mistake = matching_mistake(std, mlp_diagnoses.he_init_std(name, *shape),
+                                       rtol=HE_STD_TOLERANCE)
+            if mistake is not None:
+                raise Diagnosed(message, mistake)
+            raise AssertionError(message)
         assert abs(mean) <= HE_MEAN_TOLERANCE * expected_std, (
             f"`FullConnectionModel({HE_LATENT}).{name}` has mean {mean:.4g}; expected about 0")
 
@@ -346,8 +377,10 @@ def test_train_one_step(student, credit, learning_rate):
     what = f"`train_one_step(model, x, y, learning_rate={learning_rate})`"
     loss, accuracy = _pair(student.mlp_numpy.train_one_step(model, x, y, learning_rate), what)
     assert_number(loss, float(expected_loss), f"{what}: the batch loss", tolerance=LOSS_RTOL)
-    assert_number(accuracy, float(expected_accuracy), f"{what}: the batch accuracy",
-                  tolerance=ACCURACY_EXACT)
+    if not _accuracy_carried_forward(student, credit, accuracy, float(expected_accuracy),
+                                     expected.h2_soft, y, f"{what}: the batch accuracy"):
+        assert_number(accuracy, float(expected_accuracy), f"{what}: the batch accuracy",
+                      tolerance=ACCURACY_EXACT)
     if not (agrees(model.W1, expected.W1) and agrees(model.W2, expected.W2)):
         composition = compose(student.mlp_numpy, x, y, w1, w2)
         if composition is not None and composition.learns and all(
@@ -396,7 +429,7 @@ def test_train_one_step_consecutive_steps(student):
                 raise
 
 
-def test_test_returns_accuracy(student):
+def test_test_returns_accuracy(student, credit):
     x, _, w1, w2 = _model_inputs(5)
     x = np.concatenate([x] * 4)
     rng = np.random.default_rng(5)
@@ -406,9 +439,11 @@ def test_test_returns_accuracy(student):
     half = len(x) // 2  # half the labels agree with the model, so the accuracy is not ~0.1
     y[:half] = _one_hot(np.argmax(probe.h2_soft[:half], axis=1))
     expected = ref.test(_reference_model(w1, w2), x, y)
-    assert_number(student.mlp_numpy.test(_student_model(student, w1, w2), x, y), expected,
-                  f"`test(model, x, y)` with {len(x)} images and W1, W2 set",
-                  tolerance=ACCURACY_EXACT)
+    what = f"`test(model, x, y)` with {len(x)} images and W1, W2 set"
+    received = student.mlp_numpy.test(_student_model(student, w1, w2), x, y)
+    if not _accuracy_carried_forward(student, credit, received, expected, probe.h2_soft, y,
+                                     what):
+        assert_number(received, expected, what, tolerance=ACCURACY_EXACT)
 
 
 # -- training under a budget ---------------------------------------------------------------

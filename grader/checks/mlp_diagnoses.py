@@ -159,6 +159,32 @@ def accuracy(scores: np.ndarray, labels: np.ndarray) -> list[Mistake]:
                                           == np.argmax(labels, axis=0))))]
 
 
+def he_init_std(name: str, fan_in: int, fan_out: int) -> list[Mistake]:
+    """Mistakes of He initialisation, predicted as the standard deviation they give.
+
+    The check compares a statistic, not values: each prediction is the std a weight of
+    shape (fan_in, fan_out) drawn that way has.
+
+    Args:
+        name: "W1" or "W2", for the sentence.
+        fan_in: the rows of the weight (785 for W1: 784 pixels and the bias row).
+        fan_out: its columns (latent_dims for W1, 10 for W2).
+    """
+    formula = (f"the lecture's He initialisation is np.random.normal(0, 1, "
+               f"size=[{fan_in}, {fan_out}]) / np.sqrt({fan_in} / 2), standard deviation "
+               f"sqrt(2 / fan_in) = {np.sqrt(2 / fan_in):.4g}, where fan_in = {fan_in} is the "
+               f"number of rows (inputs) of {name}")
+    return [
+        Mistake("he_init_fan_out", f"Diagnosis: your {name} is scaled by its number of "
+                f"outputs, np.sqrt({fan_out} / 2), instead of its inputs: {formula}.",
+                lambda: np.sqrt(2.0 / fan_out)),
+        Mistake("he_init_unscaled", f"Diagnosis: your {name} is drawn from normal(0, 1) and "
+                f"never scaled: {formula}.", lambda: 1.0),
+        Mistake("he_init_without_factor_two", f"Diagnosis: your {name} is divided by "
+                f"np.sqrt({fan_in}) (Xavier/LeCun), without He's factor 2 for ReLU: "
+                f"{formula}.", lambda: np.sqrt(1.0 / fan_in))]
+
+
 def train_step(w: np.ndarray, grad: np.ndarray, learning_rate: float,
                received: Any = None) -> list[Mistake]:
     """Mistakes of a step's update of one weight matrix.

@@ -11,8 +11,10 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
+from grader.grade_record import GradeRecord
 from grader.ids import printable
 
 PASSED = "passed"
@@ -239,45 +241,259 @@ def is_grader_problem(problem: str) -> bool:
     return problem.startswith(GRADER_PROBLEM)
 
 
-def to_results_json(grade: Grade, *, hidden_visibility: str = "after_due_date") -> dict[str, Any]:
-    """Gradescope's results.json for a grade, with nn-grader's own fields under ``extra``.
+RESULTS_VERSION = 2
+"""The shape `to_results_json` writes: Gradescope's documented fields, ours under
+``extra_data`` (version 1, before issue 11, put them under ``extra``; still read)."""
 
-    Each part's points are split evenly between its test functions, and a parametrised
-    function's share evenly between its cases.
+
+def to_results_json(grade: Grade, record: GradeRecord | None = None, *,
+                    public_parts: Sequence[str] | frozenset[str] | set[str] = (),
+                    display_name: str = "", notes: Sequence[str] = (),
+                    hidden_visibility: str = "after_due_date") -> dict[str, Any]:
+    """The one results.json writer: Gradescope's shape, valid against the shipped schema.
+
+    Every writer calls this (`grader autograde`, `grader export --format gradescope`, the
+    Gradescope autograder bundle); `read_results_json` reads it back.
+
+    Args:
+        grade: the grade.
+        record: its grade record (lateness, extension, override, `grade_record`); None:
+            the tests' score counts as it is (Gradescope applies its own late policy).
+        public_parts: parts whose tests students see at once (``visible``); the others
+            are `hidden_visibility`.
+        display_name: the student's name.
+        notes: the intake's notes (a renamed file, a converted notebook).
+        hidden_visibility: Gradescope's visibility for hidden tests.
+
+    Returns:
+        A dict valid against ``grader/schemas/gradescope_results.schema.json``: the top
+        score is the final score, each test's score its share of its part (a part's points
+        are split evenly between its test functions, a parametrised function's share
+        evenly between its cases), and nn-grader's own fields are under ``extra_data``.
     """
+    record = record or GradeRecord(score=grade.score, max_score=grade.max_score)
     tests = []
-    for part in grade.parts:
-        for outcome, max_score in zip(part.tests, case_shares(part.max_points, part.tests),
-                                      strict=True):
+    for p, part in enumerate(grade.parts, start=1):
+        shown = part.name in public_parts
+        for t, (outcome, max_score) in enumerate(zip(
+                part.tests, case_shares(part.max_points, part.tests), strict=True), start=1):
             tests.append({
                 "name": f"{part.name}: {outcome.case}",
+                "number": f"{p}.{t}",
                 "score": round(max_score * outcome.fraction, 6),
                 "max_score": round(max_score, 6),
                 "status": PASSED if outcome.status == PASSED else FAILED,
                 "output": outcome.message,
-                "visibility": hidden_visibility,
-                "extra": {"part": part.name, "status": outcome.status,
-                          "kind": outcome.kind, "diagnosis": outcome.diagnosis,
-                          "duration_s": round(outcome.duration_s, 4),
-                          "figures": outcome.figures},
+                "tags": [part.name, "public" if shown else "hidden"],
+                "visibility": "visible" if shown else hidden_visibility,
+                "extra_data": {"part": part.name, "test": outcome.name,
+                               "status": outcome.status, "fraction": outcome.fraction,
+                               "kind": outcome.kind, "diagnosis": outcome.diagnosis,
+                               "duration_s": outcome.duration_s,
+                               "figures": outcome.figures},
             })
     return strict_json({
-        "score": grade.score,
-        "max_score": grade.max_score,
-        "execution_time": round(grade.execution_time_s, 3),
-        "output": "\n".join(grade.problems),
+        "score": record.final,
+        "execution_time": round(max(0.0, grade.execution_time_s), 3),
+        "output": "\n".join(summary_lines(grade, record)),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
         "tests": tests,
-        "extra": {
+        "extra_data": {
+            "version": RESULTS_VERSION,
             "student_id": grade.student_id,
+            "display_name": display_name,
             "assignment": grade.assignment,
+            "tests_score": grade.score,
+            "max_score": grade.max_score,
+            "execution_time_s": grade.execution_time_s,
             "parts": [{"name": p.name, "points": p.points, "max_points": p.max_points}
                       for p in grade.parts],
             "problems": list(grade.problems),
             "skipped_statements": list(grade.skipped_statements),
+            "notes": list(notes),
             "unassigned_tests": [asdict(t) for t in grade.unassigned],
             "sandbox_notes": list(grade.sandbox_notes),
+            "submitted_at": _iso(record.submitted_at),
+            "late_days": record.late_days,
+            "late_multiplier": record.late_multiplier,
+            "extension_days": record.extension_days,
+            "extension_reason": record.extension_reason,
+            "override": record.override_points,
+            "override_reason": record.override_reason,
+            "final_score": record.final,
         },
     })
+
+
+def summary_lines(grade: Grade, record: GradeRecord) -> list[str]:
+    """The submission-level text of a results.json: problems, skipped code, the record."""
+    lines = list(grade.problems)
+    if grade.skipped_statements:
+        lines.append("Statements not run at import (top-level code is skipped):")
+        lines.extend(f"  {s}" for s in grade.skipped_statements)
+    if record.extension_days:
+        lines.append(extension_note(record.extension_days, record.extension_reason))
+    if record.late_multiplier != 1.0 or record.late_days:
+        lines.append(f"Late by {record.late_days} day(s): the score is multiplied by "
+                     f"{record.late_multiplier:g}.")
+    if record.override_points is not None:
+        lines.append(f"Instructor override: {record.override_points:g} points. "
+                     f"{record.override_reason}".rstrip())
+    return lines
+
+
+@dataclass(frozen=True)
+class ResultsJson:
+    """What `read_results_json` takes from a results.json: the grade and its record."""
+
+    grade: Grade
+    record: GradeRecord
+    display_name: str = ""
+    notes: tuple[str, ...] = ()
+
+
+def read_results_json(data: Any, *, config: Any = None) -> ResultsJson:
+    """The one results.json reader (both shapes `to_results_json` ever wrote).
+
+    Nothing in the file is trusted (it is a copy; the gradebook is the record, and a file
+    on disk can be edited): each test's credit is clamped to [0, 1]; with the assignment
+    (`config`), parts and their points come from assignment.toml and every part's points
+    are recomputed from its tests' credit (a test of an unknown part earns nothing);
+    lateness is recomputed by `grade_record.lateness` from the stored time and extension
+    (a naive or unreadable time is unknown), and a stored multiplier can only lower it;
+    an override is never read (overrides live in the gradebook). Text fields are strings.
+
+    Args:
+        data: the parsed JSON.
+        config: the assignment (`grader.config.AssignmentConfig`), or None.
+
+    Raises:
+        ValueError: when `data` is not a JSON object.
+    """
+    from grader import grade_record
+
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a results.json holds a JSON object; received a "
+                         f"{type(data).__name__}")
+    extra = data.get("extra_data")
+    extra = extra if isinstance(extra, Mapping) else data.get("extra")
+    extra = extra if isinstance(extra, Mapping) else {}
+    by_part: dict[str, list[TestOutcome]] = {}
+    tests = data.get("tests")
+    for test in tests if isinstance(tests, list) else ():
+        if not isinstance(test, Mapping):
+            continue
+        test_extra = test.get("extra_data")
+        test_extra = test_extra if isinstance(test_extra, Mapping) else test.get("extra")
+        test_extra = test_extra if isinstance(test_extra, Mapping) else {}
+        label = _text(test.get("name"))
+        part = _text(test_extra.get("part")) or label.split(": ", 1)[0]
+        case = label.split(": ", 1)[-1]
+        if "fraction" in test_extra:
+            fraction = unit_fraction(test_extra.get("fraction"))
+        else:
+            top = _number(test.get("max_score"), 0.0)
+            fraction = (unit_fraction(_number(test.get("score"), 0.0) / top) if top > 0 else
+                        1.0 if test.get("status") == PASSED else 0.0)
+        status = _text(test_extra.get("status")) or _text(test.get("status")) or FAILED
+        figures = test_extra.get("figures")
+        by_part.setdefault(part, []).append(TestOutcome(
+            name=_text(test_extra.get("test")) or case.split("[", 1)[0], case=case,
+            status=status if status in (PASSED, FAILED, ERROR, SKIPPED) else FAILED,
+            fraction=fraction, message=_text(test.get("output")),
+            duration_s=max(0.0, _number(test_extra.get("duration_s"), 0.0)),
+            figures=strict_json(figures) if isinstance(figures, Mapping) else {},
+            kind=_text(test_extra.get("kind")), diagnosis=_text(test_extra.get("diagnosis"))))
+    if config is not None:
+        claimed = [(part.name, float(part.points)) for part in config.parts]
+    else:
+        listed = extra.get("parts")
+        claimed = [(_text(p.get("name")), max(0.0, _number(p.get("max_points"), 0.0)))
+                   for p in (listed if isinstance(listed, list) else ())
+                   if isinstance(p, Mapping)]
+    parts = tuple(PartGrade(name, earned(points, by_part.get(name, [])), points,
+                            tuple(by_part.get(name, ()))) for name, points in claimed)
+    known = {name for name, _ in claimed}
+    stray = [outcome for name, outcomes in by_part.items() if name not in known
+             for outcome in outcomes]
+    unassigned_listed = extra.get("unassigned_tests")
+    unassigned = tuple(stray) + tuple(
+        TestOutcome(name=_text(t.get("name")), case=_text(t.get("case")),
+                    status=_text(t.get("status")) or FAILED, fraction=0.0,
+                    message=_text(t.get("message")), kind=_text(t.get("kind")))
+        for t in (unassigned_listed if isinstance(unassigned_listed, list) else ())
+        if isinstance(t, Mapping))
+    assignment = config.id if config is not None else _text(extra.get("assignment"))
+    execution = extra.get("execution_time_s", data.get("execution_time"))
+    grade = Grade(student_id=_text(extra.get("student_id")), assignment=assignment,
+                  parts=parts, execution_time_s=max(0.0, _number(execution, 0.0)),
+                  problems=_texts(extra.get("problems")),
+                  skipped_statements=_texts(extra.get("skipped_statements")),
+                  unassigned=unassigned, sandbox_notes=_texts(extra.get("sandbox_notes")))
+    submitted_at = _moment(extra.get("submitted_at"))
+    extension_days = min(max(_number(extra.get("extension_days"), 0.0), 0.0),
+                         grade_record.MAX_EXTENSION_DAYS)
+    late_days, multiplier = 0, 1.0
+    if config is not None:
+        late = grade_record.lateness(config.late, config.due, submitted_at, extension_days)
+        late_days, multiplier = late.late_days, late.multiplier
+        stored = _number(extra.get("late_multiplier"), multiplier)
+        multiplier = min(multiplier, unit_fraction(stored))
+    record = GradeRecord(score=grade.score, max_score=grade.max_score,
+                         submitted_at=submitted_at, late_days=late_days,
+                         late_multiplier=multiplier, extension_days=extension_days,
+                         extension_reason=_text(extra.get("extension_reason"))
+                         if extension_days else "")
+    return ResultsJson(grade, record, _text(extra.get("display_name")),
+                       _texts(extra.get("notes")))
+
+
+def earned(points: float, cases: Sequence[TestOutcome]) -> float:
+    """A part's points from its cases' credit: the one rule scoring and the reader share."""
+    shares = case_shares(points, cases)
+    return round(sum(share * case.fraction for share, case in zip(shares, cases, strict=True)), 6)
+
+
+def extension_note(days: float, reason: str) -> str:
+    """The sentence a report and a results.json show for an extension."""
+    return (f"Extension of {days:g} day(s) granted ({reason or 'no reason recorded'}): "
+            "lateness counts from the extended due date.")
+
+
+def _text(value: Any, limit: int = 100_000) -> str:
+    """A string field of a results.json: a string (cut at `limit`), anything else ""."""
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(_text(v) for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _number(value: Any, default: float) -> float:
+    """A finite number of a results.json, or `default` (booleans and strings are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    try:
+        number = float(value)
+    except OverflowError:
+        return default
+    return number if math.isfinite(number) else default
+
+
+def _moment(value: Any) -> datetime | None:
+    """An ISO 8601 time with a UTC offset, or None (naive, unreadable, not a string)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def case_shares(points: float, cases: Sequence[TestOutcome]) -> list[float]:
