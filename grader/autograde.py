@@ -26,9 +26,10 @@ from tqdm import tqdm
 
 from grader.batch import ENGINES, Job, default_workers, not_graded, passing, run_local, run_ray
 from grader.config import AssignmentConfig, load_assignment
+from grader.grade_record import GradeRecord, submission_lateness
 from grader.gradebook import DEFAULT_DB, content_hash, database_url, open_gradebook
-from grader.grading.run import GradedSubmission, write_results
-from grader.ids import printable
+from grader.grading.run import GradedSubmission
+from grader.ids import file_name, printable
 from grader.intake import MANIFEST_NAME, at_instructor_time, discover, intake, survey
 from grader.reports.hints import (
     CRASH,
@@ -38,7 +39,13 @@ from grader.reports.hints import (
     TIME_LIMIT,
     failure_reason,
 )
-from grader.results.records import GRADER_PROBLEM, grader_problem, is_grader_problem
+from grader.results.records import (
+    GRADER_PROBLEM,
+    grader_problem,
+    is_grader_problem,
+    json_text,
+    to_results_json,
+)
 
 PROBLEMS_EXIT = 3  # exit status when some submissions had problems (listed on stderr)
 INTERRUPTED_EXIT = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
@@ -62,6 +69,38 @@ class Attention:
         who = printable(self.student_id, limit=80)
         return (f"  {who} ({printable(self.source.name, limit=80)}): "
                 f"{printable(self.problem, limit=400)}; {self.todo}")
+
+
+def write_results(graded: GradedSubmission, out: Path, config: AssignmentConfig | None = None,
+                  gradebook=None) -> Path:
+    """Writes ``<out>/<file_name(student id)>/results.json`` with the one serializer
+    (`grader.results.records.to_results_json`) and the submission's grade record.
+
+    Args:
+        graded: the graded submission.
+        out: the results folder.
+        config: the assignment: lateness under its policy (`grade_record`), its public
+            parts; None: the tests' score as it is.
+        gradebook: where the student's extension is read from; None: no extension.
+    """
+    grade, submission = graded.grade, graded.submission
+    record, public = None, ()
+    if config is not None:
+        extension = gradebook.extension(config.id, grade.student_id) if gradebook else None
+        late = submission_lateness(config, submission, extension.days if extension else 0.0)
+        record = GradeRecord(score=grade.score, max_score=grade.max_score,
+                             submitted_at=submission.submitted_at, charged_at=late.charged_at,
+                             late_days=late.late_days, late_multiplier=late.multiplier,
+                             extension_days=late.extension_days,
+                             extension_reason=extension.reason if extension else "")
+        public = tuple(part.name for part in config.parts if part.public)
+    folder = out / file_name(grade.student_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "results.json"
+    path.write_text(json_text(to_results_json(
+        grade, record, public_parts=public, display_name=submission.display_name,
+        notes=submission.notes)), encoding="utf-8")
+    return path
 
 
 def submissions_in(path: Path, config: AssignmentConfig) -> list[Path]:
@@ -273,7 +312,10 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
               file=sys.stderr)
         notes = {}
     url = database_url(db if db is not None else config.repo_root / DEFAULT_DB)
-    with open_gradebook(url) as gradebook:
+    with open_gradebook(url, create=True) as gradebook:
+        if gradebook.created:
+            shown = gradebook.engine.url.render_as_string(hide_password=True)
+            print(f"no gradebook at {shown} yet: created a new one", file=sys.stderr)
         if not force:
             skipped = set(already_graded(config, paths, gradebook))
             if skipped:
@@ -296,7 +338,7 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
                 failures.append(grader_problem("apply the instructor's time and notes",
                                                passing(error)))
             try:
-                write_results(with_problems(result, failures), out)
+                write_results(with_problems(result, failures), out, config, gradebook)
             except BaseException as error:  # noqa: BLE001 - this submission only
                 failures.append(grader_problem("write its results.json", passing(error)))
             result = with_problems(result, failures)
@@ -308,7 +350,7 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
                 try:  # the problem alone, without what could not be stored, in both places
                     bare = not_graded(config, Path(result.submission.source), problem,
                                       result.submission)
-                    write_results(bare, out)
+                    write_results(bare, out, config, gradebook)
                     gradebook.record(config, bare.submission, bare.grade)
                 except BaseException as again:  # noqa: BLE001 - listed on stderr below
                     passing(again)

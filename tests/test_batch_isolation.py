@@ -98,10 +98,10 @@ def test_faults_writing_and_recording_cost_their_submission_only(tmp_path, klass
                                                                  capsys, error):
     real_write, real_record = autograde.write_results, Gradebook.record
 
-    def write(result, out):
+    def write(result, out, *context):  # context: the config and gradebook for the record
         if result.grade.student_id == "exits":
             raise error
-        return real_write(result, out)
+        return real_write(result, out, *context)
 
     def record(self, config, submission, grade, **kwargs):
         if submission.student_id == "train_at_top" and not grade.problems:

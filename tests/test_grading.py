@@ -261,4 +261,4 @@ def test_a_missing_protection_is_recorded_with_the_grade(monkeypatch, tmp_path):
     assert graded.grade.score == 10  # a missing protection costs the student nothing
     assert any("no seccomp filter" in note for note in graded.grade.sandbox_notes)
     saved = json.loads(write_results(graded, tmp_path).read_text(encoding="utf-8"))
-    assert saved["extra"]["sandbox_notes"] == list(graded.grade.sandbox_notes)
+    assert saved["extra_data"]["sandbox_notes"] == list(graded.grade.sandbox_notes)

@@ -135,10 +135,10 @@ def test_nothing_is_written_outside_out_and_results_json_is_strict(run):
     assert len(results) == 3 + len(FORMULAS) + len(CLAIMED_IDS)
     for path in results:
         data = _strict(path.read_text())
-        assert path.parent.name == file_name(data["extra"]["student_id"])
+        assert path.parent.name == file_name(data["extra_data"]["student_id"])
     hostile = _strict((run["graded"] / "hostile0" / "results.json").read_text())
     [figures] = [t for t in hostile["tests"] if "test_relu_figures" in t["name"]]
-    assert figures["extra"]["figures"]["learning_curve"]["loss"] == [1e308, None, None, None,
+    assert figures["extra_data"]["figures"]["learning_curve"]["loss"] == [1e308, None, None, None,
                                                                      1e301]
 
 

@@ -89,8 +89,8 @@ def test_results_json_stays_inside_out_and_is_strict(tmp_path, student_id):
     assert path.parent.parent == out and path.parent.name == file_name(student_id)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == [path]  # nothing else written
     data = _strict(path.read_text())
-    assert data["extra"]["student_id"] == student_id
-    assert data["tests"][0]["extra"]["figures"]["accuracy"]["accuracy"] is None
+    assert data["extra_data"]["student_id"] == student_id
+    assert data["tests"][0]["extra_data"]["figures"]["accuracy"]["accuracy"] is None
 
 
 def test_strict_json_handles_numpy_tuples_keys_and_depth():

@@ -140,7 +140,7 @@ def _grade(outcomes):
 
 def test_kind_and_diagnosis_travel_in_results_json(outcomes):
     results = records.to_results_json(_grade(outcomes))
-    extra = {test["name"]: test["extra"] for test in results["tests"]}
+    extra = {test["name"]: test["extra_data"] for test in results["tests"]}
     assert extra["grads: test_diagnosed"]["diagnosis"] == "grad_transposed"
     assert extra["grads: test_diagnosed"]["kind"] == records.KIND_WRONG
     assert extra["buggy: test_grader_bug"]["kind"] == records.KIND_GRADER_ERROR
@@ -234,7 +234,7 @@ def test_a_bug_in_a_check_is_a_grader_error_that_costs_nothing(buggy_class):
         [problem] = row.grade.problems
         assert records.is_grader_problem(problem) and "test_sigmoid_large" in problem
     results = json.loads((graded / "wrong_relu" / "results.json").read_text())
-    kinds = {t["name"]: t["extra"]["kind"] for t in results["tests"]}
+    kinds = {t["name"]: t["extra_data"]["kind"] for t in results["tests"]}
     assert kinds["sigmoid: test_sigmoid_large"] == records.KIND_GRADER_ERROR
     assert kinds["relu: test_relu_values"] == records.KIND_WRONG
 

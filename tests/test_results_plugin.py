@@ -132,4 +132,4 @@ def test_results_json_has_gradescopes_shape(outcomes):
         assert test["status"] in ("passed", "failed")
     assert sum(t["max_score"] for t in results["tests"]) == pytest.approx(10.0)
     assert sum(t["score"] for t in results["tests"]) == pytest.approx(results["score"])
-    assert results["extra"]["student_id"] == "s1"
+    assert results["extra_data"]["student_id"] == "s1"

@@ -29,12 +29,21 @@ from grader.checks.architecture import (
     compare_geometry,
     compare_kinds,
     compare_learning_rate,
+    compare_logits,
     compare_loss,
     compare_metrics,
     compare_optimizer,
     compare_units,
 )
 from grader.checks.arrays import as_array, assert_close
+from grader.checks.keras_diagnoses import (
+    compile_mistake,
+    diagnosing,
+    layer_mistake,
+    preprocess_mistake,
+    require,
+    shuffle_mistake,
+)
 from grader.checks.keras_hints import keras_hints
 from grader.evaluator.artifact import CONTAINERS, MAX_DEPTH, model_weights, read_model
 from grader.evaluator.spec import describe
@@ -93,7 +102,7 @@ _read: dict = {}  # one read per submission: AlexNet takes seconds to build and 
 def _spec(student):
     """The spec of the student's `build_alexnet()` (its blocks, verified on random inputs)."""
     if "spec" not in _read:
-        with keras_hints():
+        with keras_hints(student):
             model = student.alexnet.build_alexnet()
             _read["spec"] = read_model(student, model, what="`build_alexnet()`",
                                        input_shape=INPUT_SHAPE)
@@ -105,8 +114,11 @@ def _info(student) -> dict:
     return describe(_spec(student))
 
 
-def _require(problems: list[str], what: str) -> None:
-    assert not problems, f"{what}:\n" + "\n".join(problems)
+def _layers_check(problems, found, specs, names: tuple[str, ...], what: str,
+                  input_shape=None) -> None:
+    """One layer aspect; a difference names its known mistake when it has one."""
+    require(problems, what, lambda: layer_mistake(found, specs, names, model="AlexNet",
+                                                  input_shape=input_shape))
 
 
 def _array(received, what: str) -> np.ndarray:
@@ -155,25 +167,29 @@ def _preprocessed(student, case: str):
         what = "`preprocess(x, y)` with one image (28, 28) and its label"
         x, y = _pair(student.alexnet.preprocess(images[0], int(labels[0])), what)
         expected = _expected(images[:1], labels[:1])
-        return what, _array(x, what)[None], _array(y, what)[None], expected
+        return (what, _array(x, what)[None], _array(y, what)[None], expected,
+                (images[:1], labels[:1]))
     what = "`preprocess(x, y)` with a batch of 5 images (5, 28, 28) and labels (5,)"
     x, y = _pair(student.alexnet.preprocess(images, labels), what)
-    return what, _array(x, what), _array(y, what), _expected(images, labels)
+    return what, _array(x, what), _array(y, what), _expected(images, labels), (images, labels)
 
 
 # -- preprocessing and the pipeline -------------------------------------------------------
 
 @pytest.mark.parametrize("case", ["one example", "batch"])
 def test_preprocess_scales_images(student, case):
-    what, x, _, (expected, _) = _preprocessed(student, case)
-    assert_close(x, expected, f"{what}: x (float32 pixels / 255, with a channel axis)",
-                 rtol=1e-6, atol=1e-6)
+    what, x, _, (expected, _), (images, labels) = _preprocessed(student, case)
+    with diagnosing(lambda: preprocess_mistake(x, images, labels, part="images",
+                                                expected_shape=expected.shape)):
+        assert_close(x, expected, f"{what}: x (float32 pixels / 255, with a channel axis)",
+                     rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("case", ["one example", "batch"])
 def test_preprocess_one_hot_labels(student, case):
-    what, _, y, (_, expected) = _preprocessed(student, case)
-    assert_close(y, expected, f"{what}: y (one-hot, depth 10)")
+    what, _, y, (_, expected), (images, labels) = _preprocessed(student, case)
+    with diagnosing(lambda: preprocess_mistake(y, images, labels, part="labels")):
+        assert_close(y, expected, f"{what}: y (one-hot, depth 10)")
 
 
 def test_make_datasets_test_set_in_order(student):
@@ -181,62 +197,106 @@ def test_make_datasets_test_set_in_order(student):
     x_test, y_test = _images(10, seed=5)
     what = (f"`make_datasets(...)` with 10 test images and batch_size={PIPELINE_BATCH}: "
             "test_db (`preprocess` mapped over the test set, in order)")
-    with keras_hints():
+    with keras_hints(student):
         _, test_db = _pair(student.alexnet.make_datasets(
             x_train, y_train, x_test, y_test, batch_size=PIPELINE_BATCH), "`make_datasets`")
         batches = [_pair(batch, what) for batch in _batches(test_db, what)]
     expected_x, expected_y = _expected(x_test, y_test)
     x = np.concatenate([as_array(b[0], what) for b in batches]) if batches else np.zeros(0)
     y = np.concatenate([as_array(b[1], what) for b in batches]) if batches else np.zeros(0)
-    assert_close(x, expected_x, f"{what}: the images", rtol=1e-6, atol=1e-6)
-    assert_close(y, expected_y, f"{what}: the labels")
+    with diagnosing(lambda: preprocess_mistake(x, x_test, y_test, part="images",
+                                                expected_shape=expected_x.shape)):
+        assert_close(x, expected_x, f"{what}: the images", rtol=1e-6, atol=1e-6)
+    with diagnosing(lambda: preprocess_mistake(y, x_test, y_test, part="labels")):
+        assert_close(y, expected_y, f"{what}: the labels")
+
+
+def _pairs(x: np.ndarray, y: np.ndarray) -> list[tuple[bytes, int]]:
+    """(image, label) pairs as comparable data: the image rounded to 1/255 steps, the label's
+    class (the argmax of a one-hot row)."""
+    images = np.rint(np.asarray(x, dtype=np.float64).reshape(len(x), -1) * 255).astype(np.int64)
+    labels = np.asarray(y, dtype=np.float64).reshape(len(y), -1).argmax(axis=1)
+    return [(image.tobytes(), int(label)) for image, label in zip(images, labels, strict=True)]
+
+
+def test_make_datasets_train_set_keeps_pairs(student):
+    """Shuffling is the student's choice; each image must keep its own label."""
+    x_train, y_train = _images(12, seed=6)
+    x_test, y_test = _images(4, seed=7)
+    what = (f"`make_datasets(...)` with 12 training images and batch_size={PIPELINE_BATCH}: "
+            "train_db's (image, label) pairs, in any order")
+    with keras_hints(student):
+        train_db, _ = _pair(student.alexnet.make_datasets(
+            x_train, y_train, x_test, y_test, batch_size=PIPELINE_BATCH), "`make_datasets`")
+        batches = [_pair(batch, what) for batch in _batches(train_db, what)]
+    x = np.concatenate([as_array(b[0], what) for b in batches]) if batches else np.zeros(0)
+    y = np.concatenate([as_array(b[1], what) for b in batches]) if batches else np.zeros(0)
+    assert len(x) == len(y) == len(x_train), (
+        f"{what}: {len(x)} images and {len(y)} labels came back; expected {len(x_train)} of each")
+    expected = _pairs(*_expected(x_train, y_train))
+    found = _pairs(x, y)
+    if sorted(found) != sorted(expected):
+        message = (f"{what}: {sum(1 for pair in found if pair not in expected)} of "
+                   f"{len(found)} images came with a label that is not their own (or with "
+                   "pixels that are not the image / 255)")
+        mistake = shuffle_mistake(found, expected)
+        require([message], "`make_datasets`", lambda: mistake)
 
 
 # -- architecture -------------------------------------------------------------------------
 
 def test_conv_block_layers(student):
     conv = _of(_info(student)["layers"], CONV_KINDS)
-    _require(compare_kinds(conv, CONV_BLOCK) + compare_units(conv, _only(CONV_BLOCK, "filters")),
-             "`AlexNet.conv`: layers and filters")
+    filters = _only(CONV_BLOCK, "filters")
+    _layers_check(compare_kinds(conv, CONV_BLOCK) + compare_units(conv, filters), conv, filters,
+                  ("kinds", "filters"), "`AlexNet.conv`: layers and filters")
 
 
 def test_conv_block_settings(student):
-    conv = _of(_info(student)["layers"], CONV_KINDS)
-    _require(compare_geometry(conv, _only(CONV_BLOCK, "kernel_size", "strides", "padding",
-                                          "pool_size")),
-             "`AlexNet.conv`: kernel sizes, pool sizes, strides and padding")
+    info = _info(student)
+    conv = _of(info["layers"], CONV_KINDS)
+    specs = _only(CONV_BLOCK, "kernel_size", "strides", "padding", "pool_size")
+    _layers_check(compare_geometry(conv, specs), conv, specs,
+                  ("padding", "kernel_size", "strides", "pool_size"),
+                  "`AlexNet.conv`: kernel sizes, pool sizes, strides and padding",
+                  input_shape=info.get("input_shape"))
 
 
 def test_fc_block_layers(student):
     dense = _of(_info(student)["layers"], ("Dense",))
-    fc = [spec for spec in FC_BLOCK if spec.kind == "Dense"]
-    _require(compare_kinds(dense, fc) + compare_units(dense, _only(fc, "units")),
-             "`AlexNet.fc`: Dense layers and units")
+    fc = _only([spec for spec in FC_BLOCK if spec.kind == "Dense"], "units")
+    _layers_check(compare_kinds(dense, fc) + compare_units(dense, fc), dense, fc,
+                  ("kinds", "units"), "`AlexNet.fc`: Dense layers and units")
 
 
 def test_activations(student):
     layers = [layer for layer in _info(student)["layers"]
               if layer["class"] not in ("Dropout", *FLATTENING)]
-    expected = [spec for spec in CONV_BLOCK + FC_BLOCK if spec.kind != "Dropout"]
-    _require(compare_activations(layers, _only(expected, "activation")),
-             "`AlexNet`: activations")
+    expected = _only([spec for spec in CONV_BLOCK + FC_BLOCK if spec.kind != "Dropout"],
+                     "activation")
+    _layers_check(compare_activations(layers, expected), layers, expected, ("activation",),
+                  "`AlexNet`: activations")
 
 
 def test_dropout(student):
     layers = _of(_info(student)["layers"], ("Dense", "Dropout"))
-    _require(compare_dropout(layers, FC_BLOCK), "`AlexNet.fc`: Dropout (its places and rate)")
+    _layers_check(compare_dropout(layers, FC_BLOCK), layers, FC_BLOCK, ("rate",),
+                  "`AlexNet.fc`: Dropout (its places and rate)")
 
 
 def test_optimizer(student):
     info = _info(student)
-    _require(compare_optimizer(info, "Adam") + compare_learning_rate(info, LEARNING_RATE),
-             "`build_alexnet()`: optimizer")
+    require(compare_optimizer(info, "Adam") + compare_learning_rate(info, LEARNING_RATE),
+            "`build_alexnet()`: optimizer",
+            lambda: compile_mistake(info, optimizer="Adam", learning_rate=LEARNING_RATE,
+                                    model="AlexNet"))
 
 
 def test_loss_and_metrics(student):
     info = _info(student)
-    _require(compare_loss(info, LOSS) + compare_metrics(info, METRICS),
-             "`build_alexnet()`: loss and metrics")
+    require(compare_loss(info, LOSS) + compare_logits(info) + compare_metrics(info, METRICS),
+            "`build_alexnet()`: loss and metrics",
+            lambda: compile_mistake(info, loss=LOSS, metrics=METRICS, model="AlexNet"))
 
 
 # -- saved weights -------------------------------------------------------------------------
@@ -263,7 +323,7 @@ def test_saved_weights_reload(student):
     spec = _spec(student)
     what = f"`load_weights({WEIGHTS_PATH!r})` after `save_weights(model, {WEIGHTS_PATH!r})`"
     rng = np.random.default_rng(RELOAD_SEED)
-    with keras_hints():
+    with keras_hints(student):
         model = student.alexnet.build_alexnet()
         built = model_weights(model, spec, "`build_alexnet()`")
         # The check perturbs the weights itself: a build that seeds itself (allowed) gives
@@ -292,7 +352,7 @@ def test_accuracy(student, assignment, dataset, device, private_split, credit, f
         pytest.skip(f"no accuracy threshold for {dataset.name} on the {device}: {exc}")
     budget = AccuracyBudget.from_config(assignment, "test_accuracy", device)
     split = private_split(budget.test_images, "test_accuracy")
-    with keras_hints():
+    with keras_hints(student):
         run = measure_accuracy(student, module="alexnet", build="build_alexnet", split=split,
                                dataset=dataset, budget=budget, input_shape=INPUT_SHAPE)
     what = f"`build_alexnet()` trained {budget.describe()}"

@@ -1,8 +1,11 @@
 """Hidden checks for `keras_cnn`: preprocessing values, architecture, compile settings, accuracy.
 
 Each aspect of the model is its own test, so one wrong setting costs only its own
-points: a 'valid' padding loses the padding test (and the public parameter count),
-not the filters or the activations; a missing Dropout loses only the Dropout test.
+points: a 'valid' padding loses the padding test (the public parameter count shows it
+with no points of its own), not the filters or the activations; a missing Dropout loses
+only the Dropout test. A difference that matches a known mistake of the chapter is named
+as data (`grader.checks.keras_diagnoses`: padding, kernel, strides, filters, Flatten,
+Dropout, activation, optimizer, loss, from_logits, no /255, labels not one-hot).
 The student's `build_cnn()` runs in the student runtime and hands over its model's
 config (plain data); the architecture is checked here from that config, and the model
 it declares is trained and run in the grader's evaluator, a clean sandboxed process
@@ -25,12 +28,20 @@ from grader.checks.architecture import (
     compare_dropout,
     compare_geometry,
     compare_kinds,
+    compare_logits,
     compare_loss,
     compare_metrics,
     compare_optimizer,
     compare_units,
 )
 from grader.checks.arrays import assert_close
+from grader.checks.keras_diagnoses import (
+    compile_mistake,
+    diagnosing,
+    layer_mistake,
+    preprocess_mistake,
+    require,
+)
 from grader.checks.keras_hints import keras_hints
 from grader.evaluator.artifact import describe_model
 
@@ -63,19 +74,26 @@ def _only(*settings: str, specs=LAYERS) -> list[LayerSpec]:
 
 def _info(student) -> dict:
     """The description of the student's freshly built CNN, read from its config here."""
-    with keras_hints():
+    with keras_hints(student):
         model = student.keras_cnn.build_cnn()
         return describe_model(student, model, what="`build_cnn()`")
 
 
-def _layers(student, *, dropout: bool = False) -> list[dict]:
-    """The model's layers; without Dropout unless asked (Dropout has its own test)."""
-    layers = _info(student)["layers"]
-    return layers if dropout else [layer for layer in layers if layer["class"] != "Dropout"]
+def _layers_check(student, compare, specs, names: tuple[str, ...], what: str, *,
+                  dropout: bool = False) -> None:
+    """One layer aspect; a difference names its known mistake when it has one."""
+    info = _info(student)
+    found = info["layers"] if dropout else [layer for layer in info["layers"]
+                                            if layer["class"] != "Dropout"]
+    require(compare(found, specs), f"`build_cnn()`: {what}",
+            lambda: layer_mistake(found, specs, names, model="CNN",
+                                  input_shape=info.get("input_shape")))
 
 
-def _require(problems: list[str], what: str) -> None:
-    assert not problems, f"{what}:\n" + "\n".join(problems)
+def _compile_check(student, problems, what: str, **expected) -> None:
+    info = _info(student)
+    require(problems(info), f"`build_cnn()`: {what}",
+            lambda: compile_mistake(info, model="CNN", **expected))
 
 
 def _pair(received, what: str):
@@ -92,66 +110,75 @@ def _preprocessed(student, seed: int):
     x, y = _pair(student.keras_cnn.preprocess(images, labels), what)
     expected = ((images.astype(np.float32) / 255.0)[..., None],
                 np.eye(NUM_CLASSES, dtype=np.float32)[labels])
-    return what, (x, y), expected
+    return what, (x, y), expected, (images, labels)
 
 
 # -- preprocessing -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_preprocess_scales_images(student, seed):
-    what, (x, _), (expected, _) = _preprocessed(student, seed)
-    assert_close(x, expected, f"{what}: x (pixels / 255 with a channel axis, values in [0, 1])",
-                 rtol=1e-6, atol=1e-6)
+    what, (x, _), (expected, _), (images, labels) = _preprocessed(student, seed)
+    with diagnosing(lambda: preprocess_mistake(x, images, labels, part="images",
+                                                expected_shape=expected.shape)):
+        assert_close(x, expected,
+                     f"{what}: x (pixels / 255 with a channel axis, values in [0, 1])",
+                     rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_preprocess_one_hot_labels(student, seed):
-    what, (_, y), (_, expected) = _preprocessed(student, seed)
-    assert_close(y, expected, f"{what}: y (one-hot rows, a 1 at each label)")
+    what, (_, y), (_, expected), (images, labels) = _preprocessed(student, seed)
+    with diagnosing(lambda: preprocess_mistake(y, images, labels, part="labels")):
+        assert_close(y, expected, f"{what}: y (one-hot rows, a 1 at each label)")
 
 
 # -- architecture ---------------------------------------------------------------------------
 
 def test_layer_kinds(student):
-    _require(compare_kinds(_layers(student), _only()), "`build_cnn()`: layer kinds and order")
+    _layers_check(student, compare_kinds, _only(), ("kinds",), "layer kinds and order")
 
 
 def test_filters_and_units(student):
-    _require(compare_units(_layers(student), _only("filters", "units")),
-             "`build_cnn()`: filters and units")
+    _layers_check(student, compare_units, _only("filters", "units"), ("filters", "units"),
+                  "filters and units")
 
 
 def test_kernel_and_pool_sizes(student):
-    _require(compare_geometry(_layers(student), _only("kernel_size", "strides", "pool_size")),
-             "`build_cnn()`: kernel sizes, pool sizes and strides")
+    _layers_check(student, compare_geometry, _only("kernel_size", "strides", "pool_size"),
+                  ("kernel_size", "strides", "pool_size"),
+                  "kernel sizes, pool sizes and strides")
 
 
 def test_padding(student):
-    _require(compare_geometry(_layers(student), _only("padding")), "`build_cnn()`: padding")
+    _layers_check(student, compare_geometry, _only("padding"), ("padding",), "padding")
 
 
 def test_activations(student):
-    _require(compare_activations(_layers(student), _only("activation")),
-             "`build_cnn()`: activations")
+    _layers_check(student, compare_activations, _only("activation"), ("activation",),
+                  "activations")
 
 
 def test_dropout(student):
-    _require(compare_dropout(_layers(student, dropout=True), LAYERS),
-             "`build_cnn()`: Dropout (its place and rate)")
+    _layers_check(student, compare_dropout, LAYERS, ("rate",), "Dropout (its place and rate)",
+                  dropout=True)
 
 
 # -- compile settings ---------------------------------------------------------------------------
 
 def test_optimizer(student):
-    _require(compare_optimizer(_info(student), "Adam"), "`build_cnn()`: optimizer")
+    _compile_check(student, lambda info: compare_optimizer(info, "Adam"), "optimizer",
+                   optimizer="Adam")
 
 
 def test_loss(student):
-    _require(compare_loss(_info(student), LOSS), "`build_cnn()`: loss")
+    # A from_logits loss on the softmax output is the loss on the wrong numbers.
+    _compile_check(student, lambda info: compare_loss(info, LOSS) + compare_logits(info), "loss",
+                   loss=LOSS)
 
 
 def test_metrics(student):
-    _require(compare_metrics(_info(student), METRICS), "`build_cnn()`: metrics")
+    _compile_check(student, lambda info: compare_metrics(info, METRICS), "metrics",
+                   metrics=METRICS)
 
 
 # -- accuracy under the budget ----------------------------------------------------------------
@@ -163,7 +190,7 @@ def test_accuracy(student, assignment, dataset, device, private_split, credit, f
         pytest.skip(f"no accuracy threshold for {dataset.name} on the {device}: {exc}")
     budget = AccuracyBudget.from_config(assignment, "test_accuracy", device)
     split = private_split(budget.test_images, "test_accuracy")
-    with keras_hints():
+    with keras_hints(student):
         run = measure_accuracy(student, module=MODULE, build="build_cnn", split=split,
                                dataset=dataset, budget=budget)
     what = f"`build_cnn()` trained {budget.describe()}"

@@ -21,11 +21,14 @@ INPUT_SHAPE = (28, 28, 1)
 PARAMS = 82_934  # 208 + 3,216 + 78,500 + 1,010
 BATCH = 8
 SUM_TOLERANCE = 1e-4  # float32 probabilities sum to 1 within rounding
+STEP_BATCH = 32  # the one-step check: one full batch, the same before and after the step
+STEP_SEED = 2  # its inputs
+STEP_INIT_SEED = 0  # the grader's initialisation of the declared model
 
 
 def _spec(student):
     """The spec of the student's compiled CNN; Keras 3 spelling mistakes become hints."""
-    with keras_hints():
+    with keras_hints(student):
         return read_model(student, student.keras_cnn.build_cnn(), what="`build_cnn()`")
 
 
@@ -70,10 +73,19 @@ def test_outputs_are_probabilities(student):
         "(is the last layer's activation softmax?)")
 
 
+def step_batch(batch: int = STEP_BATCH, seed: int = STEP_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """The one-step check's batch: pixels in [0, 1] and one-hot labels; every correct model
+    lowers its loss on it from the grader's initialisation (tests/test_checks_keras_diagnoses.py
+    checks the reference and each correct variant over several seeds)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=(batch, *INPUT_SHAPE)).astype(np.float32)
+    y = np.eye(NUM_CLASSES, dtype=np.float32)[rng.integers(0, NUM_CLASSES, size=batch)]
+    return x, y
+
+
 def test_training_step_lowers_loss(student):
     spec = _spec(student)
-    rng = np.random.default_rng(2)
-    x = rng.uniform(0, 1, size=(32, *INPUT_SHAPE)).astype(np.float32)
-    y = np.eye(NUM_CLASSES, dtype=np.float32)[rng.integers(0, NUM_CLASSES, size=32)]
-    step = loss_after_one_step(student, spec, x, y, what="`build_cnn()`")
-    step_failure(spec, step, "`build_cnn()`")  # a missing softmax is named, not the optimizer
+    x, y = step_batch()
+    step = loss_after_one_step(student, spec, x, y, what="`build_cnn()`", seed=STEP_INIT_SEED)
+    # a missing softmax is named, not the optimizer
+    step_failure(spec, step, "`build_cnn()`", batch=STEP_BATCH)

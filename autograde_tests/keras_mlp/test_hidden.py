@@ -19,12 +19,20 @@ from grader.checks.architecture import (
     compare_activations,
     compare_kinds,
     compare_learning_rate,
+    compare_logits,
     compare_loss,
     compare_metrics,
     compare_optimizer,
     compare_units,
 )
 from grader.checks.arrays import assert_close
+from grader.checks.keras_diagnoses import (
+    compile_mistake,
+    diagnosing,
+    layer_mistake,
+    preprocess_mistake,
+    require,
+)
 from grader.checks.keras_hints import keras_hints
 from grader.evaluator.artifact import describe_model
 
@@ -49,13 +57,26 @@ FUNCTIONAL = (
 
 def _describe(student, build: str) -> dict:
     """The description of the student's freshly built model, read from its config here."""
-    with keras_hints():
+    with keras_hints(student):
         model = getattr(student.keras_mlp, build)()
         return describe_model(student, model, what=f"`{build}()`")
 
 
-def _require(problems: list[str], what: str) -> None:
-    assert not problems, f"{what}:\n" + "\n".join(problems)
+def _layers_check(student, build: str, expected, names: tuple[str, ...], compare,
+                  what: str) -> None:
+    """One layer aspect of a model; a difference names its known mistake when it has one."""
+    found = _describe(student, build)["layers"]
+    model = "Sequential MLP" if build == "build_sequential_mlp" else "functional MLP"
+    require(compare(found, expected), f"`{build}()`: {what}",
+            lambda: layer_mistake(found, expected, names, model=model))
+
+
+def _compile_check(student, build: str, problems, what: str, **expected) -> None:
+    """One compile aspect; the known mistake (optimizer, rate, loss, metrics) is named."""
+    info = _describe(student, build)
+    model = "Sequential MLP" if build == "build_sequential_mlp" else "functional MLP"
+    require(problems(info), f"`{build}()`: {what}",
+            lambda: compile_mistake(info, model=model, **expected))
 
 
 def _pair(received, what: str):
@@ -72,79 +93,86 @@ def _preprocessed(student, seed: int):
     x, y = _pair(student.keras_mlp.preprocess(images, labels), what)
     expected = (images.reshape(-1, INPUT_DIM).astype(np.float32) / 255.0,
                 np.eye(NUM_CLASSES, dtype=np.float32)[labels])
-    return what, (x, y), expected
+    return what, (x, y), expected, (images, labels)
 
 
 # -- preprocessing -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_preprocess_scales_images(student, seed):
-    what, (x, _), (expected, _) = _preprocessed(student, seed)
-    assert_close(x, expected, f"{what}: x (flattened pixels / 255, values in [0, 1])",
-                 rtol=1e-6, atol=1e-6)
+    what, (x, _), (expected, _), (images, labels) = _preprocessed(student, seed)
+    with diagnosing(lambda: preprocess_mistake(x, images, labels, part="images",
+                                                expected_shape=expected.shape)):
+        assert_close(x, expected, f"{what}: x (flattened pixels / 255, values in [0, 1])",
+                     rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_preprocess_one_hot_labels(student, seed):
-    what, (_, y), (_, expected) = _preprocessed(student, seed)
-    assert_close(y, expected, f"{what}: y (one-hot rows, a 1 at each label)")
+    what, (_, y), (_, expected), (images, labels) = _preprocessed(student, seed)
+    with diagnosing(lambda: preprocess_mistake(y, images, labels, part="labels")):
+        assert_close(y, expected, f"{what}: y (one-hot rows, a 1 at each label)")
 
 
 # -- the Sequential MLP ----------------------------------------------------------------------
 
 def test_sequential_layer_kinds(student):
-    found = _describe(student, "build_sequential_mlp")["layers"]
-    _require(compare_kinds(found, SEQUENTIAL), "`build_sequential_mlp()`: layer kinds and order")
+    _layers_check(student, "build_sequential_mlp", SEQUENTIAL, ("kinds",), compare_kinds,
+                  "layer kinds and order")
 
 
 def test_sequential_units(student):
-    found = _describe(student, "build_sequential_mlp")["layers"]
-    _require(compare_units(found, SEQUENTIAL), "`build_sequential_mlp()`: units")
+    _layers_check(student, "build_sequential_mlp", SEQUENTIAL, ("units",), compare_units,
+                  "units")
 
 
 def test_sequential_activations(student):
-    found = _describe(student, "build_sequential_mlp")["layers"]
-    _require(compare_activations(found, SEQUENTIAL), "`build_sequential_mlp()`: activations")
+    _layers_check(student, "build_sequential_mlp", SEQUENTIAL, ("activation",),
+                  compare_activations, "activations")
 
 
 def test_sequential_optimizer(student):
-    info = _describe(student, "build_sequential_mlp")
-    _require(compare_optimizer(info, "SGD"), "`build_sequential_mlp()`: optimizer")
+    _compile_check(student, "build_sequential_mlp", lambda info: compare_optimizer(info, "SGD"),
+                   "optimizer", optimizer="SGD")
 
 
 def test_sequential_learning_rate(student):
-    info = _describe(student, "build_sequential_mlp")
-    _require(compare_learning_rate(info, LEARNING_RATE),
-             "`build_sequential_mlp()`: the optimizer's learning rate")
+    _compile_check(student, "build_sequential_mlp",
+                   lambda info: compare_learning_rate(info, LEARNING_RATE),
+                   "the optimizer's learning rate", learning_rate=LEARNING_RATE)
 
 
 def test_sequential_loss(student):
-    info = _describe(student, "build_sequential_mlp")
-    _require(compare_loss(info, SEQUENTIAL_LOSS), "`build_sequential_mlp()`: loss")
+    _compile_check(student, "build_sequential_mlp",
+                   lambda info: compare_loss(info, SEQUENTIAL_LOSS), "loss",
+                   loss=SEQUENTIAL_LOSS)
 
 
 def test_sequential_metrics(student):
-    info = _describe(student, "build_sequential_mlp")
-    _require(compare_metrics(info, METRICS), "`build_sequential_mlp()`: metrics")
+    _compile_check(student, "build_sequential_mlp", lambda info: compare_metrics(info, METRICS),
+                   "metrics", metrics=METRICS)
 
 
 # -- the functional MLP ----------------------------------------------------------------------
 
 def test_functional_layers(student):
-    found = _describe(student, "build_functional_mlp")["layers"]
-    _require(compare_kinds(found, FUNCTIONAL) + compare_units(found, FUNCTIONAL),
-             "`build_functional_mlp()`: layers and units")
+    _layers_check(student, "build_functional_mlp", FUNCTIONAL, ("kinds", "units"),
+                  lambda found, spec: compare_kinds(found, spec) + compare_units(found, spec),
+                  "layers and units")
 
 
 def test_functional_activations(student):
-    found = _describe(student, "build_functional_mlp")["layers"]
-    _require(compare_activations(found, FUNCTIONAL), "`build_functional_mlp()`: activations")
+    _layers_check(student, "build_functional_mlp", FUNCTIONAL, ("activation",),
+                  compare_activations, "activations")
 
 
 def test_functional_compile(student):
-    info = _describe(student, "build_functional_mlp")
-    _require(compare_optimizer(info, "RMSprop") + compare_loss(info, FUNCTIONAL_LOSS)
-             + compare_metrics(info, METRICS), "`build_functional_mlp()`: compile settings")
+    # A from_logits loss on the softmax output is the loss on the wrong numbers.
+    _compile_check(student, "build_functional_mlp",
+                   lambda info: compare_optimizer(info, "RMSprop")
+                   + compare_loss(info, FUNCTIONAL_LOSS) + compare_logits(info)
+                   + compare_metrics(info, METRICS), "compile settings",
+                   optimizer="RMSprop", loss=FUNCTIONAL_LOSS, metrics=METRICS)
 
 
 # -- accuracy under the budget ----------------------------------------------------------------
@@ -157,7 +185,7 @@ def test_sequential_accuracy(student, assignment, dataset, device, private_split
         pytest.skip(f"no accuracy threshold for {dataset.name} on the {device}: {exc}")
     budget = AccuracyBudget.from_config(assignment, "test_sequential_accuracy", device)
     split = private_split(budget.test_images, "test_sequential_accuracy")
-    with keras_hints():
+    with keras_hints(student):
         run = measure_accuracy(student, module=MODULE, build="build_sequential_mlp",
                                split=split, dataset=dataset, budget=budget)
     _score_accuracy(run, threshold, f"`build_sequential_mlp()` trained {budget.describe()}",

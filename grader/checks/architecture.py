@@ -40,6 +40,7 @@ __all__ = [
     "DROPOUT_TOLERANCE",
     "LEARNING_RATE_RTOL",
     "LayerSpec",
+    "LinedUp",
     "canonical_loss",
     "canonical_metric",
     "compare_activations",
@@ -49,13 +50,16 @@ __all__ = [
     "compare_kinds",
     "compare_layers",
     "compare_learning_rate",
+    "compare_logits",
     "compare_loss",
     "compare_metrics",
     "compare_optimizer",
     "compare_params",
     "compare_units",
     "fold_activations",
+    "line_up",
     "normalise_kind",
+    "settings_equal",
 ]
 
 DROPOUT_TOLERANCE = 1e-6
@@ -127,6 +131,7 @@ class _Layer:
     kind: str
     settings: Mapping[str, Any]
     params: int | None = None
+    output_shape: Any = None  # [None, h, w, c] as described; None for a spec
 
     def show(self, names: Iterable[str]) -> str:
         return _render(self.kind, {name: self.settings.get(name) for name in names})
@@ -137,7 +142,7 @@ def _from_found(layer: Mapping[str, Any]) -> _Layer:
     kind = normalise_kind(str(layer.get("class")))
     if kind in ACTIVATION_KINDS and ACTIVATION_KINDS[kind] and "activation" not in config:
         config["activation"] = ACTIVATION_KINDS[kind]
-    return _Layer(kind, config, layer.get("params"))
+    return _Layer(kind, config, layer.get("params"), layer.get("output_shape"))
 
 
 def _from_spec(spec: LayerSpec) -> _Layer:
@@ -255,6 +260,49 @@ def _aligned(have: list[_Layer], want: list[_Layer]) -> list[tuple[int, int]]:
     """Pairs (expected index, found index) of layers that line up by kind."""
     return [pair for tag, expected, found in _align(have, want) if tag == "equal"
             for pair in zip(expected, found, strict=True)]
+
+
+@dataclass(frozen=True)
+class LinedUp:
+    """The layers of both sides after activation layers are folded in, lined up by kind.
+
+    Attributes:
+        want: The expected layers (``kind``, ``settings``).
+        have: The found layers (``kind``, ``settings``, ``params``, ``output_shape``).
+        pairs: (expected index, found index) of the layers that line up by kind.
+        missing: Expected indices with no found layer.
+        extra: Found indices the spec does not have.
+    """
+
+    want: tuple[_Layer, ...]
+    have: tuple[_Layer, ...]
+    pairs: tuple[tuple[int, int], ...]
+    missing: tuple[int, ...]
+    extra: tuple[int, ...]
+
+
+def line_up(found: Sequence[Mapping[str, Any]], expected: Sequence[LayerSpec]) -> LinedUp:
+    """The alignment every ``compare_*`` function uses, as data (for diagnoses)."""
+    have, want = _prepare(found, expected)
+    pairs, missing, extra = [], [], []
+    for tag, expected_ids, found_ids in _align(have, want):
+        if tag == "equal":
+            pairs.extend(zip(expected_ids, found_ids, strict=True))
+        elif tag == "replace":
+            missing.extend(expected_ids)
+            extra.extend(found_ids)
+        else:
+            missing.extend(expected_ids)
+            extra.extend(found_ids)
+    return LinedUp(tuple(want), tuple(have), tuple(pairs), tuple(missing), tuple(extra))
+
+
+def settings_equal(name: str, expected: Any, found: Any) -> bool:
+    """Whether a found setting equals the expected one, as the ``compare_*`` functions judge."""
+    try:
+        return _equal(name, expected, found)
+    except (TypeError, ValueError, OverflowError):  # a hostile value is simply not equal
+        return False
 
 
 def compare_kinds(found: Sequence[Mapping[str, Any]], expected: Sequence[LayerSpec]) -> list[str]:
@@ -481,6 +529,22 @@ def compare_loss(found: Mapping[str, Any], loss: Iterable[str]) -> list[str]:
         listed = " or ".join(sorted(repr(n) for n in loss))
         return [f"loss: expected {listed}, found {name!r}"]
     return []
+
+
+def compare_logits(found: Mapping[str, Any]) -> list[str]:
+    """A loss with ``from_logits=True`` on a model whose output is already softmax (the
+    loss would apply softmax twice); ``found`` is ``describe_model``'s dict."""
+    if not found.get("compiled") or not (found.get("loss_args") or {}).get("from_logits"):
+        return []
+    layers = [layer for layer in found.get("layers") or []
+              if layer.get("class") not in ("Dropout", "Flatten", "Reshape")]
+    last = layers[-1] if layers else {}
+    activation = "softmax" if last.get("class") == "Softmax" else \
+        str((last.get("config") or {}).get("activation", "linear")).lower()
+    if activation != "softmax":
+        return []
+    return ["loss: expected a loss on the softmax outputs (probabilities), found "
+            "from_logits=True on a model whose last layer applies softmax"]
 
 
 def compare_metrics(found: Mapping[str, Any], metrics: Iterable[str]) -> list[str]:

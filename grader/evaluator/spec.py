@@ -749,10 +749,11 @@ def describe(spec: ModelSpec) -> dict[str, Any]:
     """The spec as `grader.checks.architecture` reads it.
 
     Returns:
-        ``{"class": str, "params": int, "built": True, "layers": [{"class", "name",
-        "params", "output_shape": [None, ...], "config": {...}}], "unused": [],
-        "compiled": bool, "optimizer": {"class", "learning_rate"} | None,
-        "loss": str | None, "metrics": [str]}``; a layer's ``config`` holds the settings
+        ``{"class": str, "params": int, "built": True, "input_shape": [None, ...],
+        "layers": [{"class", "name", "params", "output_shape": [None, ...], "config":
+        {...}}], "unused": [], "compiled": bool, "optimizer": {"class", "learning_rate"} |
+        None, "loss": str | None, "loss_args": {"from_logits": bool, ...}, "metrics":
+        [str]}``; a layer's ``config`` holds the settings
         among `SETTINGS` it has (Keras's defaults filled in, sizes as lists).
     """
     layers = []
@@ -779,8 +780,10 @@ def describe(spec: ModelSpec) -> dict[str, Any]:
                        "config": {key: args[key] for key in SETTINGS if key in args}})
     compiled = spec.compile is not None
     optimizer = loss = None
+    loss_args: dict[str, Any] = {}
     metrics: list[str] = []
     if spec.compile is not None:
+        loss_args = dict(spec.compile["loss"].get("args") or {})  # from_logits, label_smoothing
         chosen = spec.compile["optimizer"]
         optimizer = {"class": chosen["class"],
                      "learning_rate": chosen["args"].get("learning_rate",
@@ -788,8 +791,9 @@ def describe(spec: ModelSpec) -> dict[str, Any]:
         loss = spec.compile["loss"]["shown"]
         metrics = list(spec.compile["metrics"])
     return {"class": spec.model_class, "params": param_count(spec), "built": True,
-            "layers": layers, "unused": [], "compiled": compiled, "optimizer": optimizer,
-            "loss": loss, "metrics": metrics}
+            "input_shape": [None, *spec.input_shape], "layers": layers, "unused": [],
+            "compiled": compiled, "optimizer": optimizer, "loss": loss, "loss_args": loss_args,
+            "metrics": metrics}
 
 
 DEFAULT_RATES = {"SGD": 0.01, "Adam": 0.001, "AdamW": 0.001, "Nadam": 0.001, "Adamax": 0.001,

@@ -8,14 +8,14 @@ Adapters build it from a gradebook row (`from_grade_row`), from a fresh grading 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from grader import grade_record
 from grader.config import AssignmentConfig
-from grader.results.records import Grade, PartGrade, TestOutcome
+from grader.results.records import Grade, extension_note, read_results_json
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class ReportInput:
         """The grade's score with the late policy applied (before any override)."""
         if self.grade is None:
             return 0.0
-        return round(self.grade.score * self.late_multiplier, 6)
+        return grade_record.final_score(self.grade.score, self.late_multiplier)
 
     @property
     def final(self) -> float:
@@ -113,10 +113,10 @@ def from_graded(graded: Any, *, config: AssignmentConfig | None = None,
 
 
 def late_terms(config: AssignmentConfig, submitted_at: datetime) -> tuple[float, int]:
-    """(multiplier, started days late) under the assignment's late policy."""
-    late_by = submitted_at - config.due - timedelta(minutes=config.late.grace_minutes)
-    days = max(0, math.ceil(late_by / timedelta(days=1))) if late_by > timedelta(0) else 0
-    return config.late.multiplier(submitted_at, config.due), days
+    """(multiplier, started days late) under the assignment's late policy
+    (`grader.grade_record.lateness`, the one rule)."""
+    late = grade_record.lateness(config.late, config.due, submitted_at)
+    return late.multiplier, late.late_days
 
 
 def from_grade_row(row: Any) -> ReportInput:
@@ -153,53 +153,18 @@ def from_grade_row(row: Any) -> ReportInput:
 
 def from_results_json(data: dict[str, Any] | Path, *, config: AssignmentConfig | None = None
                       ) -> ReportInput:
-    """A `ReportInput` for a ``results.json`` written by `grader autograde`.
-
-    The file holds the tests with their part, status, message and figures under
-    ``extra``; part points and maxima come from ``extra.parts``.
-    """
+    """A `ReportInput` for a ``results.json`` (`grader.results.records.read_results_json`,
+    the one reader: nothing in the file is trusted, lateness is recomputed)."""
     if isinstance(data, Path):
         data = json.loads(data.read_text(encoding="utf-8"))
-    extra = data.get("extra", {})
-    by_part: dict[str, list[TestOutcome]] = {}
-    for test in data.get("tests", []):
-        test_extra = test.get("extra", {})
-        part = test_extra.get("part") or test.get("name", "").split(": ", 1)[0]
-        case = test.get("name", "").split(": ", 1)[-1]
-        max_score = float(test.get("max_score") or 0.0)
-        fraction = float(test.get("score") or 0.0) / max_score if max_score else (
-            1.0 if test.get("status") == "passed" else 0.0)
-        by_part.setdefault(part, []).append(TestOutcome(
-            name=case.split("[", 1)[0], case=case,
-            status=test_extra.get("status") or test.get("status", "failed"),
-            fraction=min(max(fraction, 0.0), 1.0), message=test.get("output", "") or "",
-            duration_s=float(test_extra.get("duration_s") or 0.0),
-            figures=test_extra.get("figures") or {},
-            kind=str(test_extra.get("kind") or ""),
-            diagnosis=str(test_extra.get("diagnosis") or "")))
-    parts = tuple(PartGrade(p["name"], float(p["points"]), float(p["max_points"]),
-                            tuple(by_part.get(p["name"], ()))) for p in extra.get("parts", []))
-    unassigned = tuple(TestOutcome(**{k: v for k, v in t.items()
-                                      if k in TestOutcome.__dataclass_fields__})
-                       for t in extra.get("unassigned_tests", []))
-    grade = Grade(student_id=str(extra.get("student_id", "")),
-                  assignment=str(extra.get("assignment", "")), parts=parts,
-                  execution_time_s=float(data.get("execution_time") or 0.0),
-                  problems=tuple(extra.get("problems", ())),
-                  skipped_statements=tuple(extra.get("skipped_statements", ())),
-                  unassigned=unassigned)
-    submitted_at = None
-    if extra.get("submitted_at"):
-        try:
-            submitted_at = datetime.fromisoformat(str(extra["submitted_at"]))
-        except ValueError:
-            submitted_at = None
-    multiplier, days = 1.0, 0
-    if config is not None and submitted_at is not None and submitted_at.tzinfo is not None:
-        multiplier, days = late_terms(config, submitted_at)
-    return ReportInput(student_id=grade.student_id, display_name=str(extra.get(
-        "display_name", "")), grade=grade, submitted_at=submitted_at, late_days=days,
-        late_multiplier=multiplier)
+    read = read_results_json(data, config=config)
+    record = read.record
+    return ReportInput(student_id=read.grade.student_id, display_name=read.display_name,
+                       grade=read.grade, submitted_at=record.submitted_at,
+                       late_days=record.late_days, late_multiplier=record.late_multiplier,
+                       final_score=record.final, notes=read.notes + (
+                           (extension_note(record.extension_days, record.extension_reason),)
+                           if record.extension_days else ()))
 
 
 def _first_attr(obj: Any, names: tuple[str, ...]) -> Any:

@@ -315,6 +315,7 @@ def to_results_json(grade: Grade, record: GradeRecord | None = None, *,
             "unassigned_tests": [asdict(t) for t in grade.unassigned],
             "sandbox_notes": list(grade.sandbox_notes),
             "submitted_at": _iso(record.submitted_at),
+            "charged_at": _iso(record.charged_at),
             "late_days": record.late_days,
             "late_multiplier": record.late_multiplier,
             "extension_days": record.extension_days,
@@ -432,16 +433,17 @@ def read_results_json(data: Any, *, config: Any = None) -> ResultsJson:
                   skipped_statements=_texts(extra.get("skipped_statements")),
                   unassigned=unassigned, sandbox_notes=_texts(extra.get("sandbox_notes")))
     submitted_at = _moment(extra.get("submitted_at"))
+    charged_at = _moment(extra.get("charged_at")) or submitted_at
     extension_days = min(max(_number(extra.get("extension_days"), 0.0), 0.0),
                          grade_record.MAX_EXTENSION_DAYS)
     late_days, multiplier = 0, 1.0
     if config is not None:
-        late = grade_record.lateness(config.late, config.due, submitted_at, extension_days)
+        late = grade_record.lateness(config.late, config.due, charged_at, extension_days)
         late_days, multiplier = late.late_days, late.multiplier
         stored = _number(extra.get("late_multiplier"), multiplier)
         multiplier = min(multiplier, unit_fraction(stored))
     record = GradeRecord(score=grade.score, max_score=grade.max_score,
-                         submitted_at=submitted_at, late_days=late_days,
+                         submitted_at=submitted_at, charged_at=charged_at, late_days=late_days,
                          late_multiplier=multiplier, extension_days=extension_days,
                          extension_reason=_text(extra.get("extension_reason"))
                          if extension_days else "")

@@ -1,0 +1,441 @@
+"""Diagnoses for the Keras assignments: the known mistake a wrong model matches, as data.
+
+Everything here runs in the grader's process on plain data the suites already read: a
+model's description (`grader.evaluator.artifact.describe_model`: layers with their
+settings and output shapes, compile settings), the expected `LayerSpec` list, arrays a
+student's ``preprocess`` returned, and the student's own source (parsed, never run) for
+the Keras 2 spellings that Keras 3 rejects. No message text is read. Each diagnosis is a
+`grader.checks.diagnose.Mistake` whose sentence says, in the lecture's terms, what the
+student most likely did::
+
+    problems = compare_geometry(found, expected)
+    require(problems, "`build_cnn()`: padding",
+            lambda: layer_mistake(found, expected, ("padding",), model="CNN"))
+
+`require` raises `Diagnosed` (the mistake's id travels as data to the outcome) when the
+diagnosis names a mistake, a plain ``AssertionError`` otherwise. Diagnosing never fails
+a check on its own and never raises: a hostile config (a NaN kernel size, a string where
+a number belongs, a unicode name) gets the plain verdict of its check.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from grader.checks.architecture import (
+    LayerSpec,
+    canonical_loss,
+    canonical_metric,
+    line_up,
+    settings_equal,
+)
+from grader.checks.diagnose import Diagnosed, Mistake
+from grader.checks.keras_hints import MISSING_SOFTMAX
+
+__all__ = ["DEFAULT_RATES", "compile_mistake", "diagnosing", "last_activation", "layer_mistake",
+           "logits_loss_failure", "preprocess_mistake", "require", "shuffle_mistake"]
+
+DEFAULT_RATES = {"sgd": 0.01, "adam": 0.001, "rmsprop": 0.001, "adamw": 0.001,
+                 "nadam": 0.001, "adamax": 0.001, "adagrad": 0.001, "adadelta": 0.001}
+"""Keras's default learning rates: a rate equal to one of these was most likely left out."""
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+_SHOWN = 40  # characters of a student's value shown in a sentence
+
+
+def require(problems: Sequence[str], what: str,
+            diagnose: Callable[[], Mistake | None] | None = None) -> None:
+    """Fail with the differences; name the mistake when ``diagnose`` finds one.
+
+    Raises:
+        Diagnosed: ``problems`` is not empty and ``diagnose()`` returned a mistake.
+        AssertionError: ``problems`` is not empty otherwise.
+    """
+    if not problems:
+        return
+    message = f"{what}:\n" + "\n".join(problems)
+    mistake = _safely(diagnose) if diagnose is not None else None
+    if mistake is not None:
+        raise Diagnosed(message, mistake)
+    raise AssertionError(message)
+
+
+def _safely(diagnose: Callable[[], Mistake | None]) -> Mistake | None:
+    """The diagnosis, or None when the student's values make it impossible to compute."""
+    try:
+        mistake = diagnose()
+    except Exception:  # noqa: BLE001 - hostile values: the check's plain verdict stands
+        return None
+    return mistake if isinstance(mistake, Mistake) else None
+
+
+def _mistake(mistake_id: str, sentence: str) -> Mistake:
+    return Mistake(mistake_id, sentence, lambda: None)
+
+
+def _text(value: Any) -> str:
+    """A student's value in a sentence: short, printable."""
+    shown = repr(value) if isinstance(value, str) else str(value)
+    shown = "".join(ch if ch.isprintable() else "?" for ch in shown)
+    return shown if len(shown) <= _SHOWN else shown[:_SHOWN] + "..."
+
+
+def _size(value: Any) -> str:
+    """(5, 5) -> "5x5"; anything else as text."""
+    if isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):
+        return "x".join(str(v) for v in value)
+    return _text(value)
+
+
+def _spatial(shape: Any) -> str | None:
+    """[None, 5, 5, 16] -> "5x5" (the feature map's height and width)."""
+    if isinstance(shape, (list, tuple)) and len(shape) == 4 and \
+            all(isinstance(v, int) for v in shape[1:3]):
+        return f"{shape[1]}x{shape[2]}"
+    return None
+
+
+def _ordinal(have: Sequence[Any], j: int) -> str:
+    """"second Conv2D": the found layer's place among the layers of its kind."""
+    kind = have[j].kind
+    n = sum(1 for layer in have[: j + 1] if layer.kind == kind)
+    return f"{_ORDINALS[n - 1] if n <= len(_ORDINALS) else f'{n}th'} {kind}"
+
+
+def _same_output(in_shape: Any, strides: Any) -> str | None:
+    """The feature map 'same' padding gives: ceil(size / stride) in each direction."""
+    if not (isinstance(in_shape, (list, tuple)) and len(in_shape) == 4):
+        return None
+    if not (isinstance(strides, (list, tuple)) and len(strides) == 2):
+        return None
+    h, w, (sh, sw) = in_shape[1], in_shape[2], strides
+    if not all(isinstance(v, int) and v > 0 for v in (h, w, sh, sw)):
+        return None
+    return f"{math.ceil(h / sh)}x{math.ceil(w / sw)}"
+
+
+# -- layers --------------------------------------------------------------------------------
+
+
+def layer_mistake(found: Sequence[Mapping[str, Any]], expected: Sequence[LayerSpec],
+                  names: Sequence[str], *, model: str = "model",
+                  input_shape: Any = None) -> Mistake | None:
+    """The known mistake behind a difference in the named settings (or in the kinds).
+
+    Args:
+        found: ``describe_model(...)["layers"]`` (output shapes included).
+        expected: The spec the check compares with.
+        names: What the check compares: "kinds", or settings among "units", "filters",
+            "kernel_size", "strides", "pool_size", "padding", "activation", "rate".
+        model: How the lecture names the model ("CNN", "AlexNet", "Sequential MLP").
+        input_shape: The model's input as described (``[None, 28, 28, 1]``), for the
+            feature-map size of a first layer.
+
+    Returns:
+        The first matching mistake in layer order, or None.
+    """
+    lined = line_up(found, expected)
+    want, have = lined.want, lined.have
+    if "kinds" in names or "rate" in names:
+        mistake = _kind_mistake(lined, model, dropout_only="kinds" not in names)
+        if mistake is not None:
+            return mistake
+    for i, j in lined.pairs:
+        for name in names:
+            if name not in want[i].settings or settings_equal(
+                    name, want[i].settings[name], have[j].settings.get(name)):
+                continue
+            previous = have[j - 1].output_shape if j > 0 else input_shape
+            mistake = _setting_mistake(name, want, have, i, j, model, previous,
+                                       last=i == len(want) - 1)
+            if mistake is not None:
+                return mistake
+    return None
+
+
+def _kind_mistake(lined, model: str, *, dropout_only: bool) -> Mistake | None:
+    want, have = lined.want, lined.have
+    missing = [want[i] for i in lined.missing]
+    extra = [have[j] for j in lined.extra]
+    if not dropout_only and any(layer.kind == "Flatten" for layer in missing) and not any(
+            layer.kind in ("Flatten", "Reshape", "GlobalAveragePooling2D",
+                           "GlobalMaxPooling2D") for layer in extra):
+        return _mistake(
+            "keras_missing_flatten",
+            f"Your model has no Flatten between the last pooling layer and the first Dense "
+            f"layer, so Dense works on each pixel's channels separately and the output keeps "
+            f"the image's height and width; the lecture's {model} flattens the feature maps "
+            "to one vector first: add `layers.Flatten()` before the first Dense.")
+    missing_dropout = [layer for layer in missing if layer.kind == "Dropout"]
+    extra_dropout = [layer for layer in extra if layer.kind == "Dropout"]
+    if missing_dropout and extra_dropout:
+        return _mistake(
+            "keras_dropout_misplaced",
+            f"Your Dropout is not where the lecture's {model} has it: it belongs right after "
+            "the hidden Dense layer (it drops that layer's outputs while training), not "
+            "before it or after the output layer.")
+    if missing_dropout:
+        return _mistake(
+            "keras_dropout_missing",
+            f"Your model has no Dropout where the lecture's {model} has one "
+            f"({_text(missing_dropout[0].settings.get('rate'))} after the hidden Dense "
+            "layer): add `layers.Dropout(rate)` after it.")
+    if dropout_only:
+        for i, j in lined.pairs:
+            if want[i].kind == "Dropout" and not settings_equal(
+                    "rate", want[i].settings.get("rate"), have[j].settings.get("rate")):
+                return _mistake(
+                    "keras_dropout_rate",
+                    f"Your Dropout drops a share of {_text(have[j].settings.get('rate'))} of "
+                    f"the units; the lecture's {model} uses "
+                    f"{_text(want[i].settings.get('rate'))} (Dropout's argument is the share "
+                    "dropped, not the share kept).")
+        return None
+    if missing and len(missing) == 1 and not extra:
+        return _mistake(
+            "keras_layer_missing",
+            f"Your model lacks the lecture's {missing[0].show(missing[0].settings)} "
+            f"(the {model} has {len(want)} layers; yours has {len(have)}).")
+    return None
+
+
+def _setting_mistake(name: str, want, have, i: int, j: int, model: str, previous: Any, *,
+                     last: bool) -> Mistake | None:
+    expected, found = want[i].settings.get(name), have[j].settings.get(name)
+    layer = _ordinal(have, j)
+    if name == "padding":
+        feature = _spatial(have[j].output_shape)
+        should = _same_output(previous, have[j].settings.get("strides"))
+        size = (f", so its feature map is {feature} instead of {should}"
+                if feature and should and feature != should else "")
+        return _mistake(
+            f"keras_padding_{str(found).lower()}" if str(found).lower() in ("valid", "same")
+            else "keras_padding",
+            f"Your {layer} uses padding={_text(found)}; the lecture's {model} uses "
+            f"{_text(expected)}{size}: 'valid' shrinks each side by the kernel size minus 1, "
+            "'same' keeps height and width. This also changes the parameter count of the "
+            "Dense layer after Flatten.")
+    if name == "kernel_size":
+        return _mistake(
+            "keras_kernel_size",
+            f"Your {layer} uses a {_size(found)} kernel; the lecture's {model} uses "
+            f"{_size(expected)} (each filter sees a {_size(expected)} window, "
+            f"{_size(expected)} x channels weights plus a bias).")
+    if name == "strides" and have[j].kind.startswith("Conv"):
+        kernel = have[j].settings.get("kernel_size")
+        if found == kernel and found != expected:
+            return _mistake(
+                "keras_conv_positional_strides",
+                f"Your {layer} moves {_size(found)} pixels at a time: `Conv2D(filters, 5, 5)` "
+                "is the Keras 1 spelling of a 5x5 kernel, but since Keras 2 the third "
+                "positional argument is `strides`. Write `Conv2D(filters, (5, 5))` or "
+                "`Conv2D(filters, kernel_size=5)`.")
+        return _mistake(
+            "keras_strides",
+            f"Your {layer} uses strides {_size(found)}; the lecture's {model} uses "
+            f"{_size(expected)} (a convolution that moves one pixel at a time).")
+    if name in ("pool_size", "strides"):
+        return _mistake(
+            "keras_pool_size",
+            f"Your {layer} uses {name.replace('_', ' ')} {_size(found)}; the lecture's "
+            f"{model} pools 2x2 windows with stride 2, halving height and width.")
+    if name in ("filters", "units"):
+        return _mistake(
+            f"keras_{name}",
+            f"Your {layer} has {_text(found)} {name}; the lecture's {model} has "
+            f"{_text(expected)} there.")
+    if name == "activation":
+        if last and str(expected).lower() == "softmax" and str(found).lower() in (
+                "linear", "none"):
+            return MISSING_SOFTMAX
+        return _mistake(
+            "keras_activation",
+            f"Your {layer} uses activation {_text(found)}; the lecture's {model} uses "
+            f"{_text(expected)} there"
+            + (" (the output layer turns scores into class probabilities)." if last else
+               " (ReLU: max(0, x), which keeps gradients alive in deep networks)."))
+    return None
+
+
+# -- compile settings ----------------------------------------------------------------------
+
+
+def compile_mistake(info: Mapping[str, Any], *, optimizer: str | None = None,
+                    learning_rate: float | None = None, loss: Sequence[str] = (),
+                    metrics: Sequence[str] = (), labels: str = "one-hot",
+                    model: str = "model") -> Mistake | None:
+    """The known mistake behind a difference in the compile settings.
+
+    Args:
+        info: ``describe_model(...)`` (``optimizer``, ``loss``, ``loss_args``, ``metrics``
+            and ``layers`` for the output activation).
+        optimizer, learning_rate, loss, metrics: What the check expects (None or empty:
+            not checked).
+        labels: What ``preprocess`` gives the loss: "one-hot" rows in this course.
+    """
+    if not info.get("compiled"):
+        return None
+    chosen = info.get("optimizer") or {}
+    kind = str(chosen.get("class"))
+    if optimizer is not None and kind.lower() != optimizer.lower():
+        return _mistake(
+            "keras_optimizer",
+            f"You compile with {_text(kind)}; the lecture's {model} uses {optimizer} "
+            f"(`optimizer=keras.optimizers.{optimizer}(...)` or the string "
+            f"{optimizer.lower()!r}).")
+    rate = chosen.get("learning_rate")
+    if learning_rate is not None and isinstance(rate, (int, float)) and math.isfinite(rate) \
+            and not math.isclose(float(rate), learning_rate, rel_tol=1e-5):
+        default = DEFAULT_RATES.get(kind.lower())
+        left_out = (f" {_text(float(rate))} is Keras's default for {kind}: the learning rate "
+                    f"was most likely left out; write `keras.optimizers.{kind}("
+                    f"learning_rate={learning_rate:g})`"
+                    if default is not None and math.isclose(float(rate), default) else "")
+        return _mistake(
+            "keras_learning_rate",
+            f"Your optimizer's learning rate is {_text(float(rate))}; the lecture's {model} "
+            f"uses {learning_rate:g}.{left_out}")
+    wanted = {canonical_loss(name) for name in loss}
+    found_loss = canonical_loss(info.get("loss")) if isinstance(info.get("loss"), str) else None
+    from_logits = bool((info.get("loss_args") or {}).get("from_logits"))
+    if wanted and found_loss not in wanted:
+        if found_loss == "sparse_categorical_crossentropy" and labels == "one-hot" and \
+                "categorical_crossentropy" in wanted:
+            return _mistake(
+                "keras_sparse_loss_on_one_hot",
+                "Your loss is 'sparse_categorical_crossentropy', which expects integer class "
+                "labels (one number per image), but `preprocess` gives one-hot rows "
+                "(to_categorical): with one-hot labels the loss is "
+                "'categorical_crossentropy'.")
+        if found_loss == "categorical_crossentropy" and "sparse_categorical_crossentropy" in \
+                wanted:
+            return _mistake(
+                "keras_categorical_loss_on_integers",
+                "Your loss is 'categorical_crossentropy', which expects one-hot rows, but the "
+                "labels are integers: use 'sparse_categorical_crossentropy' (or one-hot "
+                "encode the labels).")
+        return _mistake(
+            "keras_loss",
+            f"You compile with the loss {_text(info.get('loss'))}; the lecture's {model} "
+            f"uses {' or '.join(sorted(repr(n) for n in loss))}.")
+    if wanted and from_logits and last_activation(info) == "softmax":
+        return _mistake(
+            "keras_from_logits_on_probabilities",
+            "Your loss has `from_logits=True`, but your last layer already applies softmax: "
+            "the loss applies softmax a second time to numbers that are probabilities. Keep "
+            "the softmax and drop `from_logits=True` (it is for a last layer with no "
+            "activation).")
+    have = {canonical_metric(str(name)) for name in info.get("metrics") or []}
+    if metrics and any(canonical_metric(name) not in have for name in metrics):
+        return _mistake(
+            "keras_metrics",
+            f"Your compile has metrics {_text(list(info.get('metrics') or []))}; the "
+            "lecture's model reports accuracy: `metrics=['accuracy']` (a list).")
+    return None
+
+
+def last_activation(info: Mapping[str, Any]) -> str:
+    """The output's activation in a description: the last layer's, Dropout and Flatten
+    passed over, an activation layer folded in ("linear" when it has none)."""
+    layers = [layer for layer in info.get("layers") or []
+              if layer.get("class") not in ("Dropout", "Flatten", "Reshape")]
+    if not layers:
+        return ""
+    last = layers[-1]
+    if last.get("class") == "Softmax":
+        return "softmax"
+    return str((last.get("config") or {}).get("activation", "linear")).lower()
+
+
+def logits_loss_failure(info: Mapping[str, Any]) -> Mistake | None:
+    """For the one-step check: a from_logits loss on a softmax output (it may still fall)."""
+    if bool((info.get("loss_args") or {}).get("from_logits")) and \
+            last_activation(info) == "softmax":
+        return compile_mistake(info, loss=("categorical_crossentropy",))
+    return None
+
+
+# -- preprocessing and the pipeline ------------------------------------------------------
+
+
+def preprocess_mistake(received: Any, images: np.ndarray, labels: np.ndarray, *,
+                       part: str, expected_shape: Sequence[int] | None = None
+                       ) -> Mistake | None:
+    """What a wrong ``preprocess`` output most likely comes from.
+
+    Args:
+        received: The student's x (``part="images"``) or y (``part="labels"``).
+        images: The uint8 images given, (N, 28, 28).
+        labels: The integer labels given, (N,).
+        expected_shape: The shape the images should have, e.g. (N, 28, 28, 1).
+    """
+    try:
+        answer = np.asarray(received, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if part == "images":
+        raw = images.astype(np.float64)
+        if answer.size != raw.size or not np.all(np.isfinite(answer)):
+            return None
+        if np.allclose(answer.reshape(raw.shape), raw):
+            return _mistake(
+                "keras_images_unscaled",
+                "Your images keep their pixel values 0..255: divide by 255 (`x / 255.0`, as "
+                "in the lecture) so the network's inputs lie in [0, 1].")
+        if expected_shape is not None and tuple(answer.shape) != tuple(expected_shape) and \
+                np.allclose(answer.reshape(raw.shape), raw / 255.0, rtol=1e-5, atol=1e-6):
+            shape = "x".join(str(n) for n in answer.shape)
+            wanted = "x".join(str(n) for n in expected_shape)
+            return _mistake(
+                "keras_image_shape",
+                f"Your images have the right values (pixels / 255) but the shape {shape}; the "
+                f"model takes {wanted}: "
+                + ("Conv2D needs a channel axis (`tf.expand_dims(x, -1)` or "
+                   "`x.reshape(-1, 28, 28, 1)`)." if len(expected_shape) == 4 else
+                   "Dense needs each image as one row of 784 (`x.reshape(-1, 784)`)."))
+        return None
+    if answer.size == labels.size and np.array_equal(answer.reshape(labels.shape),
+                                                     labels.astype(np.float64)):
+        return _mistake(
+            "keras_labels_not_one_hot",
+            "Your labels are still class numbers (one per image); the lecture one-hot "
+            "encodes them (`keras.utils.to_categorical(labels, 10)` or `tf.one_hot`), which "
+            "'categorical_crossentropy' needs.")
+    return None
+
+
+def shuffle_mistake(pairs: Sequence[tuple[bytes, int]], expected: Sequence[tuple[bytes, int]]
+                    ) -> Mistake | None:
+    """Images and labels shuffled separately: the same images and the same labels, paired
+    differently. ``pairs`` are (image bytes, label) from the student's pipeline."""
+    found_images = sorted(image for image, _ in pairs)
+    found_labels = sorted(label for _, label in pairs)
+    if found_images == sorted(image for image, _ in expected) and \
+            found_labels == sorted(label for _, label in expected) and \
+            sorted(pairs) != sorted(expected):
+        return _mistake(
+            "keras_shuffled_separately",
+            "Your training pipeline has every image and every label, but not together: "
+            "images and labels were shuffled separately, so most images carry another "
+            "image's label. Shuffle the pairs: `tf.data.Dataset.from_tensor_slices((x, "
+            "y)).shuffle(...)`, as in the lecture.")
+    return None
+
+
+@contextmanager
+def diagnosing(diagnose: Callable[[], Mistake | None]) -> Iterator[None]:
+    """Turn a check's plain failure inside the block into `Diagnosed` when ``diagnose()``
+    names a mistake (computed only after a failure; a `Diagnosed` passes through)."""
+    try:
+        yield
+    except Diagnosed:
+        raise
+    except AssertionError as exc:
+        mistake = _safely(diagnose)
+        if mistake is None:
+            raise
+        raise Diagnosed(str(exc), mistake) from None
