@@ -283,7 +283,7 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
     Args:
         assignment: the assignment id (or its folder or assignment.toml).
         submissions: a submission (folder, zip, .py, .ipynb) or a class folder.
-        out: where results.json files go; default: ``graded/<id>``.
+        out: where results.json files go; default: ``<course>/graded/<id>``.
         dataset: the dataset for data-driven tests; default: `grader.data`'s.
         db: a SQLAlchemy URL or a SQLite path; default: ``gradebook.db`` in the course
             folder (the folder holding ``assignments/``).
@@ -303,7 +303,7 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
     config = load_assignment(assignment)
-    out = out or Path("graded") / config.id
+    out = out or config.repo_root / "graded" / config.id  # in the course, never the tool
     paths = submissions_in(submissions, config)
     try:
         notes = duplicate_notes(submissions, config)

@@ -15,6 +15,18 @@ from grader.ids import printable
 INTERRUPTED_EXIT = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
 
 
+def _init_main(args: argparse.Namespace) -> int:
+    from grader import scaffold
+
+    return scaffold.init_main(folder=args.folder, source=args.source)
+
+
+def _new_main(args: argparse.Namespace) -> int:
+    from grader import scaffold
+
+    return scaffold.new_main(assignment=args.assignment, title=args.title)
+
+
 def _data_main(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         path = data.fetch_mnist()
@@ -138,6 +150,8 @@ def _override_main(args: argparse.Namespace) -> int:
                          db=args.db)
 
 
+COURSE_HELP = ("the course folder (holding course.toml); default: $GRADER_COURSE, else the "
+               "first folder from the current one upwards that holds a course.toml")
 DB_HELP = ("the gradebook: a SQLAlchemy URL (postgresql://...) or a SQLite file "
            "(default: gradebook.db in the course folder)")
 
@@ -181,8 +195,33 @@ def build_parser() -> argparse.ArgumentParser:
         "matrix; 2 bad arguments or input (the message says what to change); 3 `autograde`: "
         "some submissions had problems (listed per submission); 130 stopped by Ctrl-C.",
     )
+    parser.add_argument("--course", type=Path, metavar="DIR", help=COURSE_HELP)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB",
                                   parser_class=Parser)
+
+    init = verbs.add_parser(
+        "init", help="start a course of your own: a copy of this lecture's course (instructor)",
+        description="Copy the lecture's course (course.toml, assignments/, reference/, "
+        "autograde_tests/) into DIR, a new or empty folder; edit course.toml, then work "
+        "inside DIR. Example: grader init ~/nn-course && cd ~/nn-course",
+    )
+    init.add_argument("folder", type=Path, metavar="DIR", help="the new course folder")
+    init.add_argument("--from", dest="source", type=Path, metavar="COURSE",
+                      help="copy this course folder instead (default: the lecture's course "
+                      "when the tool runs from its checkout, else an empty course)")
+    init.set_defaults(run=_init_main)
+
+    new = verbs.add_parser(
+        "new", help="scaffold an assignment in the current course (instructor)",
+        description="Write assignments/ID/assignment.toml and README.md, reference/ID.py "
+        "with solution markers, and autograde_tests/ID/test_public.py and test_hidden.py: "
+        "an assignment that releases as created (the reference scores full marks, the "
+        "skeleton zero). Example: grader new perceptron && grader release perceptron",
+    )
+    new.add_argument("assignment", metavar="ID",
+                     help="the new assignment's id: lower case letters, digits, underscores")
+    new.add_argument("--title", help="shown to students (default: the id)")
+    new.set_defaults(run=_new_main)
 
     data_parser = verbs.add_parser(
         "data", help="check, describe or fetch the dataset",
@@ -361,13 +400,20 @@ def build_parser() -> argparse.ArgumentParser:
     override.add_argument("--clear", action="store_true", help="remove the override")
     override.add_argument("--db", help=DB_HELP)
     override.set_defaults(run=_override_main)
+    for verb in verbs.choices.values():  # --course also after the verb (where it wins)
+        verb.add_argument("--course", type=Path, metavar="DIR", help=COURSE_HELP,
+                          default=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        from grader import course
+
+        with course.selected(args.course):
+            _course_defaults(args)
+            return args.run(args)
     except KeyboardInterrupt:  # a batch handles Ctrl-C itself; this is any other moment
         print("grader: stopped by Ctrl-C", file=sys.stderr)
         return INTERRUPTED_EXIT
@@ -375,6 +421,29 @@ def main(argv: list[str] | None = None) -> int:
         shown = "\n".join(printable(line, limit=2000) for line in str(error).splitlines())
         print(f"grader: {shown}", file=sys.stderr)  # student ids: no terminal escapes
         return 2
+
+
+# Verbs a student runs in a released folder, and `init`, which makes a course: no course.
+_WITHOUT_COURSE = ("check", "submit", "data", "init")
+
+
+def _course_defaults(args: argparse.Namespace) -> None:
+    """The course's `dataset` and `lms` where the command line and $GRADER_DATASET say none."""
+    import os
+
+    from grader import course
+
+    if args.verb in _WITHOUT_COURSE:
+        return
+    found = course.find_course(required=False)
+    if found is None:
+        return
+    if (getattr(args, "dataset", "") is None and found.dataset != "auto"
+            and not os.environ.get("GRADER_DATASET")):
+        args.dataset = found.dataset
+    if (args.verb == "export" and args.format == "csv" and args.preset is None
+            and args.columns is None and found.lms is not None):
+        args.preset = found.lms
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -385,7 +454,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from grader.release.build import ReleaseRefused
     from grader.release.strip import MarkerError
     from grader.samples import SampleError
+    from grader.scaffold import ScaffoldRefused
     from grader.kit.submit import SubmitRefused
 
     return (ConfigError, ReleaseRefused, MarkerError, SubmitRefused, FileNotFoundError,
-            GradebookError, RosterError, NoCalibration, SampleError)
+            GradebookError, RosterError, NoCalibration, SampleError, ScaffoldRefused)

@@ -23,6 +23,10 @@ description = "..."                  # optional; shown in reports
 [budgets.cpu]  # optional: the same kind of numbers, overriding [budgets] on that device
 [budgets.gpu]  #   (`config.budgets_for("gpu")`); "cpu" and "gpu" are the only subtables
 [thresholds]   # optional, free-form: name = number (accuracies, tolerances)
+[parameters]   # optional: the task's own numbers and names, one home for each (hidden sizes,
+               #   ...): name = number, string, boolean or an array of them. Tests read them
+               #   through the `parameters` fixture, README.md as {{ parameters.name }}, and
+               #   the release refuses a reference whose NAME constant (upper case) differs.
 [sandbox]      # optional: the runtime's limits, keys named as `SandboxLimits` fields
 [sandbox.cpu]  #   (`SANDBOX_KEYS`: call_timeout_s, total_time_s, memory_mb, ...);
 [sandbox.gpu]  #   per-device overrides as for budgets (`config.sandbox_for("gpu")`)
@@ -52,6 +56,7 @@ something; a helper that should not count must not be named `test_*`).
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -82,6 +87,7 @@ __all__ = [
     "Part",
     "StudentFile",
     "load_assignment",
+    "parameter_mismatches",
     "validate_tests",
 ]
 
@@ -248,8 +254,10 @@ class AssignmentConfig:
             device (see `budgets_for`).
         accuracy: The `[[accuracy]]` entries, in file order.
         root: The assignment's folder (`<repo>/assignments/<id>`).
-        repo_root: The repository root that reference paths are relative to.
+        repo_root: The course's folder (`grader.course`) that reference paths are relative
+            to; it holds `assignments/`, `reference/` and `autograde_tests/`.
         total: The declared total, or None; when given it equals `total_points`.
+        parameters: `[parameters]`: the task's own values (arrays as tuples; read-only).
     """
 
     id: str
@@ -270,6 +278,7 @@ class AssignmentConfig:
     accuracy: tuple[AccuracyTest, ...] = ()
     device_sandbox: Mapping[str, Mapping[str, float | int]] = field(
         default_factory=lambda: MappingProxyType({}))
+    parameters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def sandbox_for(self, device: str | None) -> Mapping[str, float | int]:
         """`sandbox` with the ``[sandbox.<device>]`` overrides applied (None: none applied)."""
@@ -342,14 +351,16 @@ def load_assignment(path_or_id: str | Path, *, repo_root: Path | None = None) ->
     Args:
         path_or_id: An `assignment.toml`, the folder holding one, or an assignment id
             looked up as `<repo_root>/assignments/<id>/assignment.toml`.
-        repo_root: The repository root; reference paths are relative to it. Default: for
-            a path, the folder above `assignments/`; for an id, the current directory if
-            it has an `assignments/` folder, else the checkout holding this package.
+        repo_root: The course's folder (`grader.course`); reference paths are relative to
+            it. Default: for a path, the folder above `assignments/`; for an id, the
+            current course (``--course``, ``$GRADER_COURSE``, or the first folder holding
+            `course.toml` from the current directory up), never the tool's own folder.
 
     Returns:
         The checked configuration.
 
     Raises:
+        CourseError: (a `ConfigError`) For an id, when no course is found.
         ConfigError: If the file is missing, is not valid TOML, or breaks the schema
             (unknown or missing keys, wrong types, duplicate part names, a test in two
             parts, negative points, a total that the parts do not add up to, a reference
@@ -404,21 +415,80 @@ def validate_tests(config: AssignmentConfig, found_test_names: Iterable[str]) ->
         raise ConfigError(shown, "parts", "; ".join(problems) + f"; tests found: {listing}")
 
 
+def parameter_mismatches(config: AssignmentConfig) -> list[str]:
+    """Where a reference file contradicts `[parameters]`: the release refuses on any.
+
+    A parameter `name` is checked against a top-level constant `NAME = <literal>` of each
+    Python reference file that defines one (arrays and tuples compare as sequences), so
+    the skeleton a student gets says what assignment.toml says.
+
+    Returns:
+        One sentence per contradiction (empty when every constant agrees).
+    """
+    reasons = []
+    for file in config.files:
+        if file.reference is None or file.reference.suffix != ".py":
+            continue
+        constants = _literal_constants(file.reference)
+        for name, wanted in config.parameters.items():
+            if name.upper() not in constants:
+                continue
+            found = constants[name.upper()]
+            if not _agrees(found, wanted):
+                reasons.append(f"{file.reference.name}: {name.upper()} = {found!r} but "
+                               f"assignment.toml has [parameters] {name} = "
+                               f"{list(wanted) if isinstance(wanted, tuple) else wanted!r}; "
+                               "change one so they agree (the skeleton keeps the constant)")
+    return reasons
+
+
+def _agrees(found: Any, wanted: Any) -> bool:
+    """A reference's literal against a parameter: sequences item by item, 100 == 100.0,
+    but True is not 1."""
+    if isinstance(wanted, tuple):
+        return (isinstance(found, (list, tuple)) and len(found) == len(wanted)
+                and all(_agrees(f, w) for f, w in zip(found, wanted)))
+    if isinstance(found, bool) or isinstance(wanted, bool):
+        return type(found) is type(wanted) and found == wanted
+    if isinstance(found, (int, float)) and isinstance(wanted, (int, float)):
+        return found == wanted
+    return type(found) is type(wanted) and found == wanted
+
+
+def _literal_constants(path: Path) -> dict[str, Any]:
+    """``NAME = <literal>`` at the top level of a Python file (other statements ignored)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return {}  # the release's own checks report an unreadable reference
+    found = {}
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            try:
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, RecursionError):
+                continue
+    return found
+
+
 def _find_toml(path_or_id: str | Path, repo_root: Path | None) -> Path:
-    candidate = Path(path_or_id)
-    if candidate.suffix == ".toml" or candidate.is_dir():
-        return candidate / CONFIG_NAME if candidate.is_dir() else candidate
     text = str(path_or_id)
-    if "/" in text or "\\" in text:
-        return candidate / CONFIG_NAME
-    root = repo_root if repo_root is not None else _default_repo_root()
-    return root / "assignments" / text / CONFIG_NAME
+    bare = isinstance(path_or_id, str) and not any(sep in text for sep in "/\\")
+    if bare and (_ID_RE.match(text) or not (text.endswith(".toml") or Path(text).is_dir())):
+        # A bare id is the course's assignment, even when a folder of that name (a student
+        # release, say) sits in the current directory.
+        root = repo_root if repo_root is not None else _course_root()
+        return root / "assignments" / text / CONFIG_NAME
+    candidate = Path(path_or_id)
+    return candidate if candidate.suffix == ".toml" else candidate / CONFIG_NAME
 
 
-def _default_repo_root() -> Path:
-    if (Path.cwd() / "assignments").is_dir():
-        return Path.cwd()
-    return Path(__file__).resolve().parents[1]
+def _course_root() -> Path:
+    """The current course's folder (`grader.course.current`): never the tool's own folder."""
+    from grader.course import current  # grader.course imports this module
+
+    return current().root
 
 
 def _shown(path: Path, repo_root: Path) -> str:
@@ -450,6 +520,7 @@ class _Parser:
     """Turns the parsed TOML into an `AssignmentConfig`, raising on the first problem."""
 
     _TOP = {"id", "title", "due", "total", "files", "parts", "budgets", "thresholds",
+            "parameters",
             "sandbox", "late", "accuracy"}
     _ACCURACY = {"test", "module", "build", "preprocess", *ACCURACY_BUDGET_KEYS, *DEVICES}
     _FILE = {"student", "reference"}
@@ -539,6 +610,7 @@ class _Parser:
             budgets=budgets,
             device_budgets=device_budgets,
             accuracy=self.accuracy(data.get("accuracy", []), files, parts),
+            parameters=self.parameters(data.get("parameters", {})),
             thresholds=MappingProxyType({
                 k: float(v) for k, v in self.numbers(data.get("thresholds", {}),
                                                      "thresholds").items()}),
@@ -701,6 +773,26 @@ class _Parser:
                 if value == 0:
                     raise self.fail(name, f"`{name}` must be positive; received: {name}=0")
                 checked[key] = value
+        return MappingProxyType(checked)
+
+    def parameters(self, value: Any) -> Mapping[str, Any]:
+        """[parameters]: identifiers -> a number, string, boolean or an array of them."""
+        self.expect(value, "parameters", (dict,), "a table ([parameters])")
+        checked: dict[str, Any] = {}
+        for key, item in value.items():
+            where = f"parameters.{key}"
+            if not key.isidentifier():
+                raise self.fail(where, f"`{where}`: a parameter's name must be a Python "
+                                f"identifier (tests and templates use it as one); received "
+                                f"{key!r}")
+            items = item if isinstance(item, list) else [item]
+            for element in items:
+                self.expect(element, where, (int, float, str, bool),
+                            "a number, a string, a boolean or an array of them")
+                if isinstance(element, float) and not math.isfinite(element):
+                    raise self.fail(where, f"`{where}` must be finite; received: "
+                                    f"{where}={item!r}")
+            checked[key] = tuple(item) if isinstance(item, list) else item
         return MappingProxyType(checked)
 
     def numbers(self, value: Any, where: str) -> Mapping[str, float | int]:

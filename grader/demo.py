@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import autograde, data, feedback
+from grader import autograde, course, data, feedback
 from grader.config import load_assignment
 from grader.grading.run import grade_path
 from grader.release.build import release
@@ -38,7 +38,8 @@ class RunRow:
 
 def run_reference(artifact: str, dataset: data.Dataset, *, quick: bool) -> RunRow:
     """Runs one reference module's lecture run and times it."""
-    module = importlib.import_module(f"reference.{artifact}")
+    with course.course_imports(course.current().root):  # the course's own reference
+        module = importlib.import_module(f"reference.{artifact}")
     start = time.perf_counter()
     epochs, accuracy = module.run_lecture(dataset, quick=quick)
     return RunRow(artifact, dataset.name, epochs, accuracy, time.perf_counter() - start)
@@ -84,7 +85,7 @@ def main(*, dataset: str | None = None, quick: bool = True, references: bool = F
     if references:
         return references_main(dataset=dataset, quick=quick)
     loaded = data.load(dataset)  # fail early, with the data's own message
-    names = assignments or graded_assignments(Path.cwd())
+    names = assignments or graded_assignments(course.current().root)
     print(f"nn-grader demo on {loaded.name}: {', '.join(names)}\n", flush=True)
     started = time.perf_counter()
     for name in names:

@@ -553,10 +553,10 @@ def _config_or_none(assignment: str) -> AssignmentConfig | None:
 
 
 def _on_disk() -> list[str]:
-    from grader.config import _default_repo_root
+    from grader.course import find_course
 
-    folder = _default_repo_root() / "assignments"
-    return sorted(path.parent.name for path in folder.glob("*/assignment.toml"))
+    course = find_course(required=False)
+    return course.assignment_ids() if course is not None else []
 
 
 def _on_disk_listing() -> str:

@@ -35,7 +35,7 @@ from grader.reports import (
     render_class_summary,
     render_student_report,
 )
-from grader.reports.render import markdown_text
+from grader.reports.templates_env import html_language, markdown_text
 from grader.results.records import grader_problem
 
 PROBLEMS_EXIT = 3  # exit status when some reports had problems (listed on stderr)
@@ -86,16 +86,17 @@ def fallback_report(report: ReportInput, problem: str) -> StudentReport:
 
 
 def write_reports(inputs: Sequence[ReportInput], *, config: AssignmentConfig, out: Path,
-                  roster: Iterable[Any] = ()) -> Path:
+                  roster: Iterable[Any] = (), language: str | None = None) -> Path:
     """Writes every student's report and the class summary; returns ``out/index.html``.
 
     See `write_feedback`, which also returns the students it had trouble with.
     """
-    return write_feedback(inputs, config=config, out=out, roster=roster).index
+    return write_feedback(inputs, config=config, out=out, roster=roster,
+                          language=language).index
 
 
 def write_feedback(inputs: Sequence[ReportInput], *, config: AssignmentConfig, out: Path,
-                   roster: Iterable[Any] = ()) -> Written:
+                   roster: Iterable[Any] = (), language: str | None = None) -> Written:
     """Writes every student's report and the class summary.
 
     Args:
@@ -103,11 +104,13 @@ def write_feedback(inputs: Sequence[ReportInput], *, config: AssignmentConfig, o
         config: the assignment.
         out: the folder to write into (created).
         roster: the class; students without an input get a "no submission" report.
+        language: the course's language tag (course.toml), e.g. ``zh-CN``; default "en".
 
     Returns:
         The class summary's path and the problems met: a student whose report could not
         be rendered gets `fallback_report`; one that could not be written is listed.
     """
+    html_language(language)  # a bad course language is one error here, not one per report
     roster = list(roster)
     everyone: dict[str, ReportInput] = {row.student_id: row for row in inputs}
     for entry in roster:
@@ -126,7 +129,7 @@ def write_feedback(inputs: Sequence[ReportInput], *, config: AssignmentConfig, o
             folder += "_"
         used.add(folder)
         report = _isolated("render the report", lambda ident=ident: render_student_report(
-            everyone[ident], config=config))
+            everyone[ident], config=config, language=language))
         if isinstance(report, Failed):
             written.problems.append((ident, report.problem))
             broken.add(ident)
@@ -138,12 +141,13 @@ def write_feedback(inputs: Sequence[ReportInput], *, config: AssignmentConfig, o
             continue
         links[ident] = f"{folder}/report.html"
     summary = _isolated("render the class summary", lambda: render_class_summary(
-        list(everyone.values()), config=config, roster=roster, report_links=links))
+        list(everyone.values()), config=config, roster=roster, report_links=links,
+        language=language))
     if isinstance(summary, Failed) and broken:  # again without the data that broke reports
         summary = _isolated("render the class summary", lambda: render_class_summary(
             [ReportInput(student_id=row.student_id, display_name=row.display_name)
              if row.student_id in broken else row for row in everyone.values()],
-            config=config, roster=roster, report_links=links))
+            config=config, roster=roster, report_links=links, language=language))
     if isinstance(summary, Failed):
         written.problems.append(("class summary", summary.problem))
         summary = _plain_index(config, links)
@@ -195,8 +199,9 @@ def main(*, assignment: str, db: str | Path | None = None, out: Path | None = No
 
     Args:
         assignment: the assignment id (or its folder or assignment.toml).
-        db: the gradebook (a SQLAlchemy URL or a SQLite path; default ./gradebook.db).
-        out: where to write; default ``feedback/<id>``.
+        db: the gradebook (a SQLAlchemy URL or a SQLite path; default: gradebook.db in
+            the course folder).
+        out: where to write; default ``<course>/feedback/<id>``.
         results: read ``results.json`` files from this folder instead of the gradebook.
 
     Returns:
@@ -205,14 +210,15 @@ def main(*, assignment: str, db: str | Path | None = None, out: Path | None = No
         2 when the gradebook cannot be read.
     """
     config = load_assignment(assignment)
-    out = out or Path("feedback") / config.id
+    out = out or config.repo_root / "feedback" / config.id  # in the course, never the tool
     roster: list[Any] = []
     problems: list[tuple[str, str]] = []
     if results is not None:
         inputs = inputs_from_results(results, config, problems)
     else:
-        from grader.gradebook import GradebookError, open_gradebook
+        from grader.gradebook import DEFAULT_DB, GradebookError, open_gradebook
 
+        db = db if db is not None else config.repo_root / DEFAULT_DB  # the course's
         try:
             with open_gradebook(db) as gradebook:
                 inputs = []

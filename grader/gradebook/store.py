@@ -57,8 +57,14 @@ from grader.gradebook.models import (
     SubmissionModel,
     TestResultModel,
 )
-from grader.intake import Submission, lateness_time
-from grader.results.records import Grade, PartGrade, TestOutcome, case_shares
+from grader.intake import Submission
+from grader.results.records import (
+    Grade,
+    PartGrade,
+    TestOutcome,
+    case_shares,
+    extension_note,
+)
 
 DEFAULT_DB = "gradebook.db"
 _LISTED = 20  # how many known names an error message lists
@@ -135,7 +141,9 @@ class GradeRow:
             score * late_multiplier.
         submission_id: the stored submission's id.
         extension_days, extension_reason: the extension the lateness was computed with.
-        notes: adjustments a report shows (the extension, the override), as sentences.
+        charged_at: the time lateness was charged from.
+        notes: adjustments a report shows, as sentences: the intake's (a renamed file, a
+            converted notebook) and the extension.
     """
 
     student_id: str
@@ -150,13 +158,15 @@ class GradeRow:
     extension_days: float = 0.0
     extension_reason: str = ""
     notes: tuple[str, ...] = ()
+    charged_at: datetime | None = None
 
     @property
     def record(self) -> GradeRecord:
         """The one grade record this row holds (`grader.grade_record`)."""
         return GradeRecord(
             score=self.grade.score, max_score=self.grade.max_score,
-            submitted_at=self.submitted_at, late_days=self.late_days,
+            submitted_at=self.submitted_at, charged_at=self.charged_at,
+            late_days=self.late_days,
             late_multiplier=self.late_multiplier, extension_days=self.extension_days,
             extension_reason=self.extension_reason,
             override_points=self.override.points if self.override else None,
@@ -199,12 +209,16 @@ def content_hash(files: Mapping[str, str]) -> str:
 
 
 def database_url(url_or_path: str | Path | None = None) -> str:
-    """A SQLAlchemy URL: a URL as given, a path as SQLite, None as ./gradebook.db.
+    """A SQLAlchemy URL: a URL as given, a path as SQLite, None as the current course's
+    gradebook.db (`grader.course`; ./gradebook.db outside any course).
 
     `postgresql://` without a driver gets psycopg 3 (the driver this project installs).
     """
     if url_or_path is None:
-        url_or_path = Path(DEFAULT_DB)
+        from grader.course import find_course  # the course, never the tool's folder
+
+        course = find_course(required=False)
+        url_or_path = course.gradebook if course is not None else Path(DEFAULT_DB)
     if isinstance(url_or_path, Path) or "://" not in url_or_path:
         return f"sqlite:///{Path(url_or_path).expanduser().resolve()}"
     if url_or_path.startswith(("postgresql://", "postgres://")):
@@ -264,8 +278,9 @@ def open_gradebook(url_or_path: str | Path | None = None, *, create: bool = True
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         with engine.begin() as connection:
-            if not create and not set(inspect(connection).get_table_names()) & {
-                    "alembic_version", "students", "submissions"}:
+            fresh = not set(inspect(connection).get_table_names()) & {
+                "alembic_version", "students", "submissions"}
+            if fresh and not create:
                 raise GradebookError(_no_gradebook(shown, "the database holds no gradebook "
                                                    "tables"))
             migrations.upgrade(connection)
@@ -277,7 +292,7 @@ def open_gradebook(url_or_path: str | Path | None = None, *, create: bool = True
         lines = str(exc).strip().splitlines() or [""]
         raise GradebookError(f"cannot open the gradebook at {shown}: "
                              f"{type(exc).__name__}: {lines[0]}") from None
-    return Gradebook(engine)
+    return Gradebook(engine, created=fresh)
 
 
 def _no_gradebook(shown: str, why: str) -> str:
@@ -289,8 +304,9 @@ def _no_gradebook(shown: str, why: str) -> str:
 class Gradebook:
     """Graded submissions of one course, in any database SQLAlchemy reaches."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, created: bool = False) -> None:
         self.engine = engine
+        self.created = created  # open_gradebook made its tables just now
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -319,14 +335,12 @@ class Gradebook:
         """
         graded_at = graded_at or datetime.now(timezone.utc)
         digest = content_hash(submission.files)
-        # One rule for the time lateness is charged from (Canvas's LATE flag included).
-        charged = lateness_time(submission, config.due, config.late.grace_minutes)
         with self._sessions.begin() as session:
             _upsert_assignment(session, config)
             _upsert_student(session, submission.student_id, submission.display_name)
             extension = _extension_row(session, config.id, submission.student_id)
-            late = grade_record.lateness(config.late, config.due, charged,
-                                         extension.days if extension else 0.0)
+            late = grade_record.submission_lateness(config, submission,
+                                                    extension.days if extension else 0.0)
             row = session.scalars(
                 select(SubmissionModel).where(
                     SubmissionModel.assignment_id == config.id,
@@ -345,7 +359,7 @@ class Gradebook:
                 session.flush()  # old rows out before the new ones go in
             row.files = dict(submission.files)
             row.submitted_at = submission.submitted_at
-            row.charged_at = charged
+            row.charged_at = late.charged_at
             row.extension_days = late.extension_days
             row.late_days = late.late_days
             row.graded_at = graded_at
@@ -454,6 +468,12 @@ class Gradebook:
                         submission.grade.score, late.multiplier)
             session.flush()
             return _extension(row)
+
+    def extension(self, assignment_id: str, student_id: str) -> Extension | None:
+        """The extension in force for a student (the latest grant), or None."""
+        with self._sessions() as session:
+            row = _extension_row(session, assignment_id, student_id)
+            return _extension(row) if row is not None and row.days else None
 
     def extensions(self, assignment_id: str, student_id: str | None = None
                    ) -> list[Extension]:
@@ -664,12 +684,9 @@ def _grade_row(row: SubmissionModel, override: Override | None,
     assert row.grade is not None
     days = float(row.extension_days or 0.0)
     reason = extension.reason if extension is not None and days else ""
-    notes = []
+    notes = [str(note) for note in row.notes or ()]  # the intake's (a renamed file, ...)
     if days:
-        notes.append(f"Extension of {days:g} day(s) granted ({reason or 'no reason recorded'}): "
-                     "lateness counts from the extended due date.")
-    if override is not None:
-        notes.append(f"Instructor override: {override.points:g} points ({override.reason}).")
+        notes.append(extension_note(days, reason))
     return GradeRow(
         student_id=row.student_id, display_name=row.student.display_name,
         submitted_at=row.submitted_at, late_days=row.late_days,
@@ -677,7 +694,8 @@ def _grade_row(row: SubmissionModel, override: Override | None,
         override=override, submission_id=row.id,
         final_score=grade_record.final_score(row.grade.score, row.grade.late_multiplier,
                                              override.points if override else None),
-        extension_days=days, extension_reason=reason, notes=tuple(notes))
+        extension_days=days, extension_reason=reason, notes=tuple(notes),
+        charged_at=_charged(row))
 
 
 def _submission_info(row: SubmissionModel) -> SubmissionInfo:

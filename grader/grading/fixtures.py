@@ -6,6 +6,8 @@ ask for:
 - ``student``: the proxy to the submission's sandboxed runtime
   (``student.mlp_numpy.relu(x)``); only plain data comes back.
 - ``assignment``, ``thresholds``: the assignment's typed config.
+- ``parameters``: the task's own values, ``[parameters]`` of assignment.toml (their one
+  home: ``parameters["latent_dims"]``, arrays as tuples).
 - ``device``: "cpu" or "gpu", the device this run grades on.
 - ``budgets``: the assignment's budgets on that device (``config.budgets_for(device)``).
 - ``dataset``: the dataset, loaded in the grader's process (labels never cross).
@@ -72,6 +74,10 @@ class GradingFixtures:
     @pytest.fixture(scope="session")
     def thresholds(self) -> Mapping[str, float]:
         return self._config.thresholds
+
+    @pytest.fixture(scope="session")
+    def parameters(self) -> Mapping[str, object]:
+        return self._config.parameters
 
     @pytest.fixture(scope="session")
     def dataset(self) -> data.Dataset:

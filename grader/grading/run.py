@@ -23,6 +23,7 @@ import pytest
 
 from grader import scoring
 from grader.config import AssignmentConfig, load_assignment
+from grader.course import course_imports
 from grader.devices import default_gpu, detect_device
 from grader.grading.fixtures import GradingFixtures
 from grader.ids import file_name
@@ -141,8 +142,9 @@ def run_suite(
     with open_runtime(config, submission) as runtime:
         fixtures = GradingFixtures(config, runtime, dataset_name=dataset_name, device=device,
                                    submission_key=submission_key(submission))
-        pytest.main([*PYTEST_ARGS, "--rootdir", str(suite),
-                     *map(str, files)], plugins=[collector, fixtures])
+        with course_imports(config.repo_root):  # `import reference.X`: this course's
+            pytest.main([*PYTEST_ARGS, "--rootdir", str(suite),
+                         *map(str, files)], plugins=[collector, fixtures])
         _forget_suite_modules(suite)
         sandbox_notes = tuple(getattr(runtime, "notes", ()))
         skipped = tuple(f"{module}.py line {statement.line}: {statement.text}"

@@ -15,6 +15,7 @@ no solution text and no hidden test.
 from __future__ import annotations
 
 import ast
+import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -23,14 +24,14 @@ from pathlib import Path
 
 import jinja2
 
-from grader.config import AssignmentConfig, validate_tests
+from grader.config import AssignmentConfig, parameter_mismatches, validate_tests
+from grader.course import template_loader
 from grader.intake import intake
 from grader.release.notebook import release_notebook_text
 from grader.release.strip import find_solution_leaks, strip_file
 from grader.results.records import Grade
 
 PUBLIC_SUITE = "test_public.py"
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 class ReleaseRefused(Exception):
@@ -99,10 +100,20 @@ def check_public_suite(config: AssignmentConfig, suite: Path) -> list[str]:
 
 
 def render_instructions(config: AssignmentConfig) -> str:
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+    """The student's README.md: the course's (else the tool's) ``instructions.md.j2`` around
+    the assignment's own README.md, in which ``{{ parameters.name }}`` shows a parameter."""
+    environment = jinja2.Environment(loader=template_loader(config.repo_root),
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     body_path = config.root / "README.md"
     body = body_path.read_text(encoding="utf-8") if body_path.is_file() else ""
+    try:
+        body = environment.from_string(body).render(parameters=config.parameters,
+                                                    config=config)
+    except jinja2.TemplateError as error:  # the instructor's README: say where and what
+        line = getattr(error, "lineno", None)
+        raise ReleaseRefused(f"{body_path}{f' line {line}' if line else ''}: {error} (the "
+                             "README is a jinja2 template: {{ parameters.NAME }} shows a "
+                             "[parameters] value; write {{ '{{' }} for a literal {{)") from None
     return environment.get_template("instructions.md.j2").render(config=config, body=body)
 
 
@@ -124,6 +135,10 @@ def public_config_text(config: AssignmentConfig) -> str:
             lines += [f"{key} = {str(value).lower() if isinstance(value, bool) else value}"
                       for key, value in values.items()]
             lines.append("")
+    if config.parameters:  # public tests read them too
+        lines.append("[parameters]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in config.parameters.items()]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -151,7 +166,7 @@ def release(
     suite = config.repo_root / "autograde_tests" / config.id
     found = suite_tests(suite)
     validate_tests(config, set().union(*found.values()) if found else set())
-    reasons = check_public_suite(config, suite)
+    reasons = check_public_suite(config, suite) + parameter_mismatches(config)
     texts = skeleton_texts(config)
     for file in config.files:
         leaks = find_solution_leaks(texts[file.student], file.reference.read_text(
@@ -206,6 +221,17 @@ def _self_check(reference: Grade, skeleton: Grade) -> list[str]:
 
 def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_value(value: object) -> str:
+    """A `[parameters]` value (number, string, boolean or a tuple of them) as TOML."""
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    return repr(value)
 
 
 def student_folder_submission(folder: Path, config: AssignmentConfig, scratch: Path):
