@@ -24,7 +24,7 @@ from grader.grading.run import GradedSubmission, write_results
 from grader.ids import file_name
 from grader.intake import Submission
 from grader.reports import ReportInput, plots, render_student_report
-from grader.reports.render import markdown_text
+from grader.reports.templates_env import markdown_text
 from grader.results import records
 from grader.results.records import FAILED, PASSED, Grade, PartGrade, TestOutcome
 
@@ -185,10 +185,10 @@ def test_markdown_text_escapes_every_markdown_and_html_character():
 def test_one_report_that_cannot_render_costs_that_student_only(tmp_path, monkeypatch, error):
     real = feedback.render_student_report
 
-    def render(report, *, config):
+    def render(report, *, config, **options):
         if report.student_id == "s2":
             raise error
-        return real(report, config=config)
+        return real(report, config=config, **options)
 
     monkeypatch.setattr(feedback, "render_student_report", render)
     inputs = [ReportInput(student_id=ident, grade=_grade(ident)) for ident in ("s1", "s2", "s3")]

@@ -249,18 +249,18 @@ def test_a_grader_error_makes_autograde_exit_3_and_is_listed(buggy_class):
 
 
 def test_a_grader_error_is_listed_first_in_the_class_summary(buggy_class):
-    from grader.reports import render
+    from grader.reports import class_summary
     from grader.reports.inputs import from_results_json
 
     _, _, _, graded = buggy_class
     rows = [from_results_json(graded / name / "results.json", config=ACT)
             for name in ("wrong_relu", "train_at_top")]
-    context = render.summary_context(rows, config=ACT)
+    context = class_summary.summary_context(rows, config=ACT)
     assert context["reasons"][0]["reason"] == records.KIND_GRADER_ERROR
     assert context["reasons"][0]["students"] == 2
     assert [item["student"] for item in context["grader_errors"]] == ["train_at_top",
                                                                       "wrong_relu"]
-    html = render.render_class_summary(rows, config=ACT)
+    html = class_summary.render_class_summary(rows, config=ACT)
     assert html.index("Grader errors") < html.index("Score distribution")
 
 

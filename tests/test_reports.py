@@ -230,7 +230,9 @@ def test_mlp_report_has_gradient_tables_and_pictures(mlp_bug):
     # naming the transposition is the check's diagnosis (`grader.checks.diagnose`).
     assert hints.HINTS[hints.WRONG] in text
     pictures = re.findall(r'<img src="data:image/png;base64,([^"]+)"', report.html)
-    assert len(pictures) == 2  # the learning curve and the confusion matrix of `train`
+    # The learning curve and the confusion matrix of `train`, and the heat map of the
+    # gradient that differs.
+    assert len(pictures) == 3
     for picture in pictures:
         width, height = plots.png_size(base64.b64decode(picture))
         assert width > 300 and height > 200

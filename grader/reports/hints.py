@@ -93,6 +93,25 @@ HINTS = {
 DIAGNOSIS_HINT = ("The diagnosis above names the mistake your answer matches: fix that step "
                   "and compare with the lecture's formula.")
 
+# Hints that need more than the kind: chosen from the outcome's figures (what was checked
+# and what came back), each only where its cause is plausible.
+GRADIENT_HINT = ("Your backward pass disagrees with the numerical gradient of your own "
+                 "forward pass, so the forward may be right and the backward wrong. The heat "
+                 "map in report.html shows which entries differ: a whole row or column points "
+                 "to a sum over the wrong axis or a missing transpose, every entry to a factor "
+                 "or a sign.")
+NON_FINITE_HINT = ("Some of your values are NaN or infinite (hatched in the heat map). "
+                   "np.exp of a large number overflows and np.log(0) is -inf: subtract the "
+                   "row's maximum before exp, and keep log's argument above 0.")
+KERAS_PARTIAL_HINT = ("The grader trained the model your build function returns, with its "
+                      "own loop, on the stated budget; the accuracy it reached is below the "
+                      "full-credit threshold. Compare your layers, activations, loss, "
+                      "optimizer and learning rate with the assignment's specification, and "
+                      "look at the learning curve: a loss that stays flat points to the "
+                      "optimizer settings or a missing activation.")
+GRADIENT_FIGURES = ("gradient_error", "gradient_errors")
+DIFFERENCE_FIGURE = "gradient_difference"
+
 
 def failure_reason(outcome: TestOutcome) -> str | None:
     """Why a test case lost points (one of `REASONS`), or None when it earned them all.
@@ -114,11 +133,53 @@ def failure_reason(outcome: TestOutcome) -> str | None:
     return WRONG
 
 
-def hint_for(outcome: TestOutcome) -> str:
-    """A hint for a failed case, from its kind and diagnosis; "" when it passed."""
+def hint_for(outcome: TestOutcome, *, keras: bool = False) -> str:
+    """A hint for a failed case, from its kind, diagnosis and figures; "" when it passed.
+
+    Args:
+        outcome: the case.
+        keras: whether the test trains a model the student's build function returned
+            (its partial credit is about the model, not a training loop they wrote).
+    """
     reason = failure_reason(outcome)
     if reason is None:
         return ""
     if outcome.diagnosis:
         return DIAGNOSIS_HINT
+    if reason == WRONG:
+        if _non_finite_difference(outcome.figures):
+            return NON_FINITE_HINT
+        if _failed_gradient(outcome.figures):
+            return GRADIENT_HINT
+    if reason == PARTIAL and keras:
+        return KERAS_PARTIAL_HINT
     return HINTS.get(reason, "")
+
+
+def _entries(figures: dict, names: tuple[str, ...]) -> list[dict]:
+    """The dict values of figures `names` (a figure attached several times is a list)."""
+    found: list[dict] = []
+    for name in names:
+        value = figures.get(name) if isinstance(figures, dict) else None
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                found.append(item)
+    return found
+
+
+def _failed_gradient(figures: dict) -> bool:
+    """A gradient check of the case came back above its tolerance."""
+    for entry in _entries(figures, GRADIENT_FIGURES):
+        try:
+            if float(entry["relative_error"]) >= float(entry["tolerance"]):
+                return True
+        except (KeyError, TypeError, ValueError):
+            continue  # a degenerate check has no error: the message says why
+    return False
+
+
+def _non_finite_difference(figures: dict) -> bool:
+    """A gradient difference of the case holds NaN or infinite entries (stored as None)."""
+    return any(isinstance(row, list) and any(cell is None for cell in row)
+               for entry in _entries(figures, (DIFFERENCE_FIGURE,))
+               for row in (entry.get("rows") if isinstance(entry.get("rows"), list) else []))

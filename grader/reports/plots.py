@@ -24,6 +24,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # before anything else of matplotlib's is imported; no display
 
+import matplotlib.patches  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 DPI = 100
@@ -47,11 +49,18 @@ CLASS_NAMES = {
 }
 
 
+# Nouns a curve counts whose plural is not the rule's ("epoches" is not a word).
+_PLURALS = {"epoch": "epochs", "mini-batch": "mini-batches", "batch": "batches",
+            "step": "steps", "iteration": "iterations"}
+
+
 def plural(noun: str) -> str:
     """``mini-batch`` -> ``mini-batches``, ``epoch`` -> ``epochs``."""
+    if noun in _PLURALS:
+        return _PLURALS[noun]
     if noun.endswith("s"):
         return noun
-    return noun + ("es" if noun.endswith(("ch", "sh", "x")) else "s")
+    return noun + ("es" if noun.endswith(("sh", "x")) or noun.endswith("tch") else "s")
 
 
 def data_uri(png: bytes) -> str:
@@ -77,7 +86,7 @@ def finite(value: Any, *, low: float = -ABSURD, high: float = ABSURD) -> float |
     return number if math.isfinite(number) and low <= number <= high else None
 
 
-def _numbers(values: Any) -> list[float]:
+def numbers(values: Any) -> list[float]:
     """Floats for a curve: None, non-finite, absurd or unreadable values become NaN (a gap).
 
     Anything but a list or tuple is no curve at all; a curve longer than `MAX_POINTS` is
@@ -118,6 +127,62 @@ def clean_matrix(matrix: Any) -> list[list[float]]:
     return [[finite(v, low=0.0) or 0.0 for v in row] for row in matrix]
 
 
+def clean_difference(rows: Any) -> list[list[float | None]]:
+    """A difference matrix (a ``gradient_difference`` figure's rows) as rectangular rows.
+
+    Non-finite or absurd cells become None (drawn hatched, not as a colour).
+
+    Raises:
+        FigureError: not a non-empty rectangular list of lists of at most `MAX_CLASSES`
+            rows and columns.
+    """
+    if not isinstance(rows, (list, tuple)) or not rows or len(rows) > MAX_CLASSES:
+        raise FigureError(f"a difference matrix must be a list of 1 to {MAX_CLASSES} rows; "
+                          f"received {type(rows).__name__}")
+    width = len(rows[0]) if isinstance(rows[0], (list, tuple)) else 0
+    if not 1 <= width <= MAX_CLASSES or any(
+            not isinstance(row, (list, tuple)) or len(row) != width for row in rows):
+        raise FigureError(f"a difference matrix must be rectangular: {len(rows)} rows of "
+                          f"1 to {MAX_CLASSES} entries each")
+    return [[finite(v) for v in row] for row in rows]
+
+
+def difference_heatmap_png(rows: Sequence[Sequence[float | None]], *, title: str = "") -> bytes:
+    """A small heat map of a gradient difference (yours - numerical), zero in white.
+
+    Args:
+        rows: the differences, shape (R, C), None where a value is not finite
+            (see `clean_difference`).
+        title: what was checked, e.g. "`Softmax.backward`".
+
+    Returns:
+        PNG bytes, about 360 x 300 pixels.
+    """
+    cells = np.array([[math.nan if v is None else v for v in row] for row in rows], dtype=float)
+    finite_cells = cells[np.isfinite(cells)]
+    scale = float(np.max(np.abs(finite_cells))) if finite_cells.size else 0.0
+    scale = scale or 1.0  # all zeros (or none finite): any symmetric range shows white
+    fig = Figure(figsize=(3.6, 3.0))
+    ax = fig.subplots()
+    colours = matplotlib.colormaps["RdBu_r"].with_extremes(bad="#eaeef2")
+    image = ax.imshow(np.ma.masked_invalid(cells), cmap=colours, vmin=-scale, vmax=scale)
+    for i, j in zip(*np.nonzero(~np.isfinite(cells)), strict=True):
+        ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
+                                                  hatch="xx", edgecolor=MUTED, linewidth=0))
+    ax.set_xticks(range(cells.shape[1]))
+    ax.set_yticks(range(cells.shape[0]))
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("column", fontsize=8)
+    ax.set_ylabel("row", fontsize=8)
+    if title:
+        ax.set_title(title.replace("`", "")[:60], fontsize=8)
+    colourbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    colourbar.set_label("yours − numerical", fontsize=7)
+    colourbar.ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _moving_average(values: list[float], window: int) -> list[float]:
     smoothed = []
     for i in range(len(values)):
@@ -140,8 +205,8 @@ def learning_curve_png(curve: Mapping[str, Any], *, threshold: float | None = No
         PNG bytes, 760 x 270 pixels.
     """
     step = str(curve.get("x") or "epoch")
-    series = [("loss", _numbers(curve.get("loss")), _numbers(curve.get("val_loss"))),
-              ("accuracy", _numbers(curve.get("accuracy")), _numbers(curve.get("val_accuracy")))]
+    series = [("loss", numbers(curve.get("loss")), numbers(curve.get("val_loss"))),
+              ("accuracy", numbers(curve.get("accuracy")), numbers(curve.get("val_accuracy")))]
     fig = Figure(figsize=(7.6, 2.7))
     axes = fig.subplots(1, 2)
     longest = max(len(series[0][1]), len(series[1][1]))

@@ -147,13 +147,26 @@ class Credit:
 
 
 class Figures:
-    """The `figure` fixture: attach plain data (a gradient error table, a curve) to the test."""
+    """The `figure` fixture: attach plain data (a gradient error table, a curve) to the test.
+
+    A name attached more than once keeps every value, in order, as a list: a layer's check
+    attaches ``gradient_error`` for grad_X and again for grad_W, and the report shows both.
+    """
 
     def __init__(self, item: pytest.Item) -> None:
         self._item = item
+        self._several: set[str] = set()  # names already holding a list of their values
 
     def __call__(self, name: str, value: Any) -> None:
-        self._item.user_properties.append((FIGURE_KEY, (name, value)))
+        properties = self._item.user_properties
+        for index, (key, attached) in enumerate(properties):
+            if key == FIGURE_KEY and attached[0] == name:
+                earlier = attached[1]
+                values = [*earlier, value] if name in self._several else [earlier, value]
+                self._several.add(name)
+                properties[index] = (FIGURE_KEY, (name, values))
+                return
+        properties.append((FIGURE_KEY, (name, value)))
 
 
 @pytest.fixture
