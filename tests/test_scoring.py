@@ -45,7 +45,8 @@ def test_full_accuracy_sets_no_partial_credit_and_records_the_figure():
                               dataset="fashion_mnist")
     assert fraction == 1.0 and recorder.credits == []
     assert recorder.figures["accuracy"] == {"accuracy": 0.9, "threshold": 0.85,
-                                            "floor": 0.75, "dataset": "fashion_mnist"}
+                                            "floor": 0.75, "dataset": "fashion_mnist",
+                                            "images": 512, "trained": "`train` for 2 epochs"}
 
 
 def test_partial_credit_message_names_accuracy_threshold_floor_and_budget():

@@ -197,10 +197,9 @@ def test_accuracy(student, assignment, dataset, device, private_split, credit, f
     figure("learning_curve", {key: list(values) for key, values in run.history.items()})
     figure("confusion_matrix", {"matrix": np.asarray(run.confusion).tolist(),
                                 "labels": list(range(NUM_CLASSES))})
-    credit.note(f"threshold {threshold.value:.4f} from calibration {threshold.source}")
     stopped = f" ({run.budget_message})" if run.stopped_by_budget else ""
     if stopped:
         credit.note(run.budget_message)
     score_accuracy(run.accuracy, threshold=threshold.value, floor=threshold.floor, what=what,
-                   credit=credit, images=int(np.asarray(run.confusion).sum()),
+                   credit=credit, figure=figure, images=int(np.asarray(run.confusion).sum()),
                    stopped=run.budget_message if run.stopped_by_budget else "")

@@ -193,14 +193,14 @@ def test_sequential_accuracy(student, assignment, dataset, device, private_split
 
 
 def _score_accuracy(run, threshold, what: str, credit, figure) -> None:
-    """Figures, the calibration note; full points at the threshold, linear down to the floor."""
+    """Figures (curve, confusion matrix, accuracy); full points at the threshold, linear down to
+    the floor."""
     figure("learning_curve", {key: list(values) for key, values in run.history.items()})
     figure("confusion_matrix", {"matrix": np.asarray(run.confusion).tolist(),
                                 "labels": list(range(NUM_CLASSES))})
-    credit.note(f"threshold {threshold.value:.4f} from calibration {threshold.source}")
     stopped = f" ({run.budget_message})" if run.stopped_by_budget else ""
     if stopped:
         credit.note(run.budget_message)
     score_accuracy(run.accuracy, threshold=threshold.value, floor=threshold.floor, what=what,
-                   credit=credit, images=int(np.asarray(run.confusion).sum()),
+                   credit=credit, figure=figure, images=int(np.asarray(run.confusion).sum()),
                    stopped=run.budget_message if run.stopped_by_budget else "")

@@ -286,9 +286,10 @@ def score_accuracy(accuracy: float, *, threshold: float, floor: float, what: str
         AssertionError: When the accuracy is at or below the floor.
     """
     accuracy = float(accuracy)
-    if figure is not None:
+    if figure is not None:  # the report's accuracy line: reached, on what, against what
         figure("accuracy", {"accuracy": accuracy, "threshold": threshold, "floor": floor,
-                            **({"dataset": dataset} if dataset else {})})
+                            "trained": what, **({"dataset": dataset} if dataset else {}),
+                            **({"images": int(images)} if images else {})})
     on = f" on {images:,} test images" if images else ""
     extra = f" ({stopped})" if stopped else ""
     reached = f"{what} reached test accuracy {accuracy:.4f}{on}{extra}"
