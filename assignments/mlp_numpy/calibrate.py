@@ -32,11 +32,12 @@ MIN_MARGIN = 0.005  # half a point: the threshold sits at least this far below t
 
 def calibrate(dataset: data.Dataset, seeds: int) -> list[float]:
     """Accuracies of the reference under the hidden suite's budget, one per seed."""
-    budgets = load_assignment(REPO / "assignments" / "mlp_numpy" / "assignment.toml").budgets
+    config = load_assignment(REPO / "assignments" / "mlp_numpy" / "assignment.toml")
+    budgets = config.budgets
     n, nv = int(budgets["train_images"]), int(budgets["validation_images"])
     x, y = ref.preprocess(dataset.x_train[:n], dataset.y_train[:n])
     xv, yv = ref.preprocess(dataset.x_validation[:nv], dataset.y_validation[:nv])
-    latent = int(budgets["latent_dims"])
+    latent = int(config.parameters["latent_dims"][0])  # as test_train_reaches_threshold
     accuracies = []
     for seed in range(seeds):
         model = ref.train(x, y, xv, yv, latent_dims=(latent,), epochs=int(budgets["train_epochs"]),

@@ -487,11 +487,11 @@ def _learning_curve(student, x, y, latent, epochs, batch_size, learning_rate):
     return {"loss": losses, "accuracy": accuracies, "x": "mini-batch", "epochs": epochs}
 
 
-def test_train_reaches_threshold(student, dataset, budgets, thresholds, credit, figure,
-                                 private_split):
+def test_train_reaches_threshold(student, dataset, budgets, parameters, thresholds, credit,
+                                 figure, private_split):
     x, y, xv, yv = _training_split(dataset, budgets)
     epochs = int(budgets["train_epochs"])
-    latent = int(budgets["latent_dims"])
+    latent = int(parameters["latent_dims"][0])  # the task's first hidden size
     model = student.mlp_numpy.train(x, y, xv, yv, latent_dims=(latent,), epochs=epochs,
                                     batch_size=int(budgets["batch_size"]),
                                     learning_rate=budgets["learning_rate"], seed=0,
