@@ -57,7 +57,8 @@ def _demo_main(args: argparse.Namespace) -> int:
 def _release_main(args: argparse.Namespace) -> int:
     from grader.release import build
 
-    return build.main(assignment=args.assignment, out=args.out, audit=args.audit)
+    return build.main(assignment=args.assignment, out=args.out, audit=args.audit,
+                      force=args.force)
 
 
 def _audit_main(args: argparse.Namespace) -> int:
@@ -269,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also grade every planted bug and variant (`grader audit`) and "
                          "refuse on an unfair matrix; minutes for the Keras assignments on a "
                          "CPU, so not the default")
+    release.add_argument("--force", action="store_true",
+                         help="replace the released folder even when its files were changed "
+                         "since it was released (without it such a folder is refused)")
     release.set_defaults(run=_release_main)
 
     audit = verbs.add_parser(

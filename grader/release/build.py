@@ -6,6 +6,8 @@
 - ``tests/test_public.py``, the public subset of the hidden suite;
 - ``assignment.toml`` with the public parts only (what `grader check` runs);
 - ``README.md``: the instructions rendered through ``templates/instructions.md.j2``.
+- ``.nn-grader-release.json``: the hash of every file written (`grader.release.kit`), so
+  a later release refuses to replace the folder once someone edited it, unless forced.
 
 It refuses, writing nothing, unless the reference scores full marks on the hidden
 suite, the bare skeleton imports and scores zero on every part, and the release holds
@@ -27,11 +29,10 @@ import jinja2
 from grader.config import AssignmentConfig, parameter_mismatches, validate_tests
 from grader.course import template_loader
 from grader.intake import intake
-from grader.release.notebook import release_notebook_text
+from grader.kit.check import PUBLIC_SUITE
+from grader.release import kit
 from grader.release.strip import find_solution_leaks, strip_file
 from grader.results.records import Grade
-
-PUBLIC_SUITE = "test_public.py"
 
 
 class ReleaseRefused(Exception):
@@ -63,6 +64,8 @@ def skeleton_texts(config: AssignmentConfig) -> dict[str, str]:
             raise ReleaseRefused(f"{file.student}: no reference file to strip "
                                  "(set `reference` in assignment.toml)")
         if file.reference.suffix == ".ipynb":
+            from grader.release.notebook import release_notebook_text  # nbgrader: an extra
+
             texts[file.student] = release_notebook_text(file.reference)
         else:
             texts[file.student] = strip_file(file.reference).text
@@ -114,7 +117,8 @@ def render_instructions(config: AssignmentConfig) -> str:
         raise ReleaseRefused(f"{body_path}{f' line {line}' if line else ''}: {error} (the "
                              "README is a jinja2 template: {{ parameters.NAME }} shows a "
                              "[parameters] value; write {{ '{{' }} for a literal {{)") from None
-    return environment.get_template("instructions.md.j2").render(config=config, body=body)
+    return environment.get_template("instructions.md.j2").render(
+        config=config, body=body, install=kit.install_requirement(config))
 
 
 def public_config_text(config: AssignmentConfig) -> str:
@@ -147,6 +151,7 @@ def release(
     out: Path,
     *,
     grade: Callable[[AssignmentConfig, Path], Grade],
+    force: bool = False,
 ) -> ReleaseReport:
     """Builds and checks the student folder, then moves it to ``<out>/<id>``.
 
@@ -155,6 +160,8 @@ def release(
         out: the parent folder of the release.
         grade: grades a folder of student files with the hidden suite
             (`grader.grading.run`), used for the self-check.
+        force: replace ``<out>/<id>`` even when it was edited since it was released
+            (`grader.release.kit.edited_files`); without it such a folder is refused.
 
     Returns:
         Where the release went, and the reference's and skeleton's grades.
@@ -163,6 +170,10 @@ def release(
         ReleaseRefused: listing every reason; nothing is written.
         MarkerError: a reference has malformed markers; nothing is written.
     """
+    target = out / config.id
+    refusal = None if force else kit.replace_refusal(target)
+    if refusal:  # before grading: a minute of self-check would be wasted
+        raise ReleaseRefused(f"release of `{config.id}` refused: {refusal}")
     suite = config.repo_root / "autograde_tests" / config.id
     found = suite_tests(suite)
     validate_tests(config, set().union(*found.values()) if found else set())
@@ -194,7 +205,7 @@ def release(
         (skeleton_dir / "assignment.toml").write_text(public_config_text(config),
                                                       encoding="utf-8")
         (skeleton_dir / "README.md").write_text(render_instructions(config), encoding="utf-8")
-        target = out / config.id
+        kit.write_manifest(skeleton_dir, config)
         if target.exists():
             shutil.rmtree(target)
         out.mkdir(parents=True, exist_ok=True)
@@ -239,7 +250,7 @@ def student_folder_submission(folder: Path, config: AssignmentConfig, scratch: P
     return intake(folder, scratch, expected_files=config.student_files, assignment=config.id)
 
 
-def main(*, assignment: str, out: Path, audit: bool = False) -> int:
+def main(*, assignment: str, out: Path, audit: bool = False, force: bool = False) -> int:
     """`grader release <id> --out DIR [--audit]`: build, self-check, write the student folder.
 
     With ``audit``, every planted bug and variant is graded first (`grader.audit`), and an
@@ -257,7 +268,8 @@ def main(*, assignment: str, out: Path, audit: bool = False) -> int:
             raise ReleaseRefused(f"release of `{config.id}` refused: the audit of its planted "
                                  "bugs and variants is unfair (the reasons are listed above)")
     print(f"releasing {config.id}: grading the reference and the bare skeleton...", flush=True)
-    report = release(config, out, grade=lambda cfg, folder: grade_path(cfg, folder).grade)
+    report = release(config, out, grade=lambda cfg, folder: grade_path(cfg, folder).grade,
+                     force=force)
     print(f"reference: {report.reference_grade.score:g}/{report.reference_grade.max_score:g}, "
           f"bare skeleton: {report.skeleton_grade.score:g}/{report.skeleton_grade.max_score:g}")
     print(f"released to {report.folder}")

@@ -1,0 +1,104 @@
+"""The student kit's bookkeeping: what a release needs installed, and what it wrote.
+
+- `install_requirement(config)`: what the instructions tell students to ``pip install``:
+  ``nn-grader``, or ``nn-grader[tensorflow]`` when a reference imports TensorFlow or Keras.
+- `write_manifest(folder, config)` records the hash of every file a release wrote, in
+  ``.nn-grader-release.json``; `edited_files(folder)` lists what changed since, so that
+  `grader release` never silently replaces a folder a student (or a TA) has edited.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from grader.config import AssignmentConfig
+
+MANIFEST = ".nn-grader-release.json"
+DISTRIBUTION = "nn-grader"
+TENSORFLOW_EXTRA = "tensorflow"
+# Folders Python and Jupyter write by themselves: not edits.
+GENERATED = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
+_TF_MODULES = {"tensorflow", "keras"}
+_NOTEBOOK_IMPORT = re.compile(r"^\s*(?:import|from)\s+(tensorflow|keras)\b", re.MULTILINE)
+
+
+def needs_tensorflow(config: AssignmentConfig) -> bool:
+    """Whether any reference file imports TensorFlow or Keras (then students need the extra)."""
+    for file in config.files:
+        if file.reference is None or not file.reference.is_file():
+            continue
+        text = file.reference.read_text(encoding="utf-8")
+        if file.reference.suffix == ".ipynb":
+            if _NOTEBOOK_IMPORT.search(text.replace("\\n", "\n")):
+                return True
+            continue
+        for node in ast.walk(ast.parse(text, filename=str(file.reference))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.split(".")[0] in _TF_MODULES for name in names):
+                return True
+    return False
+
+
+def install_requirement(config: AssignmentConfig) -> str:
+    """``nn-grader`` or ``nn-grader[tensorflow]``: the one line a student installs."""
+    return f"{DISTRIBUTION}[{TENSORFLOW_EXTRA}]" if needs_tensorflow(config) else DISTRIBUTION
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """Relative POSIX path -> sha256 of every file under `folder` (generated folders and the
+    manifest itself left out)."""
+    hashes = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_dir() or relative.as_posix() == MANIFEST or GENERATED & set(relative.parts):
+            continue
+        hashes[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+def write_manifest(folder: Path, config: AssignmentConfig) -> Path:
+    """Records what the release wrote (`file_hashes`) in ``<folder>/.nn-grader-release.json``."""
+    path = folder / MANIFEST
+    record = {"assignment": config.id, "files": file_hashes(folder)}
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def edited_files(folder: Path) -> list[str]:
+    """What differs in `folder` from what the release recorded: changed, added, removed.
+
+    A folder without a readable manifest was not written by `grader release` (or its record
+    was deleted): every file in it counts as edited.
+    """
+    now = file_hashes(folder)
+    try:
+        recorded = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+        if not isinstance(recorded, dict):
+            raise TypeError("files is not a table")
+    except (OSError, ValueError, KeyError, TypeError):
+        return [f"{name} (no release record)" for name in now]  # an empty folder is no one's
+    edited = [f"{name} (changed)" for name in now if name in recorded and now[name] !=
+              recorded[name]]
+    edited += [f"{name} (added)" for name in now if name not in recorded]
+    edited += [f"{name} (removed)" for name in recorded if name not in now]
+    return edited
+
+
+def replace_refusal(target: Path) -> str | None:
+    """Why `grader release` may not replace `target` without ``--force`` (None: it may)."""
+    if not target.exists():
+        return None
+    if not target.is_dir():
+        return f"{target} exists and is not a folder; move it away or pass --force"
+    edited = edited_files(target)
+    if not edited:
+        return None
+    shown = ", ".join(edited[:10]) + (f" and {len(edited) - 10} more" if len(edited) > 10
+                                      else "")
+    return (f"{target} was edited since it was released ({shown}); it may hold someone's "
+            "work: move it away, or pass --force to replace it")
