@@ -143,9 +143,10 @@ def _innermost(tree: ast.AST, line: int, kinds: tuple[type, ...]) -> ast.AST | N
 
 def _frame_source(frame: TracebackLine) -> ast.AST | None:
     """A frame's one line parsed alone (no source file at hand): a call's argument line
-    such as ``metrics='acc',`` parses as the arguments of a call."""
+    such as ``metrics='acc',`` parses as the arguments of a ``compile`` call (the call such
+    keyword lines belong to in this chapter)."""
     text = frame.source.strip().rstrip(",")
-    for attempt in (text, f"f({text})", f"f({text}\n)"):
+    for attempt in (f"model.compile({text})", f"model.compile({text}\n)", text):
         try:
             return ast.parse(attempt)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
