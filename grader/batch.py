@@ -154,8 +154,8 @@ def run_local(
     retry (the others were innocent bystanders, but cannot be told apart: each unfinished
     job counts one, which `retries` = 2 absorbs).
 
-    Ctrl-C (SIGINT) stops the batch within `POLL_S`: pending jobs are cancelled, the
-    workers and every student runtime under them are killed, what finished before is
+    Ctrl-C (SIGINT) stops the batch within `POLL_S`: the workers and every student
+    runtime under them are killed, pending jobs are never started, what finished before is
     kept (``on_result`` is never cut short), and the report says ``interrupted``. Workers
     ignore the terminal's SIGINT themselves, so pytest inside them never sees it.
     """
@@ -190,10 +190,8 @@ def run_local(
                                 "grade it", passing(error))))
                             continue
                         deliver(result, on_result, report)
-                if stop.is_set():
-                    for future in futures:
-                        future.cancel()
-                    kill_workers()
+                if stop.is_set():  # the pool then fails every pending job: none is run
+                    kill_workers()  # (no Future.cancel: it races the pool's own clean-up)
                 elif broken:
                     pending += list(futures.values())
             finally:
