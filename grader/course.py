@@ -302,12 +302,14 @@ def course_imports(root: Path) -> Iterator[None]:
     """Inside the block, ``import reference.X`` imports ``<root>/reference/X.py`` and nothing
     else.
 
-    For hidden suites, which run in the grader's process: the course's folder goes first on
-    `sys.path`, and `reference` and its submodules are found in the course's own
-    `reference/` only (a missing one is an ImportError naming the course), whatever else is
-    installed (an editable install of the tool maps `reference` to its checkout) or was
-    imported before; afterwards `sys.path`, the import hooks and the `reference` modules are
-    as they were.
+    For hidden suites, which run in the grader's process: an import hook placed before every
+    other finder finds `reference` and its submodules in the course's own `reference/` only
+    (a missing one is an ImportError naming the course), whatever else is installed (an
+    editable install of the tool maps `reference` to its checkout) or was imported before.
+    The course folder itself is deliberately not put on `sys.path`: a class folder unpacked
+    there (student-named folders, each possibly with an ``__init__.py``) would then shadow
+    any module the grader imports later. Afterwards the import hooks and the `reference`
+    modules are as they were.
     """
     root = Path(root).resolve()
     saved_path = list(sys.path)
@@ -315,7 +317,6 @@ def course_imports(root: Path) -> Iterator[None]:
     for name in saved:
         del sys.modules[name]
     finder = _CourseReferenceFinder(root)
-    sys.path.insert(0, str(root))
     sys.meta_path.insert(0, finder)
     try:
         yield

@@ -299,3 +299,94 @@ def test_accuracy_entries_and_their_device_budgets(tmp_path: Path) -> None:
 ])
 def test_accuracy_and_device_errors(tmp_path: Path, edit, expected: str) -> None:
     assert expected in load_error(tmp_path, edit(DEVICE_TOML))
+
+
+# -- [parameters]: the task's own values, one home ---------------------------------------------
+
+PARAMETERS = GOOD + """
+[parameters]
+latent_dims = [100, 200, 300]
+learning_rate = 0.1
+activation = "relu"
+bias = true
+"""
+
+
+def test_parameters_load_read_only_with_arrays_as_tuples(tmp_path: Path) -> None:
+    config = load_assignment(make_repo(tmp_path, PARAMETERS))
+    assert dict(config.parameters) == {"latent_dims": (100, 200, 300), "learning_rate": 0.1,
+                                       "activation": "relu", "bias": True}
+    with pytest.raises(TypeError):
+        config.parameters["bias"] = False  # type: ignore[index]
+    assert load_assignment(make_repo(tmp_path / "none", GOOD)).parameters == {}
+
+
+# A released assignment.toml sits in the student's folder (`grader check` reads it): every
+# value here is what a student could write there.
+@pytest.mark.parametrize(("parameters", "expected"), [
+    ("[parameters.nested]\nx = 1\n", "`parameters.nested` must be a number, a string, a "
+     "boolean or an array of them; received a table"),
+    ("[parameters]\nsizes = [[1, 2], [3]]\n", "`parameters.sizes` must be a number, a string, "
+     "a boolean or an array of them; received an array"),
+    ("[parameters]\nx = inf\n", "`parameters.x` must be finite; received: parameters.x=inf"),
+    ("[parameters]\nx = [1, nan]\n", "`parameters.x` must be finite"),
+    ("[parameters]\n\"a-b\" = 1\n", "a parameter's name must be a Python identifier"),
+    ("[parameters]\n\"__class__\\u0000\" = 1\n", "must be a Python identifier"),
+    ("[parameters]\nwhen = 2026-01-01\n", "`parameters.when` must be a number, a string"),
+    ("parameters = 3\n", "`parameters` must be a table ([parameters]); received an integer"),
+])
+def test_bad_parameters_name_the_key(tmp_path: Path, parameters: str, expected: str) -> None:
+    text = GOOD.replace('id = "demo"', parameters.strip() + '\nid = "demo"') if (
+        parameters.startswith("parameters =")) else GOOD + "\n" + parameters
+    message = load_error(tmp_path, text)
+    assert message.startswith("assignments/demo/assignment.toml: ")
+    assert expected in message, message
+
+
+@pytest.mark.parametrize(("constant", "parameter", "agrees"), [
+    ("LATENT_DIMS = (100, 200, 300)", "latent_dims = [100, 200, 300]", True),
+    ("LATENT_DIMS = [100, 200, 300]", "latent_dims = [100, 200, 300]", True),
+    ("LATENT_DIMS = (100, 200, 300)", "latent_dims = [100, 200, 400]", False),
+    ("LATENT_DIMS = (100, 200)", "latent_dims = [100, 200, 300]", False),
+    ("LATENT_DIMS = 100", "latent_dims = [100]", False),
+    ("LEARNING_RATE = 0.1", "learning_rate = 0.1", True),
+    ("UNITS = 4", "units = 4.0", True),
+    ("BIAS = 1", "bias = true", False),
+    ("NAME = 'relu'", 'name = "relu"', True),
+    ("NAME = 'relu'", 'name = "tanh"', False),
+    ("OTHER = 3", "units = 4", True),  # no constant of that name: nothing to compare
+    ("UNITS = compute()", "units = 4", True),  # not a literal: not compared
+])
+def test_reference_constants_must_agree_with_parameters(
+        tmp_path: Path, constant: str, parameter: str, agrees: bool) -> None:
+    from grader.config import parameter_mismatches
+
+    path = make_repo(tmp_path, GOOD + "\n[parameters]\n" + parameter + "\n")
+    (tmp_path / "reference" / "demo.py").write_text(f'"""A reference."""\n{constant}\n')
+    reasons = parameter_mismatches(load_assignment(path))
+    assert (reasons == []) is agrees, reasons
+    if not agrees:
+        assert reasons[0].startswith(f"demo.py: {constant.split(' =')[0]} = ")
+        assert "assignment.toml has [parameters]" in reasons[0]
+
+
+def test_the_repositorys_references_agree_with_their_parameters() -> None:
+    from grader.config import parameter_mismatches
+
+    mlp = load_assignment(REPO / "assignments" / "mlp_numpy" / "assignment.toml")
+    assert mlp.parameters["latent_dims"] == (100, 200, 300)  # the lecture's search
+    for toml in sorted((REPO / "assignments").glob("*/assignment.toml")):
+        assert parameter_mismatches(load_assignment(toml)) == [], toml.parent.name
+
+
+def test_the_released_toml_carries_the_parameters_back(tmp_path: Path) -> None:
+    from grader.release.build import public_config_text
+
+    config = load_assignment(make_repo(tmp_path, PARAMETERS.replace(
+        'activation = "relu"', 'activation = "re\\"lu\\\\ 激活"')))
+    released = tmp_path / "released" / "assignments" / "demo"
+    released.mkdir(parents=True)
+    (released / "assignment.toml").write_text(public_config_text(config), encoding="utf-8")
+    again = load_assignment(released / "assignment.toml")
+    assert again.parameters == config.parameters
+    assert again.parameters["activation"] == 're"lu\\ 激活'

@@ -110,15 +110,27 @@ def render_instructions(config: AssignmentConfig) -> str:
     body_path = config.root / "README.md"
     body = body_path.read_text(encoding="utf-8") if body_path.is_file() else ""
     try:
-        body = environment.from_string(body).render(parameters=config.parameters,
+        body = environment.from_string(body).render(parameters=dict(config.parameters),
                                                     config=config)
     except jinja2.TemplateError as error:  # the instructor's README: say where and what
-        line = getattr(error, "lineno", None)
-        raise ReleaseRefused(f"{body_path}{f' line {line}' if line else ''}: {error} (the "
-                             "README is a jinja2 template: {{ parameters.NAME }} shows a "
-                             "[parameters] value; write {{ '{{' }} for a literal {{)") from None
+        line = getattr(error, "lineno", None) or _template_line(error)
+        defined = ", ".join(config.parameters) or "none"
+        raise ReleaseRefused(f"{body_path}{f' line {line}' if line else ''}: {error}; "
+                             f"[parameters] defines: {defined} (the README is a jinja2 "
+                             "template: {{ parameters.NAME }} shows a value of [parameters] "
+                             "in assignment.toml; write {{ '{{' }} for a literal {{)") from None
     return environment.get_template("instructions.md.j2").render(
         config=config, body=body, install=kit.install_requirement(config))
+
+
+def _template_line(error: BaseException) -> int | None:
+    """The template line an error was raised on (jinja2 maps its frames to "<template>")."""
+    line, trace = None, error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == "<template>":
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return line
 
 
 def public_config_text(config: AssignmentConfig) -> str:
