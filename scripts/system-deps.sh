@@ -5,6 +5,7 @@
 #   libseccomp2            the runtime's seccomp filter (read through pyseccomp)
 #   postgresql             a real server for the gradebook's PostgreSQL tests
 #   chromium               a real browser for the report tests
+#   fonts-noto-cjk         Chinese glyphs, so screenshots of reports show Chinese names
 # As root it installs them with apt-get; otherwise it says what to install.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || missing+=(libseccomp2)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

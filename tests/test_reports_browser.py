@@ -21,7 +21,7 @@ import pytest
 from grader import feedback
 from grader.config import load_assignment
 from grader.grading.run import grade_path
-from grader.reports import from_graded
+from grader.reports import ReportInput, from_graded, render_student_report
 from grader.reports.plots import png_size
 from grader.results.records import FAILED, Grade, PartGrade, TestOutcome
 
@@ -34,6 +34,7 @@ FILES = Path(__file__).parent / "files" / "grading"
 ACT = load_assignment(FILES / "repo" / "assignments" / "act" / "assignment.toml")
 ARTIFACTS = ROOT / "test-artifacts" / "reports"
 WINDOW = (1200, 2000)
+CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")  # fonts-noto-cjk
 BROWSER_TIMEOUT_S = 90
 # No network, no first-run work, no background requests: the page must stand alone.
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -149,7 +150,7 @@ def test_student_report_renders_in_chromium(written, tmp_path):
     text = page.visible
     for needle in ("wrong_relu", "Wren Lee", "Two activations", "relu", "sigmoid",
                    "2 of 4 values differ from the expected ones", "Hint:", "Learning curve",
-                   "Confusion matrix", "Test accuracy 0.6200"):
+                   "Confusion matrix", "Your model reached test accuracy 0.62"):
         assert needle in text, needle
     assert re.search(r"7\s*/\s*10", text)  # the final score
     assert len(page.images) == 2  # the learning curve and the confusion matrix
@@ -174,3 +175,33 @@ def test_class_summary_renders_in_chromium(written, tmp_path):
     assert len(page.images) == 1  # the histogram
     assert "wrong_relu/report.html" in page.links and "absent1/report.html" in page.links
     _check_references(page, written)
+
+
+@pytest.mark.skipif(not CJK_FONT.is_file(), reason="fonts-noto-cjk is not installed "
+                    "(scripts/system-deps.sh installs it)")
+def test_chinese_names_render_as_chinese(tmp_path):
+    """A zh-CN course's reports show 张伟 in the DOM and as glyphs, not as empty boxes.
+
+    Two reports that differ only in a two-character name are screenshotted: with a CJK font
+    the pictures differ; without one both names are drawn as the same two empty boxes.
+    """
+    out = tmp_path / "feedback"
+    rows = [ReportInput(student_id="2024001", display_name="张伟", grade=None),
+            ReportInput(student_id="2024002", display_name="李娜", grade=None)]
+    feedback.write_reports(rows, config=ACT, out=out, language="zh-CN")
+    page = _open(out / "2024001" / "report.html", ARTIFACTS / "chinese-name-report.png",
+                 tmp_path / "profile")
+    assert "张伟" in page.visible
+    assert '<html lang="zh-CN">' in (out / "2024001" / "report.html").read_text()
+    summary = _open(out / "index.html", ARTIFACTS / "chinese-class-summary.png",
+                    tmp_path / "profile")
+    assert "张伟" in summary.visible and "李娜" in summary.visible
+    pictures = []
+    for name in ("张伟", "李娜"):  # the same report but for the name
+        html = render_student_report(ReportInput(student_id="2024001", display_name=name),
+                                     config=ACT, language="zh-CN").html
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.html").write_text(html, encoding="utf-8")
+        _open(tmp_path / name / "report.html", tmp_path / f"{name}.png", tmp_path / "profile")
+        pictures.append((tmp_path / f"{name}.png").read_bytes())
+    assert pictures[0] != pictures[1], "张伟 and 李娜 were drawn alike: no CJK glyphs"
