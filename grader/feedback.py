@@ -193,6 +193,15 @@ def inputs_from_results(folder: Path, config: AssignmentConfig,
     return inputs
 
 
+def _course_language(config: AssignmentConfig) -> str | None:
+    """The language of the assignment's course (course.toml), or None outside a course."""
+    from grader.course import COURSE_FILE, load_course
+
+    if not (config.repo_root / COURSE_FILE).is_file():
+        return None
+    return load_course(config.repo_root).language
+
+
 def main(*, assignment: str, db: str | Path | None = None, out: Path | None = None,
          results: Path | None = None) -> int:
     """Writes the reports of one assignment.
@@ -232,7 +241,8 @@ def main(*, assignment: str, db: str | Path | None = None, out: Path | None = No
         except GradebookError as error:
             print(f"grader feedback: {printable(str(error), limit=2000)}", file=sys.stderr)
             return 2
-    written = write_feedback(inputs, config=config, out=out, roster=roster)
+    written = write_feedback(inputs, config=config, out=out, roster=roster,
+                             language=_course_language(config))
     problems += written.problems
     graded = sum(1 for row in inputs if row.grade is not None)
     total = len({*(_roster_id(e) for e in roster), *(row.student_id for row in inputs)})

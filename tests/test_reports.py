@@ -300,6 +300,23 @@ def test_feedback_from_results_json_folder(act_grades, tmp_path):
         assert (out / name / "report.html").is_file() and (out / name / "report.md").is_file()
 
 
+def test_feedback_reports_speak_the_course_language(act_grades, tmp_path):
+    """`grader feedback` declares course.toml's language (zh_CN -> <html lang="zh-CN">)."""
+    import shutil
+
+    course = tmp_path / "course"
+    shutil.copytree(FILES / "repo", course)
+    toml = course / "course.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "zh_CN"'))
+    results = tmp_path / "graded"
+    write_results(act_grades["wrong_relu"], results)
+    out = tmp_path / "feedback"
+    assert feedback.main(assignment=str(course / "assignments" / "act"), results=results,
+                         out=out) == 0
+    for page in (out / "wrong_relu" / "report.html", out / "index.html"):
+        assert page.read_text().startswith('<!DOCTYPE html>\n<html lang="zh-CN">'), page
+
+
 def test_feedback_from_the_gradebook_reports_every_roster_student(act_grades, tmp_path, capsys):
     from grader.gradebook import open_gradebook
 

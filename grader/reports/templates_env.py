@@ -30,15 +30,18 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~&])")
 def html_language(language: str | None) -> str:
     """The value of ``<html lang>`` for a course's language (``"en"`` when none is given).
 
+    course.toml names a gettext locale (``zh_CN``); HTML wants a BCP 47 tag (``zh-CN``).
+
     Raises:
-        ValueError: `language` is not a language tag such as ``en`` or ``zh-CN``.
+        ValueError: `language` is not a language tag such as ``en``, ``zh-CN`` or ``zh_CN``.
     """
     if language is None or language == "":
         return DEFAULT_LANGUAGE
-    if not isinstance(language, str) or not _LANGUAGE_RE.fullmatch(language):
+    tag = language.replace("_", "-") if isinstance(language, str) else ""
+    if not _LANGUAGE_RE.fullmatch(tag):
         raise ValueError(f"a report's language must be a language tag such as 'en' or "
                          f"'zh-CN' (course.toml: language); received {language!r}")
-    return language
+    return tag
 
 
 def _codespans(text: str) -> Markup:
