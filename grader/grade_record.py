@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # config imports this module; only the type is needed here
-    from grader.config import LatePolicy
+if TYPE_CHECKING:  # config imports this module; only the types are needed here
+    from grader.config import AssignmentConfig, LatePolicy
+    from grader.intake import Submission
 
 MAX_EXTENSION_DAYS = 365.0
 """The longest extension `grader extend` grants (a typo such as 300 instead of 3 stays possible
@@ -61,6 +62,8 @@ class GradeRecord:
         score: the points the tests earned.
         max_score: the points the assignment is worth.
         submitted_at: when the graded submission was made (None: unknown).
+        charged_at: the time lateness is charged from (`grader.intake.lateness_time`);
+            None: `submitted_at`.
         late_days, late_multiplier: the stored lateness (`lateness`).
         extension_days, extension_reason: the student's extension (0, "": none).
         override_points, override_reason: the instructor's override (None, "": none).
@@ -69,6 +72,7 @@ class GradeRecord:
     score: float
     max_score: float
     submitted_at: datetime | None = None
+    charged_at: datetime | None = None
     late_days: int = 0
     late_multiplier: float = 1.0
     extension_days: float = 0.0
@@ -138,6 +142,16 @@ def lateness(policy: LatePolicy, due: datetime | None, charged_at: datetime | No
     return Lateness(charged_at, moved, float(extension_days),
                     late_days(policy, charged_at, moved),
                     late_multiplier(policy, charged_at, moved, cutoff=cutoff))
+
+
+def submission_lateness(config: AssignmentConfig, submission: Submission,
+                        extension_days: float = 0.0) -> Lateness:
+    """`lateness` of an intake's submission: charged from `grader.intake.lateness_time`
+    (the instructor's time, Canvas's LATE marker, else the receipt time)."""
+    from grader.intake import lateness_time  # intake imports config, which imports us
+
+    charged = lateness_time(submission, config.due, config.late.grace_minutes)
+    return lateness(config.late, config.due, charged, extension_days)
 
 
 def final_score(score: float, multiplier: float, override_points: float | None = None) -> float:

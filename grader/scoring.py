@@ -15,7 +15,7 @@ from grader.results.records import (
     Grade,
     PartGrade,
     TestOutcome,
-    case_shares,
+    earned,
 )
 
 PROVISIONAL = ("not charged: its points are credited provisionally until the instructor "
@@ -75,8 +75,8 @@ def score(
             cases.extend(by_name.get(test) or [TestOutcome(
                 test, test, ERROR, 0.0, "this test did not run (the test module could not load)",
                 kind=KIND_NOT_RUN)])
-        earned = _earned(part.points, cases)
-        part_grades.append(PartGrade(part.name, earned, float(part.points), tuple(cases)))
+        part_grades.append(PartGrade(part.name, earned(part.points, cases), float(part.points),
+                                     tuple(cases)))
     unassigned = tuple(o for o in outcomes if o.name not in claimed)
     errors = [grader_error_problem(case) for part in part_grades for case in part.tests
               if case.kind == KIND_GRADER_ERROR]
@@ -106,8 +106,3 @@ def grader_error_problem(outcome: TestOutcome) -> str:
     first = (outcome.message.strip().splitlines() or ["no message"])[0]
     return (f"{GRADER_PROBLEM} judge {printable(outcome.case, limit=200)}: "
             f"{printable(first, limit=300)} (grader error; {PROVISIONAL})")
-
-
-def _earned(points: float, cases: Sequence[TestOutcome]) -> float:
-    shares = case_shares(points, cases)
-    return round(sum(share * case.fraction for share, case in zip(shares, cases, strict=True)), 6)
