@@ -19,12 +19,14 @@ Each grading starts a runtime that imports TensorFlow and trains a model (3 to 2
 keras_mlp and keras_cnn sample is graded, AlexNet (the slowest) only for the reference,
 the skeleton and the planted bugs in `ALEXNET_QUICK`, and the quick hostile cases;
 `NN_GRADER_ALL_KERAS_SAMPLES=1` grades everything (about 7 minutes), including the
-multi-gigabyte model.
+multi-gigabyte model. Each planted bug must also carry its `diagnosis` (bugs.toml) as
+data, and a correct variant none.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -41,7 +43,8 @@ HOSTILE = Path(__file__).resolve().parent / "files" / "keras_hostile"
 ASSIGNMENTS = ("keras_mlp", "keras_cnn", "alexnet")
 ALL_SAMPLES = os.environ.get("NN_GRADER_ALL_KERAS_SAMPLES") == "1"
 # AlexNet: 15 to 20 s a grading
-ALEXNET_QUICK = {"save_weights_ckpt", "dropout_missing", "seeds_inside_build"}
+ALEXNET_QUICK = {"save_weights_ckpt", "dropout_missing", "seeds_inside_build",
+                 "shuffled_separately"}
 SLOW_HOSTILE = pytest.mark.skipif(not ALL_SAMPLES, reason="30 to 60 s; "
                                   "NN_GRADER_ALL_KERAS_SAMPLES=1 runs it")
 DEVICE = "cpu"  # budgets and calibrations of the CPU, also on a machine with a GPU
@@ -69,6 +72,12 @@ def _samples(assignment: str) -> Path:
 
 def _bugs(assignment: str) -> dict[str, PlantedBug]:
     return {bug.name: bug for bug in load_bugs(_config(assignment))}
+
+
+def _diagnoses(assignment: str) -> dict[str, str]:
+    """Each planted bug's `diagnosis` in bugs.toml: the Mistake.id its failure must name."""
+    table = tomllib.loads((_samples(assignment) / "bugs.toml").read_text(encoding="utf-8"))
+    return {name: entry.get("diagnosis", "") for name, entry in table.items()}
 
 
 def _selected(assignment: str, names) -> list:
@@ -135,6 +144,13 @@ def test_planted_bug_loses_only_its_parts(assignment, case, tmp_path):
     assert lost == expected, (
         f"{assignment}/{case}: lost points in {sorted(lost)}; expected {sorted(expected)}\n"
         + _failures(grade))
+    # Issue 10: the outcome carries the known mistake's id as data (TestOutcome.diagnosis).
+    diagnosis = _diagnoses(assignment).get(case, "")
+    named = {test.diagnosis for part in grade.parts if part.name in expected
+             for test in part.tests if test.fraction < 1}
+    assert diagnosis and diagnosis in named, (
+        f"{assignment}/{case}: expected a failing test to be diagnosed as {diagnosis!r}; the "
+        f"diagnoses were {sorted(named - {''})}\n" + _failures(grade))
 
 
 @pytest.mark.parametrize("assignment, variant", _variant_cases())
@@ -142,6 +158,8 @@ def test_correct_variant_scores_full_marks(assignment, variant):
     config = _config(assignment)
     grade = _grade(assignment, _samples(assignment) / "variants" / variant)
     assert grade.score == config.total_points, _failures(grade)
+    diagnosed = [test.case for part in grade.parts for test in part.tests if test.diagnosis]
+    assert not diagnosed, f"a correct variant carries diagnoses: {diagnosed}"
 
 
 # -- hostile submissions --------------------------------------------------------------------
@@ -226,11 +244,13 @@ def test_a_multi_gigabyte_model_fails_only_its_own_parts():
     config = _config("keras_mlp")
     grade = _grade("keras_mlp", HOSTILE / "huge_model")
     parts = _by_part(grade)
-    functional = {name for name in parts if name.startswith("functional_")}
+    functional = {name for name, (_, maximum) in parts.items()
+                  if name.startswith("functional_") and maximum > 0}
     lost = {name for name, (points, maximum) in parts.items() if points < maximum}
     assert lost == functional, _failures(grade)
     assert all(parts[name][0] == 0 for name in functional), _failures(grade)
-    message = _messages(grade, "functional_parameters")
+    message = "\n".join(_messages(grade, name) for name in sorted(parts)
+                        if name.startswith("functional_"))
     assert "memory" in message.lower(), message
     assert grade.score == config.total_points - sum(parts[name][1] for name in functional)
 
