@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from grader.devices import default_gpu, detect_device
 from grader.grading.fixtures import GradingFixtures
 from grader.ids import file_name
 from grader.intake import Submission, intake
+from grader.intake.notebooks import NotebookLines
 from grader.results.plugin import ResultsCollector
 from grader.results.records import Grade, json_text, to_results_json
 from grader.runtime.student import StudentRuntime
@@ -147,7 +148,9 @@ def run_suite(
                          *map(str, files)], plugins=[collector, fixtures])
         _forget_suite_modules(suite)
         sandbox_notes = tuple(getattr(runtime, "notes", ()))
-        skipped = tuple(f"{module}.py line {statement.line}: {statement.text}"
+        notebooks = getattr(runtime, "notebooks", {})  # converted notebooks: cell and line
+        skipped = tuple(f"{_position(notebooks, f'{module}.py', statement.line)}: "
+                        f"{statement.text}"
                         for module, statements in runtime.skipped.items()
                         for statement in statements)
     outcomes = collector.outcomes
@@ -207,6 +210,13 @@ def write_results(graded: GradedSubmission, out_dir: Path) -> Path:
     path = folder / "results.json"
     path.write_text(json_text(graded.results_json()), encoding="utf-8")
     return path
+
+
+def _position(notebooks: Mapping[str, NotebookLines], file: str, line: int) -> str:
+    """``act.py line 15``, or ``act.ipynb cell 3, line 5`` for a converted notebook."""
+    lines = notebooks.get(file)
+    where = lines.describe(line) if lines is not None else None
+    return f"{lines.notebook} {where}" if where else f"{file} line {line}"
 
 
 def _forget_suite_modules(suite: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from dataclasses import dataclass
 
 # Python cell magics whose body is still Python.
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
@@ -12,6 +13,62 @@ _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 _MAGIC_ASSIGN_RE = re.compile(r"^[\w\s,.\[\]()]+=\s*[%!]")
 MAX_NOTEBOOK_BYTES = 20 << 20
 """Largest notebook read (20 MiB): outputs with figures make honest ones a few MB."""
+
+
+_HEADER_RE = re.compile(r"# Converted from (?P<name>.+?) by grader intake: ")
+_CELL_RE = re.compile(r"# %% \[cell (?P<cell>[1-9][0-9]{0,5})\]$")
+
+
+@dataclass(frozen=True)
+class NotebookLines:
+    """Where each line of a module `notebook_to_module` wrote came from in the notebook.
+
+    Built from the converted module's own ``# %% [cell n]`` markers, so it needs nothing
+    but the workspace file. A student who writes such a marker in a cell only renumbers
+    the positions shown to themselves.
+
+    Attributes:
+        notebook: The notebook's file name, e.g. ``mlp_numpy.ipynb``.
+        cells: For each module line (index 0 is line 1): (cell number, line in that cell),
+            or None for a line the converter added (the header, a marker).
+    """
+
+    notebook: str
+    cells: tuple[tuple[int, int] | None, ...]
+
+    @classmethod
+    def from_module(cls, source: str | bytes) -> NotebookLines | None:
+        """The map of a converted notebook, or None for a module that is not one."""
+        if isinstance(source, bytes):
+            source = source.decode("utf-8", errors="replace")
+        lines = source.split("\n")
+        header = _HEADER_RE.match(lines[0]) if lines else None
+        if header is None:
+            return None
+        cells: list[tuple[int, int] | None] = []
+        cell, line = 0, 0
+        for text in lines:
+            marker = _CELL_RE.match(text)
+            if marker is not None:
+                cell, line = int(marker["cell"]), 0
+                cells.append(None)
+            elif cell == 0:
+                cells.append(None)  # the header and the blank line before the first cell
+            else:
+                line += 1
+                cells.append((cell, line))
+        return cls(header["name"][:200], tuple(cells))
+
+    def position(self, line: int) -> tuple[int, int] | None:
+        """(cell, line in the cell) of a 1-based module line, or None if it has none."""
+        if not isinstance(line, int) or not 1 <= line <= len(self.cells):
+            return None
+        return self.cells[line - 1]
+
+    def describe(self, line: int) -> str | None:
+        """``"cell 3, line 5"`` for a module line, or None."""
+        where = self.position(line)
+        return None if where is None else f"cell {where[0]}, line {where[1]}"
 
 
 def read_notebook_text(data: bytes, name: str) -> str:

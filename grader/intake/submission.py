@@ -29,7 +29,7 @@ from grader.intake.layouts import (
     layout_siblings,
     received_at,
 )
-from grader.intake.notebooks import notebook_to_module, read_notebook_text
+from grader.intake.notebooks import NotebookLines, notebook_to_module, read_notebook_text
 from grader.runtime.definitions import SourceError, parse_source
 
 MANIFEST_NAME = "manifest.json"
@@ -317,7 +317,9 @@ def _install(name: str, candidate: Candidate, convert: bool, workspace: Path,
                                "(code cells only)")
             parsed = parse_source(module, name)
             if isinstance(parsed, SourceError):
-                where = f"line {parsed.line}: " if parsed.line else ""
+                cell = NotebookLines.from_module(module)  # the student's cell, not ours
+                shown = cell.describe(parsed.line) if cell and parsed.line else None
+                where = f"{shown or f'line {parsed.line}'}: " if parsed.line else ""
                 state.problems.append(f"{name} (from {printable(candidate.rel, limit=80)}) "
                                       f"is not valid Python: {where}{parsed.message}")
     target = workspace / name

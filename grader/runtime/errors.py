@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -10,20 +12,49 @@ class TracebackLine:
     """One frame of a student's traceback.
 
     Attributes:
-        filename: Relative to the submission, e.g. ``mlp_numpy.py``.
-        line: 1-based line number.
+        filename: Relative to the submission, e.g. ``mlp_numpy.py`` (``mlp_numpy.ipynb``
+            for a frame in a converted notebook, see `in_notebook_cells`).
+        line: 1-based line number (in the cell when `cell` is set).
         function: The function's name (``<module>`` at import).
         source: The line's text, stripped.
+        cell: The notebook cell the line is in, or None for a Python file.
     """
 
     filename: str
     line: int
     function: str
     source: str
+    cell: int | None = None
 
     def __str__(self) -> str:
-        text = f'  File "{self.filename}", line {self.line}, in {self.function}'
+        where = f"cell {self.cell}, line {self.line}" if self.cell is not None else (
+            f"line {self.line}")
+        text = f'  File "{self.filename}", {where}, in {self.function}'
         return text + (f"\n    {self.source}" if self.source else "")
+
+
+def in_notebook_cells(frames: tuple[TracebackLine, ...],
+                      notebooks: Mapping[str, Any]) -> tuple[TracebackLine, ...]:
+    """Frames in converted notebooks told as the student knows them: notebook, cell, line.
+
+    Args:
+        frames: Traceback lines as the runtime reported them (lines of the converted module).
+        notebooks: Module file name (``mlp_numpy.py``) -> its
+            `grader.intake.notebooks.NotebookLines`, for modules converted from notebooks.
+
+    Returns:
+        The frames, those of converted modules with ``filename`` the notebook's name and
+        ``cell``/``line`` the position in it; a line with no cell keeps its module line.
+    """
+    shown = []
+    for frame in frames:
+        lines = notebooks.get(frame.filename)
+        where = lines.position(frame.line) if lines is not None else None
+        if where is None:
+            shown.append(frame)
+        else:
+            shown.append(replace(frame, filename=lines.notebook, cell=where[0], line=where[1]))
+    return tuple(shown)
 
 
 def format_traceback(frames: tuple[TracebackLine, ...]) -> str:

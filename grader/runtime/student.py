@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from grader.intake.notebooks import NotebookLines
 from grader.runtime import protocol
 from grader.runtime.definitions import DefinitionsResult, SkippedStatement, definitions_only
 from grader.runtime.errors import (
@@ -49,6 +50,7 @@ from grader.runtime.errors import (
     StudentTimeout,
     TimeBudgetExhausted,
     TracebackLine,
+    in_notebook_cells,
 )
 from grader.runtime.process import RuntimeProcess, SandboxError
 from grader.runtime.protocol import Callable, Handle, ModuleRef
@@ -120,6 +122,8 @@ class StudentRuntime:
         self.definitions: dict[str, DefinitionsResult] = {}
         self.import_errors: dict[str, ImportFailed] = {}
         self.crashes: list[str] = []
+        # Modules converted from notebooks: tracebacks name the notebook's cell and line.
+        self.notebooks: dict[str, NotebookLines] = {}
         self._sources: list[dict[str, str]] | None = None
         self._process: RuntimeProcess | None = None
         self._generation = 0
@@ -240,10 +244,17 @@ class StudentRuntime:
             except OSError as exc:
                 self.import_errors[name] = ImportFailed(name, f"{name}.py could not be read: {exc}")
                 continue
+            lines = NotebookLines.from_module(text)
+            if lines is not None:
+                self.notebooks[f"{name}.py"] = lines
             result = definitions_only(text, f"{name}.py")
             self.definitions[name] = result
             if result.error is not None:
-                self.import_errors[name] = ImportFailed(name, str(result.error))
+                error, where = result.error, lines.position(result.error.line) if lines else None
+                if where is not None:  # "act.ipynb, cell 3, line 2", as the student sees it
+                    error = dataclasses.replace(error, filename=f"{lines.notebook}, cell "
+                                                f"{where[0]}", line=where[1])
+                self.import_errors[name] = ImportFailed(name, str(error))
                 continue
             sources.append({"name": name, "source": result.source or ""})
         self._sources = sources
@@ -342,7 +353,7 @@ class StudentRuntime:
 
     def _import_failure(self, name: str, error: Mapping[str, Any]) -> ImportFailed:
         """Build ImportFailed from the runtime's error record."""
-        frames = _frames(error.get("traceback", ()))
+        frames = in_notebook_cells(_frames(error.get("traceback", ())), self.notebooks)
         if error.get("kind") == "exit":
             return ImportFailed(name, f"the submission called sys.exit({error.get('code')}) "
                                       "while being imported", frames)
@@ -432,7 +443,7 @@ class StudentRuntime:
     def _failure(self, error: Mapping[str, Any], op: str, what: str) -> Exception:
         """The exception for an error response."""
         kind = error.get("kind")
-        frames = _frames(error.get("traceback", ()))
+        frames = in_notebook_cells(_frames(error.get("traceback", ())), self.notebooks)
         if kind == "student":
             type_name = str(error.get("type"))
             message = str(error.get("message"))
