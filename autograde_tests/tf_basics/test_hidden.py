@@ -16,6 +16,7 @@ import pytest
 import reference.tf_basics as ref
 from grader.checks.arrays import as_array, assert_close, assert_number
 from grader.checks.diagnose import Diagnosed, Mistake, matching_mistake
+from grader.runtime.errors import StudentError
 from grader.runtime.protocol import Callable
 
 HUGE = 1000.0  # exp(1000) overflows float64
@@ -74,18 +75,30 @@ def _window_short(x: np.ndarray, pool_size: int, stride: int, reduce) -> np.ndar
                       for j in range(out_w)] for i in range(out_h)])
 
 
+def _steps_by_pool_size(x: np.ndarray, pool_size: int, stride: int, reduce) -> np.ndarray:
+    """Pooling with the output size of `stride` but windows starting at multiples of
+    `pool_size` (numpy clips the windows that run past the edge; an empty one raises)."""
+    out_h, out_w = (x.shape[0] - pool_size) // stride + 1, (x.shape[1] - pool_size) // stride + 1
+    return np.array([[reduce(x[i * pool_size:(i + 1) * pool_size,
+                                j * pool_size:(j + 1) * pool_size])
+                      for j in range(out_w)] for i in range(out_h)])
+
+
 def _pool_mistakes(name: str, x, pool_size: int, stride: int, own, other) -> list[Mistake]:
+    reduce = np.max if name == "max_pool2d" else np.mean
+    steps = (f"Your `{name}` steps by `pool_size` instead of `stride`: window (i, j) starts "
+             "at (i * stride, j * stride), top = i * stride, left = j * stride; the two are "
+             "equal only when stride == pool_size.")
     return [
-        Mistake(f"{name}_stride_is_pool_size", f"Your `{name}` steps by `pool_size` instead "
-                "of `stride`: window (i, j) starts at (i * stride, j * stride).",
-                lambda: own(x, pool_size, pool_size)),
+        Mistake(f"{name}_stride_is_pool_size", steps, lambda: own(x, pool_size, pool_size)),
+        Mistake(f"{name}_stride_is_pool_size", steps,
+                lambda: _steps_by_pool_size(x, pool_size, stride, reduce)),
         Mistake(f"{name}_output_size", f"Your `{name}` drops the last window: the output has "
                 "(H - pool_size) // stride + 1 rows (and the same for columns); the + 1 is "
                 "missing.", lambda: own(x, pool_size, stride)[:-1, :-1]),
         Mistake(f"{name}_window_short", f"Your `{name}`'s windows are one row and one column "
                 "short: slice x[top:top + pool_size, left:left + pool_size].",
-                lambda: _window_short(x, pool_size, stride,
-                                      np.max if name == "max_pool2d" else np.mean)),
+                lambda: _window_short(x, pool_size, stride, reduce)),
         Mistake(f"{name}_wrong_reduction", f"Your `{name}` takes the "
                 f"{'mean' if name == 'max_pool2d' else 'maximum'} of each window; expected the "
                 f"{'maximum' if name == 'max_pool2d' else 'mean'}.",
@@ -206,21 +219,56 @@ def test_conv2d(student, shape, kernel_shape, bias):
                        lambda: ref.conv2d(x, kernel, bias)[:-1, :-1])])
 
 
+def _gradient_zero(expected: np.ndarray) -> Mistake:
+    return Mistake("tf_gradient_all_zero", "Your `tf_gradient` returns zeros where f depends "
+                   "on x: the tape recorded nothing that leads from x to f(x). A tf.constant "
+                   "is not watched automatically: call tape.watch(t) inside `with "
+                   "tf.GradientTape() as tape:` and compute y = f(t) there, then "
+                   "tape.gradient(y, t).", lambda: np.zeros_like(expected))
+
+
+NONE_GRADIENT = Mistake(
+    "tf_gradient_none_when_unconnected", "Your `tf_gradient` fails when f does not depend on "
+    "x: tape.gradient(y, t) returns None for an unconnected target, and None has no "
+    ".numpy(); pass unconnected_gradients=tf.UnconnectedGradients.ZERO (or return zeros of "
+    "x's shape when the gradient is None).", lambda: None)
+
+
+def _gradient(student, name: str, x: np.ndarray, expected: np.ndarray, what: str) -> None:
+    """`assert_close` on the student's gradient, naming an all-zero one."""
+    received = student.tf_basics.tf_gradient(Callable(name), x)
+    try:
+        assert_close(received, expected, what, rtol=TF_RTOL, atol=1e-6)
+    except AssertionError as error:
+        mistake = matching_mistake(received, [_gradient_zero(expected)]) if np.any(
+            expected != 0) else None
+        if mistake is not None:
+            raise Diagnosed(str(error), mistake) from None
+        raise
+
+
 @pytest.mark.parametrize("name", sorted(GRADIENTS))
 def test_tf_gradient(student, name):
     x = np.random.default_rng(len(name)).normal(size=(2, 3))
     expected = GRADIENTS[name](x)
-    if name == "constant":
-        # A zero gradient is only an answer from a `tf_gradient` that computes gradients:
-        # one that returns zeros for every f must not earn this case.
-        assert_close(student.tf_basics.tf_gradient(Callable("square"), x), GRADIENTS["square"](x),
-                     "`tf_gradient(f, x)` for f = square at the same x (a zero gradient for a "
-                     "constant f counts only when the gradient of x * x is right)",
-                     rtol=TF_RTOL, atol=1e-6)
-    assert_close(student.tf_basics.tf_gradient(Callable(name), x), expected,
-                 f"`tf_gradient(f, x)` for f = {name} at x of shape (2, 3)"
-                 + (" (f does not depend on x: the gradient is zero)" if name == "constant"
-                    else ""), rtol=TF_RTOL, atol=1e-6)
+    what = f"`tf_gradient(f, x)` for f = {name} at x of shape (2, 3)"
+    if name != "constant":
+        _gradient(student, name, x, expected, what)
+        return
+    # A zero gradient is only an answer from a `tf_gradient` that computes gradients:
+    # one that returns zeros for every f must not earn this case.
+    _gradient(student, "square", x, GRADIENTS["square"](x),
+              "`tf_gradient(f, x)` for f = square at the same x (a zero gradient for a "
+              "constant f counts only when the gradient of x * x is right)")
+    what += " (f does not depend on x: the gradient is zero)"
+    try:
+        received = student.tf_basics.tf_gradient(Callable(name), x)
+    except StudentError as error:  # right for square, fails for an unconnected f
+        raise Diagnosed(f"{what} raised {error.type_name}: {error.message}; expected zeros "
+                        "of shape (2, 3)", NONE_GRADIENT) from None
+    if received is None:
+        raise Diagnosed(f"{what} returned None; expected zeros of shape (2, 3)", NONE_GRADIENT)
+    assert_close(received, expected, what, rtol=TF_RTOL, atol=1e-6)
 
 
 def test_tf_gradient_integer_input(student):
@@ -264,5 +312,33 @@ def test_fit_linear(student, epochs, learning_rate, line):
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise AssertionError(f"{what} returned {type(result).__name__}; expected a pair (w, b)")
     w, b = (_scalar(value, f"{what}: {name}") for value, name in zip(result, "wb", strict=True))
-    assert_number(w, expected[0], f"{what}: w", tolerance=FIT_TOLERANCE)
-    assert_number(b, expected[1], f"{what}: b", tolerance=FIT_TOLERANCE)
+    try:
+        assert_number(w, expected[0], f"{what}: w", tolerance=FIT_TOLERANCE)
+        assert_number(b, expected[1], f"{what}: b", tolerance=FIT_TOLERANCE)
+    except AssertionError as error:
+        mistake = matching_mistake(np.array([w, b]), _fit_mistakes(x, y, epochs, learning_rate),
+                                   rtol=FIT_TOLERANCE, atol=FIT_TOLERANCE)
+        if mistake is not None:
+            raise Diagnosed(str(error), mistake) from None
+        raise
+
+
+def _fit_mistakes(x: np.ndarray, y: np.ndarray, epochs: int,
+                  learning_rate: float) -> list[Mistake]:
+    """Known mistakes of fit_linear, predicted as the (w, b) their trajectory ends at."""
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+
+    def ends(rate: float) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):  # these trajectories diverge
+            return np.array(_gradient_descent(x64, y64, epochs, rate))
+
+    rule = ("the lecture's step is w.assign_sub(learning_rate * dL/dw) on the mean squared "
+            "error L = mean((w x + b - y)^2)")
+    return [
+        Mistake("fit_linear_no_learning_rate", "Your `fit_linear` subtracts the gradient "
+                f"without multiplying it by `learning_rate` (a step size of 1): {rule}.",
+                lambda: ends(1.0)),
+        Mistake("fit_linear_sum_loss", f"Your `fit_linear` minimises the sum of squared errors "
+                f"(tf.reduce_sum): its gradient is {len(x)} times the mean's, so every step is "
+                f"{len(x)} times too long; {rule} (tf.reduce_mean).",
+                lambda: ends(learning_rate * len(x)))]
