@@ -343,6 +343,13 @@ def test_a_message_that_names_a_spelling_is_not_enough() -> None:
     assert hint_for(StudentTimeout(5, "build()"), {"student.py": SOURCE}) is None
 
 
+def test_a_students_own_lr_argument_is_not_the_keras2_spelling() -> None:
+    source = "def step(w, g, lr=0.1):\n    return w - lr * g\n\n\ndef train(w):\n" \
+             "    return step(w, None, lr=0.1)\n"
+    frames = (TracebackLine("student.py", 6, "train", "return step(w, None, lr=0.1)"),)
+    assert hint_for(StudentError("TypeError", "", frames), {"student.py": source}) is None
+
+
 def test_without_the_source_the_frame_line_is_read() -> None:
     frames = (TracebackLine("student.py", 99, "build", "metrics='acc',"),)
     assert hint_for(StudentError("ValueError", "", frames)).id == "keras2_metrics_string"

@@ -230,13 +230,13 @@ def test_csv_cells_follow_owasps_rule(cell, shown):
 
 
 def test_every_csv_cell_and_header_is_neutralised(tmp_path):
-    from grader.export import _write_csv
+    from grader.export import write_csv
 
     columns = parse_columns("student_id==Formula,name,final_score=@title", parts=["relu"])
     table = csv_rows(columns, [], [("=1+2", "@cmd|' /C calc'!A0"), ("-5", "+ok")], {},
                      max_points=10)
-    _write_csv(columns, table, tmp_path / "grades.csv", "x.csv")
-    lines = (tmp_path / "grades.csv").read_text().splitlines()
+    write_csv(columns, table, tmp_path / "grades.csv", "x.csv")
+    lines = (tmp_path / "grades.csv").read_text(encoding="utf-8-sig").splitlines()
     assert lines[0] == "'=Formula,name,'@title"
     assert lines[1:] == ["-5,'+ok,0", "'=1+2,'@cmd|' /C calc'!A0,0"]
     assert math.isfinite(float(lines[1].split(",")[-1]))
@@ -245,17 +245,17 @@ def test_every_csv_cell_and_header_is_neutralised(tmp_path):
 @pytest.mark.parametrize("error", [RecursionError(), MemoryError(), ValueError("odd row")],
                          ids=lambda e: type(e).__name__)
 def test_one_row_that_cannot_be_exported_costs_that_student_only(monkeypatch, error):
-    from grader import export
+    from grader.export import csv as export
     from grader.gradebook import GradeRow
 
-    real = export._graded_values
+    real = export.graded_values
 
     def values(row):
         if row.student_id == "s2":
             raise error
         return real(row)
 
-    monkeypatch.setattr(export, "_graded_values", values)
+    monkeypatch.setattr(export, "graded_values", values)
     rows = [GradeRow(ident, "", None, 0, 1.0, _grade(ident), None, score, 1)
             for ident, score in (("s1", 3.0), ("s2", 3.0), ("s3", NAN))]
     problems: list = []

@@ -28,6 +28,7 @@ __all__ = ["KERAS2_SPELLINGS", "LEARNING_RATE_DIVERGES", "MISSING_SOFTMAX", "hin
 
 OPTIMIZERS = frozenset(("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
                         "Nadam", "Ftrl"))
+_OPTIMIZERS_LOWER = frozenset(name.lower() for name in OPTIMIZERS)
 LOSS_CLASSES = frozenset(("CategoricalCrossentropy", "SparseCategoricalCrossentropy",
                           "BinaryCrossentropy", "MeanSquaredError", "MeanAbsoluteError",
                           "KLDivergence", "CategoricalHinge", "Hinge", "SquaredHinge",
@@ -100,7 +101,7 @@ def _spellings(region: ast.AST, failed: ast.AST | None, error_type: str) -> list
         if isinstance(node, ast.Call):
             callee = _name(node.func)
             keywords = {kw.arg: kw.value for kw in node.keywords if kw.arg}
-            if "lr" in keywords:
+            if "lr" in keywords and callee.lower() in _OPTIMIZERS_LOWER:
                 found.append("keras2_optimizer_lr")
             if callee in OPTIMIZERS and "decay" in keywords:
                 found.append("keras2_optimizer_decay")
