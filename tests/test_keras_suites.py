@@ -26,10 +26,10 @@ data, and a correct variant none.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from grader import data
 from grader.config import AssignmentConfig, load_assignment
