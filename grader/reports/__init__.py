@@ -11,13 +11,13 @@ Pure renderers over `ReportInput` (no database); `grader.feedback` does the I/O.
 - `plots`: the pictures; `templates_env`: the jinja2 environments and filters.
 """
 
+from grader.reports.class_summary import render_class_summary
 from grader.reports.inputs import (
     ReportInput,
     from_grade_row,
     from_graded,
     from_results_json,
 )
-from grader.reports.class_summary import render_class_summary
 from grader.reports.student import StudentReport, render_student_report
 
 __all__ = [
