@@ -345,8 +345,21 @@ class _CourseReferenceFinder(importlib.abc.MetaPathFinder):
             return None
         where = [str(self.root)] if fullname == REFERENCE_PACKAGE else list(path or [])
         spec = importlib.machinery.PathFinder.find_spec(fullname, where)
-        if spec is None:
-            raise ModuleNotFoundError(
-                f"No module named {fullname!r} in the course at {self.root} (a hidden suite "
-                f"imports the course's own {REFERENCE_PACKAGE}/ folder only)", name=fullname)
+        if spec is None:  # found here, it fails on import: no other finder may answer
+            return importlib.machinery.ModuleSpec(fullname, _Missing(self.root))
         return spec
+
+
+class _Missing(importlib.abc.Loader):
+    """The loader of a `reference` module the course does not have: importing it fails."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        raise ModuleNotFoundError(
+            f"No module named {spec.name!r} in the course at {self.root} (a hidden suite "
+            f"imports the course's own {REFERENCE_PACKAGE}/ folder only)", name=spec.name)
+
+    def exec_module(self, module: ModuleType) -> None:  # never reached: create_module raises
+        raise ModuleNotFoundError(module.__name__)

@@ -312,3 +312,22 @@ def test_a_course_template_replaces_the_tools_file_by_file(act_course, tmp_path)
             act_course / "templates" / "instructions.md.j2").resolve()
         assert Path(env.get_template("report.html.j2").filename).resolve() == (
             course.TOOL_TEMPLATES / "report.html.j2").resolve()
+
+
+def test_course_dataset_is_the_default_below_the_flag_and_the_environment(tmp_path,
+                                                                          monkeypatch):
+    ours = _course(tmp_path / "ours", extra='dataset = "fashion_mnist"\n')
+
+    def dataset(argv: list[str]) -> str | None:
+        args = cli.build_parser().parse_args(argv)
+        with course.selected(args.course):
+            cli._course_defaults(args)
+        return args.dataset
+
+    monkeypatch.delenv("GRADER_DATASET", raising=False)
+    assert dataset(["--course", str(ours), "autograde", "act", "x"]) == "fashion_mnist"
+    assert dataset(["autograde", "act", "x", "--course", str(ours),
+                    "--dataset", "mnist"]) == "mnist"
+    assert dataset(["--course", str(ours), "check"]) is None  # a student's verb: no course
+    monkeypatch.setenv("GRADER_DATASET", "mnist")
+    assert dataset(["--course", str(ours), "autograde", "act", "x"]) is None  # env decides
