@@ -102,7 +102,9 @@ def test_csv_presets_and_columns(course, capsys, tmp_path):
                                 "wrong_relu,3,5.6"]
     code, out, _ = _export(course, capsys, format="csv", out=tmp_path)
     assert code == 0 and "3 students written to" in out
-    assert (tmp_path / "act-grades.csv").read_text().startswith("student_id,name,relu,")
+    # utf-8-sig by default: the byte order mark makes Excel read the file as UTF-8
+    assert (tmp_path / "act-grades.csv").read_bytes().startswith(
+        b"\xef\xbb\xbfstudent_id,name,relu,")
     code, _, _ = _export(course, capsys, format="csv", student="wrong_relu",
                          out=tmp_path / "one.csv")
     assert len((tmp_path / "one.csv").read_text().splitlines()) == 2
@@ -163,7 +165,7 @@ def test_the_autograder_bundle_grades_a_submission_like_gradescope(graded, tmp_p
         assert opened.getinfo("run_autograder").external_attr >> 16 == 0o100755
         opened.extractall(root / "source")
     assert {"setup.sh", "run_autograder", "nn-grader/pyproject.toml",
-            "nn-grader/grader/export.py", "course/assignments/act/assignment.toml",
+            "nn-grader/grader/export/autograder.py", "course/assignments/act/assignment.toml",
             "course/autograde_tests/act/test_hidden.py", "course/solutions/act.py"} <= names
     assert not any("__pycache__" in name for name in names)
     for script in ("setup.sh", "run_autograder"):
