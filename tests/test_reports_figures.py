@@ -208,7 +208,8 @@ def test_one_keras_epoch_is_said_in_words_not_drawn_as_a_point():
     report = page(keras_case({"loss": [0.31], "accuracy": [0.91]}), config=KERAS)
     assert report.images == []
     text = report.visible
-    assert "1 epoch (loss 0.31, accuracy 0.91): a curve needs at least 2 epochs" in text
+    assert ("1 epoch (training loss 0.31, training accuracy 0.91): a curve needs at least "
+            "2 epochs") in text
     assert "epoches" not in text
     assert "Keras recorded" in text and "build_sequential_mlp()" in text
     assert "train_one_step" not in text

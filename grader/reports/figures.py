@@ -195,8 +195,8 @@ def learning_curve(curve: Any, *, threshold: float | None, keras_build: str | No
         note += f"; the run stopped early: {label(curve['stopped'])}"
     drawn = max(sum(v == v for v in loss), sum(v == v for v in accuracy))  # NaN != NaN
     if drawn < MIN_CURVE_POINTS:
-        last = [f"{name} {series[-1]:.4g}" for name, series in (("loss", loss),
-                                                                ("accuracy", accuracy))
+        last = [f"training {name} {series[-1]:.4g}" for name, series in (("loss", loss),
+                                                                         ("accuracy", accuracy))
                 if series and series[-1] == series[-1]]
         recorded = f" ({', '.join(last)})" if last else ""
         note += (f"{recorded}: a curve needs at least {MIN_CURVE_POINTS} {plots.plural(step)}, "
