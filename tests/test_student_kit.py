@@ -25,7 +25,12 @@ import pytest
 from grader.config import load_assignment
 from grader.grading.run import grade_path
 from grader.kit.check import load_released
-from grader.release.build import ReleaseRefused, release, skeleton_texts
+from grader.release.build import (
+    ReleaseRefused,
+    release,
+    render_instructions,
+    skeleton_texts,
+)
 from grader.release.kit import MANIFEST, edited_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,13 +228,32 @@ def test_the_kit_holds_what_a_student_needs_and_no_solution(released):
     assert names == [MANIFEST, "README.md", "act.py", "assignment.toml", "tests/test_public.py"]
     readme = (released / "README.md").read_text(encoding="utf-8")
     for line in ('pip install "nn-grader"', "grader check", "grader check act.ipynb",
-                 "grader submit --student-id YOUR_ID", "安装", "提交"):
+                 "grader submit --student-id YOUR_ID", "Write `relu(x)`"):
         assert line in readme, line
+    assert "安装" not in readme  # the test course's language is English
     for path in released.rglob("*"):
         if path.is_file():
             text = path.read_text(encoding="utf-8")
             assert "np.maximum(x, 0.0)" not in text  # the reference's relu body
             assert "BEGIN HIDDEN TESTS" not in text and "test_sigmoid_large" not in text
+
+
+def test_instructions_speak_the_course_language_and_name_the_extra(tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(COURSE, course)
+    toml = course / "course.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('language = "en"',
+                                                              'language = "zh_CN"'),
+                    encoding="utf-8")
+    config = load_assignment(course / "assignments" / "act" / "assignment.toml")
+    readme = render_instructions(config)
+    assert "## 安装（一次即可） / Install once" in readme
+    assert "补全每一个 `raise NotImplementedError(...)`" in readme
+    assert 'pip install "nn-grader"' in readme
+    keras = load_assignment(ROOT / "assignments" / "keras_cnn" / "assignment.toml")
+    assert 'pip install "nn-grader[tensorflow]"' in render_instructions(keras)
+    numpy_only = load_assignment(ROOT / "assignments" / "mlp_numpy" / "assignment.toml")
+    assert 'pip install "nn-grader"' in render_instructions(numpy_only)
 
 
 @pytest.mark.parametrize("assignment", LECTURE_ASSIGNMENTS)

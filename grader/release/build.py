@@ -120,7 +120,8 @@ def render_instructions(config: AssignmentConfig) -> str:
                              "template: {{ parameters.NAME }} shows a value of [parameters] "
                              "in assignment.toml; write {{ '{{' }} for a literal {{)") from None
     return environment.get_template("instructions.md.j2").render(
-        config=config, body=body, install=kit.install_requirement(config))
+        config=config, body=body, install=kit.install_requirement(config),
+        language=kit.course_language(config))
 
 
 def _template_line(error: BaseException) -> int | None:

@@ -2,6 +2,7 @@
 
 - `install_requirement(config)`: what the instructions tell students to ``pip install``:
   ``nn-grader``, or ``nn-grader[tensorflow]`` when a reference imports TensorFlow or Keras.
+- `course_language(config)`: the language students read (``course.toml``'s ``language``).
 - `write_manifest(folder, config)` records the hash of every file a release wrote, in
   ``.nn-grader-release.json``; `edited_files(folder)` lists what changed since, so that
   `grader release` never silently replaces a folder a student (or a TA) has edited.
@@ -47,6 +48,18 @@ def needs_tensorflow(config: AssignmentConfig) -> bool:
 def install_requirement(config: AssignmentConfig) -> str:
     """``nn-grader`` or ``nn-grader[tensorflow]``: the one line a student installs."""
     return f"{DISTRIBUTION}[{TENSORFLOW_EXTRA}]" if needs_tensorflow(config) else DISTRIBUTION
+
+
+def course_language(config: AssignmentConfig) -> str:
+    """``zh_CN`` or ``en``: the course's language; ``zh_CN`` (the lecture's) without a course."""
+    from grader.course import COURSE_FILE, CourseError, load_course
+
+    if not (config.repo_root / COURSE_FILE).is_file():
+        return "zh_CN"
+    try:
+        return load_course(config.repo_root).language
+    except CourseError:
+        return "zh_CN"  # the release reports a broken course.toml where it reads it
 
 
 def file_hashes(folder: Path) -> dict[str, str]:
