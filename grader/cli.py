@@ -127,7 +127,8 @@ def _export_main(args: argparse.Namespace) -> int:
     from grader import export
 
     return export.main(assignment=args.assignment, format=args.format, out=args.out, db=args.db,
-                       columns=args.columns, preset=args.preset, student=args.student)
+                       columns=args.columns, preset=args.preset, student=args.student,
+                       encoding=args.encoding)
 
 
 def _calibrate_main(args: argparse.Namespace) -> int:
@@ -140,7 +141,7 @@ def _calibrate_main(args: argparse.Namespace) -> int:
 def _roster_main(args: argparse.Namespace) -> int:
     from grader.gradebook import roster
 
-    return roster.main(roster=args.roster, db=args.db)
+    return roster.main(roster=args.roster, db=args.db, columns=args.columns)
 
 
 def _override_main(args: argparse.Namespace) -> int:
@@ -149,6 +150,13 @@ def _override_main(args: argparse.Namespace) -> int:
     return override.main(assignment=args.assignment, student=args.student,
                          points=None if args.clear else args.points, reason=args.reason,
                          db=args.db)
+
+
+def _extend_main(args: argparse.Namespace) -> int:
+    from grader.gradebook import override
+
+    return override.extend_main(assignment=args.assignment, student=args.student,
+                                days=args.days, reason=args.reason, db=args.db)
 
 
 COURSE_HELP = ("the course folder (holding course.toml); default: $GRADER_COURSE, else the "
@@ -364,8 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="a file, a folder, or - for standard output (csv)")
     export.add_argument("--db", help=DB_HELP)
     export.add_argument("--columns", help='csv columns, e.g. "student_id=ID,parts,final_score"')
-    export.add_argument("--preset", choices=("canvas", "moodle"),
-                        help="csv column names that the LMS's grade import expects")
+    export.add_argument("--preset", choices=("canvas", "moodle", "generic"),
+                        help="csv column names that the LMS's grade import expects; generic: "
+                        "id,name,grade,max_grade,status,comment for any other LMS or a "
+                        "spreadsheet")
+    export.add_argument("--encoding", choices=("utf-8-sig", "utf-8", "gbk"),
+                        default="utf-8-sig",
+                        help="csv file encoding (default utf-8-sig: UTF-8 with a byte order "
+                        "mark, which Excel on Chinese Windows reads without garbling names; "
+                        "gbk for older systems)")
     export.add_argument("--student", help="export one student only")
     export.set_defaults(run=_export_main)
 
@@ -384,26 +399,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     roster = verbs.add_parser(
         "roster", help="add a class roster (CSV: id,name) to the gradebook",
-        description="Add the students of a roster CSV (columns id,name) to the gradebook, so "
-        "those who never submit get a report and a zero in exports. "
-        "Example: grader roster roster.csv",
+        description="Add the students of a roster CSV (columns id,name, or any headers with "
+        "--columns; UTF-8 with or without a BOM, or GBK) to the gradebook, so those who "
+        "never submit get a report and a zero in exports. Creates the gradebook when there "
+        "is none. Example: grader roster roster.csv --columns 学号=id,姓名=name",
     )
     roster.add_argument("roster", type=Path)
+    roster.add_argument("--columns", metavar="HEADER=id,HEADER=name",
+                        help="which headers hold the student id and the name, e.g. "
+                        "学号=id,姓名=name (default: the columns called id and name)")
     roster.add_argument("--db", help=DB_HELP)
     roster.set_defaults(run=_roster_main)
 
     override = verbs.add_parser(
         "override", help="set or clear an instructor's override of a grade",
-        description="Override a student's final score for an assignment; the override "
-        "survives re-grading. Example: grader override mlp_numpy 2023001 95 --reason regrade",
+        description="Override a student's final score for an assignment (0 to the "
+        "assignment's points, with a reason); the override survives re-grading and is "
+        "shown in reports and exports. "
+        "Example: grader override mlp_numpy 2023001 95 --reason \"regrade of part 2\"",
     )
     override.add_argument("assignment")
     override.add_argument("student")
-    override.add_argument("points", type=float, nargs="?")
-    override.add_argument("--reason", default="")
+    override.add_argument("points", type=float, nargs="?",
+                          help="the final score, from 0 to the assignment's points")
+    override.add_argument("--reason", default="",
+                          help="why (required to set an override; shown to the student)")
     override.add_argument("--clear", action="store_true", help="remove the override")
     override.add_argument("--db", help=DB_HELP)
     override.set_defaults(run=_override_main)
+
+    extend = verbs.add_parser(
+        "extend", help="grant a student an extension of the due date",
+        description="Move one student's due date (and any late cutoff) by N days; their "
+        "lateness is recomputed at once and the grant is kept with who, when and why. "
+        "--days 0 clears it. Example: grader extend mlp_numpy 2023001 --days 3 --reason "
+        "\"medical certificate\"",
+    )
+    extend.add_argument("assignment")
+    extend.add_argument("student")
+    extend.add_argument("--days", type=float, required=True,
+                        help="days to add to the due date (0 clears the extension)")
+    extend.add_argument("--reason", required=True, help="why (recorded, shown in reports)")
+    extend.add_argument("--db", help=DB_HELP)
+    extend.set_defaults(run=_extend_main)
     for verb in verbs.choices.values():  # --course also after the verb (where it wins)
         verb.add_argument("--course", type=Path, metavar="DIR", help=COURSE_HELP,
                           default=argparse.SUPPRESS)

@@ -229,7 +229,7 @@ def main(*, assignment: str, db: str | Path | None = None, out: Path | None = No
 
         db = db if db is not None else config.repo_root / DEFAULT_DB  # the course's
         try:
-            with open_gradebook(db) as gradebook:
+            with open_gradebook(db, create=False) as gradebook:  # a typo creates nothing
                 inputs = []
                 for row in gradebook.latest(config.id):
                     read = _isolated("read the grade", lambda row=row: from_grade_row(row))
