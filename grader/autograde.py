@@ -51,8 +51,8 @@ PROBLEMS_EXIT = 3  # exit status when some submissions had problems (listed on s
 INTERRUPTED_EXIT = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
 GRADER_TODO = ("the grader failed, not the student: it is graded again on the next "
                "`grader autograde` run; if it fails again, report the message")
-STUDENT_TODO = ("read the problem in its results.json or report; if it is on your side "
-                "(a renamed or damaged download), fix it and grade again with --force")
+STUDENT_TODO = ("once it is fixed, grade it again with --force (its results.json and report "
+                "say the same)")
 
 
 @dataclass(frozen=True)

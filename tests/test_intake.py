@@ -65,7 +65,8 @@ def test_missing_file_lists_what_was_found(tmp_path: Path) -> None:
     for name in ("a.py", "b.py", "notes.txt"):
         (folder / name).write_text("x = 1\n")
     sub = run(folder, tmp_path)
-    assert sub.problems == ("mlp_numpy.py is missing; found: a.py, b.py, notes.txt",)
+    assert sub.problems == ("mlp_numpy.py is missing; found: a.py, b.py, notes.txt; hand in "
+                            "mlp_numpy.py, or give the file that holds the solution that name",)
     assert sub.files == {} and sub.missing == ("mlp_numpy.py",)
     assert list(sub.workspace.iterdir()) == []
 

@@ -54,7 +54,7 @@ def _class(root: Path) -> Path:
     assert slow != REFERENCE
     for name in (*HONEST, "b_slow", *AFTER):
         (klass / name).mkdir(parents=True)
-        (klass / name / "mlp_numpy.py").write_text(slow if name == "c_slow" else REFERENCE,
+        (klass / name / "mlp_numpy.py").write_text(slow if name == "b_slow" else REFERENCE,
                                                    encoding="utf-8")
     return klass
 

@@ -20,7 +20,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from grader.intake.files import Candidate, IntakeLimits, Refused, State, ignored
+from grader.intake.files import ZIP_AGAIN, Candidate, IntakeLimits, Refused, State, ignored
 
 _METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 _CHUNK = 1 << 16
@@ -62,7 +62,7 @@ def _check_directory(path: Path, limits: IntakeLimits, label: str) -> None:
         end = zipfile._EndRecData(handle)  # noqa: SLF001 - the stdlib's own EOCD reader
     if end is None:
         raise Refused(f"the zip file {label} is damaged: it has no end of central "
-                      "directory record (not a zip, or cut short)")
+                      f"directory record (not a zip, or cut short); {ZIP_AGAIN}")
     entries, directory = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # noqa: SLF001
     if entries > limits.max_files:
         raise Refused(f"the zip file {label} holds {entries} entries; the limit is "
@@ -139,10 +139,10 @@ def _decompress(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget,
                                   f"{budget.limits.max_seconds:g} s; the zip was refused")
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as exc:
         raise Refused(f"the zip file {label} is damaged: entry {info.filename!r}: "
-                      f"{str(exc)[:200]}") from None
+                      f"{str(exc)[:200]}; {ZIP_AGAIN}") from None
     if size != info.file_size:
         raise Refused(f"zip entry {info.filename!r} in {label} holds {size:,} bytes; its "
-                      f"header says {info.file_size:,}; the zip is damaged")
+                      f"header says {info.file_size:,}; the zip is damaged; {ZIP_AGAIN}")
     budget.bytes_left -= size
     return b"".join(chunks)
 
@@ -170,9 +170,10 @@ def zip_candidates(path: Path, budget: Budget, state: State, label: str,
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
-        raise Refused(f"the zip file {label} is damaged: {str(exc)[:200]}") from None
+        raise Refused(f"the zip file {label} is damaged: {str(exc)[:200]}; "
+                      f"{ZIP_AGAIN}") from None
     except OSError as exc:
-        raise Refused(f"the zip file {label} cannot be read: {exc}") from None
+        raise Refused(f"the zip file {label} cannot be read: {exc}; {ZIP_AGAIN}") from None
     with archive:
         infos = archive.infolist()
         _check_declared(infos, limits, label)

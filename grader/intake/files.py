@@ -73,6 +73,11 @@ class Refused(Exception):
     """The whole submission (or archive) cannot be used; the message says why."""
 
 
+# What to do about a zip that cannot be read (students and instructors both read it).
+ZIP_AGAIN = ("download it again; if it is damaged there too, the student hands in a new zip "
+             "(from `grader submit` or any zip tool)")
+
+
 @dataclass
 class State:
     """What intake found so far: problems stop a file from being used, notes do not."""

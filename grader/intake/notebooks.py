@@ -13,6 +13,9 @@ _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 _MAGIC_ASSIGN_RE = re.compile(r"^[\w\s,.\[\]()]+=\s*[%!]")
 MAX_NOTEBOOK_BYTES = 20 << 20
 """Largest notebook read (20 MiB): outputs with figures make honest ones a few MB."""
+# What to do about a file named .ipynb that is not a notebook (a renamed file, one cut short).
+SAVE_AGAIN = ("open it in Jupyter and save it again (File > Save), then hand in that .ipynb "
+              "file; a renamed text file or a notebook cut short cannot be read")
 
 
 _HEADER_RE = re.compile(r"# Converted from (?P<name>.+?) by grader intake: ")
@@ -84,7 +87,7 @@ def read_notebook_text(data: bytes, name: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{name}: notebook is not UTF-8 text (byte {exc.start}: "
-                         f"{exc.reason})") from None
+                         f"{exc.reason}); {SAVE_AGAIN}") from None
 
 
 def notebook_to_module(text: str, *, name: str = "notebook.ipynb") -> str:
@@ -110,7 +113,7 @@ def notebook_to_module(text: str, *, name: str = "notebook.ipynb") -> str:
         json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         reason = exc if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        raise ValueError(f"{name}: notebook is not valid JSON: {reason}") from None
+        raise ValueError(f"{name}: notebook is not valid JSON: {reason}; {SAVE_AGAIN}") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # nbformat's advice is for the notebook's author
@@ -119,7 +122,7 @@ def notebook_to_module(text: str, *, name: str = "notebook.ipynb") -> str:
                  in enumerate(nb.cells, start=1) if cell.get("cell_type") == "code"]
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for a non-notebook
         raise ValueError(f"{name}: not a Jupyter notebook: {type(exc).__name__}: "
-                         f"{str(exc)[:200]}") from None
+                         f"{str(exc)[:200]}; {SAVE_AGAIN}") from None
     out = [f"# Converted from {name} by grader intake: code cells only; IPython magics "
            "and shell lines are commented out.\n"]
     for number, source in cells:

@@ -328,6 +328,15 @@ def _install(name: str, candidate: Candidate, convert: bool, workspace: Path,
     return _sha256(data)
 
 
+def missing_file(name: str, found: Sequence[str]) -> str:
+    """The problem of an expected file that is not in the submission, with what to do."""
+    if not found:
+        return (f"{name} is missing: the submission holds no files; hand in {name} (the "
+                "file itself, a notebook, or a zip holding it)")
+    return (f"{name} is missing; found: {', '.join(found)}; hand in {name}, or give the "
+            f"file that holds the solution that name")
+
+
 def intake(source: Path, workdir: Path, *, expected_files: Sequence[str],
            limits: IntakeLimits = DEFAULT_LIMITS, assignment: str | None = None,
            submitted_at: datetime | None = None) -> Submission:
@@ -367,8 +376,7 @@ def intake(source: Path, workdir: Path, *, expected_files: Sequence[str],
             if name not in chosen:
                 found = sorted(printable(c.rel, limit=80) for c in candidates
                                if c.name != MANIFEST_NAME)[:20]
-                state.problems.append(f"{name} is missing; found: "
-                                      f"{', '.join(found) if found else 'no files'}")
+                state.problems.append(missing_file(name, found))
                 continue
             candidate, convert = chosen[name]
             digest = _install(name, candidate, convert, workspace, state)
