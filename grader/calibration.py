@@ -1,8 +1,9 @@
 """Accuracy thresholds from calibration: the reference's own accuracy, over several seeds.
 
-`grader calibrate <id> --dataset D --device cpu|gpu --seeds N` (`grader.calibrate`) runs
-the reference solution, through the same sandboxed runtime as a submission, under each
-accuracy test's budget, once per seed, and writes
+The measurement, the formula and the file, in one place. `grader calibrate <id> --dataset
+D --device cpu|gpu --seeds N` (its main is `grader.calibration_cli`) runs the reference
+solution, through the same sandboxed runtime as a submission and by the accuracy test's
+own protocol, once per seed (`measure`), and writes
 ``assignments/<id>/calibration/<dataset>-<device>.toml``::
 
     assignment = "keras_cnn"
@@ -27,29 +28,52 @@ below chance (0.1 for ten classes): a model at chance earns nothing.
 
 A threshold is only used for the budget it was measured under: when the assignment's
 budget changes, `threshold_for` raises `NoCalibration` asking for a new calibration.
+
+Two protocols, each the hidden test's own:
+
+- an ``[[accuracy]]`` entry (the Keras assignments): the reference's build function runs
+  in the runtime, the model it declares is trained and run in the evaluator
+  (`grader.checks.accuracy.measure_accuracy`);
+- mlp_numpy's `test_train_reaches_threshold` (``[budgets]``, ``[parameters]``): the
+  reference's ``train`` runs in the runtime, its weights come back as arrays and the
+  grader's forward pass classifies the split (`grader.checks.mlp_weights`).
+
+Each seed draws its own private split of the test images, as a submission's run does.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 import statistics
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TextIO
 
-from grader.config import AssignmentConfig
+import numpy as np
+
+from grader import data
+from grader.checks.accuracy import AccuracyBudget, measure_accuracy
+from grader.checks.mlp_weights import budget_data, predict, train_under_budget
+from grader.checks.splits import private_split
+from grader.config import AccuracyTest, AssignmentConfig
+from grader.devices import default_gpu
+from grader.grading.run import sandbox_limits
+from grader.runtime.student import StudentRuntime
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-__all__ = ["CHANCE", "MIN_MARGIN", "PARTIAL_BAND", "SIGMAS", "Calibration", "NoCalibration",
-           "TestCalibration", "Threshold", "calibration_path", "load_calibration",
-           "summarise", "threshold_for", "write_calibration"]
+__all__ = ["CHANCE", "MIN_MARGIN", "MLP_TRAIN_TEST", "PARTIAL_BAND", "SIGMAS", "Calibration",
+           "NoCalibration", "TestCalibration", "Threshold", "calibrated_tests",
+           "calibration_path", "load_calibration", "measure", "summarise", "threshold_for",
+           "write_calibration"]
 
 SIGMAS = 3.0
 """threshold = mean - max(SIGMAS * std, MIN_MARGIN)"""
@@ -60,6 +84,8 @@ PARTIAL_BAND = 0.15
 CHANCE = 0.1
 """Accuracy of guessing among ten classes: the band never reaches below it."""
 _BUDGET_KEYS = ("train_images", "test_images", "epochs", "batch_size", "time_budget_s")
+MLP_TRAIN_TEST = "test_train_reaches_threshold"
+"""mlp_numpy's accuracy test: `train` under ``[budgets]``, judged from its weights."""
 
 
 class NoCalibration(LookupError):
@@ -140,7 +166,8 @@ class Threshold:
 
 
 def summarise(test: str, seeds: Sequence[int], accuracies: Sequence[float],
-              seconds: Sequence[float], budget: Mapping[str, float | int]) -> TestCalibration:
+              seconds: Sequence[float], budget: Mapping[str, float | int], *,
+              keys: Sequence[str] | None = _BUDGET_KEYS) -> TestCalibration:
     """Mean, standard deviation, threshold and floor of one test's runs.
 
     Args:
@@ -149,6 +176,7 @@ def summarise(test: str, seeds: Sequence[int], accuracies: Sequence[float],
         accuracies: The accuracy of each run.
         seconds: The wall time of each run.
         budget: The budget the runs used (its seed is dropped).
+        keys: The budget's entries kept with the result (None: all of them).
 
     Raises:
         ValueError: If there are no runs.
@@ -164,7 +192,8 @@ def summarise(test: str, seeds: Sequence[int], accuracies: Sequence[float],
         accuracies=tuple(float(a) for a in accuracies),
         seconds=tuple(float(s) for s in seconds), mean=mean, std=std,
         threshold=threshold, floor=min(floor, threshold),
-        budget=MappingProxyType({k: budget[k] for k in _BUDGET_KEYS if k in budget}))
+        budget=MappingProxyType({k: budget[k] for k in (budget if keys is None else keys)
+                                 if k in budget}))
 
 
 def calibration_path(config: AssignmentConfig, dataset: str, device: str) -> Path:
@@ -239,11 +268,19 @@ def threshold_for(config: AssignmentConfig, test_name: str, dataset: str,
 
 def _current_budget(config: AssignmentConfig, test_name: str,
                     device: str) -> dict[str, float | int] | None:
+    if test_name == MLP_TRAIN_TEST and not config.accuracy:
+        return _mlp_budget(config, device)
     try:
         values = config.accuracy_test(test_name).budget_for(device)
     except KeyError:
         return None
     return {k: values[k] for k in _BUDGET_KEYS if k in values}
+
+
+def _mlp_budget(config: AssignmentConfig, device: str) -> dict[str, float | int]:
+    """mlp_numpy's budget: all of ``[budgets]`` and the hidden size trained."""
+    return {**config.budgets_for(device),
+            "latent_dims": int(config.parameters["latent_dims"][0])}
 
 
 def _shown(path: Path | None, config: AssignmentConfig) -> str:
@@ -296,3 +333,86 @@ def write_calibration(config: AssignmentConfig, dataset: str, device: str,
                   f"budget = {_toml_value(dict(entry.budget))}", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+# -- measurement: the reference, graded as a submission is ------------------------------------
+
+def calibrated_tests(config: AssignmentConfig) -> list[str]:
+    """The accuracy tests `measure` can calibrate: the ``[[accuracy]]`` entries, or
+    mlp_numpy's training test when the assignment has one and no entries."""
+    if config.accuracy:
+        return [entry.test for entry in config.accuracy]
+    tests = {test for part in config.parts for test in part.tests}
+    return [MLP_TRAIN_TEST] if MLP_TRAIN_TEST in tests and config.parameters.get(
+        "latent_dims") else []
+
+
+def _reference_workspace(config: AssignmentConfig, folder: Path) -> list[str]:
+    """Copy each reference file in under the student's file name; return the modules."""
+    modules = []
+    for file in config.files:
+        if file.reference is None:
+            raise ValueError(f"{config.id}: files entry `{file.student}` has no reference to "
+                             "calibrate with")
+        shutil.copyfile(file.reference, folder / Path(file.student).with_suffix(".py").name)
+        modules.append(Path(file.student).stem)
+    return modules
+
+
+def measure(config: AssignmentConfig, test: str, dataset: data.Dataset, device: str,
+            seeds: int, workspace: Path, *, out: TextIO) -> TestCalibration:
+    """The reference's accuracy in one test over ``seeds`` seeds, and its threshold.
+
+    Args:
+        config: The assignment.
+        test: One of `calibrated_tests(config)`.
+        dataset: The loaded dataset.
+        device: "cpu" or "gpu" (the budget; "gpu" lends the runtime the first GPU).
+        seeds: Runs 0 .. seeds-1.
+        workspace: An empty folder for the reference's files.
+        out: Where each seed's line goes.
+    """
+    modules = _reference_workspace(config, workspace)
+    entry = next((e for e in config.accuracy if e.test == test), None)
+    budget: Mapping[str, float | int]
+    if entry is not None:
+        keras_budget = AccuracyBudget.from_config(config, test, device)
+        budget, keys, described = keras_budget.as_dict(), _BUDGET_KEYS, keras_budget.describe()
+    else:
+        budget, keys = _mlp_budget(config, device), None
+        described = ", ".join(f"{k} {v}" for k, v in budget.items())
+    print(f"{config.id} {test} on {dataset.name}-{device}: {described}, {seeds} seeds",
+          file=out, flush=True)
+    accuracies, seconds = [], []
+    for seed in range(seeds):
+        start = time.perf_counter()
+        split = private_split(dataset.x_test, dataset.y_test, int(budget["test_images"]),
+                              key=f"calibration:{config.id}:{test}:{seed}")
+        # A runtime per seed, as per submission: each run has the submission's time budget.
+        with StudentRuntime(workspace, modules, limits=sandbox_limits(config, device=device),
+                            gpu=default_gpu(device)) as runtime:
+            if entry is not None:
+                accuracy, note = _keras_run(runtime, entry, split, dataset, keras_budget, seed)
+            else:
+                weights = train_under_budget(
+                    getattr(runtime.student, modules[0]), budget_data(dataset, budget),
+                    budget, latent=int(budget["latent_dims"]), seed=seed)
+                accuracy = float(np.mean(predict(weights, split.images) == split.labels))
+                note = ""
+        accuracies.append(accuracy)
+        seconds.append(time.perf_counter() - start)
+        print(f"  seed {seed}: accuracy {accuracy:.4f}, {seconds[-1]:.1f} s{note}",
+              file=out, flush=True)
+    result = summarise(test, range(seeds), accuracies, seconds, budget, keys=keys)
+    print(f"  mean {result.mean:.4f}, std {result.std:.4f} -> threshold "
+          f"{result.threshold:.4f}, floor {result.floor:.4f}", file=out, flush=True)
+    return result
+
+
+def _keras_run(runtime: StudentRuntime, entry: AccuracyTest, split: Any,
+               dataset: data.Dataset, budget: AccuracyBudget, seed: int) -> tuple[float, str]:
+    """One seed of an ``[[accuracy]]`` test: (accuracy, a note on the run)."""
+    run = measure_accuracy(runtime.student, module=entry.module, build=entry.build,
+                           split=split, dataset=dataset, budget=budget, seed=seed)
+    note = f", {run.epochs_done} epochs, train+predict {run.seconds:.1f} s"
+    return run.accuracy, note + (f" ({run.budget_message})" if run.stopped_by_budget else "")

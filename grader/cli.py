@@ -132,10 +132,10 @@ def _export_main(args: argparse.Namespace) -> int:
 
 
 def _calibrate_main(args: argparse.Namespace) -> int:
-    from grader import calibrate
+    from grader import calibration_cli
 
-    return calibrate.main(assignment=args.assignment, dataset=args.dataset, device=args.device,
-                          seeds=args.seeds, tests=args.tests)
+    return calibration_cli.main(assignment=args.assignment, dataset=args.dataset,
+                                device=args.device, seeds=args.seeds, tests=args.tests)
 
 
 def _roster_main(args: argparse.Namespace) -> int:
@@ -386,9 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     calibrate = verbs.add_parser(
         "calibrate", help="measure accuracy thresholds from the reference (instructor)",
-        description="Run the reference under each accuracy test's budget for several seeds and "
-        "write assignments/<id>/calibration/<dataset>-<device>.toml (threshold = mean - "
-        "max(3 sigma, 0.5 points)). Example: grader calibrate keras_cnn --seeds 5",
+        description="Run the reference under each accuracy test's budget for several seeds, "
+        "by that test's own protocol (Keras [[accuracy]] entries; mlp_numpy's trained weights), "
+        "and write assignments/<id>/calibration/<dataset>-<device>.toml (threshold = mean - "
+        "max(3 sigma, 0.5 points)). Example: grader calibrate mlp_numpy --seeds 16",
     )
     calibrate.add_argument("assignment")
     calibrate.add_argument("--dataset", choices=data.NAMES)

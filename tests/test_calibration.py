@@ -1,4 +1,4 @@
-"""grader.calibration (files, thresholds, credit) and grader.calibrate on a small real run."""
+"""grader.calibration (measurement, formula, files) and `grader calibrate` on small real runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.calibrate import main as calibrate
+from grader import data
 from grader.calibration import (
     NoCalibration,
     Threshold,
@@ -18,6 +18,7 @@ from grader.calibration import (
     threshold_for,
     write_calibration,
 )
+from grader.calibration_cli import main as calibrate
 from grader.checks.accuracy import AccuracyBudget
 from grader.config import load_assignment
 
@@ -150,3 +151,62 @@ def test_calibrate_without_accuracy_tests(tmp_path: Path) -> None:
     out = io.StringIO()
     assert calibrate(assignment=load_assignment(folder), device="cpu", seeds=1, out=out) == 2
     assert "declares no accuracy tests" in out.getvalue()
+
+
+MLP_TOML = """\
+id = "mlp"
+title = "numpy MLP (calibration test)"
+due = 2026-12-23T00:00:00+08:00
+
+[[files]]
+student = "mlp_numpy.py"
+reference = "reference/mlp_numpy.py"
+
+[[parts]]
+name = "train"
+points = 10
+tests = ["test_train_reaches_threshold"]
+
+[parameters]
+latent_dims = [16, 32]
+
+[budgets]
+train_images = 600
+validation_images = 100
+test_images = 300
+train_epochs = 1
+batch_size = 50
+learning_rate = 0.1
+"""
+
+
+@pytest.fixture
+def mlp_config(tmp_path: Path):
+    folder = tmp_path / "assignments" / "mlp"
+    folder.mkdir(parents=True)
+    (folder / "assignment.toml").write_text(MLP_TOML, encoding="utf-8")
+    (tmp_path / "reference").mkdir()
+    shutil.copyfile(REPO / "reference" / "mlp_numpy.py", tmp_path / "reference" / "mlp_numpy.py")
+    return load_assignment(folder / "assignment.toml")
+
+
+@pytest.mark.skipif(not data.available(), reason="no dataset installed")
+def test_calibrate_mlp_numpy_by_its_weights_protocol(mlp_config) -> None:
+    """`grader calibrate mlp_numpy`: the reference's `train` in the sandbox, its weights
+    classified grader-side; the threshold by the one formula, checked against the budget."""
+    out = io.StringIO()
+    assert calibrate(assignment=mlp_config, dataset="fashion_mnist", seeds=2, out=out) == 0
+    assert "seed 1: accuracy" in out.getvalue(), out.getvalue()
+    entry = load_calibration(mlp_config, "fashion_mnist", "cpu").tests[
+        "test_train_reaches_threshold"]
+    assert len(entry.accuracies) == 2 and all(0.3 < a <= 1 for a in entry.accuracies)
+    assert dict(entry.budget)["latent_dims"] == 16 and dict(entry.budget)["train_images"] == 600
+    expected = summarise("x", [0, 1], entry.accuracies, [0, 0], {})
+    threshold = threshold_for(mlp_config, "test_train_reaches_threshold", "fashion_mnist", "cpu")
+    assert threshold.value == pytest.approx(expected.threshold, abs=1e-5)  # 6 decimals kept
+    changed = (mlp_config.root / "assignment.toml")
+    changed.write_text(MLP_TOML.replace("train_epochs = 1", "train_epochs = 2"), "utf-8")
+    with pytest.raises(NoCalibration, match="was measured for test_train_reaches_threshold "
+                                            "under the budget"):
+        threshold_for(load_assignment(changed), "test_train_reaches_threshold",
+                      "fashion_mnist", "cpu")

@@ -97,3 +97,56 @@ def predict(weights: TrainedWeights, images: np.ndarray) -> np.ndarray:
         hidden = np.maximum(x @ weights.w1, 0.0)
         classes[start:start + BATCH] = np.argmax(hidden @ weights.w2, axis=1)
     return classes
+
+
+def lecture_inputs(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lecture's preprocessing, done grader-side for the training run.
+
+    Args:
+        images: uint8 (N, 28, 28); labels: int (N,), 0..9.
+
+    Returns:
+        (x, y): float32 (N, 784) pixels / 255, float32 (N, 10) one-hot labels.
+    """
+    x = np.asarray(images).reshape(len(images), PIXELS).astype(np.float32) / np.float32(
+        PIXEL_SCALE)
+    return x, np.eye(NUM_CLASSES, dtype=np.float32)[np.asarray(labels)]
+
+
+def budget_data(dataset: Any, budgets: Any) -> tuple[np.ndarray, ...]:
+    """The training and validation data of the accuracy test under ``[budgets]``.
+
+    Args:
+        dataset: a `grader.data.Dataset`.
+        budgets: the assignment's budgets (``train_images``, ``validation_images``).
+
+    Returns:
+        (x, y, x_validation, y_validation), as `lecture_inputs` makes them.
+    """
+    n, nv = int(budgets["train_images"]), int(budgets["validation_images"])
+    return (*lecture_inputs(dataset.x_train[:n], dataset.y_train[:n]),
+            *lecture_inputs(dataset.x_validation[:nv], dataset.y_validation[:nv]))
+
+
+def train_under_budget(module: Any, data: tuple[np.ndarray, ...], budgets: Any, *,
+                       latent: int, seed: int) -> TrainedWeights:
+    """The accuracy test's training run: ``module.train`` under ``[budgets]``, its weights.
+
+    The one protocol of the hidden test and of `grader calibrate mlp_numpy`: ``module`` is
+    the submission's `mlp_numpy` (through the proxy), or the reference's when calibrating.
+
+    Args:
+        module: a module with the lecture's ``train``.
+        data: (x, y, x_validation, y_validation) from `budget_data`.
+        budgets: ``train_epochs``, ``batch_size``, ``learning_rate``.
+        latent: the hidden size trained (``[parameters] latent_dims[0]``).
+        seed: the training seed.
+
+    Returns:
+        The trained model's weights (`trained_weights`; AssertionError when unusable).
+    """
+    model = module.train(*data, latent_dims=(latent,), epochs=int(budgets["train_epochs"]),
+                         batch_size=int(budgets["batch_size"]),
+                         learning_rate=budgets["learning_rate"], seed=seed, verbose=False)
+    return trained_weights(model.W1, model.W2, hidden=latent,
+                           what=f"the model `train(..., latent_dims=({latent},))` returned")
