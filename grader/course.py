@@ -82,7 +82,15 @@ _HOW_TO_START = ("start one with `grader init DIR` (a copy of the lecture's cour
 
 
 class CourseError(ConfigError):
-    """No course, or a `course.toml` that cannot be used; the message says what to do."""
+    """No course, or a `course.toml` that cannot be used; the message says what to do.
+
+    Attributes:
+        detail: The message without the file name in front.
+    """
+
+    def __init__(self, path: str, key: str, detail: str) -> None:
+        self.detail = detail
+        super().__init__(path, key, detail)
 
 
 @dataclass(frozen=True)
@@ -255,7 +263,7 @@ def find_course(course: str | Path | None = None, *, cwd: Path | None = None,
             return load_course(environ[COURSE_ENV])
         except CourseError as error:
             raise CourseError(error.path, error.key,
-                              f"(from ${COURSE_ENV}) {str(error).split(': ', 1)[1]}") from None
+                              f"(from ${COURSE_ENV}) {error.detail}") from None
     start = (cwd or Path.cwd()).resolve()
     for folder in (start, *start.parents):
         if (folder / COURSE_FILE).is_file():
