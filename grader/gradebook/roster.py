@@ -117,8 +117,9 @@ def read_roster(path: Path, columns: str | Mapping[str, str] | None = None
             asked = ", ".join(f"{mapping.get(t, t)}={t}" for t in missing)
             raise RosterError(f"{path}: --columns names {asked}, but the roster has no such "
                               f"column; columns found: {shown}")
-        raise RosterError(f"{path}: the roster needs an id and a name column; columns found: "
-                          f"{shown}. Name them id,name in the file, or give the mapping: "
+        raise RosterError(f"{path}: the roster needs an id and a name column; missing: "
+                          f"{', '.join(missing)}; columns found: {shown}. Name them id,name in "
+                          f"the file, or give the mapping: "
                           f"grader roster {path.name} --columns {_suggestion(found)}")
     roster: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
@@ -153,7 +154,7 @@ def _suggestion(found: list[str]) -> str:
     folded = {name.strip().casefold(): name.strip() for name in found}
     parts = []
     for target in TARGETS:
-        guess = next((folded[h] for h in SUGGESTIONS[target] if h in folded), None)
+        guess = next((folded[h] for h in (target, *SUGGESTIONS[target]) if h in folded), None)
         parts.append(f"{guess or '<' + target + ' column>'}={target}")
     return ",".join(parts)
 
