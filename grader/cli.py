@@ -468,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # Verbs a student runs in a released folder, and `init`, which makes a course: no course.
 _WITHOUT_COURSE = ("check", "submit", "data", "init")
+_GRADEBOOK_ONLY = ("roster", "override", "extend")
 
 
 def _course_defaults(args: argparse.Namespace) -> None:
@@ -478,7 +479,10 @@ def _course_defaults(args: argparse.Namespace) -> None:
 
     if args.verb in _WITHOUT_COURSE:
         return
-    found = course.find_course(required=False)
+    # A verb that only opens the gradebook has no assignment to find a course by: without
+    # --db it needs the course's gradebook, never a new one wherever it happens to run.
+    needed = args.verb in _GRADEBOOK_ONLY and getattr(args, "db", None) is None
+    found = course.find_course(required=needed)
     if found is None:
         return
     if (getattr(args, "dataset", "") is None and found.dataset != "auto"

@@ -331,3 +331,22 @@ def test_course_dataset_is_the_default_below_the_flag_and_the_environment(tmp_pa
     assert dataset(["--course", str(ours), "check"]) is None  # a student's verb: no course
     monkeypatch.setenv("GRADER_DATASET", "mnist")
     assert dataset(["--course", str(ours), "autograde", "act", "x"]) is None  # env decides
+
+
+def test_a_gradebook_verb_outside_a_course_makes_no_gradebook_there(tmp_path, monkeypatch,
+                                                                     capsys):
+    monkeypatch.delenv(COURSE_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "roster.csv").write_text("id,name\ns1,Ada\n", encoding="utf-8")
+    assert cli.main(["roster", "roster.csv"]) == 2
+    assert "not inside a course" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.csv"]
+    ours = _course(tmp_path / "ours")
+    from grader.gradebook import open_gradebook
+
+    with open_gradebook(ours / "gradebook.db"):
+        pass  # the course's gradebook exists (autograde makes it)
+    assert cli.main(["roster", "roster.csv", "--course", str(ours)]) == 0
+    with open_gradebook(ours / "gradebook.db") as gradebook:
+        assert [student.id for student in gradebook.students()] == ["s1"]
+    assert not (tmp_path / "gradebook.db").exists()
