@@ -498,11 +498,11 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from grader.calibration import NoCalibration
     from grader.config import ConfigError
     from grader.gradebook import GradebookError, RosterError
+    from grader.kit.submit import SubmitRefused
     from grader.release.build import ReleaseRefused
     from grader.release.strip import MarkerError
     from grader.samples import SampleError
     from grader.scaffold import ScaffoldRefused
-    from grader.kit.submit import SubmitRefused
 
     return (ConfigError, ReleaseRefused, MarkerError, SubmitRefused, FileNotFoundError,
             GradebookError, RosterError, NoCalibration, SampleError, ScaffoldRefused)

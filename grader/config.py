@@ -10,7 +10,7 @@ total = 100                          # optional; when given the parts' points mu
 
 [[files]]                            # one or more
 student = "mlp_numpy.py"             # required; the file the student hands in (.py or .ipynb)
-reference = "reference/mlp_numpy.py" # optional; stripped into the skeleton; relative to the repo
+reference = "reference/mlp_numpy.py" # optional; stripped into the skeleton; relative to the course
 
 [[parts]]                            # one or more
 name = "layers"                      # required, unique
@@ -253,7 +253,7 @@ class AssignmentConfig:
         device_budgets: `[budgets.cpu]` / `[budgets.gpu]`: overrides of `budgets` per
             device (see `budgets_for`).
         accuracy: The `[[accuracy]]` entries, in file order.
-        root: The assignment's folder (`<repo>/assignments/<id>`).
+        root: The assignment's folder (`<course>/assignments/<id>`).
         repo_root: The course's folder (`grader.course`) that reference paths are relative
             to; it holds `assignments/`, `reference/` and `autograde_tests/`.
         total: The declared total, or None; when given it equals `total_points`.
@@ -447,7 +447,7 @@ def _agrees(found: Any, wanted: Any) -> bool:
     but True is not 1."""
     if isinstance(wanted, tuple):
         return (isinstance(found, (list, tuple)) and len(found) == len(wanted)
-                and all(_agrees(f, w) for f, w in zip(found, wanted)))
+                and all(_agrees(f, w) for f, w in zip(found, wanted, strict=True)))
     if isinstance(found, bool) or isinstance(wanted, bool):
         return type(found) is type(wanted) and found == wanted
     if isinstance(found, (int, float)) and isinstance(wanted, (int, float)):

@@ -281,10 +281,10 @@ README_MD = '''\
 
 Write two functions in `<<ID>>.py`:
 
-| function | returns |
-| --- | --- |
-| `relu(x)` | `max(0, x)` elementwise, an array of the shape of `x` |
-| `dense_relu(x, w, b)` | `relu(x @ w + b)`: for `x` of shape `(N, D)`, `w` of shape `(D, {{ parameters.units }})` and `b` of shape `({{ parameters.units }},)`, an array of shape `(N, {{ parameters.units }})` |
+- `relu(x)`: `max(0, x)` elementwise, an array of the shape of `x`;
+- `dense_relu(x, w, b)`: `relu(x @ w + b)`; for `x` of shape `(N, D)`,
+  `w` of shape `(D, {{ parameters.units }})` and `b` of shape `({{ parameters.units }},)`,
+  an array of shape `(N, {{ parameters.units }})`.
 
 The layer has {{ parameters.units }} units (`UNITS` in the file).
 '''

@@ -201,7 +201,7 @@ def test_course_lms_preset_is_the_csv_default(act_course, tmp_path, monkeypatch,
     assert header.startswith("ID number,Full name")  # moodle's columns
 
 
-# -- the course's own reference ----------------------------------------------------------------------
+# -- the course's own reference ---------------------------------------------------------------
 
 HIDDEN_WITH_REFERENCE = '''\
 import numpy as np

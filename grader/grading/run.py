@@ -31,8 +31,8 @@ from grader.intake import Submission, intake
 from grader.intake.notebooks import NotebookLines
 from grader.results.plugin import ResultsCollector
 from grader.results.records import Grade, json_text, to_results_json
-from grader.runtime.student import StudentRuntime
 from grader.runtime.sandbox import GpuAssignment, SandboxLimits
+from grader.runtime.student import StudentRuntime
 
 PYTEST_ARGS = (
     "-c", os.devnull,           # no ini file: the repo's own pytest settings must not apply
