@@ -182,6 +182,9 @@ def test_a_large_difference_says_which_part_is_shown():
            "rows": [[0.1 * (i - j) for j in range(8)] for i in range(8)]}
     report = page(grade_of(gradient_case("a", {"W1_grad": 0.3}, big)))
     assert "the first 8 x 8 entries of 785x100" in report.captions[0]
+    markdown = render_student_report(grade_of(gradient_case("a", {"W1_grad": 0.3}, big)),
+                                      config=ACT).markdown
+    assert "This test's pictures (difference heat maps) are in `report.html`." in markdown
 
 
 def test_a_degenerate_check_is_not_comparable_rather_than_passed():
