@@ -289,3 +289,132 @@ def test_roster_and_override_verbs(tmp_path, capsys):
     assert "unknown student `s3`; the gradebook has: s1, s2" in capsys.readouterr().err
     assert override.main(assignment="act", student="s2", points=None, db=db) == 0
     assert "override cleared" in capsys.readouterr().out
+
+
+# -- issue 11: one grade record, extensions, override bounds, no surprises ---------------------
+
+LATE = dataclasses.replace(CONFIG, late=LatePolicy("percent_per_day", percent=10))
+
+
+def test_an_override_outside_zero_to_max_or_without_a_reason_is_refused(tmp_path, capsys):
+    db = tmp_path / "gb.db"
+    with open_gradebook(db) as gradebook:
+        _record(gradebook, "s1")
+    for points, reason, message in ((150, "bonus", "between 0 and 10 points"),
+                                    (-1, "penalty", "between 0 and 10 points"),
+                                    (float("nan"), "x", "between 0 and 10 points"),
+                                    (9, "", "needs a reason")):
+        assert override.main(assignment="act", student="s1", points=points, reason=reason,
+                             db=db) == 2
+        assert message in capsys.readouterr().err
+    with open_gradebook(db) as gradebook:
+        assert gradebook.overrides("act") == {}  # nothing stored by a refused override
+        gradebook.set_override("act", "s1", 10, "full marks after regrade", by="prof")
+        [row] = gradebook.latest("act")
+    assert (row.final_score, row.override.set_by) == (10, "prof")
+    assert row.record.final == 10 and row.record.override_reason == "full marks after regrade"
+
+
+def test_an_extension_recomputes_the_stored_lateness_and_is_audited(gradebook):
+    gradebook.add_students([("s1", "Ada")])
+    _record(gradebook, "s1", config=LATE, submitted_at=DUE + timedelta(hours=30))
+    [row] = gradebook.latest("act")
+    assert (row.late_days, row.late_multiplier, row.final_score) == (2, 0.8, 8)
+    gradebook.extend(LATE, "s1", 1, "medical certificate", by="prof")
+    [row] = gradebook.latest("act")
+    assert (row.late_days, row.late_multiplier, row.final_score) == (1, 0.9, 9)
+    assert row.extension_days == 1 and row.extension_reason == "medical certificate"
+    assert any("Extension of 1 day(s) granted (medical certificate)" in n for n in row.notes)
+    _record(gradebook, "s1", content="v2", config=LATE, submitted_at=DUE + timedelta(hours=47))
+    [row] = gradebook.latest("act")  # a new submission keeps the extension
+    assert (row.late_days, row.final_score) == (1, 9)
+    gradebook.extend(LATE, "s1", 0, "granted by mistake", by="ta")
+    [row] = gradebook.latest("act")
+    assert (row.late_days, row.final_score, row.extension_days) == (2, 8, 0)
+    grants = gradebook.extensions("act", "s1")
+    assert [(g.days, g.reason, g.granted_by) for g in grants] == [
+        (1, "medical certificate", "prof"), (0, "granted by mistake", "ta")]
+    assert all(g.granted_at.tzinfo is not None for g in grants)
+    assert gradebook.extension("act", "s1") is None  # 0 days: none in force
+
+
+def test_an_extension_before_any_submission_applies_when_it_is_graded(gradebook):
+    gradebook.add_students([("s2", "Alan")])
+    gradebook.extend(LATE, "s2", 2, "exchange programme", by="prof")
+    _record(gradebook, "s2", config=LATE, submitted_at=DUE + timedelta(hours=30))
+    [row] = gradebook.latest("act")
+    assert (row.late_days, row.final_score) == (0, 10)
+    with pytest.raises(GradebookError, match=r"unknown student `s9`.*grader roster"):
+        gradebook.extend(LATE, "s9", 2, "x", by="prof")
+    with pytest.raises(GradebookError, match="needs a reason"):
+        gradebook.extend(LATE, "s2", 2, "  ", by="prof")
+
+
+def test_the_extend_verb(tmp_path, capsys):
+    course = tmp_path / "course"
+    shutil.copytree(FILES / "repo", course)
+    toml = course / "assignments" / "act" / "assignment.toml"
+    toml.write_text(toml.read_text() + '\n[late]\npolicy = "percent_per_day"\npercent = 10\n')
+    db = tmp_path / "gb.db"
+    assert override.extend_main(assignment=str(toml), student="s1", days=2, reason="ill",
+                                db=db) == 2
+    assert "no gradebook at" in capsys.readouterr().err and not db.exists()
+    with open_gradebook(db) as gradebook:
+        _record(gradebook, "s1", config=load_assignment(toml),
+                submitted_at=DUE + timedelta(hours=30))
+    assert override.extend_main(assignment=str(toml), student="s1", days=2, reason="ill",
+                                db=db) == 0
+    out = capsys.readouterr().out
+    assert "extension granted: s1 on act is due 2026-12-25T00:00:00+08:00" in out
+    assert "current grade: 10 of 10 (0 day(s) late" in out
+    assert override.extend_main(assignment=str(toml), student="s1", days=-2, reason="ill",
+                                db=db) == 2
+    assert "between 0 and 365 days" in capsys.readouterr().err
+
+
+def test_a_missing_gradebook_is_an_error_for_every_reading_verb(tmp_path, capsys):
+    from grader import export, feedback
+
+    missing = tmp_path / "typo" / "gradebokk.db"
+    assert feedback.main(assignment=str(CONFIG.root), db=missing, out=tmp_path / "f") == 2
+    assert export.main(assignment=str(CONFIG.root), format="csv", out="-", db=missing) == 2
+    assert override.main(assignment="act", student="s1", points=5, reason="x", db=missing) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"no gradebook at sqlite:///{missing}") == 3
+    assert "check --db" in err and "`grader autograde` creates the gradebook" in err
+    assert not missing.exists() and not missing.parent.exists()
+    with pytest.raises(GradebookError, match="no gradebook"):
+        open_gradebook(missing, create=False)
+
+
+def test_an_empty_database_holds_no_gradebook(db_url):
+    """A server's empty database, or an empty SQLite file: refused, and left empty."""
+    if db_url.startswith("sqlite:///"):
+        Path(db_url.removeprefix("sqlite:///")).touch()
+    with pytest.raises(GradebookError, match=r"no gradebook at .*holds no gradebook tables"):
+        open_gradebook(db_url, create=False)
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(db_url)
+    with engine.connect() as connection:
+        assert inspect(connection).get_table_names() == []  # nothing was created
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("mysql://user@db.example/grades", r"needs the Python driver `MySQLdb`.*pip install "
+                                       r"mysqlclient.*tested on SQLite .* and PostgreSQL"),
+    ("mysql+pymysql://user@db.example/grades", r"driver `pymysql`.*pip install pymysql"),
+    ("foo://x/y", r"unsupported database `foo` in foo://x/y; nn-grader's gradebook runs on "
+                  r"SQLite \(a file path or sqlite:///path\) and PostgreSQL"),
+    ("postgresql+nodriver://u@h/db", r"unsupported database `postgresql\+nodriver`"),
+])
+def test_an_unsupported_database_url_names_what_to_install(tmp_path, url, message, capsys):
+    with pytest.raises(GradebookError, match=message):
+        open_gradebook(url)
+    from grader import cli
+
+    assert cli.main(["feedback", str(CONFIG.root), "--db", url, "--out",
+                     str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "grader" in err
