@@ -97,9 +97,12 @@ def write_results(graded: GradedSubmission, out: Path, config: AssignmentConfig 
     folder = out / file_name(grade.student_id)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.json"
+    # The name the gradebook will show: the roster's when it has one (`Gradebook.record`).
+    name = (gradebook.display_name(grade.student_id) if gradebook else "") or \
+        submission.display_name
     path.write_text(json_text(to_results_json(
-        grade, record, public_parts=public, display_name=submission.display_name,
-        notes=submission.notes)), encoding="utf-8")
+        grade, record, public_parts=public, display_name=name, notes=submission.notes)),
+        encoding="utf-8")
     return path
 
 

@@ -491,6 +491,12 @@ class Gradebook:
             return [StudentInfo(s.id, s.display_name) for s in
                     session.scalars(select(StudentModel).order_by(StudentModel.id))]
 
+    def display_name(self, student_id: str) -> str:
+        """The student's name in the gradebook (the roster's when given), or ""."""
+        with self._sessions() as session:
+            row = session.get(StudentModel, student_id)
+            return row.display_name if row is not None else ""
+
     def assignments(self) -> list[AssignmentInfo]:
         with self._sessions() as session:
             return [AssignmentInfo(a.id, a.title, a.due, a.max_points) for a in
