@@ -43,6 +43,9 @@ COURSE_PARTS = (COURSE_FILE, "assignments", REFERENCE_PACKAGE, "autograde_tests"
 _CACHES = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache",
                                  ".ipynb_checkpoints", ".DS_Store", "gradebook.db*")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# The course's and the tool's own names: an assignment of that name would shadow them.
+_RESERVED = frozenset({REFERENCE_PACKAGE, "grader", "assignments", "autograde_tests", "tests",
+                       "conftest", "templates"})
 DUE_IN_DAYS = 14  # a new assignment's placeholder due date
 GITIGNORE = "gradebook.db\ngraded/\nfeedback/\nrelease/\n__pycache__/\n"
 
@@ -140,10 +143,12 @@ def validate_assignment_id(text: object, course: Course) -> str:
                               "digits and underscores, starting with a letter (it names "
                               "the student's file <id>.py and a Python module); e.g. "
                               "perceptron or mlp_numpy2")
-    if keyword.iskeyword(ident) or ident in sys.stdlib_module_names or _importable(ident):
-        raise ScaffoldRefused(f"the assignment id {shown!r} is the name of a Python keyword "
-                              "or of a module that exists already; the student's file "
-                              f"{ident}.py would shadow it: choose another id")
+    if (keyword.iskeyword(ident) or ident in sys.stdlib_module_names or ident in _RESERVED
+            or _importable(ident)):
+        raise ScaffoldRefused(f"the assignment id {shown!r} is taken by Python or the course "
+                              "(a keyword, a module that exists already, or one of the "
+                              f"course's own names); the student's file {ident}.py would "
+                              "shadow it: choose another id")
     taken = [path for path in (course.assignments / ident, course.suites / ident,
                                course.reference / f"{ident}.py") if path.exists()]
     if taken:

@@ -129,10 +129,12 @@ def test_a_readme_that_names_no_parameter_is_refused_with_its_line(blank, tmp_pa
     ("x\x1b[2Jy", "control characters"),
     ("", "is empty"),
     ("a" * 65, "the limit is 64"),
-    ("class", "Python keyword or of a module"),
-    ("json", "Python keyword or of a module"),
-    ("numpy", "Python keyword or of a module"),
-    ("reference", "Python keyword or of a module"),
+    ("class", "taken by Python or the course"),
+    ("json", "taken by Python or the course"),
+    ("numpy", "taken by Python or the course"),
+    ("reference", "taken by Python or the course"),
+    ("grader", "taken by Python or the course"),
+    ("conftest", "taken by Python or the course"),
     ("taken", "exists already in the course"),
 ])
 def test_new_refuses_a_bad_or_taken_id(blank, ident, says, capsys, monkeypatch):
