@@ -110,6 +110,81 @@ def test_csv_presets_and_columns(course, capsys, tmp_path):
     assert len((tmp_path / "one.csv").read_text().splitlines()) == 2
 
 
+def _late_config(course):
+    folder, _ = course
+    config = load_assignment(folder / "assignments" / "act")
+    return dataclasses.replace(config, late=LatePolicy("percent_per_day", percent=10))
+
+
+@pytest.mark.parametrize(("encoding", "bom", "codec"), [
+    ("utf-8-sig", b"\xef\xbb\xbf", "utf-8-sig"), ("utf-8", b"", "utf-8"), ("gbk", b"", "gbk")])
+def test_csv_encodings_for_excel_and_chinese_systems(course, capsys, tmp_path, encoding, bom,
+                                                     codec):
+    folder, db = course
+    with open_gradebook(db) as gradebook:
+        gradebook.add_students([("absent", "张三"), ("wrong_relu", "欧阳娜娜")])
+    target = tmp_path / "grades.csv"
+    code, out, err = _export(course, capsys, format="csv", preset="generic", out=target,
+                             encoding=encoding)
+    assert code == 0, err
+    assert f"3 students written to {target} ({encoding})" in out
+    data = target.read_bytes()
+    assert data.startswith(bom + b"id,name,grade,max_grade,status,comment\n")
+    assert not data.startswith(b"\xef\xbb\xbf\xef\xbb\xbf")
+    rows = {row["id"]: row for row in _table(data.decode(codec))}
+    assert (rows["absent"]["name"], rows["wrong_relu"]["name"]) == ("张三", "欧阳娜娜")
+
+
+def test_a_name_gbk_cannot_hold_is_an_error_naming_the_student(course, capsys, tmp_path):
+    folder, db = course
+    with open_gradebook(db) as gradebook:
+        gradebook.add_students([("absent", "吉\U00020bb7")])  # 𠮷: outside GBK
+    target = tmp_path / "grades.csv"
+    code, _, err = _export(course, capsys, format="csv", out=target, encoding="gbk")
+    assert code == 2 and not target.exists()
+    assert "the row of `absent` holds" in err and "U+20BB7" in err
+    assert "--encoding utf-8-sig" in err
+    code, _, err = _export(course, capsys, format="csv", out=target, encoding="latin-1")
+    assert code == 2 and "unknown encoding `latin-1`; encodings: utf-8-sig, utf-8, gbk" in err
+
+
+def test_the_generic_preset_says_lateness_extension_and_override_in_words(course, capsys):
+    folder, db = course
+    with open_gradebook(db) as gradebook:
+        gradebook.extend(_late_config(course), "wrong_relu", 1, "ill", by="prof")
+        gradebook.set_override("act", "absent", 8, '=HYPERLINK("http://evil")')
+    _, out, _ = _export(course, capsys, format="csv", preset="generic")
+    assert out.splitlines() == [
+        "id,name,grade,max_grade,status,comment",
+        "absent,Absent Student,8,10,overridden,"
+        '"no submission; instructor override: 8 (=HYPERLINK(""http://evil""))"',
+        "train_at_top,,10,10,graded,",
+        "wrong_relu,Wendy Relu,6.3,10,graded,extension of 1 day(s) (ill); 1 day(s) late: "
+        "score x 0.9"]
+    _, out, _ = _export(course, capsys, format="csv",
+                        columns="student_id,extension_days,extension_reason,override_reason")
+    assert out.splitlines()[1:] == [  # the reason starts with "=": quoted as text (OWASP)
+        'absent,,,"\'=HYPERLINK(""http://evil"")"', "train_at_top,,,", "wrong_relu,1,ill,"]
+
+
+def test_gradescope_results_carry_the_one_grade_record(course, capsys, tmp_path):
+    folder, db = course
+    with open_gradebook(db) as gradebook:
+        gradebook.extend(_late_config(course), "wrong_relu", 1, "ill", by="prof")
+        gradebook.set_override("act", "train_at_top", 9.5, "copied the sigmoid")
+    code, _, err = _export(course, capsys, format="gradescope", out=tmp_path / "gs")
+    assert code == 0, err
+    wrong = json.loads((tmp_path / "gs" / "wrong_relu" / "results.json").read_text())
+    top = json.loads((tmp_path / "gs" / "train_at_top" / "results.json").read_text())
+    for results in (wrong, top):
+        jsonschema.validate(results, SCHEMA)
+    assert wrong["score"] == pytest.approx(6.3)
+    assert (wrong["extra_data"]["late_days"], wrong["extra_data"]["extension_days"]) == (1, 1)
+    assert "Extension of 1 day(s) granted (ill)" in wrong["output"]
+    assert top["score"] == 9.5 and top["extra_data"]["override_reason"] == "copied the sigmoid"
+    assert "Instructor override: 9.5 points. copied the sigmoid" in top["output"]
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"format": "xlsx"}, "unknown format `xlsx`; formats: csv, gradescope, "
                          "gradescope-autograder"),
