@@ -18,10 +18,19 @@ TOOL = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def blank(tmp_path) -> Path:
-    """An empty course (what `grader init` writes where the tool has no lecture course)."""
-    made = scaffold.init_course(tmp_path / "blank", source=None)
+def blank(tmp_path, monkeypatch) -> Path:
+    """An empty course: what `grader init` writes where the tool has no lecture course (a
+    wheel holds no reference solution)."""
+    monkeypatch.setattr(scaffold, "lecture_course", lambda: None)
+    made = scaffold.init_course(tmp_path / "blank")
     return made.root
+
+
+def test_init_without_the_lecture_writes_an_empty_course(blank):
+    course = load_course(blank)
+    assert course.assignment_ids() == [] and course.language == "zh_CN"
+    assert (blank / "reference" / "__init__.py").is_file()
+    assert (blank / "autograde_tests").is_dir() and (blank / ".gitignore").is_file()
 
 
 @pytest.fixture(autouse=True)
