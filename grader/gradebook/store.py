@@ -232,7 +232,7 @@ def open_gradebook(url_or_path: str | Path | None = None, *, create: bool = True
     Args:
         url_or_path: any SQLAlchemy URL (``postgresql+psycopg://user@host/db``,
             ``sqlite:///path``) or a file path for SQLite; default: ``gradebook.db`` in
-            the current folder.
+            the current course (`database_url`).
         create: make the gradebook when there is none (a missing SQLite file, a database
             without our tables); False: that is an error, so a mistyped ``--db`` of a verb
             that only reads creates nothing.
