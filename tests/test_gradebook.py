@@ -254,7 +254,7 @@ def test_database_urls_and_paths(tmp_path, monkeypatch):
         open_gradebook("postgresql://u:secret@127.0.0.1:1/db")
 
 
-def test_autograde_records_each_submission(tmp_path):
+def test_autograde_records_each_submission(tmp_path, capsys):
     course = tmp_path / "course"
     shutil.copytree(FILES / "repo", course)
     klass = tmp_path / "class"
@@ -263,6 +263,7 @@ def test_autograde_records_each_submission(tmp_path):
     db = f"sqlite:///{tmp_path / 'gb.db'}"
     assert autograde.main(assignment=str(course / "assignments" / "act"), submissions=klass,
                           out=tmp_path / "graded", db=db) == 0
+    assert f"no gradebook at {db} yet: created a new one" in capsys.readouterr().err
     assert (tmp_path / "graded" / "wrong_relu" / "results.json").exists()
     with open_gradebook(db) as gradebook:
         rows = {row.student_id: row for row in gradebook.latest("act")}
