@@ -178,7 +178,7 @@ def template_loader(course: Course | Path | None = None) -> jinja2.FileSystemLoa
 
 
 def load_course(folder: str | Path) -> Course:
-    """Reads and checks ``<folder>/course.toml``.
+    """Reads and checks ``<folder>/course.toml`` (``folder`` may also name that file).
 
     Raises:
         CourseError: If the file is missing or unreadable, is not TOML, has an unknown
@@ -186,6 +186,8 @@ def load_course(folder: str | Path) -> Course:
             known, or a time zone that is not an IANA name.
     """
     root = Path(folder).expanduser().resolve()
+    if root.name == COURSE_FILE and root.is_file():  # the file itself named: its folder
+        root = root.parent
     path = root / COURSE_FILE
     shown = str(path)
     try:

@@ -53,6 +53,8 @@ def test_flag_beats_environment_beats_walking_up(tmp_path):
     with course.selected(flagged):  # the CLI's --course, for code that calls current()
         assert find_course(cwd=deep, environ=env).title == "flagged"
     assert find_course(cwd=deep, environ={}).title == "walked"
+    assert find_course(cwd=deep, environ={COURSE_ENV: str(named / "course.toml")}).root == (
+        named.resolve())  # the file itself names its folder
 
 
 def test_the_nearest_course_toml_wins(tmp_path):
