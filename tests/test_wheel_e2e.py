@@ -147,3 +147,30 @@ def test_an_instructors_and_a_students_day_from_the_wheel(installed, tmp_path):
     # Nothing was written into the installed tool: the defaults live in the course.
     site = next((environment / "lib").glob("python3*/site-packages/grader"))
     assert not [p for p in site.rglob("*") if p.name in ("gradebook.db", "graded", "feedback")]
+
+
+@pytest.mark.slow  # the hidden suite trains the numpy MLP to its threshold (seconds)
+def test_the_numpy_assignment_releases_checks_and_grades_without_tensorflow(installed, tmp_path):
+    # The lecture's course, copied from this checkout as an instructor would copy a course.
+    _, environment = installed
+    repository = Path(__file__).resolve().parents[1]
+    _run(environment, "grader", "init", "lecture", "--from", str(repository), cwd=tmp_path)
+    course = tmp_path / "lecture"
+    released = _run(environment, "grader", "release", "mlp_numpy", cwd=course)
+    assert "reference: 100/100, bare skeleton: 0/100" in released.stdout
+    kit = course / "release" / "mlp_numpy"
+    assert 'pip install "nn-grader"' in (kit / "README.md").read_text(encoding="utf-8")
+    folder = tmp_path / "作业2"
+    shutil.copytree(kit, folder)
+    shutil.copyfile(course / "reference" / "mlp_numpy.py", folder / "mlp_numpy.py")
+    checked = _run(environment, "grader", "check", cwd=folder)
+    assert "21 of 21 public checks passed" in checked.stdout
+    _run(environment, "grader", "submit", "--student-id", STUDENT, "--no-check", cwd=folder)
+    (course / "submissions").mkdir()
+    shutil.copyfile(folder / f"mlp_numpy-{STUDENT}.zip",
+                    course / "submissions" / f"mlp_numpy-{STUDENT}.zip")
+    graded = _run(environment, "grader", "autograde", "mlp_numpy", "submissions", cwd=course)
+    assert "100/100" in graded.stdout, graded.stdout
+    imported = _run(environment, "python", "-c", "import importlib.util; "
+                    "print(importlib.util.find_spec('tensorflow'))", cwd=tmp_path)
+    assert imported.stdout.strip() == "None"  # graded without TensorFlow installed

@@ -84,9 +84,10 @@ class ReportInput:
         """The score that counts."""
         if self.final_score is not None:
             return float(self.final_score)
-        if self.override_points is not None:
-            return float(self.override_points)
-        return self.score_after_penalty
+        if self.grade is None and self.override_points is None:
+            return 0.0
+        return grade_record.final_score(self.grade.score if self.grade else 0.0,
+                                        self.late_multiplier, self.override_points)
 
 
 def from_graded(graded: Any, *, config: AssignmentConfig | None = None,
