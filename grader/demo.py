@@ -97,7 +97,8 @@ def main(*, dataset: str | None = None, quick: bool = True, references: bool = F
         db.parent.mkdir(parents=True, exist_ok=True)
         print("releasing (the self-check grades the reference and the bare skeleton)...",
               flush=True)
-        report = release(config, out / "release",
+        # force: the demo's release folder is its own output, rewritten on every run.
+        report = release(config, out / "release", force=True,
                          grade=lambda cfg, folder: grade_path(cfg, folder,
                                                               dataset_name=loaded.name).grade)
         print(f"released to {report.folder}: reference "
