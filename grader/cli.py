@@ -147,6 +147,11 @@ def _roster_main(args: argparse.Namespace) -> int:
 def _override_main(args: argparse.Namespace) -> int:
     from grader.gradebook import override
 
+    if (args.points is None) != args.clear:  # neither or both: never clear by accident
+        print("grader override: give the POINTS to set (with --reason) or --clear to remove "
+              f"the override; received: points={args.points}, --clear={args.clear}",
+              file=sys.stderr)
+        return 2
     return override.main(assignment=args.assignment, student=args.student,
                          points=None if args.clear else args.points, reason=args.reason,
                          db=args.db)

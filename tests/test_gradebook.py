@@ -419,3 +419,19 @@ def test_an_unsupported_database_url_names_what_to_install(tmp_path, url, messag
                      str(tmp_path / "f")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "grader" in err
+
+
+def test_override_without_points_or_clear_is_an_error_not_a_silent_clear(tmp_path, capsys):
+    from grader import cli
+
+    db = tmp_path / "gb.db"
+    with open_gradebook(db) as gradebook:
+        _record(gradebook, "s1")
+        gradebook.set_override("act", "s1", 9, "regrade")
+    assert cli.main(["override", "act", "s1", "--db", str(db)]) == 2
+    assert "give the POINTS to set (with --reason) or --clear" in capsys.readouterr().err
+    with open_gradebook(db) as gradebook:
+        assert gradebook.overrides("act")["s1"].points == 9  # still there
+    assert cli.main(["override", "act", "s1", "--clear", "--db", str(db)]) == 0
+    with open_gradebook(db) as gradebook:
+        assert gradebook.overrides("act") == {}
