@@ -34,7 +34,14 @@ from grader.grading.run import THREADS_ENV, GradedSubmission, run_suite
 from grader.ids import validate_id
 from grader.intake import Submission, identify, intake
 from grader.intake.layouts import placeholder_id
-from grader.results.records import ERROR, TestOutcome, grader_problem
+from grader.results.records import (
+    ERROR,
+    FAILED,
+    KIND_UNREADABLE,
+    Grade,
+    TestOutcome,
+    grader_problem,
+)
 from grader.runtime.process import process_tree
 
 ENGINES = ("local", "ray")
@@ -75,12 +82,29 @@ def grade_one(job: Job) -> GradedSubmission:
         except BaseException as error:  # noqa: BLE001 - one submission never stops the batch
             return not_graded(config, job.path, grader_problem("read the submission",
                                                                passing(error)))
+        if config.student_files and not submission.files:  # the suite could only fail, slowly
+            return portable(GradedSubmission(submission, unreadable(config, submission)))
         try:
             grade = run_suite(config, submission, dataset_name=job.dataset_name)
         except BaseException as error:  # noqa: BLE001 - one submission never stops the batch
             return not_graded(config, job.path, grader_problem("run the hidden suite",
                                                                passing(error)), submission)
     return portable(GradedSubmission(submission, grade))
+
+
+def unreadable(config: AssignmentConfig, submission: Submission) -> Grade:
+    """The grade of a submission none of whose files could be used: 0, at once.
+
+    Every test fails as unreadable with the intake's problems (which say what to do),
+    instead of a runtime started on an empty workspace failing each test in turn.
+    """
+    reason = "; ".join(submission.problems) or "none of the expected files could be read"
+    message = f"This test was not run: {reason}."
+    outcomes = [TestOutcome(test, test, FAILED, 0.0, message, kind=KIND_UNREADABLE)
+                for part in config.parts for test in part.tests]
+    return scoring.score(config.parts, outcomes, student_id=submission.student_id,
+                         assignment=config.id, execution_time_s=0.0,
+                         problems=submission.problems)
 
 
 def passing(error: BaseException) -> BaseException:

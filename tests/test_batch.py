@@ -80,3 +80,30 @@ def test_each_runtime_gets_its_share_of_the_cores(tmp_path, monkeypatch):
     monkeypatch.setenv(THREADS_ENV, "1")  # what a batch worker sets for its runtimes
     with sandboxed_runtime(config, submission) as runtime:
         assert runtime.student.act.relu(0) == "1"
+
+
+@pytest.mark.parametrize("content", [None, b"these are my answers"], ids=["empty", "text"])
+def test_a_submission_with_no_usable_file_scores_0_at_once_without_a_runtime(
+        tmp_path, monkeypatch, content):
+    """An empty folder, or a text file named .zip: no suite run, every test unreadable."""
+    from grader import batch
+    from grader.batch import grade_one
+    from grader.results.records import KIND_UNREADABLE
+
+    def no_suite(*args, **kwargs):
+        raise AssertionError("the suite ran on a submission with no usable file")
+
+    monkeypatch.setattr(batch, "run_suite", no_suite)
+    if content is None:
+        path = tmp_path / "2023001"
+        path.mkdir()
+    else:
+        path = tmp_path / "2023001.zip"
+        path.write_bytes(content)
+    graded = grade_one(Job(TOML, REPO, path))
+    tests = [t for part in graded.grade.parts for t in part.tests]
+    assert graded.grade.student_id == "2023001" and graded.grade.score == 0
+    assert tests and {t.kind for t in tests} == {KIND_UNREADABLE}
+    [problem] = graded.grade.problems
+    assert ("holds no files; hand in act.py" if content is None else "is damaged") in problem
+    assert all(problem in t.message for t in tests)

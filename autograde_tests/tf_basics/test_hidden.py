@@ -103,7 +103,11 @@ def _pool_mistakes(name: str, x, pool_size: int, stride: int, own, other) -> lis
                 f"{'mean' if name == 'max_pool2d' else 'maximum'} of each window; expected the "
                 f"{'maximum' if name == 'max_pool2d' else 'mean'}.",
                 lambda: other(x, pool_size, stride)),
-    ]
+    ] + ([] if name == "max_pool2d" else [
+        Mistake("avg_pool2d_truncated", "Your `avg_pool2d` rounds each mean down (floor "
+                "division, //): the slide shows 36 for a window whose mean is 36.5 only "
+                "because it prints whole numbers; the mean is sum(window) / pool_size^2, "
+                "not rounded.", lambda: np.floor(own(x, pool_size, stride)))])
 
 
 # Analytic gradients of the summed grader-side functions in grader.runtime.callables.

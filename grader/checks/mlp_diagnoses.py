@@ -145,6 +145,24 @@ def preprocess(expected_x: np.ndarray) -> list[Mistake]:
                     lambda: expected_x * 255.0)]
 
 
+def preprocess_labels(labels: np.ndarray) -> list[Mistake]:
+    """Mistakes of `preprocess`'s labels; labels: (N,) the class numbers it was given."""
+    return [Mistake("preprocess_labels_not_one_hot", "Diagnosis: your preprocess returns the "
+                    "labels as class numbers, shape (N,); the lecture one-hot encodes them, "
+                    "y[n, c] = 1 if labels[n] == c else 0, shape (N, 10) "
+                    "(np.eye(10)[labels]), because CrossEntropy multiplies y with log p.",
+                    lambda: np.asarray(labels, dtype=np.float64))]
+
+
+def step_reported_after_update(loss_after: float) -> list[Mistake]:
+    """Mistakes of the loss a step returns; loss_after: the batch loss after the update."""
+    return [Mistake("step_reports_after_update", "Diagnosis: your train_one_step returns the "
+                    "batch's loss after the update (a second forward pass); the lecture's step "
+                    "returns the loss and accuracy of its own forward pass, before "
+                    "W <- W - learning_rate * dL/dW changes the weights.",
+                    lambda: loss_after)]
+
+
 def accuracy(scores: np.ndarray, labels: np.ndarray) -> list[Mistake]:
     """Mistakes of `computeAccuracy`; scores, labels: (N, C)."""
     hits = np.argmax(scores, axis=1) == np.argmax(labels, axis=1)
