@@ -20,13 +20,15 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from grader.config import load_assignment
 from grader.grading.run import grade_path
-from grader.kit.check import load_released
+from grader.kit.check import PUBLIC_SUITE, check_folder, load_released
 from grader.release.build import (
     ReleaseRefused,
+    public_config_text,
     release,
     render_instructions,
     skeleton_texts,
@@ -266,3 +268,66 @@ def test_lecture_skeletons_import_nothing_from_the_grader(assignment):
         imported += [node.module or "" for node in ast.walk(tree)
                      if isinstance(node, ast.ImportFrom)]
         assert not [m for m in imported if m.split(".")[0] in ("grader", "reference")], name
+
+
+def test_the_local_runtime_keeps_the_sandboxes_contract(tmp_path):
+    from grader.kit.local import LocalRuntime
+    from grader.runtime.errors import ImportFailed, StudentAttributeError, StudentError
+    from grader.runtime.protocol import Callable
+
+    (tmp_path / "work.py").write_text(textwrap.dedent("""
+        import numpy as np
+
+        def apply(f, x):
+            return f(x)
+
+        def double_in_place(x):
+            x *= 2
+            return x
+
+        class Box:
+            def __init__(self):
+                self.value = np.zeros(2)
+
+        def boom():
+            raise KeyError("no such key")
+
+        train()  # a top-level run: skipped, never executed
+    """), encoding="utf-8")
+    (tmp_path / "broken.py").write_text("def f(:\n", encoding="utf-8")
+    with LocalRuntime(tmp_path, ["work", "broken"]) as runtime:
+        work = runtime.student.work
+        assert work.apply(Callable("square"), 3.0) == 9.0
+        x = np.ones(3)
+        assert (work.double_in_place(x) == 2).all() and (x == 1).all()  # a copy crossed
+        box = work.Box()
+        values = box.value
+        values[0] = 5.0  # a copy came back: the student's object is unchanged
+        assert float(np.asarray(box.value)[0]) == 0.0
+        box.value = np.ones(2)
+        assert np.asarray(box.value).tolist() == [1.0, 1.0]
+        with pytest.raises(StudentError, match="no such key"):
+            work.boom()
+        with pytest.raises(StudentAttributeError):
+            work.missing_function  # noqa: B018
+        with pytest.raises(ImportFailed, match="broken.py"):
+            runtime.student.broken  # noqa: B018
+        assert [s.text.split("#")[0].strip() for s in runtime.skipped["work"]] == ["train()"]
+
+
+@pytest.mark.parametrize("assignment", LECTURE_ASSIGNMENTS)
+def test_the_lecture_references_pass_their_public_checks_locally(assignment, tmp_path):
+    # The folder `grader release` writes (public toml, public tests), renamed, with the
+    # reference as the student's file: every public check passes without the sandbox,
+    # the Keras ones through the grader's evaluator in this process.
+    config = load_assignment(ROOT / "assignments" / assignment / "assignment.toml")
+    folder = tmp_path / f"{assignment} (1)"
+    (folder / "tests").mkdir(parents=True)
+    (folder / "assignment.toml").write_text(public_config_text(config), encoding="utf-8")
+    shutil.copyfile(ROOT / "autograde_tests" / assignment / PUBLIC_SUITE,
+                    folder / "tests" / PUBLIC_SUITE)
+    for file in config.files:
+        shutil.copyfile(file.reference, folder / file.student)
+    grade = check_folder(folder)
+    failed = [(t.case, t.message) for p in grade.parts for t in p.tests if t.status != "passed"]
+    assert grade.parts and failed == [] and grade.problems == ()

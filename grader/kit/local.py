@@ -16,7 +16,9 @@ sandboxed one so that a check passes here exactly when it passes when graded:
   and arguments are copied before the student's code sees them, so a function that
   changes its input in place behaves as it will when graded;
 - an exception raised by the student's code becomes a `StudentError` whose traceback
-  lists the student's files only.
+  lists the student's files only;
+- a grader-side function passed by name (`grader.runtime.protocol.Callable`) is looked up
+  in `grader.runtime.callables.REGISTRY`, as the sandboxed runtime does.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from grader.runtime.definitions import SkippedStatement, definitions_only
+from grader.runtime import callables, protocol
+from grader.runtime.definitions import DefinitionsResult, SkippedStatement, definitions_only
 from grader.runtime.errors import (
     ImportFailed,
     StudentAttributeError,
@@ -58,6 +61,8 @@ class LocalRuntime:
         self._loaded: dict[str, types.ModuleType] = {}
         self._skipped: dict[str, tuple[SkippedStatement, ...]] = {}
         self._failed: dict[str, ImportFailed] = {}
+        self.definitions: dict[str, DefinitionsResult] = {}  # read by Keras 2 spelling hints
+        self._evaluator: LocalEvaluator | None = None
 
     def __enter__(self) -> LocalRuntime:
         for name in self.modules:
@@ -86,6 +91,16 @@ class LocalRuntime:
         if tensorflow is not None:
             tensorflow.random.set_seed(seed)
 
+    def local_evaluator(self) -> LocalEvaluator:
+        """The grader's Keras evaluator (`grader.evaluator.keras_eval`), in this process.
+
+        When grading, it runs in a sandbox of its own; here it is the grader's own code on
+        the student's machine. `grader.evaluator.runtime.evaluator_for` asks for it.
+        """
+        if self._evaluator is None:
+            self._evaluator = LocalEvaluator()
+        return self._evaluator
+
     def module(self, name: str) -> LocalHandle:
         if name in self._failed:
             raise self._failed[name]
@@ -98,12 +113,11 @@ class LocalRuntime:
             self._failed[name] = ImportFailed(name, f"{filename} does not exist in the folder")
             return
         result = definitions_only(path.read_bytes(), filename)
+        self.definitions[name] = result
         self._skipped[name] = result.skipped
-        if result.source is None:
-            error = result.error
-            where = f" (line {error.line})" if error is not None and error.line else ""
-            reason = error.reason if error is not None else "unreadable"
-            self._failed[name] = ImportFailed(name, f"{filename}{where}: {reason}")
+        if result.source is None:  # a syntax error, or a file Python cannot read
+            reason = str(result.error) if result.error is not None else f"{filename}: unreadable"
+            self._failed[name] = ImportFailed(name, reason)
             return
         module = types.ModuleType(name)
         module.__file__ = str(path)
@@ -120,6 +134,20 @@ class LocalRuntime:
         finally:
             sys.path.remove(str(self.workspace))
         self._loaded[name] = module
+
+
+class LocalEvaluator:
+    """`evaluator.<function>(...)` of `grader.evaluator.keras_eval`, imported here."""
+
+    @property
+    def evaluator(self) -> LocalHandle:
+        import importlib
+
+        return LocalHandle(importlib.import_module("grader.evaluator.keras_eval"),
+                           "the grader's evaluator")
+
+    def close(self) -> None:
+        pass
 
 
 class LocalStudent:
@@ -248,6 +276,11 @@ def unwrap(value: Any) -> Any:
     """An argument for the student's code: handles become their objects, data a copy."""
     if isinstance(value, LocalHandle):
         return object.__getattribute__(value, "_target")
+    if isinstance(value, protocol.Callable):  # a grader-side function, passed by name
+        if value.name not in callables.REGISTRY:
+            raise ValueError(f"no grader function named {value.name!r}; known: "
+                             f"{', '.join(sorted(callables.REGISTRY))}")
+        return callables.REGISTRY[value.name]
     if isinstance(value, (list, tuple)):
         items = [unwrap(item) for item in value]
         return tuple(items) if isinstance(value, tuple) else items
