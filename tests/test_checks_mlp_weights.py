@@ -78,3 +78,17 @@ def test_weights_that_are_not_numeric_arrays_are_refused(value, shown):
     _, w2 = _weights()
     with pytest.raises(AssertionError, match=f"{WHAT}: `W1`.*{shown}"):
         trained_weights(value, w2, hidden=7, what=WHAT)
+
+
+def test_lecture_inputs_are_the_reference_preprocessing():
+    """The accuracy test and `grader calibrate` prepare data grader-side (the grader does not
+    import the reference): exactly what the lecture's preprocess gives."""
+    import reference.mlp_numpy as ref
+    from grader.checks.mlp_weights import lecture_inputs
+
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, size=(9, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=9).astype(np.uint8)
+    for mine, theirs in zip(lecture_inputs(images, labels), ref.preprocess(images, labels),
+                            strict=True):
+        assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs)
