@@ -331,3 +331,17 @@ def test_the_lecture_references_pass_their_public_checks_locally(assignment, tmp
     grade = check_folder(folder)
     failed = [(t.case, t.message) for p in grade.parts for t in p.tests if t.status != "passed"]
     assert grade.parts and failed == [] and grade.problems == ()
+
+
+def test_the_cli_forwards_release_force_and_a_notebook_to_check(monkeypatch, tmp_path):
+    from grader import cli
+    from grader.kit import check
+    from grader.release import build
+
+    seen = {}
+    monkeypatch.setattr(build, "main", lambda **kwargs: seen.update(release=kwargs) or 0)
+    monkeypatch.setattr(check, "main", lambda **kwargs: seen.update(check=kwargs) or 0)
+    assert cli.main(["release", "act", "--force", "--out", str(tmp_path)]) == 0
+    assert seen["release"]["force"] is True
+    assert cli.main(["check", "work.ipynb"]) == 0
+    assert seen["check"]["folder"] == Path("work.ipynb")
