@@ -83,7 +83,6 @@ def test_weights_that_are_not_numeric_arrays_are_refused(value, shown):
 def test_lecture_inputs_are_the_reference_preprocessing():
     """The accuracy test and `grader calibrate` prepare data grader-side (the grader does not
     import the reference): exactly what the lecture's preprocess gives."""
-    import reference.mlp_numpy as ref
     from grader.checks.mlp_weights import lecture_inputs
 
     rng = np.random.default_rng(4)

@@ -325,3 +325,25 @@ def test_an_accuracy_unlike_the_students_own_compute_accuracy_is_still_charged(a
     lost = {name for name, (points, maximum) in _by_part(grade).items() if points < maximum}
     assert {"accuracy", "train_one_step", "test"} <= lost, _failures(grade)
     assert "the batch accuracy" in _case(grade, "test_train_one_step[0.05]").message
+
+
+HE_FIND = ("\n        self.W1 = rng.normal(loc=0, scale=1, size=[fan_in, latent_dims]) / "
+           "np.sqrt(fan_in / 2)\n")
+
+
+@pytest.mark.parametrize("assignment", [MLP])
+@pytest.mark.parametrize("value", ["np.nan", "1e308"])
+def test_hostile_initial_weights_fail_he_init_as_a_wrong_result(assignment, value, tmp_path):
+    """Attack: a W1 of NaN or 1e308 reaches the std the He check (and its diagnosis) reads;
+    it fails he_init as the student's wrong result, never as a pass or a grader error."""
+    from grader.results.records import KIND_GRADER_ERROR, KIND_WRONG
+
+    config = _config(assignment)
+    hostile = PlantedBug(f"w1_{value}", ("he_init",), ((
+        HE_FIND, f"\n        self.W1 = np.full([fan_in, latent_dims], {value})\n"),),
+        config.student_files[0])
+    grade = grade_path(config, write_bug(config, hostile, tmp_path / "hostile")).grade
+    he = _case(grade, "test_he_initialisation")
+    assert he.fraction == 0 and he.kind == KIND_WRONG, he.message
+    assert "`FullConnectionModel(64).W1` has" in he.message, he.message
+    assert not [t.case for p in grade.parts for t in p.tests if t.kind == KIND_GRADER_ERROR]
