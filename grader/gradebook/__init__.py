@@ -1,7 +1,11 @@
-"""The gradebook: students, assignments, submissions, test results, grades, overrides.
+"""The gradebook: students, assignments, submissions, test results, grades, overrides,
+extensions.
 
 SQLite in the course folder by default (`gradebook.db`); any SQLAlchemy URL works
-(``postgresql+psycopg://user@host/db``). See `grader.gradebook.store` for the decisions.
+(``postgresql+psycopg://user@host/db``). The schema is Alembic's
+(`grader.gradebook.migrations`, run on open); each grade's numbers follow the one grade
+record (`grader.grade_record`). See `grader.gradebook.store` for the decisions, `roster`
+for class lists, `override` for ``grader override`` and ``grader extend``.
 """
 
 from grader.grade_record import late_days
