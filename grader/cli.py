@@ -29,9 +29,16 @@ def _new_main(args: argparse.Namespace) -> int:
 
 def _data_main(args: argparse.Namespace) -> int:
     if args.action == "fetch":
-        path = data.fetch_mnist()
+        if args.dataset == data.FASHION_MNIST:
+            raise data.DatasetError(f"Fashion-MNIST is not downloaded by the grader: "
+                                    f"{data.HOW_TO_GET_FASHION}.")
+        path = data.fetch_mnist(args.origin or data.MNIST_URL)
         print(f"MNIST is at {path}")
         return 0
+    if args.origin:
+        raise data.DatasetError(f"--origin is for `grader data fetch`, not `grader data "
+                                f"{args.action}`; to use a copy, run `grader data fetch "
+                                f"--origin {args.origin}` first.")
     name = args.dataset or data.default_name()
     dataset = data.load(name)
     if args.action == "check":
@@ -244,10 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data_parser.add_argument("action", choices=("check", "info", "fetch"),
                              help="check: load and verify; info: print the splits; "
-                             "fetch: download MNIST through Keras (needs the network)")
+                             "fetch: download MNIST into Keras's cache (needs the network, or "
+                             "--origin)")
     data_parser.add_argument("--dataset", choices=data.NAMES,
                              help="default: $GRADER_DATASET, else MNIST if cached, "
                              "else Fashion-MNIST")
+    data_parser.add_argument("--origin", metavar="URL",
+                             help="fetch: where to download mnist.npz from (default: Keras's "
+                             "URL); a mirror, or file:///path/to/mnist.npz for a copy")
     data_parser.set_defaults(run=_data_main)
 
     demo_parser = verbs.add_parser(

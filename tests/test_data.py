@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import shutil
 import struct
 import subprocess
@@ -83,7 +84,18 @@ def test_missing_mnist_says_where_it_looked_and_what_to_do(keras_home):
         data.load("mnist")
     message = str(caught.value)
     assert str(keras_home / "datasets" / "mnist.npz") in message
-    assert "grader data fetch mnist" in message
+    assert "`grader data fetch`" in message
+    _assert_commands_parse(message)
+
+
+def _assert_commands_parse(message: str) -> None:
+    """Every `grader ...` command a message suggests is one the CLI accepts."""
+    from grader.cli import build_parser
+
+    commands = re.findall(r"`grader ([^`]*)`", message)
+    assert commands, message
+    for command in commands:
+        build_parser().parse_args(command.replace("URL", "file:///x").split())
 
 
 def test_fashion_is_found_in_the_keras_cache_folder(keras_home, monkeypatch):
@@ -202,3 +214,83 @@ def test_cli_data_check_and_bad_dataset(keras_home):
     assert bad.returncode == 2
     assert "Unknown dataset GRADER_DATASET='cifar10'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+# -- grader data fetch: Keras 3's get_file, a local origin, no network ----------------------
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch) -> Path:
+    """A small mnist.npz in a local folder, taken as genuine (its sha256 is patched in)."""
+    path = tmp_path / "mirror" / "mnist.npz"
+    path.parent.mkdir()
+    rng = np.random.default_rng(1)
+    np.savez(path, x_train=rng.integers(0, 256, (5_004, 28, 28), dtype=np.uint8),
+             y_train=rng.integers(0, 10, 5_004, dtype=np.uint8),
+             x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.zeros(2, np.uint8))
+    monkeypatch.setattr(data, "MNIST_SHA256", hashlib.sha256(path.read_bytes()).hexdigest())
+    return path
+
+
+def test_fetch_goes_through_keras_get_file_with_a_name_not_a_path(keras_home, mirror,
+                                                                  monkeypatch):
+    keras_utils = pytest.importorskip("keras.utils")
+    calls = []
+    real_get_file = keras_utils.get_file
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_get_file(*args, **kwargs)  # Keras's own download of the file:// origin
+
+    monkeypatch.setattr(keras_utils, "get_file", spy)
+    path = data.fetch_mnist(mirror.as_uri())
+    assert path == keras_home / "datasets" / "mnist.npz"
+    assert path.read_bytes() == mirror.read_bytes()
+    [call] = calls
+    assert "/" not in call["fname"] and "\\" not in call["fname"]  # Keras 3 refuses paths
+    assert data.load("mnist").x_train.shape == (4, 28, 28)
+    assert [p.name for p in path.parent.iterdir()] == ["mnist.npz"]  # no download litter
+
+
+def test_fetch_without_keras_downloads_with_the_standard_library(keras_home, mirror,
+                                                                 monkeypatch):
+    monkeypatch.setitem(sys.modules, "keras", None)  # a numpy-only install
+    monkeypatch.setitem(sys.modules, "keras.utils", None)
+    path = data.fetch_mnist(mirror.as_uri())
+    assert path.read_bytes() == mirror.read_bytes()
+
+
+def test_a_damaged_download_never_replaces_the_cached_file(keras_home, mirror, tmp_path):
+    data.fetch_mnist(mirror.as_uri())
+    good = data.mnist_path().read_bytes()
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(mirror.read_bytes()[:-100])
+    with pytest.raises(data.DatasetError) as caught:
+        data.fetch_mnist(damaged.as_uri())
+    message = str(caught.value)
+    assert "is not Keras's mnist.npz: sha256" in message and data.MNIST_SHA256 in message
+    assert data.mnist_path().read_bytes() == good
+
+
+def test_an_unreachable_origin_says_what_to_do(keras_home, tmp_path):
+    missing = (tmp_path / "nowhere" / "mnist.npz").as_uri()
+    with pytest.raises(data.DatasetError) as caught:
+        data.fetch_mnist(missing)
+    message = str(caught.value)
+    assert f"could not download MNIST from {missing}" in message
+    assert "--origin" in message and "GRADER_DATASET=fashion_mnist" in message
+    _assert_commands_parse(message)
+    assert not data.mnist_path().exists()
+
+
+def test_cli_data_fetch_from_a_local_copy(keras_home, mirror, capsys):
+    from grader import cli
+
+    assert cli.main(["data", "fetch", "--origin", mirror.as_uri()]) == 0
+    assert capsys.readouterr().out.endswith(f"MNIST is at {data.mnist_path()}\n")
+    assert cli.main(["data", "fetch", "--dataset", "fashion_mnist"]) == 2
+    assert "dataset-fashion-mnist" in capsys.readouterr().err
+    assert cli.main(["data", "check", "--origin", mirror.as_uri()]) == 2
+    assert "--origin is for `grader data fetch`" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # the old hint's argument stays an error
+        cli.main(["data", "fetch", "mnist"])
+    assert stop.value.code == 2
