@@ -427,7 +427,7 @@ class Gradebook:
             if row is None:
                 row = OverrideModel(assignment_id=assignment_id, student_id=student_id)
                 session.add(row)
-            row.points, row.reason, row.set_by = value, why, by or None
+            row.points, row.reason, row.set_by = value, why, by[:200] or None  # column width
             row.created_at = datetime.now(timezone.utc)
             session.flush()
             return _override(row)
@@ -453,7 +453,7 @@ class Gradebook:
                                 "ROSTER.csv` first")
             _upsert_assignment(session, config)
             row = ExtensionModel(assignment_id=config.id, student_id=student_id, days=value,
-                                 reason=why, granted_by=by or "unknown",
+                                 reason=why, granted_by=by[:200] or "unknown",
                                  granted_at=datetime.now(timezone.utc))
             session.add(row)
             for submission in session.scalars(select(SubmissionModel).where(
