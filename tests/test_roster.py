@@ -100,3 +100,20 @@ def test_the_verb_creates_the_gradebook_and_says_so(tmp_path, capsys):
         assert [(s.id, s.display_name) for s in gradebook.students()] == EXPECTED
     assert roster.main(roster=path, db=db, columns="学号=id,姓名=name") == 0
     assert "created" not in capsys.readouterr().out
+
+
+def test_without_db_the_verbs_use_the_current_courses_gradebook(tmp_path, monkeypatch, capsys):
+    from grader.gradebook import override
+
+    course = tmp_path / "course"
+    (course / "assignments").mkdir(parents=True)
+    (course / "course.toml").write_text('title = "Neural networks"\n', encoding="utf-8")
+    (course / "rosters").mkdir()
+    (course / "rosters" / "class.csv").write_text(CHINESE, encoding="utf-8")
+    monkeypatch.chdir(course / "rosters")  # a subfolder: the course is found upwards
+    monkeypatch.delenv("GRADER_COURSE", raising=False)
+    assert roster.main(roster=course / "rosters" / "class.csv", columns="学号=id,姓名=name") == 0
+    assert (course / "gradebook.db").is_file()
+    assert not (course / "rosters" / "gradebook.db").exists()
+    assert override.main(assignment="act", student="2023001", points=5, reason="x") == 2
+    assert "unknown assignment `act`" in capsys.readouterr().err  # it read the course's gradebook

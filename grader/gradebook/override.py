@@ -12,8 +12,19 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from grader.gradebook.store import GradebookError, open_gradebook
+from grader.gradebook.store import DEFAULT_DB, GradebookError, open_gradebook
 from grader.ids import printable
+
+
+def default_db(db: str | Path | None) -> str | Path | None:
+    """`db`, else the current course's gradebook (`grader.course`), else None (./gradebook.db):
+    the gradebook `grader autograde` writes when run in the same course."""
+    if db is not None:
+        return db
+    from grader.course import find_course
+
+    course = find_course(required=False)
+    return course.gradebook if course is not None else None
 
 
 def who() -> str:
@@ -35,7 +46,7 @@ def main(*, assignment: str, student: str, points: float | None, reason: str = "
         known ones listed; points out of bounds; no reason; no gradebook).
     """
     try:
-        with open_gradebook(db, create=False) as gradebook:
+        with open_gradebook(default_db(db), create=False) as gradebook:
             override = gradebook.set_override(assignment, student, points, reason, by=who())
     except GradebookError as error:
         print(f"grader: {printable(str(error), limit=2000)}", file=sys.stderr)
@@ -63,8 +74,8 @@ def extend_main(*, assignment: str, student: str, days: float, reason: str,
 
     config = load_assignment(assignment)
     try:
-        with open_gradebook(db if db is not None else _course_db(config), create=False
-                            ) as gradebook:
+        with open_gradebook(db if db is not None else config.repo_root / DEFAULT_DB,
+                            create=False) as gradebook:
             extension = gradebook.extend(config, student, days, reason, by=who())
             rows = [row for row in gradebook.latest(config.id) if row.student_id == student]
     except GradebookError as error:
@@ -82,9 +93,3 @@ def extend_main(*, assignment: str, student: str, days: float, reason: str,
         print(f"current grade: {row.final_score:g} of {row.grade.max_score:g} "
               f"({row.late_days} day(s) late, x {row.late_multiplier:g})")
     return 0
-
-
-def _course_db(config) -> Path:
-    from grader.gradebook.store import DEFAULT_DB
-
-    return config.repo_root / DEFAULT_DB

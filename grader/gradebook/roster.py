@@ -168,11 +168,12 @@ def main(*, roster: Path, db: str | Path | None = None, columns: str | None = No
     """
     import sys
 
+    from grader.gradebook.override import default_db
     from grader.gradebook.store import GradebookError, open_gradebook
 
     try:
         students = read_roster(roster, columns)
-        with open_gradebook(db, create=True) as gradebook:
+        with open_gradebook(default_db(db), create=True) as gradebook:
             if gradebook.created:
                 shown = gradebook.engine.url.render_as_string(hide_password=True)
                 print(f"no gradebook at {shown} yet: created a new one")
