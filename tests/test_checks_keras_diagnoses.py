@@ -259,6 +259,22 @@ def test_hostile_config_values_get_a_clean_verdict(where: str) -> None:
     assert not crashes, f"{len(crashes)} configs crashed a diagnosis: {crashes[:5]}"
 
 
+@pytest.mark.parametrize("value", ["ｓａｍｅ", "五", -3, 10**30])
+def test_a_refused_layer_gets_the_plain_verdict_without_a_crash(value: Any) -> None:
+    """Found through the whole pipeline: text as a kernel size made `compare_geometry`
+    raise ValueError (a grader error); a refused layer's settings are not diagnosed."""
+    config = _cnn_config({"kernel_size": value, "strides": value, "padding": value})
+    info = describe(chain_spec(config, compile_config=COMPILE, strict=False))
+    found = _without_dropout(info)
+    expected = [spec for spec in CNN if spec.kind != "Dropout"]
+    problems = compare_geometry(found, expected)
+    assert problems
+    with pytest.raises(AssertionError) as raised:
+        require(problems, "geometry", lambda: layer_mistake(
+            found, expected, ("padding", "kernel_size", "strides"), model="CNN"))
+    assert not isinstance(raised.value, Diagnosed)
+
+
 @pytest.mark.parametrize("value", [float("nan"), -5, 10**6, "五", "ｓａｍｅ", [5, "x"],
                                    None, {"a": 1}, 1e308])
 def test_hostile_values_in_a_description_never_crash(value: Any) -> None:

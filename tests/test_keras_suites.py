@@ -268,3 +268,33 @@ def test_a_missing_softmax_is_named_and_the_optimizer_is_not_blamed(tmp_path):
     step = next(test for test in behaviour.tests
                 if test.name == "test_sequential_training_step_lowers_loss")
     assert step.fraction == 1 or step.diagnosis == "keras_missing_softmax", step.message
+
+
+def test_hostile_config_values_are_wrong_results_never_grader_errors(tmp_path):
+    """Issue 10: a model whose config claims a NaN kernel, a negative stride, a 31-digit
+    pool, unicode padding and filters as text gets clean wrong results (its diagnoses
+    included), never a grader error or a crash in the diagnosis code."""
+    source = (REPO / "reference" / "keras_cnn.py").read_text(encoding="utf-8")
+    source = source.replace("model = keras.Sequential(", "model = Hostile(", 1)
+    source = source.replace("def build_cnn():", '''class Hostile(keras.Sequential):
+    def get_config(self):
+        config = super().get_config()
+        values = ([float("nan"), 5], [-3, -3], "\\uff53\\uff41\\uff4d\\uff45", "\\u4e94")
+        for layer, value in zip(config["layers"][1:], values):
+            for key in ("kernel_size", "strides", "padding", "filters", "pool_size"):
+                if key in layer["config"]:
+                    layer["config"][key] = value
+        config["layers"][2]["config"]["pool_size"] = [10**30, 2]
+        return config
+
+
+def build_cnn():''', 1)
+    student = tmp_path / "keras_cnn.py"
+    student.write_text(source, encoding="utf-8")
+    grade = _grade("keras_cnn", student)
+    kinds = {test.case: test.kind for part in grade.parts for test in part.tests}
+    assert "grader error" not in kinds.values(), _failures(grade)
+    lost = {name for name, (points, maximum) in _by_part(grade).items() if points < maximum}
+    assert {"layers", "kernels_pools", "padding"} & lost, _failures(grade)
+    assert all(kinds[test.case] == "wrong result" for part in grade.parts
+               if part.name in lost for test in part.tests if test.fraction < 1), kinds

@@ -299,10 +299,7 @@ def line_up(found: Sequence[Mapping[str, Any]], expected: Sequence[LayerSpec]) -
 
 def settings_equal(name: str, expected: Any, found: Any) -> bool:
     """Whether a found setting equals the expected one, as the ``compare_*`` functions judge."""
-    try:
-        return _equal(name, expected, found)
-    except (TypeError, ValueError, OverflowError):  # a hostile value is simply not equal
-        return False
+    return _equal(name, expected, found)
 
 
 def compare_kinds(found: Sequence[Mapping[str, Any]], expected: Sequence[LayerSpec]) -> list[str]:
@@ -380,6 +377,13 @@ _CONTEXT = ("units", "filters", "kernel_size")
 
 
 def _equal(name: str, expected: Any, found: Any) -> bool:
+    try:
+        return _equal_values(name, expected, found)
+    except (TypeError, ValueError, OverflowError):  # "ｓａｍｅ" as a kernel size, NaN, inf
+        return False
+
+
+def _equal_values(name: str, expected: Any, found: Any) -> bool:
     if name in ("kernel_size", "strides", "pool_size"):
         rank = len(found) if isinstance(found, (list, tuple)) else 1
         return found is not None and _size(expected, rank) == _size(found, rank)

@@ -777,7 +777,8 @@ def describe(spec: ModelSpec) -> dict[str, Any]:
         layers.append({"class": kind, "name": layer["name"],
                        "params": sum(math.prod(w) for w in weights),
                        "output_shape": None if out is None else [None, *out],
-                       "config": {key: args[key] for key in SETTINGS if key in args}})
+                       "config": {key: args[key] for key in SETTINGS if key in args},
+                       **({"refused": True} if layer.get("refused") else {})})
     compiled = spec.compile is not None
     optimizer = loss = None
     loss_args: dict[str, Any] = {}
