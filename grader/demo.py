@@ -108,8 +108,11 @@ def main(*, dataset: str | None = None, quick: bool = True, references: bool = F
         klass = sample_class(config, out / "class" / config.id, skeleton_folder=report.folder,
                              max_bugs=max_bugs, max_variants=max_variants)
         print(f"grading the sample class in {klass} ...", flush=True)
-        autograde.main(assignment=name, submissions=klass, out=out / "graded" / config.id,
-                       dataset=loaded.name, db=db, workers=workers, force=True)
+        status = autograde.main(assignment=name, submissions=klass,
+                                out=out / "graded" / config.id, dataset=loaded.name, db=db,
+                                workers=workers, force=True)
+        if status == autograde.INTERRUPTED_EXIT:  # Ctrl-C: autograde said what it kept
+            return status
         feedback.main(assignment=name, db=db, out=out / "feedback" / config.id)
         print(flush=True)
     print(f"Done in {time.perf_counter() - started:.0f} s. Open:")

@@ -203,3 +203,25 @@ def test_each_unreadable_submission_is_listed_with_what_to_do_and_exits_3(tmp_pa
     assert sorted(line.split()[0] for line in done.stderr.splitlines()
                   if line.startswith("[")) == ["[1/3]", "[2/3]", "[3/3]"]
     assert "unreadable" in done.stdout
+
+
+def test_the_demo_stops_at_ctrl_c_in_its_batch(monkeypatch, tmp_path):
+    """`grader demo` returns autograde's 130 at once: no reports, no next assignment."""
+    from grader import autograde, demo
+
+    grade = argparse.Namespace(score=1.0, max_score=1.0)
+    monkeypatch.setattr(demo.data, "load", lambda name: argparse.Namespace(name="fashion_mnist"))
+    monkeypatch.setattr(demo, "load_assignment",
+                        lambda name: argparse.Namespace(id=name, title=name))
+    monkeypatch.setattr(demo, "release", lambda *a, **k: argparse.Namespace(
+        folder=tmp_path, reference_grade=grade, skeleton_grade=grade))
+    monkeypatch.setattr(demo, "sample_class", lambda *a, **k: tmp_path)
+    batches = []
+    monkeypatch.setattr(autograde, "main", lambda **k: batches.append(k) or 130)
+
+    def no_reports(**_):
+        raise AssertionError("reports written after Ctrl-C")
+
+    monkeypatch.setattr(demo.feedback, "main", no_reports)
+    assert demo.main(out=tmp_path, assignments=["tf_basics", "mlp_numpy"]) == 130
+    assert [batch["assignment"] for batch in batches] == ["tf_basics"]
