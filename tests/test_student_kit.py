@@ -10,6 +10,7 @@ as students rename folders. `grader check` runs the student's own files in its o
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import shutil
@@ -345,3 +346,22 @@ def test_the_cli_forwards_release_force_and_a_notebook_to_check(monkeypatch, tmp
     assert seen["release"]["force"] is True
     assert cli.main(["check", "work.ipynb"]) == 0
     assert seen["check"]["folder"] == Path("work.ipynb")
+
+
+def test_a_file_for_an_assignment_of_several_files_must_name_one(tmp_path):
+    from grader.kit.check import NotReleased, student_files
+
+    config = load_assignment(COURSE / "assignments" / "act" / "assignment.toml")
+    several = dataclasses.replace(config, files=(  # two expected files
+        dataclasses.replace(config.files[0], student="act.py"),
+        dataclasses.replace(config.files[0], student="extra.py")))
+    work = tmp_path / "mine.ipynb"
+    work.write_text("{}", encoding="utf-8")
+    into = tmp_path / "into"
+    into.mkdir()
+    with pytest.raises(NotReleased, match="several files"):
+        student_files(several, tmp_path, work, into)
+    named = tmp_path / "extra.ipynb"
+    named.write_text("{}", encoding="utf-8")
+    student_files(several, tmp_path, named, into)
+    assert sorted(p.name for p in into.iterdir()) == ["extra.ipynb"]

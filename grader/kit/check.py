@@ -99,12 +99,21 @@ def student_files(config: AssignmentConfig, folder: Path, work: Path | None, int
     """Copies the work to check into `into`: the given file, else each expected file.
 
     A notebook passed on the command line (or found where the ``.py`` is missing) is
-    copied as ``<module>.ipynb``; intake converts it to the module.
+    copied as ``<module>.ipynb``; intake converts it to the module. With several expected
+    files, a file passed on the command line replaces the one of its name.
+
+    Raises:
+        NotReleased: A file passed for an assignment of several files matches none of them.
     """
     expected = list(config.student_files)
+    stems = [Path(name).stem for name in expected]
+    if work is not None and len(expected) > 1 and work.stem not in stems:
+        raise NotReleased(f"{work.name}: this assignment has several files "
+                          f"({', '.join(expected)}); pass the folder, or a file named after "
+                          "one of them (e.g. " + stems[0] + NOTEBOOK + ")")
     for name in expected:
         stem = Path(name).stem
-        if work is not None and len(expected) == 1:
+        if work is not None and (len(expected) == 1 or work.stem == stem):
             shutil.copyfile(work, into / (stem + work.suffix))
         elif (folder / name).is_file():
             shutil.copyfile(folder / name, into / name)
