@@ -127,8 +127,8 @@ def score_table(graded: list[GradedSubmission], *, width: int = TABLE_WIDTH) -> 
 
     One column per part with "points/max" when that fits; else the parts get letters
     (A, B, ...), several consecutive parts share a letter when even that is too wide,
-    cells hold points only, and a legend under the table names each letter's parts and
-    their maximum.
+    cells hold points only, and a legend after a blank line names each letter's parts and
+    their maximum, and the export that has every part in full.
     """
     if not graded:
         return "no submissions"
@@ -153,8 +153,11 @@ def score_table(graded: list[GradedSubmission], *, width: int = TABLE_WIDTH) -> 
         f"{letter} = {' + '.join(parts[i][0] for i in group)} "
         f"(max {sum(parts[i][1] for i in group):g})"
         for letter, group in zip(letters, groups, strict=True))
-    return "\n".join([*table, *textwrap.wrap(f"parts: {legend}", width=width,
-                                              subsequent_indent="  ")])
+    export = (f"every part in full: grader export {graded[0].grade.assignment} --format csv "
+              "(with this run's --db, if any)")
+    return "\n".join([*table, "", *textwrap.wrap(f"parts: {legend}", width=width,
+                                                  subsequent_indent="  "),
+                      *textwrap.wrap(export, width=width, subsequent_indent="  ")])
 
 
 def _columns(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -388,10 +391,6 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
               "grade the rest", file=sys.stderr)
         return INTERRUPTED_EXIT
     print(score_table(sorted(report.graded, key=lambda g: g.grade.student_id)))
-    if report.graded:  # the table may abbreviate; the CSV holds every part in full
-        db_option = "" if db is None else f" --db {shown}"
-        print(f"every part of every student: grader export {config.id} --format csv"
-              f"{db_option}")
     if listed:
         students = len({(item.student_id, item.source) for item in listed})
         print(f"\n{students} submission(s) had problems:", file=sys.stderr)

@@ -149,8 +149,11 @@ def test_a_wide_score_table_fits_100_columns_with_a_legend(parts):
     table = score_table(graded)
     assert max(len(line) for line in table.splitlines()) <= TABLE_WIDTH, table
     assert "\x1b" not in table
-    legend = " ".join(line.strip() for line in table.splitlines()[3:])
+    assert table.splitlines()[3] == ""  # a table parser stops at the blank line
+    legend = " ".join(line.strip() for line in table.splitlines()[4:])
     assert legend.startswith("parts: A = a_rather_long_part_name_0")
+    assert legend.endswith("every part in full: grader export a --format csv (with this "
+                           "run's --db, if any)")
     missing = [name for name in names if not re.search(rf"\b{name}\b", legend)]
     assert not missing, legend
     totals = [line.split()[-1] for line in table.splitlines()[1:3]]
@@ -167,7 +170,7 @@ def test_a_grouped_column_holds_the_sum_of_its_parts():
     cells = row.split()[1:-1]
     assert sum(float(cell) for cell in cells) == 60  # small integers: exact
     assert "A = part_number_00_with_a_long_name + part_number_01_with_a_long_name" in \
-        " ".join(line.strip() for line in table.splitlines()[2:])
+        " ".join(line.strip() for line in table.splitlines()[3:])
 
 
 def test_progress_line_names_the_submission_and_escapes_it():
