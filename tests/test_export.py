@@ -181,3 +181,18 @@ def test_bad_input_names_it_and_lists_what_exists(course, capsys, kwargs, messag
     assert export.main(**kwargs) == 2
     err = capsys.readouterr().err
     assert err.startswith("grader: ") and message in err, err
+
+
+def test_the_cli_passes_encoding_and_the_generic_preset(course, capsys, tmp_path):
+    from grader import cli
+
+    folder, db = course
+    with open_gradebook(db) as gradebook:
+        gradebook.add_students([("absent", "张三")])
+    target = tmp_path / "成绩.csv"
+    assert cli.main(["export", "act", "--format", "csv", "--preset", "generic", "--encoding",
+                     "gbk", "--out", str(target), "--db", db]) == 0
+    assert target.read_bytes().decode("gbk").splitlines()[1].startswith("absent,张三,0,10,")
+    with pytest.raises(SystemExit):  # argparse: one of the three encodings
+        cli.main(["export", "act", "--format", "csv", "--encoding", "latin-1", "--db", db])
+    assert "invalid choice: 'latin-1'" in capsys.readouterr().err
