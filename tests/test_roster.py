@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from grader.gradebook import RosterError, open_gradebook, read_roster, roster
@@ -117,3 +119,26 @@ def test_without_db_the_verbs_use_the_current_courses_gradebook(tmp_path, monkey
     assert not (course / "rosters" / "gradebook.db").exists()
     assert override.main(assignment="act", student="2023001", points=5, reason="x") == 2
     assert "unknown assignment `act`" in capsys.readouterr().err  # it read the course's gradebook
+
+
+def test_the_cli_takes_columns_and_extend(tmp_path, capsys):
+    import shutil
+
+    from grader import cli
+
+    course = tmp_path / "course"
+    shutil.copytree(Path(__file__).parent / "files" / "grading" / "repo", course)
+    path, db = tmp_path / "名单.csv", str(tmp_path / "gb.db")
+    path.write_bytes(CHINESE.encode("gbk"))
+    assert cli.main(["roster", str(path), "--columns", "学号=id,姓名=name", "--db", db]) == 0
+    assert "2 students on the roster, 2 new" in capsys.readouterr().out
+    act = str(course / "assignments" / "act")
+    assert cli.main(["extend", act, "2023001", "--days", "2", "--reason", "病假",
+                     "--db", db]) == 0
+    assert "extension granted: 2023001 on act" in capsys.readouterr().out
+    with open_gradebook(db, create=False) as gradebook:
+        [grant] = gradebook.extensions("act", "2023001")
+    assert (grant.days, grant.reason) == (2, "病假") and grant.granted_by
+    with pytest.raises(SystemExit):  # --reason is required
+        cli.main(["extend", act, "2023001", "--days", "2", "--db", db])
+    assert "--reason" in capsys.readouterr().err
