@@ -322,7 +322,10 @@ class Gradebook:
 
     def record(self, config: AssignmentConfig, submission: Submission, grade: Grade, *,
                graded_at: datetime | None = None) -> int:
-        """Stores one graded submission in one transaction.
+        """Stores one graded submission in one transaction, with its grade record.
+
+        Lateness comes from `grade_record.submission_lateness` with the student's extension
+        in force; the final score from `grade_record.final_score`.
 
         Args:
             config: the assignment (title, due date, points, late policy).
