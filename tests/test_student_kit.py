@@ -365,3 +365,11 @@ def test_a_file_for_an_assignment_of_several_files_must_name_one(tmp_path):
     named.write_text("{}", encoding="utf-8")
     student_files(several, tmp_path, named, into)
     assert sorted(p.name for p in into.iterdir()) == ["extra.ipynb"]
+
+
+def test_check_of_an_assignment_without_public_tests_says_so(released, tmp_path):
+    folder = _copy(released, tmp_path, "hidden only")
+    shutil.rmtree(folder / "tests")
+    checked = _grader("check", cwd=folder)
+    assert checked.returncode == 0, checked.stderr
+    assert "no public tests" in checked.stdout

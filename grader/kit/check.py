@@ -176,6 +176,12 @@ def all_passed(grade: Grade) -> bool:
 
 def main(*, folder: Path, dataset: str | None = None) -> int:
     """`grader check [FOLDER | NOTEBOOK]`: exits 0 when every public check passes, else 1."""
+    released, _ = released_folder(folder)
+    if not (released / "tests" / PUBLIC_SUITE).is_file():
+        print(f"{released.name}: this assignment has no public tests (no tests/{PUBLIC_SUITE}), "
+              "so there is nothing to check before you submit; the hidden tests grade your "
+              "work when it is submitted.")
+        return 0
     grade = check_folder(folder, dataset=dataset)
     print(format_check(grade))
     return 0 if all_passed(grade) else 1
