@@ -373,3 +373,6 @@ def test_check_of_an_assignment_without_public_tests_says_so(released, tmp_path)
     checked = _grader("check", cwd=folder)
     assert checked.returncode == 0, checked.stderr
     assert "no public tests" in checked.stdout
+    submitted = _grader("submit", "--student-id", "2023004", cwd=folder)
+    assert submitted.returncode == 0, submitted.stderr
+    assert (folder / "act-2023004.zip").is_file()

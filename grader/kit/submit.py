@@ -11,7 +11,13 @@ from pathlib import Path
 
 from grader.ids import InvalidId, file_name, validate_id
 from grader.intake import MANIFEST_NAME
-from grader.kit.check import NOTEBOOK, check_folder, load_released, released_folder
+from grader.kit.check import (
+    NOTEBOOK,
+    PUBLIC_SUITE,
+    check_folder,
+    load_released,
+    released_folder,
+)
 from grader.results.records import PASSED
 
 
@@ -71,7 +77,8 @@ def main(*, folder: Path, student_id: str, out: Path | None = None,
          skip_checks: bool = False) -> int:
     folder = folder.resolve()
     path = pack(folder, student_id=student_id, out=out)
-    if not skip_checks:
+    released, _ = released_folder(folder)
+    if not skip_checks and (released / "tests" / PUBLIC_SUITE).is_file():
         grade = check_folder(folder)
         failing = [t.case for p in grade.parts for t in p.tests if t.status != PASSED]
         if failing:
