@@ -202,24 +202,16 @@ def run_local(
                 while futures and not broken and not stop.is_set():
                     done, _ = wait(futures, timeout=POLL_S, return_when=FIRST_COMPLETED)
                     for future in done:
-                        job = futures.pop(future)
-                        try:
-                            result = future.result()
-                        except BrokenProcessPool:
-                            broken = True
-                            pending.append(job)
-                            continue
-                        except BaseException as error:  # noqa: BLE001 - this job only
-                            report.failed.append((job.path, grader_problem(
-                                "grade it", passing(error))))
-                            continue
-                        deliver(result, on_result, report)
-                if stop.is_set():  # the pool then fails every pending job: none is run
-                    kill_workers()  # (no Future.cancel: it races the pool's own clean-up)
+                        broken |= _collect(future, futures.pop(future), on_result, report,
+                                           pending)
+                if stop.is_set():
+                    for future in [f for f in futures if f.done()]:  # finished meanwhile: kept
+                        _collect(future, futures.pop(future), on_result, report, [])
+                    kill_workers()  # the pool then fails every pending job: none is run
                 elif broken:
                     pending += list(futures.values())
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+                pool.shutdown(wait=True)
             if not stop.is_set():
                 pending = _count_retries(pending, attempts, retries, report)
     report.interrupted = stop.is_set()
@@ -227,6 +219,21 @@ def run_local(
 
 
 POLL_S = 0.2  # how often the batch looks at Ctrl-C while it waits for results
+
+
+def _collect(future: Future, job: Job, on_result: Callable[[GradedSubmission], None],
+             report: BatchReport, again: list[Job]) -> bool:
+    """Delivers one finished job's result; True when its pool broke (`job` joins `again`)."""
+    try:
+        result = future.result()
+    except BrokenProcessPool:
+        again.append(job)
+        return True
+    except BaseException as error:  # noqa: BLE001 - this job only
+        report.failed.append((job.path, grader_problem("grade it", passing(error))))
+        return False
+    deliver(result, on_result, report)
+    return False
 
 
 @contextmanager
