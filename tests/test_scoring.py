@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -99,3 +100,27 @@ def test_a_wrong_result_is_never_credited():
     outcome = records.TestOutcome("t", "t", records.FAILED, 0.0, "TypeError: looks like a bug",
                                   kind=records.KIND_WRONG)
     assert scoring.provisional(outcome) is outcome
+
+
+@dataclass(frozen=True)
+class _Part:
+    name: str
+    points: float
+    tests: tuple[str, ...]
+
+
+def test_part_points_survive_a_results_json_round_trip_through_the_one_rule():
+    """scoring and the results.json reader share `records.earned`: the same credits give
+    the same part points, whatever the split (a third of a point per case here)."""
+    parts = [_Part("a", 1.0, ("test_x", "test_y")), _Part("b", 2.0, ("test_z",))]
+    outcomes = [records.TestOutcome("test_x", f"test_x[{i}]", "failed", f, "wrong")
+                for i, f in enumerate((1.0, 0.5, 0.0))]
+    outcomes += [records.TestOutcome("test_y", "test_y", "passed", 1.0),
+                 records.TestOutcome("test_z", "test_z", "failed", 0.25, "partly")]
+    grade = scoring.score(parts, outcomes, student_id="s1", assignment="demo",
+                          execution_time_s=1.0)
+    text = records.json_text(records.to_results_json(grade))
+    back = records.read_results_json(json.loads(text)).grade
+    assert [(p.name, p.points, p.max_points) for p in back.parts] == [
+        (p.name, p.points, p.max_points) for p in grade.parts]
+    assert back.score == grade.score and 0 < grade.score < grade.max_score
