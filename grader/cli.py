@@ -340,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
         "autograde", help="grade submissions with the hidden tests (instructor)",
         description="Grade one submission (folder, zip, .py or .ipynb) or a class folder "
         "with the hidden suite, each in its own sandbox, and write results.json per student. "
+        "Progress: a bar on a terminal, one line per submission in a log. Ctrl-C stops at "
+        "once, keeps what was graded and exits 130; the same command grades the rest. Exit "
+        "status 3: some submissions had problems (each listed with what to do). "
         "Example: grader autograde mlp_numpy submissions/ --out graded/mlp_numpy",
     )
     autograde.add_argument("assignment", help="assignment id (a folder in assignments/)")
