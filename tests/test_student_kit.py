@@ -124,6 +124,7 @@ def test_check_a_notebook(released, tmp_path):
     checked = _grader("check", "act.ipynb", cwd=folder)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "2 of 2 public checks passed" in checked.stdout
+    assert "print(relu(np.ones(3)))" in checked.stdout  # listed as not run, as when graded
     submitted = _grader("submit", "--student-id", "2023002", "--no-check", cwd=folder)
     assert submitted.returncode == 0, submitted.stderr
     with zipfile.ZipFile(folder / "act-2023002.zip") as archive:

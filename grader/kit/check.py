@@ -163,6 +163,12 @@ def format_check(grade: Grade) -> str:
             lines.append(f"  [{MARKS.get(test.status, test.status)}] {test.case}")
             if test.status != PASSED and test.message:
                 lines += [f"      {line}" for line in test.message.splitlines()[:12]]
+    # As grading will: definitions only. A main guard is skipped on purpose: not listed.
+    skipped = [s for s in grade.skipped_statements if "if __name__ ==" not in s]
+    if skipped:
+        lines.append("\nnot run (your files are imported for their definitions only; put such "
+                     'code under `if __name__ == "__main__":`):')
+        lines += [f"  {statement}" for statement in skipped[:10]]
     passed = sum(t.status == PASSED for p in grade.parts for t in p.tests)
     total = sum(len(p.tests) for p in grade.parts)
     lines.append(f"\n{passed} of {total} public checks passed. Hidden tests check more when "
