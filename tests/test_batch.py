@@ -107,3 +107,54 @@ def test_a_submission_with_no_usable_file_scores_0_at_once_without_a_runtime(
     [problem] = graded.grade.problems
     assert ("holds no files; hand in act.py" if content is None else "is damaged") in problem
     assert all(problem in t.message for t in tests)
+
+
+class _FakeRay:
+    """Just enough of Ray's API for `run_ray`'s loop: tasks finish in order, one per wait."""
+
+    class exceptions:  # noqa: N801 - mirrors ray.exceptions
+        class WorkerCrashedError(Exception):
+            pass
+
+    def __init__(self, results: dict[str, object], signal_after: int):
+        self.results, self.signal_after = results, signal_after
+        self.cancelled: list[tuple[str, bool]] = []
+        self.waits = 0
+
+    def is_initialized(self) -> bool:
+        return True  # joined, not started here: never shut down
+
+    def remote(self, **_options):
+        return lambda function: type("Remote", (), {"remote": staticmethod(
+            lambda job: job.path.name)})
+
+    def wait(self, refs, num_returns, timeout):
+        self.waits += 1
+        if self.waits == self.signal_after:  # Ctrl-C while the batch waits
+            import os
+            import signal
+            os.kill(os.getpid(), signal.SIGINT)
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        return self.results[ref]
+
+    def cancel(self, ref, force):
+        self.cancelled.append((ref, force))
+
+
+def test_ctrl_c_in_a_ray_batch_cancels_the_rest_with_force_and_keeps_the_finished(
+        monkeypatch, tmp_path):
+    import sys
+
+    from grader.batch import run_ray
+
+    names = ["a", "b", "c", "d"]
+    fake = _FakeRay({name: f"graded {name}" for name in names}, signal_after=2)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    kept = []
+    report = run_ray([Job(TOML, REPO, tmp_path / name) for name in names],
+                     on_result=kept.append)
+    assert report.interrupted
+    assert kept == ["graded a", "graded b"]  # the one being delivered as Ctrl-C came is kept
+    assert fake.cancelled == [("c", True), ("d", True)]
