@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.intake import IntakeLimits, Submission, discover, intake
+from grader.intake.files import ONLY_ASSIGNMENT
 
 FILES = Path(__file__).resolve().parent / "files" / "intake"
 EXPECTED = ("mlp_numpy.py",)
@@ -128,12 +129,13 @@ def test_zip_too_large_or_too_many_files(tmp_path: Path) -> None:
         archive.writestr("mlp_numpy.py", CODE)
         archive.writestr("data.bin", b"\0" * 200_000)
     sub = run(big, tmp_path, limits=IntakeLimits(max_total_mb=0.1))
-    assert sub.problems == ("the zip file big.zip expands to 0.2 MB; the limit is 0.1 MB",)
+    assert sub.problems == ("the zip file big.zip expands to 0.2 MB; the limit is 0.1 MB; "
+                            f"{ONLY_ASSIGNMENT}",)
     assert sub.files == {}
     many = make_zip(tmp_path / "many.zip", {f"f{i}.txt": b"x" for i in range(6)})
     sub = run(many, tmp_path, limits=IntakeLimits(max_files=5))
     assert sub.problems == ("the zip file many.zip holds 6 entries; the limit is 5 (folders "
-                            "count too)",)
+                            f"count too); {ONLY_ASSIGNMENT}",)
 
 
 def test_damaged_zip(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader.intake import IntakeLimits, Submission, intake
+from grader.intake.files import ONLY_ASSIGNMENT
 
 CODE = b"import numpy as np\n\n\ndef relu(x):\n    return np.maximum(x, 0)\n"
 EXPECTED = ("mlp_numpy.py",)
@@ -47,7 +48,8 @@ def test_a_folder_entry_declaring_4_gib_is_refused_without_decompressing(tmp_pat
     path = deflated(tmp_path / "bomb.zip", {"mlp_numpy.py": CODE, "d/": b""})
     set_declared_size(path, "d/", 0xF000_0000)
     sub = run(path, tmp_path)
-    assert sub.problems == ("the zip file bomb.zip expands to 3840.0 MB; the limit is 50 MB",)
+    assert sub.problems == ("the zip file bomb.zip expands to 3840.0 MB; the limit is 50 MB; "
+                            f"{ONLY_ASSIGNMENT}",)
     assert sub.files == {}
 
 
@@ -64,7 +66,7 @@ def test_folder_entries_count_against_the_file_limit(tmp_path) -> None:
     sub = run(deflated(tmp_path / "dirs.zip", entries), tmp_path,
               limits=IntakeLimits(max_files=5))
     assert sub.problems == ("the zip file dirs.zip holds 6 entries; the limit is 5 (folders "
-                            "count too)",)
+                            f"count too); {ONLY_ASSIGNMENT}",)
 
 
 def test_extreme_compression_ratios_are_refused(tmp_path) -> None:
@@ -151,7 +153,7 @@ def test_an_oversized_central_directory_is_refused_before_parsing(tmp_path) -> N
     sub = run(deflated(tmp_path / "cd.zip", entries), tmp_path,
               limits=IntakeLimits(max_files=30))
     assert sub.problems == ("the zip file cd.zip holds 40 entries; the limit is 30 (folders "
-                            "count too)",)
+                            f"count too); {ONLY_ASSIGNMENT}",)
 
 
 def test_each_member_is_decompressed_once_and_unused_ones_never(tmp_path, monkeypatch) -> None:

@@ -20,7 +20,15 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from grader.intake.files import ZIP_AGAIN, Candidate, IntakeLimits, Refused, State, ignored
+from grader.intake.files import (
+    ONLY_ASSIGNMENT,
+    ZIP_AGAIN,
+    Candidate,
+    IntakeLimits,
+    Refused,
+    State,
+    ignored,
+)
 
 _METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 _CHUNK = 1 << 16
@@ -57,7 +65,7 @@ def _check_directory(path: Path, limits: IntakeLimits, label: str) -> None:
     size = path.stat().st_size
     if size > limits.max_total_bytes:
         raise Refused(f"the zip file {label} is {size / 2**20:.1f} MB; the limit is "
-                      f"{limits.max_total_mb:g} MB")
+                      f"{limits.max_total_mb:g} MB; {ONLY_ASSIGNMENT}")
     with path.open("rb") as handle:
         end = zipfile._EndRecData(handle)  # noqa: SLF001 - the stdlib's own EOCD reader
     if end is None:
@@ -66,7 +74,7 @@ def _check_directory(path: Path, limits: IntakeLimits, label: str) -> None:
     entries, directory = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # noqa: SLF001
     if entries > limits.max_files:
         raise Refused(f"the zip file {label} holds {entries} entries; the limit is "
-                      f"{limits.max_files} (folders count too)")
+                      f"{limits.max_files} (folders count too); {ONLY_ASSIGNMENT}")
     if directory > max(1 << 16, limits.max_files * _DIRECTORY_BYTES_PER_ENTRY):
         raise Refused(f"the zip file {label} has a central directory of {directory:,} "
                       f"bytes, more than {limits.max_files} entries need")
@@ -96,11 +104,11 @@ def _check_declared(infos: list[zipfile.ZipInfo], limits: IntakeLimits, label: s
     """Counts, methods, declared sizes and compression ratios of every entry."""
     if len(infos) > limits.max_files:
         raise Refused(f"the zip file {label} holds {len(infos)} entries; the limit is "
-                      f"{limits.max_files} (folders count too)")
+                      f"{limits.max_files} (folders count too); {ONLY_ASSIGNMENT}")
     declared = sum(i.file_size for i in infos)
     if declared > limits.max_total_bytes:
         raise Refused(f"the zip file {label} expands to {declared / 2**20:.1f} MB; the "
-                      f"limit is {limits.max_total_mb:g} MB")
+                      f"limit is {limits.max_total_mb:g} MB; {ONLY_ASSIGNMENT}")
     for info in infos:
         if info.compress_type not in _METHODS:
             raise Refused(f"zip entry {info.filename!r} in {label} uses compression method "

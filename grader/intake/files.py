@@ -73,6 +73,9 @@ class Refused(Exception):
     """The whole submission (or archive) cannot be used; the message says why."""
 
 
+# What to do about a submission over a size or file-count limit.
+ONLY_ASSIGNMENT = ("hand in only the assignment's files (no datasets, model weights or "
+                   "virtual environments)")
 # What to do about a zip that cannot be read (students and instructors both read it).
 ZIP_AGAIN = ("download it again; if it is damaged there too, the student hands in a new zip "
              "(from `grader submit` or any zip tool)")
@@ -116,7 +119,7 @@ def folder_candidates(folder: Path, limits: IntakeLimits, state: State) -> list[
             entries += 1
             if entries > limits.max_files:
                 raise Refused(f"the folder holds more than {limits.max_files} files and "
-                              f"folders; the limit is {limits.max_files}")
+                              f"folders; the limit is {limits.max_files}; {ONLY_ASSIGNMENT}")
             path = base / name
             rel = path.relative_to(folder).as_posix()
             if path.is_symlink():
@@ -128,5 +131,5 @@ def folder_candidates(folder: Path, limits: IntakeLimits, state: State) -> list[
             total += found[-1].size
             if total > limits.max_total_bytes:
                 raise Refused(f"the folder holds more than {limits.max_total_mb:g} MB; "
-                              f"the limit is {limits.max_total_mb:g} MB")
+                              f"the limit is {limits.max_total_mb:g} MB; {ONLY_ASSIGNMENT}")
     return sorted(found, key=lambda c: c.rel)

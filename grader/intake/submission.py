@@ -14,6 +14,7 @@ from types import MappingProxyType
 from grader.ids import InvalidId, file_name, printable, validate_id
 from grader.intake.archives import Budget, zip_candidates
 from grader.intake.files import (
+    ONLY_ASSIGNMENT,
     Candidate,
     IntakeLimits,
     Refused,
@@ -164,10 +165,10 @@ def _gather(source: Path, identity: Identity, budget: Budget, state: State,
             found.append(file_candidate(path, name, order))
     if len(found) > limits.max_files:
         raise Refused(f"the submission holds {len(found)} files; the limit is "
-                      f"{limits.max_files}")
+                      f"{limits.max_files}; {ONLY_ASSIGNMENT}")
     if sum(c.size for c in found) > limits.max_total_bytes:
         raise Refused(f"the submission holds more than {limits.max_total_mb:g} MB; the "
-                      f"limit is {limits.max_total_mb:g} MB")
+                      f"limit is {limits.max_total_mb:g} MB; {ONLY_ASSIGNMENT}")
     return found
 
 
