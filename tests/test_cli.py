@@ -104,11 +104,26 @@ def test_the_top_level_help_lists_the_exit_statuses(capsys):
     (["export", "mlp_numpy", "--format", "xlsx"], "invalid choice: 'xlsx'"),
     (["data", "download"], "invalid choice: 'download'"),
     (["data", "check", "--dataset", "cifar10"], "invalid choice: 'cifar10'"),
+    (["check", "{tmp}"], "holds no assignment.toml"),
+    (["check", "{tmp}/nowhere"], "does not exist"),
+    (["submit", "{tmp}", "--student-id", "2023001"], "holds no assignment.toml"),
+    (["audit", "no_such_assignment"], "no_such_assignment"),
+    (["calibrate", "no_such_assignment"], "no_such_assignment"),
+    (["feedback", "no_such_assignment"], "no_such_assignment"),
+    (["extend", "no_such_assignment", "s1", "--days", "1", "--reason", "x"],
+     "no_such_assignment"),
+    (["roster", "{tmp}/nowhere.csv", "--db", "{tmp}/gradebook.db"], "nowhere.csv"),
+    (["override", "mlp_numpy", "s1", "5", "--reason", "x", "--db", "{tmp}/none.db"],
+     "no gradebook at"),
+    (["export", "mlp_numpy", "--format", "csv", "--db", "{tmp}/none.db"], "no gradebook at"),
+    (["new", "Bad-Id"], "'Bad-Id'"),
+    (["init", "{tmp}"], "is not empty"),
 ])
 def test_bad_input_exits_2_with_a_message_and_no_traceback(argv, says, capsys, tmp_path,
                                                            monkeypatch):
     monkeypatch.chdir(REPO)
-    status, err = _exit(argv, capsys)
+    (tmp_path / "notes.txt").write_text("not a course or a release", encoding="utf-8")
+    status, err = _exit([arg.replace("{tmp}", str(tmp_path)) for arg in argv], capsys)
     assert status == 2, err
     assert says in err and "Traceback" not in err
 
