@@ -474,3 +474,20 @@ def test_every_correct_model_lowers_its_loss_on_the_check_inputs(assignment, bui
             if not (math.isfinite(step["before"]) and step["after"] < step["before"]):
                 failures.append(f"{name}, seed {seed}: {step}")
     assert not failures, failures
+
+
+def test_activations_only_line_layers_up_by_size_but_do_not_charge_units() -> None:
+    """A missing Dense(64) is charged to the layers part, not to activations (found when
+    the activations check compared kinds only and paired Dense(10, softmax) with a relu)."""
+    from grader.checks.architecture import compare_activations_only
+
+    functional = (LayerSpec("Dense", units=64, activation="relu"),
+                  LayerSpec("Dense", units=64, activation="relu"),
+                  LayerSpec("Dense", units=10, activation="softmax"))
+    dense = [{"class": "Dense", "config": {"units": units, "activation": activation}}
+             for units, activation in ((64, "relu"), (10, "softmax"))]
+    assert compare_activations_only(dense, functional) == []
+    wider = [{"class": "Dense", "config": {"units": 512, "activation": "relu"}}, *dense]
+    assert compare_activations_only(wider, functional) == []  # units cost the units part
+    dense[0]["config"]["activation"] = "sigmoid"
+    assert layer_mistake(dense, functional, ("activation",)).id == "keras_activation"
