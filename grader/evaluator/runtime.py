@@ -19,8 +19,8 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from grader.runtime.student import StudentRuntime
 from grader.runtime.sandbox import SandboxLimits
+from grader.runtime.student import StudentRuntime
 
 __all__ = ["MODULE", "EvaluatorRuntime", "evaluator_for"]
 
