@@ -15,7 +15,7 @@ in assignments/<assignment>/samples/ (see tests/test_hidden_suites.py for the ru
   nothing, and a Lambda or custom layer is refused with a reason.
 
 Each grading starts a runtime that imports TensorFlow and trains a model (3 to 20 s on
-2 cores), so every test here is slow. By default (about 4 minutes on 2 cores) every
+2 cores), so every test here is slow. By default (8.4 minutes on 2 shared, busy cores) every
 keras_mlp and keras_cnn sample is graded, AlexNet (the slowest) only for the reference,
 the skeleton and the planted bugs in `ALEXNET_QUICK`, and the quick hostile cases;
 `NN_GRADER_ALL_KERAS_SAMPLES=1` grades everything (about 7 minutes), including the
