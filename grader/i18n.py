@@ -48,7 +48,7 @@ ENV_VAR = "GRADER_LANG"
 DOMAIN_SOURCES: dict[str, tuple[str, ...]] = {
     "cli": (),
     "reports": (),
-    "checks": (),
+    "checks": ("grader/checks", "grader/evaluator"),
 }
 
 _current: ContextVar[str | None] = ContextVar("grader_language", default=None)
@@ -161,6 +161,15 @@ class Domain:
     def functions(self) -> tuple[Callable[..., str], Callable[..., str]]:
         """``(_, _n)`` for a module: the names Babel's extractor looks for."""
         return self.gettext, self.ngettext
+
+
+def course_domain(course_root: Path | str) -> Domain:
+    """The ``course`` domain of the course at `course_root` (catalog in its ``locale/``).
+
+    A suite writes ``_, _n = course_domain(Path(__file__).parents[2]).functions()``; a course
+    with no catalog (or English) reads its English messages unchanged.
+    """
+    return Domain("course", locale_dir=Path(course_root) / "locale")
 
 
 def lazy(message: str) -> str:
