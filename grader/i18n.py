@@ -46,10 +46,26 @@ ENV_VAR = "GRADER_LANG"
 # The files each domain's messages are extracted from (relative to the repository root);
 # the i18n test and the pybabel commands in README read this one mapping.
 DOMAIN_SOURCES: dict[str, tuple[str, ...]] = {
-    "cli": (),
-    "reports": (),
+    "cli": ("grader/kit", "grader/intake", "grader/runtime", "grader/grade_record.py"),
+    "reports": ("grader/reports", "grader/templates"),
     "checks": ("grader/checks", "grader/evaluator"),
 }
+COURSE_DOMAIN = "course"
+# The keywords `pybabel extract -k _ -k _n:1,2 -k lazy` adds to Babel's defaults.
+EXTRACT_KEYWORDS = {"_": None, "_n": (1, 2), "lazy": None}
+
+
+def catalog_folder(domain: str, course_root: Path | str | None = None) -> Path:
+    """The folder holding `domain`'s ``<language>/LC_MESSAGES/<domain>.po`` and ``.mo``.
+
+    The ``course`` domain's catalogs live in the course's own ``locale/`` (`course_root`),
+    every other domain's in the tool's ``grader/locale``.
+    """
+    if domain == COURSE_DOMAIN:
+        if course_root is None:
+            raise ValueError("the course domain's catalogs live in a course; pass course_root")
+        return Path(course_root) / "locale"
+    return LOCALE_DIR
 
 _current: ContextVar[str | None] = ContextVar("grader_language", default=None)
 # Spellings people type for the two languages, mapped to the gettext locale names.
