@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -181,3 +182,46 @@ class ExtensionModel(Base):
     reason: Mapped[str] = mapped_column(Text)
     granted_by: Mapped[str] = mapped_column(String(200))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+JOB_KINDS = ("public", "hidden")  # public checks first: a deadline rush gets feedback fast
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+
+
+class JobModel(Base):
+    """One grading job of `grader serve`'s queue (`grader.service.queue`; migration 0003).
+
+    A job names a stored upload (`submission`: its path, relative to the course folder)
+    and who it is for; the student and assignment come from the service's side, never
+    from the upload. A worker holds it while ``lease_expires`` is in the future; a hidden
+    run that finishes points `record_id` at the gradebook submission it recorded.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("kind IN ('public', 'hidden')", name="ck_jobs_kind"),
+        CheckConstraint("state IN ('queued', 'running', 'done', 'failed', 'cancelled')",
+                        name="ck_jobs_state"),
+        Index("ix_jobs_claim", "state", "kind", "priority", "created_at"),
+        Index("ix_jobs_owner", "assignment_id", "student_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission: Mapped[str] = mapped_column(Text)  # the stored upload, relative to the course
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    assignment_id: Mapped[str] = mapped_column(String(100))
+    student_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # higher runs sooner
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims so far
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())  # receipt time: lateness
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # summary
+    record_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submissions.id", ondelete="SET NULL"), nullable=True)
