@@ -9,20 +9,31 @@ the folder, never by the folder's name, so a copied or renamed folder (``mlp_num
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
 
+from grader import i18n
 from grader.config import CONFIG_NAME, AssignmentConfig, ConfigError, load_assignment
+from grader.i18n import Domain, lazy
 from grader.results.records import PASSED, Grade
+
+_, _n = Domain("cli").functions()
 
 PUBLIC_SUITE = "test_public.py"
 """The public tests' file in a released folder's ``tests/`` (`grader.release.build`)."""
 NOTEBOOK = ".ipynb"
 # An id as `grader release` writes it; anything else is not a released folder's file.
 RELEASED_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
-MARKS = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "skipped": "skip"}
+# A check's mark in the table, translated when shown.
+MARKS = {"passed": lazy("ok"), "failed": lazy("FAIL"), "error": lazy("ERROR"),
+         "skipped": lazy("skip")}
+RELEASE_RECORD = ".nn-grader-release.json"
+"""What `grader release` recorded in the folder (`grader.release.kit.write_manifest`): the
+files it wrote and the language of the course, which `grader check` and `submit` speak."""
 
 
 class NotReleased(FileNotFoundError):
@@ -41,19 +52,20 @@ def released_folder(path: Path) -> tuple[Path, Path | None]:
     path = path.resolve()
     if path.is_file():
         if path.suffix not in (NOTEBOOK, ".py"):
-            raise NotReleased(f"{path.name} is not a notebook (.ipynb) or a Python file (.py); "
-                              "pass your work file or the released folder")
+            raise NotReleased(_("{name} is not a notebook (.ipynb) or a Python file (.py); "
+                                "pass your work file or the released folder", name=path.name))
         folder, work = path.parent, path
     elif path.is_dir():
         folder, work = path, None
     else:
-        raise NotReleased(f"{path} does not exist; pass the folder that `grader release` made "
-                          "for the assignment, or a notebook inside it")
+        raise NotReleased(_("{path} does not exist; pass the folder that `grader release` "
+                            "made for the assignment, or a notebook inside it", path=path))
     if not (folder / CONFIG_NAME).is_file():
-        raise NotReleased(
-            f"{folder} holds no {CONFIG_NAME}: run `grader check` inside the folder that "
-            f"`grader release` made for the assignment (it holds {CONFIG_NAME}, README.md and "
-            "tests/), or pass that folder: grader check path/to/folder")
+        raise NotReleased(_(
+            "{folder} holds no {config}: run `grader check` inside the folder that "
+            "`grader release` made for the assignment (it holds {config}, README.md and "
+            "tests/), or pass that folder: grader check path/to/folder",
+            folder=folder, config=CONFIG_NAME))
     return folder, work
 
 
@@ -66,8 +78,9 @@ def load_released(folder: Path) -> AssignmentConfig:
     """
     toml = folder / CONFIG_NAME
     if not toml.is_file():
-        raise NotReleased(f"{toml} does not exist: run `grader check` inside the folder that "
-                          f"`grader release` made for the assignment (it holds {CONFIG_NAME})")
+        raise NotReleased(_("{path} does not exist: run `grader check` inside the folder "
+                            "that `grader release` made for the assignment (it holds {config})",
+                            path=toml, config=CONFIG_NAME))
     assignment_id = _released_id(toml)
     # An assignment's folder is named after its id; a student's copy may be named anything,
     # so the file is read from a folder of the right name.
@@ -85,13 +98,14 @@ def _released_id(toml: Path) -> str:
     try:
         data = tomllib.loads(toml.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(str(toml), "", f"not valid TOML: {exc}; download the released "
-                          "folder again") from None
+        raise ConfigError(str(toml), "", _("not valid TOML: {error}; download the released "
+                                           "folder again", error=exc)) from None
     assignment_id = data.get("id")
     if not isinstance(assignment_id, str) or not RELEASED_ID.fullmatch(assignment_id) \
             or assignment_id.strip(".") == "":
-        raise ConfigError(str(toml), "id", f"expected the assignment's id (letters, digits, "
-                          f"`_`); received: id={assignment_id!r}")
+        raise ConfigError(str(toml), "id", _("expected the assignment's id (letters, digits, "
+                                             "`_`); received: id={received}",
+                                             received=repr(assignment_id)))
     return assignment_id
 
 
@@ -108,9 +122,10 @@ def student_files(config: AssignmentConfig, folder: Path, work: Path | None, int
     expected = list(config.student_files)
     stems = [Path(name).stem for name in expected]
     if work is not None and len(expected) > 1 and work.stem not in stems:
-        raise NotReleased(f"{work.name}: this assignment has several files "
-                          f"({', '.join(expected)}); pass the folder, or a file named after "
-                          "one of them (e.g. " + stems[0] + NOTEBOOK + ")")
+        raise NotReleased(_("{name}: this assignment has several files ({files}); pass the "
+                            "folder, or a file named after one of them (e.g. {example})",
+                            name=work.name, files=", ".join(expected),
+                            example=stems[0] + NOTEBOOK))
     for name in expected:
         stem = Path(name).stem
         if work is not None and (len(expected) == 1 or work.stem == stem):
@@ -156,23 +171,31 @@ def format_check(grade: Grade) -> str:
     """The student's table: each public part, each check, the message of each failure."""
     lines = []
     for problem in grade.problems:
-        lines.append(f"problem: {problem}")
+        lines.append(_("problem: {problem}", problem=problem))
     for part in grade.parts:
-        lines.append(f"{part.name}: {part.points:g}/{part.max_points:g}")
+        lines.append(_("{part}: {points}/{max_points}", part=part.name,
+                       points=f"{part.points:g}", max_points=f"{part.max_points:g}"))
         for test in part.tests:
-            lines.append(f"  [{MARKS.get(test.status, test.status)}] {test.case}")
+            mark = _(MARKS[test.status]) if test.status in MARKS else test.status
+            lines.append(f"  [{mark}] {test.case}")
             if test.status != PASSED and test.message:
                 lines += [f"      {line}" for line in test.message.splitlines()[:12]]
     # As grading will: definitions only. A main guard is skipped on purpose: not listed.
     skipped = [s for s in grade.skipped_statements if "if __name__ ==" not in s]
     if skipped:
-        lines.append("\nnot run (your files are imported for their definitions only; put such "
-                     'code under `if __name__ == "__main__":`):')
+        lines.append("\n" + _n("{n} statement not run (your files are imported for their "
+                               'definitions only; put such code under `if __name__ == '
+                               '"__main__":`):',
+                               "{n} statements not run (your files are imported for their "
+                               'definitions only; put such code under `if __name__ == '
+                               '"__main__":`):', len(skipped)))
         lines += [f"  {statement}" for statement in skipped[:10]]
     passed = sum(t.status == PASSED for p in grade.parts for t in p.tests)
     total = sum(len(p.tests) for p in grade.parts)
-    lines.append(f"\n{passed} of {total} public checks passed. Hidden tests check more when "
-                 "you submit.")
+    lines.append("\n" + _n("{passed} of {n} public check passed. Hidden tests check more "
+                           "when you submit.",
+                           "{passed} of {n} public checks passed. Hidden tests check more "
+                           "when you submit.", total, passed=passed))
     return "\n".join(lines)
 
 
@@ -180,13 +203,39 @@ def all_passed(grade: Grade) -> bool:
     return all(t.status == PASSED for p in grade.parts for t in p.tests) and bool(grade.parts)
 
 
+def kit_language(folder: Path) -> str | None:
+    """The course language `grader release` recorded in a released folder (None: none or
+    unreadable; a student's edit of the record is the student's own choice of language)."""
+    try:
+        record = json.loads((folder / RELEASE_RECORD).read_text(encoding="utf-8"))
+        return i18n.normalise(record["language"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def use_kit_language(path: Path) -> str:
+    """Speaks the released folder's language unless one was chosen (``--lang``,
+    ``GRADER_LANG``); returns the language in effect."""
+    chosen = i18n.ENV_VAR in os.environ
+    if not chosen:
+        try:
+            folder, _work = released_folder(path)
+        except NotReleased:
+            return i18n.current_language()  # the error is reported by the verb itself
+        language = kit_language(folder)
+        if language is not None:
+            return i18n.set_language(language)
+    return i18n.current_language()
+
+
 def main(*, folder: Path, dataset: str | None = None) -> int:
     """`grader check [FOLDER | NOTEBOOK]`: exits 0 when every public check passes, else 1."""
-    released, _ = released_folder(folder)
+    use_kit_language(folder)
+    released, _work = released_folder(folder)
     if not (released / "tests" / PUBLIC_SUITE).is_file():
-        print(f"{released.name}: this assignment has no public tests (no tests/{PUBLIC_SUITE}), "
-              "so there is nothing to check before you submit; the hidden tests grade your "
-              "work when it is submitted.")
+        print(_("{folder}: this assignment has no public tests (no tests/{suite}), so there "
+                "is nothing to check before you submit; the hidden tests grade your work when "
+                "it is submitted.", folder=released.name, suite=PUBLIC_SUITE))
         return 0
     grade = check_folder(folder, dataset=dataset)
     print(format_check(grade))

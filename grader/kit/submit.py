@@ -9,6 +9,7 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from grader.i18n import Domain
 from grader.ids import InvalidId, file_name, validate_id
 from grader.intake import MANIFEST_NAME
 from grader.kit.check import (
@@ -17,8 +18,11 @@ from grader.kit.check import (
     check_folder,
     load_released,
     released_folder,
+    use_kit_language,
 )
 from grader.results.records import PASSED
+
+_, _n = Domain("cli").functions()
 
 
 class SubmitRefused(Exception):
@@ -53,17 +57,17 @@ def pack(folder: Path, *, student_id: str, out: Path | None = None) -> Path:
     try:
         student_id = validate_id(student_id)
     except InvalidId as exc:
-        raise SubmitRefused(f"--student-id: {exc}; expected your student number or login, "
-                            "e.g. --student-id 2023123456") from None
+        raise SubmitRefused(_("--student-id: {error}; expected your student number or "
+                              "login, e.g. --student-id 2023123456", error=exc)) from None
     # A student who works in the notebook hands it in instead of the .py (intake converts it).
     files = [name if (folder / name).is_file() or not (folder / notebook).is_file()
              else notebook
              for name, notebook in ((n, Path(n).stem + NOTEBOOK) for n in config.student_files)]
     missing = [name for name in files if not (folder / name).is_file()]
     if missing:
-        raise SubmitRefused(f"{', '.join(missing)} missing in {folder}; the assignment "
-                            f"needs: {', '.join(config.student_files)} (or the notebook of "
-                            "the same name)")
+        raise SubmitRefused(_("{missing} missing in {folder}; the assignment needs: {needed} "
+                              "(or the notebook of the same name)", missing=", ".join(missing),
+                              folder=folder, needed=", ".join(config.student_files)))
     out = out or folder / f"{config.id}-{file_name(student_id)}.zip"
     record = manifest(folder, files, student_id=student_id, assignment=config.id)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -76,13 +80,17 @@ def pack(folder: Path, *, student_id: str, out: Path | None = None) -> Path:
 def main(*, folder: Path, student_id: str, out: Path | None = None,
          skip_checks: bool = False) -> int:
     folder = folder.resolve()
+    use_kit_language(folder)
     path = pack(folder, student_id=student_id, out=out)
     released, _ = released_folder(folder)
     if not skip_checks and (released / "tests" / PUBLIC_SUITE).is_file():
         grade = check_folder(folder)
         failing = [t.case for p in grade.parts for t in p.tests if t.status != PASSED]
         if failing:
-            print(f"warning: {len(failing)} public check(s) fail: {', '.join(failing)}. "
-                  "Run `grader check` to see why; the zip was written anyway.", file=sys.stderr)
-    print(f"wrote {path}: hand this file in.")
+            print(_n("warning: {n} public check fails: {failing}. Run `grader check` to see "
+                     "why; the zip was written anyway.",
+                     "warning: {n} public checks fail: {failing}. Run `grader check` to see "
+                     "why; the zip was written anyway.", len(failing),
+                     failing=", ".join(failing)), file=sys.stderr)
+    print(_("wrote {path}: hand this file in.", path=path))
     return 0

@@ -107,7 +107,7 @@ def render_instructions(config: AssignmentConfig) -> str:
     the assignment's own README.md, in which ``{{ parameters.name }}`` shows a parameter."""
     environment = jinja2.Environment(loader=template_loader(config.repo_root),
                                      undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    body_path = config.root / "README.md"
+    body_path = instructions_source(config)
     body = body_path.read_text(encoding="utf-8") if body_path.is_file() else ""
     try:
         body = environment.from_string(body).render(parameters=dict(config.parameters),
@@ -122,6 +122,13 @@ def render_instructions(config: AssignmentConfig) -> str:
     return environment.get_template("instructions.md.j2").render(
         config=config, body=body, install=kit.install_requirement(config),
         language=kit.course_language(config))
+
+
+def instructions_source(config: AssignmentConfig) -> Path:
+    """The assignment's README in the course's language: ``README.<language>.md`` (e.g.
+    ``README.zh_CN.md``) when there is one, else ``README.md`` (English, the source)."""
+    translated = config.root / f"README.{kit.course_language(config)}.md"
+    return translated if translated.is_file() else config.root / "README.md"
 
 
 def _template_line(error: BaseException) -> int | None:

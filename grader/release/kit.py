@@ -77,7 +77,9 @@ def file_hashes(folder: Path) -> dict[str, str]:
 def write_manifest(folder: Path, config: AssignmentConfig) -> Path:
     """Records what the release wrote (`file_hashes`) in ``<folder>/.nn-grader-release.json``."""
     path = folder / MANIFEST
-    record = {"assignment": config.id, "files": file_hashes(folder)}
+    # The language is the kit's: `grader check` and `submit` speak it (`grader.kit.check`).
+    record = {"assignment": config.id, "language": course_language(config),
+              "files": file_hashes(folder)}
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
