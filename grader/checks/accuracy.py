@@ -36,7 +36,10 @@ from grader.config import AssignmentConfig
 from grader.evaluator.artifact import read_model
 from grader.evaluator.runtime import evaluator_for
 from grader.evaluator.spec import ModelRefused, ModelSpec, shapes
+from grader.i18n import Domain
 from grader.runtime.errors import StudentFailure
+
+_, _n = Domain("checks").functions()
 
 __all__ = ["NUM_CLASSES", "AccuracyBudget", "AccuracyRun", "accuracy_credit",
            "call_timeout_for", "measure_accuracy", "prepare_images", "score_accuracy"]
@@ -90,9 +93,10 @@ class AccuracyBudget:
 
     def describe(self) -> str:
         """``"2 epochs on 5,000 images in batches of 128, at most 30 s"``."""
-        return (f"{self.epochs} epoch{'s' if self.epochs != 1 else ''} on "
-                f"{self.train_images:,} images in batches of {self.batch_size}, at most "
-                f"{self.time_budget_s:g} s")
+        return _n("{n} epoch on {images} images in batches of {batch_size}, at most "
+                  "{seconds} s", "{n} epochs on {images} images in batches of {batch_size}, "
+                  "at most {seconds} s", self.epochs, images=f"{self.train_images:,}",
+                  batch_size=self.batch_size, seconds=f"{self.time_budget_s:g}")
 
 
 @dataclass(frozen=True)
@@ -135,10 +139,14 @@ class AccuracyRun:
             return ""
         per_epoch = -(-self.budget.train_images // self.budget.batch_size)
         partial = self.batches_done - self.epochs_done * per_epoch
-        more = f" (and {partial} batches of the next)" if partial > 0 else ""
-        return (f"training stopped at its time budget of {self.budget.time_budget_s:g} s after "
-                f"{self.epochs_done} of {self.budget.epochs} epochs{more}; the accuracy is "
-                "that of the model at that point")
+        facts = {"seconds": f"{self.budget.time_budget_s:g}", "done": self.epochs_done,
+                 "epochs": self.budget.epochs, "partial": partial}
+        if partial > 0:
+            return _("training stopped at its time budget of {seconds} s after {done} of "
+                     "{epochs} epochs (and {partial} batches of the next); the accuracy is that "
+                     "of the model at that point", **facts)
+        return _("training stopped at its time budget of {seconds} s after {done} of {epochs} "
+                 "epochs; the accuracy is that of the model at that point", **facts)
 
 
 def call_timeout_for(budget: AccuracyBudget) -> float:
@@ -165,21 +173,23 @@ def prepare_images(images: np.ndarray, input_shape: tuple[int, ...], what: str) 
         ModelRefused: If the model's input does not hold a 28x28 image.
     """
     if int(np.prod(input_shape)) != IMAGE_SIZE:
-        raise ModelRefused(f"{what} takes inputs of shape {tuple(input_shape)}; expected one "
-                           f"28x28 image ({IMAGE_SIZE} values) per example, e.g. (784,) or "
-                           "(28, 28, 1)")
+        raise ModelRefused(_("{what} takes inputs of shape {shape}; expected one 28x28 image "
+                             "({size} values) per example, e.g. (784,) or (28, 28, 1)",
+                             what=what, shape=tuple(input_shape), size=IMAGE_SIZE))
     return (np.asarray(images, dtype=np.float32) / 255.0).reshape(-1, *input_shape)
 
 
 def _check_trainable(spec: ModelSpec, what: str) -> None:
     """A compiled model with one probability (or score) per class."""
     if spec.compile is None:
-        raise ModelRefused(f"{what} returned a model that is not compiled; expected "
-                           "`model.compile(optimizer=..., loss=..., metrics=[...])`")
+        raise ModelRefused(_("{what} returned a model that is not compiled; expected "
+                             "`model.compile(optimizer=..., loss=..., metrics=[...])`",
+                             what=what))
     output = shapes(spec)[-1][0]
     if output != (NUM_CLASSES,):
-        raise ModelRefused(f"{what}'s output has shape {output} per example; expected "
-                           f"({NUM_CLASSES},), one value per class")
+        raise ModelRefused(_("{what}'s output has shape {output} per example; expected "
+                             "({classes},), one value per class", what=what, output=output,
+                             classes=NUM_CLASSES))
 
 
 def measure_accuracy(student: Any, *, module: str, build: str, split: PrivateSplit,
@@ -225,13 +235,14 @@ def measure_accuracy(student: Any, *, module: str, build: str, split: PrivateSpl
                 spec.as_plain(), x_train, y_train, x_test, epochs=budget.epochs,
                 batch_size=budget.batch_size, seed=seed, time_budget_s=budget.time_budget_s)
     except StudentFailure as exc:
-        raise AssertionError(f"training the model {what} declares failed in the grader's "
-                             f"evaluator: {exc}") from None
+        raise AssertionError(_("training the model {what} declares failed in the grader's "
+                               "evaluator: {error}", what=what, error=exc)) from None
     test_labels = np.asarray(split.labels).astype(np.int64)  # stays here
     predictions = np.asarray(result["predictions"])
     if predictions.shape != (n_test, NUM_CLASSES):
-        raise AssertionError(f"the trained model's predictions for {n_test} test images have "
-                             f"shape {predictions.shape}; expected ({n_test}, {NUM_CLASSES})")
+        raise AssertionError(_("the trained model's predictions for {n} test images have "
+                               "shape {shape}; expected ({n}, {classes})", n=n_test,
+                               shape=predictions.shape, classes=NUM_CLASSES))
     predicted = np.argmax(np.nan_to_num(predictions, nan=-np.inf), axis=1)
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
     np.add.at(confusion, (test_labels, predicted), 1)
@@ -290,14 +301,21 @@ def score_accuracy(accuracy: float, *, threshold: float, floor: float, what: str
         figure("accuracy", {"accuracy": accuracy, "threshold": threshold, "floor": floor,
                             "trained": what, **({"dataset": dataset} if dataset else {}),
                             **({"images": int(images)} if images else {})})
-    on = f" on {images:,} test images" if images else ""
-    extra = f" ({stopped})" if stopped else ""
-    reached = f"{what} reached test accuracy {accuracy:.4f}{on}{extra}"
+    if images:
+        reached = _("{what} reached test accuracy {accuracy} on {images} test images",
+                    what=what, accuracy=f"{accuracy:.4f}", images=f"{images:,}")
+    else:
+        reached = _("{what} reached test accuracy {accuracy}", what=what,
+                    accuracy=f"{accuracy:.4f}")
+    if stopped:  # why training stopped early, a sentence of its own in parentheses
+        reached = _("{reached} ({stopped})", reached=reached, stopped=stopped)
     fraction = accuracy_credit(accuracy, threshold, floor)
-    assert fraction > 0.0, (f"{reached}; expected at least {threshold:.4f} for full points "
-                            f"(partial credit above {floor:.4f}, linear)")
+    assert fraction > 0.0, _("{reached}; expected at least {threshold} for full points "
+                             "(partial credit above {floor}, linear)", reached=reached,
+                             threshold=f"{threshold:.4f}", floor=f"{floor:.4f}")
     if fraction < 1.0:
-        credit.set(fraction, f"{reached}, below {threshold:.4f}: partial credit "
-                             f"{fraction:.0%} (linear from none at {floor:.4f} to full at "
-                             f"{threshold:.4f})")
+        credit.set(fraction, _("{reached}, below {threshold}: partial credit {percent} "
+                               "(linear from none at {floor} to full at {threshold})",
+                               reached=reached, threshold=f"{threshold:.4f}",
+                               percent=f"{fraction:.0%}", floor=f"{floor:.4f}"))
     return fraction

@@ -11,6 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from grader.i18n import Domain
+
+_, _n = Domain("checks").functions()
+
 RTOL = 1e-6  # values computed the same way in float64 agree far closer than this
 ATOL = 1e-8
 MAX_SHOWN = 3  # mismatching entries listed in a message
@@ -25,22 +29,25 @@ def as_array(received: Any, what: str) -> np.ndarray:
         try:
             array = np.asarray(received, dtype=float)
         except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 10**400
-            raise AssertionError(f"{what} returned {_describe(received)}; expected an array of "
-                                 "numbers") from None
+            raise AssertionError(_("{what} returned {received}; expected an array of numbers",
+                                   what=what, received=_describe(received))) from None
     else:
-        raise AssertionError(f"{what} returned {_describe(received)}; expected a numpy array")
+        raise AssertionError(_("{what} returned {received}; expected a numpy array",
+                               what=what, received=_describe(received)))
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise AssertionError(f"{what} returned an array of dtype {array.dtype}; expected numbers")
+        raise AssertionError(_("{what} returned an array of dtype {dtype}; expected numbers",
+                               what=what, dtype=array.dtype))
     if np.issubdtype(array.dtype, np.complexfloating):  # astype(float) drops the imaginary part
-        raise AssertionError(f"{what} returned complex numbers (dtype {array.dtype}); expected "
-                             "real numbers")
+        raise AssertionError(_("{what} returned complex numbers (dtype {dtype}); expected real "
+                               "numbers", what=what, dtype=array.dtype))
     return array
 
 
 def assert_shape(received: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
     array = as_array(received, what)
     if array.shape != tuple(shape):
-        raise AssertionError(f"{what} returned shape {array.shape}; expected {tuple(shape)}")
+        raise AssertionError(_("{what} returned shape {received}; expected {expected}",
+                               what=what, received=array.shape, expected=tuple(shape)))
     return array
 
 
@@ -68,18 +75,23 @@ def assert_close(
     array = assert_shape(received, expected.shape, what).astype(float)
     if not np.all(np.isfinite(array)) and np.all(np.isfinite(expected)):
         bad = np.argwhere(~np.isfinite(array))[:MAX_SHOWN]
-        raise AssertionError(f"{what} returned non-finite values (nan or inf) at "
-                             f"{_indices(bad)}; expected finite values")
+        raise AssertionError(_("{what} returned non-finite values (nan or inf) at {where}; "
+                               "expected finite values", what=what, where=_indices(bad)))
     mismatch = ~np.isclose(array, expected, rtol=rtol, atol=atol, equal_nan=True)
     if mismatch.any():
         where = np.argwhere(mismatch)[:MAX_SHOWN]
         shown = ", ".join(
-            f"[{', '.join(map(str, idx))}]: got {array[tuple(idx)]:.6g}, expected "
-            f"{expected[tuple(idx)]:.6g}" for idx in where) if array.ndim else (
-            f"got {float(array):.6g}, expected {float(expected):.6g}")
-        raise AssertionError(
-            f"{what}: {int(mismatch.sum())} of {mismatch.size} values differ from the expected "
-            f"ones (tolerance rtol={rtol:g}, atol={atol:g}); {shown}")
+            _("[{index}]: got {received}, expected {expected}",
+              index=", ".join(map(str, idx)), received=f"{array[tuple(idx)]:.6g}",
+              expected=f"{expected[tuple(idx)]:.6g}") for idx in where) if array.ndim else (
+            _("got {received}, expected {expected}", received=f"{float(array):.6g}",
+              expected=f"{float(expected):.6g}"))
+        raise AssertionError(_n(
+            "{what}: {n} of {size} values differs from the expected ones (tolerance "
+            "rtol={rtol}, atol={atol}); {shown}",
+            "{what}: {n} of {size} values differ from the expected ones (tolerance "
+            "rtol={rtol}, atol={atol}); {shown}", int(mismatch.sum()),
+            what=what, size=mismatch.size, rtol=f"{rtol:g}", atol=f"{atol:g}", shown=shown))
 
 
 def as_number(received: Any, what: str) -> float:
@@ -103,31 +115,35 @@ def as_number(received: Any, what: str) -> float:
         AssertionError: when ``received`` is not one number.
     """
     if isinstance(received, (bool, np.bool_, np.complexfloating)):
-        raise AssertionError(f"{what} returned {_describe(received)}; expected a number")
+        raise AssertionError(_("{what} returned {received}; expected a number",
+                               what=what, received=_describe(received)))
     if isinstance(received, (int, float, np.number)):
         try:
             return float(received)
         except OverflowError:  # an int of 10**400 would otherwise be a grader error
-            raise AssertionError(f"{what} returned {_describe(received)}; expected a number "
-                                 "that fits a float") from None
+            raise AssertionError(_("{what} returned {received}; expected a number that fits "
+                                   "a float", what=what, received=_describe(received))) from None
     if isinstance(received, np.ndarray):
         if not np.issubdtype(received.dtype, np.number) or np.issubdtype(
                 received.dtype, np.complexfloating):
-            raise AssertionError(f"{what} returned an array of dtype {received.dtype}; "
-                                 "expected a number")
+            raise AssertionError(_("{what} returned an array of dtype {dtype}; expected a "
+                                   "number", what=what, dtype=received.dtype))
         if received.size != 1:
-            raise AssertionError(f"{what} returned an array of shape {received.shape}; "
-                                 "expected one number (a float, or an array of one element)")
+            raise AssertionError(_("{what} returned an array of shape {shape}; expected one "
+                                   "number (a float, or an array of one element)",
+                                   what=what, shape=received.shape))
         return float(received.reshape(()))  # float() of ndim > 0 is deprecated in numpy
-    raise AssertionError(f"{what} returned {_describe(received)}; expected a number")
+    raise AssertionError(_("{what} returned {received}; expected a number",
+                           what=what, received=_describe(received)))
 
 
 def assert_number(received: Any, expected: float, what: str, *, tolerance: float) -> float:
     """Checks a scalar result, e.g. an accuracy or a loss, read through `as_number`."""
     value = as_number(received, what)
     if not abs(value - expected) <= tolerance:
-        raise AssertionError(f"{what} returned {value:.6g}; expected {expected:.6g} "
-                             f"(within {tolerance:g})")
+        raise AssertionError(_("{what} returned {received}; expected {expected} (within "
+                               "{tolerance})", what=what, received=f"{value:.6g}",
+                               expected=f"{expected:.6g}", tolerance=f"{tolerance:g}"))
     return value
 
 

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grader.i18n import Domain
+
+_CATALOG = Domain("checks")
+
 
 @dataclass(frozen=True)
 class Mistake:
@@ -41,7 +45,8 @@ class Diagnosed(AssertionError):
     """
 
     def __init__(self, message: str, mistake: Mistake) -> None:
-        super().__init__(f"{message}\n{mistake.sentence}")
+        # sentences marked with `lazy` are translated here, in the language of this moment
+        super().__init__(f"{message}\n{_CATALOG.gettext(mistake.sentence)}")
         self.mistake = mistake.id
 
 

@@ -26,6 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grader.i18n import Domain
+
+_, _n = Domain("checks").functions()
+
 STEP = 1e-5  # centred-difference step h: truncation error O(h**2), rounding error O(eps / h)
 MAX_RELATIVE_ERROR = 1e-7  # a correct float64 backward lands near 1e-9; a wrong one near 1
 KINK_MARGIN = 1e-3  # far beyond STEP, so no perturbation crosses a ReLU kink
@@ -196,15 +200,23 @@ def failure_message(report: GradientReport, what: str, *, wrt: str = "its input"
     if report.passed:
         return ""
     reasons = report.degenerate.split("; ")
+    if wrt == "its input":  # the default names no variable: a phrase of the reader's language
+        wrt = _("its input")
+    if FLAT_FORWARD in reasons and ZERO_BACKWARD in reasons:
+        return _("{what} cannot be checked against your own forward: your forward does not "
+                 "depend on {wrt} here (its numerical gradient is zero) and {what} returned "
+                 "all zeros; a gradient check earns points only when the forward computes "
+                 "something from {wrt}", what=what, wrt=wrt)
     if FLAT_FORWARD in reasons:
-        zeros = f" and {what} returned all zeros" if ZERO_BACKWARD in reasons else ""
-        return (f"{what} cannot be checked against your own forward: your forward does not "
-                f"depend on {wrt} here (its numerical gradient is zero){zeros}; a gradient "
-                f"check earns points only when the forward computes something from {wrt}")
+        return _("{what} cannot be checked against your own forward: your forward does not "
+                 "depend on {wrt} here (its numerical gradient is zero); a gradient check "
+                 "earns points only when the forward computes something from {wrt}",
+                 what=what, wrt=wrt)
     if ZERO_BACKWARD in reasons:
-        return (f"{what} returned all zeros, but your own forward does depend on {wrt}: "
-                f"relative error {report.relative_error:.3g}; expected below "
-                f"{report.tolerance:g}")
-    return (f"{what} does not match the numerical gradient of your own forward: relative "
-            f"error {report.relative_error:.3g}; expected below {report.tolerance:g} "
-            f"(centred differences, h={STEP:g}, float64)")
+        return _("{what} returned all zeros, but your own forward does depend on {wrt}: "
+                 "relative error {error}; expected below {tolerance}", what=what, wrt=wrt,
+                 error=f"{report.relative_error:.3g}", tolerance=f"{report.tolerance:g}")
+    return _("{what} does not match the numerical gradient of your own forward: relative "
+             "error {error}; expected below {tolerance} (centred differences, h={step}, "
+             "float64)", what=what, error=f"{report.relative_error:.3g}",
+             tolerance=f"{report.tolerance:g}", step=f"{STEP:g}")

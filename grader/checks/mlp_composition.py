@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 
 from grader.checks.arrays import as_array, as_number
+from grader.i18n import Domain
+
+_, _n = Domain("checks").functions()
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class Composition:
 
 def _pair(received: Any, what: str) -> tuple[Any, Any]:
     if not isinstance(received, (tuple, list)) or len(received) != 2:
-        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair")
+        raise AssertionError(_("{what} returned {type}; expected a pair", what=what,
+                               type=type(received).__name__))
     return received[0], received[1]
 
 

@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 
 from grader.checks.arrays import as_array
+from grader.i18n import Domain
+
+_, _n = Domain("checks").functions()
 
 PIXELS = 28 * 28  # images are flattened into 784 pixels
 NUM_CLASSES = 10
@@ -63,18 +66,22 @@ def trained_weights(w1: Any, w2: Any, *, hidden: int, what: str) -> TrainedWeigh
     second = as_array(w2, f"{what}: `W2`")
     rows = (PIXELS + 1, PIXELS)
     if first.ndim != 2 or first.shape[0] not in rows or first.shape[1] != hidden:
-        raise AssertionError(
-            f"{what}: `W1` has shape {first.shape}; expected ({PIXELS + 1}, {hidden}) "
-            f"(784 pixels and the bias row, {hidden} hidden units)")
+        raise AssertionError(_(
+            "{what}: `W1` has shape {shape}; expected ({rows}, {hidden}) (784 pixels and the "
+            "bias row, {hidden} hidden units)", what=what, shape=first.shape, rows=PIXELS + 1,
+            hidden=hidden))
     if second.shape != (hidden, NUM_CLASSES):
-        raise AssertionError(f"{what}: `W2` has shape {second.shape}; expected "
-                             f"({hidden}, {NUM_CLASSES})")
+        raise AssertionError(_("{what}: `W2` has shape {shape}; expected ({hidden}, {classes})",
+                               what=what, shape=second.shape, hidden=hidden,
+                               classes=NUM_CLASSES))
     for name, weight in (("W1", first), ("W2", second)):
         finite = np.isfinite(weight)
         if not finite.all():
-            raise AssertionError(
-                f"{what}: `{name}` holds {int((~finite).sum())} NaN or infinite values; "
-                "expected finite weights (did training diverge?)")
+            raise AssertionError(_n(
+                "{what}: `{name}` holds {n} NaN or infinite value; expected finite weights "
+                "(did training diverge?)", "{what}: `{name}` holds {n} NaN or infinite values; "
+                "expected finite weights (did training diverge?)", int((~finite).sum()),
+                what=what, name=name))
     return TrainedWeights(first.astype(np.float64), second.astype(np.float64))
 
 
@@ -149,4 +156,5 @@ def train_under_budget(module: Any, data: tuple[np.ndarray, ...], budgets: Any, 
                          batch_size=int(budgets["batch_size"]),
                          learning_rate=budgets["learning_rate"], seed=seed, verbose=False)
     return trained_weights(model.W1, model.W2, hidden=latent,
-                           what=f"the model `train(..., latent_dims=({latent},))` returned")
+                           what=_("the model `train(..., latent_dims=({latent},))` returned",
+                                  latent=latent))
