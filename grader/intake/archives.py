@@ -20,8 +20,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from grader.i18n import Domain
 from grader.intake.files import (
-    ONLY_ASSIGNMENT,
     ZIP_AGAIN,
     Candidate,
     IntakeLimits,
@@ -29,6 +29,8 @@ from grader.intake.files import (
     State,
     ignored,
 )
+
+_, _n = Domain("cli").functions()
 
 _METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 _CHUNK = 1 << 16
@@ -64,17 +66,23 @@ def _check_directory(path: Path, limits: IntakeLimits, label: str) -> None:
     """Refuse before `zipfile` builds one object per central directory record."""
     size = path.stat().st_size
     if size > limits.max_total_bytes:
-        raise Refused(f"the zip file {label} is {size / 2**20:.1f} MB; the limit is "
-                      f"{limits.max_total_mb:g} MB; {ONLY_ASSIGNMENT}")
+        raise Refused(_("the zip file {label} is {size} MB; the limit is {limit} MB; hand in only "
+                        "the assignment's files (no datasets, model weights or virtual "
+                        "environments)", label=label, size=f"{size / 2**20:.1f}",
+                        limit=f"{limits.max_total_mb:g}"))
     with path.open("rb") as handle:
         end = zipfile._EndRecData(handle)  # noqa: SLF001 - the stdlib's own EOCD reader
     if end is None:
-        raise Refused(f"the zip file {label} is damaged: it has no end of central "
-                      f"directory record (not a zip, or cut short); {ZIP_AGAIN}")
+        raise Refused(_("the zip file {label} is damaged: it has no end of central directory "
+                        "record (not a zip, or cut short); download it again; if it is damaged "
+                        "there too, the student hands in a new zip (from `grader submit` or any "
+                        "zip tool)", label=label))
     entries, directory = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # noqa: SLF001
     if entries > limits.max_files:
-        raise Refused(f"the zip file {label} holds {entries} entries; the limit is "
-                      f"{limits.max_files} (folders count too); {ONLY_ASSIGNMENT}")
+        raise Refused(_("the zip file {label} holds {entries} entries; the limit is {limit} "
+                        "(folders count too); hand in only the assignment's files (no datasets, "
+                        "model weights or virtual environments)", label=label, entries=entries,
+                        limit=limits.max_files))
     if directory > max(1 << 16, limits.max_files * _DIRECTORY_BYTES_PER_ENTRY):
         raise Refused(f"the zip file {label} has a central directory of {directory:,} "
                       f"bytes, more than {limits.max_files} entries need")
@@ -103,12 +111,16 @@ def _check_unique(infos: list[zipfile.ZipInfo], label: str) -> None:
 def _check_declared(infos: list[zipfile.ZipInfo], limits: IntakeLimits, label: str) -> None:
     """Counts, methods, declared sizes and compression ratios of every entry."""
     if len(infos) > limits.max_files:
-        raise Refused(f"the zip file {label} holds {len(infos)} entries; the limit is "
-                      f"{limits.max_files} (folders count too); {ONLY_ASSIGNMENT}")
+        raise Refused(_("the zip file {label} holds {entries} entries; the limit is {limit} "
+                        "(folders count too); hand in only the assignment's files (no datasets, "
+                        "model weights or virtual environments)", label=label, entries=len(infos),
+                        limit=limits.max_files))
     declared = sum(i.file_size for i in infos)
     if declared > limits.max_total_bytes:
-        raise Refused(f"the zip file {label} expands to {declared / 2**20:.1f} MB; the "
-                      f"limit is {limits.max_total_mb:g} MB; {ONLY_ASSIGNMENT}")
+        raise Refused(_("the zip file {label} expands to {size} MB; the limit is {limit} MB; hand "
+                        "in only the assignment's files (no datasets, model weights or virtual "
+                        "environments)", label=label, size=f"{declared / 2**20:.1f}",
+                        limit=f"{limits.max_total_mb:g}"))
     for info in infos:
         if info.compress_type not in _METHODS:
             raise Refused(f"zip entry {info.filename!r} in {label} uses compression method "
@@ -146,8 +158,10 @@ def _decompress(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget,
                     raise Refused(f"decompressing {label} took longer than "
                                   f"{budget.limits.max_seconds:g} s; the zip was refused")
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as exc:
-        raise Refused(f"the zip file {label} is damaged: entry {info.filename!r}: "
-                      f"{str(exc)[:200]}; {ZIP_AGAIN}") from None
+        raise Refused(_("the zip file {label} is damaged: entry {entry}: {error}; download it "
+                        "again; if it is damaged there too, the student hands in a new zip (from "
+                        "`grader submit` or any zip tool)", label=label, entry=repr(info.filename),
+                        error=str(exc)[:200])) from None
     if size != info.file_size:
         raise Refused(f"zip entry {info.filename!r} in {label} holds {size:,} bytes; its "
                       f"header says {info.file_size:,}; the zip is damaged; {ZIP_AGAIN}")
@@ -178,10 +192,13 @@ def zip_candidates(path: Path, budget: Budget, state: State, label: str,
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
-        raise Refused(f"the zip file {label} is damaged: {str(exc)[:200]}; "
-                      f"{ZIP_AGAIN}") from None
+        raise Refused(_("the zip file {label} is damaged: {error}; download it again; if it is "
+                        "damaged there too, the student hands in a new zip (from `grader submit` "
+                        "or any zip tool)", label=label, error=str(exc)[:200])) from None
     except OSError as exc:
-        raise Refused(f"the zip file {label} cannot be read: {exc}; {ZIP_AGAIN}") from None
+        raise Refused(_("the zip file {label} cannot be read: {error}; download it again; if it is "
+                        "damaged there too, the student hands in a new zip (from `grader submit` "
+                        "or any zip tool)", label=label, error=exc)) from None
     with archive:
         infos = archive.infolist()
         _check_declared(infos, limits, label)

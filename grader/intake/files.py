@@ -7,6 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader.i18n import Domain
+
+_, _n = Domain("cli").functions()
+
 IGNORED_DIRS = frozenset({"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git"})
 
 
@@ -118,8 +122,9 @@ def folder_candidates(folder: Path, limits: IntakeLimits, state: State) -> list[
                 continue
             entries += 1
             if entries > limits.max_files:
-                raise Refused(f"the folder holds more than {limits.max_files} files and "
-                              f"folders; the limit is {limits.max_files}; {ONLY_ASSIGNMENT}")
+                raise Refused(_("the folder holds more than {limit} files and folders; the limit "
+                                "is {limit}; hand in only the assignment's files (no datasets, "
+                                "model weights or virtual environments)", limit=limits.max_files))
             path = base / name
             rel = path.relative_to(folder).as_posix()
             if path.is_symlink():
@@ -130,6 +135,7 @@ def folder_candidates(folder: Path, limits: IntakeLimits, state: State) -> list[
             found.append(file_candidate(path, rel))
             total += found[-1].size
             if total > limits.max_total_bytes:
-                raise Refused(f"the folder holds more than {limits.max_total_mb:g} MB; "
-                              f"the limit is {limits.max_total_mb:g} MB; {ONLY_ASSIGNMENT}")
+                raise Refused(_("the folder holds more than {limit} MB; the limit is {limit} MB; "
+                                "hand in only the assignment's files (no datasets, model weights "
+                                "or virtual environments)", limit=f"{limits.max_total_mb:g}"))
     return sorted(found, key=lambda c: c.rel)

@@ -7,6 +7,10 @@ import re
 import warnings
 from dataclasses import dataclass
 
+from grader.i18n import Domain
+
+_, _n = Domain("cli").functions()
+
 # Python cell magics whose body is still Python.
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 # `x = !ls`, `out = %timeit ...`: an assignment from a magic or a shell escape.
@@ -81,13 +85,16 @@ def read_notebook_text(data: bytes, name: str) -> str:
         ValueError: Too large, or not UTF-8; the message says which.
     """
     if len(data) > MAX_NOTEBOOK_BYTES:
-        raise ValueError(f"{name}: the notebook is {len(data):,} bytes; the limit is "
-                         f"{MAX_NOTEBOOK_BYTES:,} (clear its outputs and save it again)")
+        raise ValueError(_("{name}: the notebook is {size} bytes; the limit is {limit} (clear its "
+                           "outputs and save it again)", name=name, size=f"{len(data):,}",
+                           limit=f"{MAX_NOTEBOOK_BYTES:,}"))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{name}: notebook is not UTF-8 text (byte {exc.start}: "
-                         f"{exc.reason}); {SAVE_AGAIN}") from None
+        raise ValueError(_("{name}: notebook is not UTF-8 text (byte {byte}: {reason}); open it in "
+                           "Jupyter and save it again (File > Save), then hand in that .ipynb "
+                           "file; a renamed text file or a notebook cut short cannot be read",
+                           name=name, byte=exc.start, reason=exc.reason)) from None
 
 
 def notebook_to_module(text: str, *, name: str = "notebook.ipynb") -> str:
@@ -113,7 +120,10 @@ def notebook_to_module(text: str, *, name: str = "notebook.ipynb") -> str:
         json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         reason = exc if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        raise ValueError(f"{name}: notebook is not valid JSON: {reason}; {SAVE_AGAIN}") from None
+        raise ValueError(_("{name}: notebook is not valid JSON: {reason}; open it in Jupyter and "
+                           "save it again (File > Save), then hand in that .ipynb file; a renamed "
+                           "text file or a notebook cut short cannot be read", name=name,
+                           reason=reason)) from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # nbformat's advice is for the notebook's author
@@ -121,8 +131,10 @@ def notebook_to_module(text: str, *, name: str = "notebook.ipynb") -> str:
         cells = [(number, str(cell.get("source", ""))) for number, cell
                  in enumerate(nb.cells, start=1) if cell.get("cell_type") == "code"]
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for a non-notebook
-        raise ValueError(f"{name}: not a Jupyter notebook: {type(exc).__name__}: "
-                         f"{str(exc)[:200]}; {SAVE_AGAIN}") from None
+        raise ValueError(_("{name}: not a Jupyter notebook: {kind}: {error}; open it in Jupyter "
+                           "and save it again (File > Save), then hand in that .ipynb file; a "
+                           "renamed text file or a notebook cut short cannot be read", name=name,
+                           kind=type(exc).__name__, error=str(exc)[:200])) from None
     out = [f"# Converted from {name} by grader intake: code cells only; IPython magics "
            "and shell lines are commented out.\n"]
     for number, source in cells:

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
 
+from grader.i18n import Domain
 from grader.ids import InvalidId, file_name, printable, validate_id
 from grader.intake.archives import Budget, zip_candidates
 from grader.intake.files import (
-    ONLY_ASSIGNMENT,
     Candidate,
     IntakeLimits,
     Refused,
@@ -32,6 +32,8 @@ from grader.intake.layouts import (
 )
 from grader.intake.notebooks import NotebookLines, notebook_to_module, read_notebook_text
 from grader.runtime.definitions import SourceError, parse_source
+
+_, _n = Domain("cli").functions()
 
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 64 << 10
@@ -154,7 +156,7 @@ def _gather(source: Path, identity: Identity, budget: Budget, state: State,
             return zip_candidates(source / zips[0].rel, budget, state, zips[0].rel, wanted)
         return found
     if not source.exists():
-        raise Refused(f"{source} does not exist")
+        raise Refused(_("{source} does not exist", source=source))
     found = []
     for path in layout_siblings(source, identity.layout):
         name = layout_filename(path, identity.layout)
@@ -164,11 +166,13 @@ def _gather(source: Path, identity: Identity, budget: Budget, state: State,
             order = canvas_upload_order(path) if identity.layout == "canvas" else 0
             found.append(file_candidate(path, name, order))
     if len(found) > limits.max_files:
-        raise Refused(f"the submission holds {len(found)} files; the limit is "
-                      f"{limits.max_files}; {ONLY_ASSIGNMENT}")
+        raise Refused(_("the submission holds {count} files; the limit is {limit}; hand in only "
+                        "the assignment's files (no datasets, model weights or virtual "
+                        "environments)", count=len(found), limit=limits.max_files))
     if sum(c.size for c in found) > limits.max_total_bytes:
-        raise Refused(f"the submission holds more than {limits.max_total_mb:g} MB; the "
-                      f"limit is {limits.max_total_mb:g} MB; {ONLY_ASSIGNMENT}")
+        raise Refused(_("the submission holds more than {limit} MB; the limit is {limit} MB; hand "
+                        "in only the assignment's files (no datasets, model weights or virtual "
+                        "environments)", limit=f"{limits.max_total_mb:g}"))
     return found
 
 
@@ -332,10 +336,10 @@ def _install(name: str, candidate: Candidate, convert: bool, workspace: Path,
 def missing_file(name: str, found: Sequence[str]) -> str:
     """The problem of an expected file that is not in the submission, with what to do."""
     if not found:
-        return (f"{name} is missing: the submission holds no files; hand in {name} (the "
-                "file itself, a notebook, or a zip holding it)")
-    return (f"{name} is missing; found: {', '.join(found)}; hand in {name}, or give the "
-            f"file that holds the solution that name")
+        return _("{name} is missing: the submission holds no files; hand in {name} (the file "
+                 "itself, a notebook, or a zip holding it)", name=name)
+    return _("{name} is missing; found: {found}; hand in {name}, or give the file that holds the "
+             "solution that name", name=name, found=", ".join(found))
 
 
 def intake(source: Path, workdir: Path, *, expected_files: Sequence[str],

@@ -52,7 +52,7 @@ def pack(folder: Path, *, student_id: str, out: Path | None = None) -> Path:
     Raises:
         SubmitRefused: An invalid id (`grader.ids.validate_id`) or a missing file.
     """
-    folder, _ = released_folder(folder)
+    folder, _work = released_folder(folder)
     config = load_released(folder)
     try:
         student_id = validate_id(student_id)
@@ -82,7 +82,7 @@ def main(*, folder: Path, student_id: str, out: Path | None = None,
     folder = folder.resolve()
     use_kit_language(folder)
     path = pack(folder, student_id=student_id, out=out)
-    released, _ = released_folder(folder)
+    released, _work = released_folder(folder)
     if not skip_checks and (released / "tests" / PUBLIC_SUITE).is_file():
         grade = check_folder(folder)
         failing = [t.case for p in grade.parts for t in p.tests if t.status != PASSED]
