@@ -177,6 +177,10 @@ DB_HELP = ("the gradebook: a SQLAlchemy URL (postgresql://...) or a SQLite file 
            "(default: gradebook.db in the course folder)")
 
 
+LANG_HELP = ("the language of messages and reports: zh_CN or en (default: $GRADER_LANG, "
+             "else the course's `language`, in a released folder the course's as released)")
+
+
 class Parser(argparse.ArgumentParser):
     """An `argparse.ArgumentParser` that takes no abbreviations and errors in its own verb.
 
@@ -217,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         "some submissions had problems (listed per submission); 130 stopped by Ctrl-C.",
     )
     parser.add_argument("--course", type=Path, metavar="DIR", help=COURSE_HELP)
+    parser.add_argument("--lang", type=_language, metavar="LANG", help=LANG_HELP)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB",
                                   parser_class=Parser)
 
@@ -465,15 +470,28 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in verbs.choices.values():  # --course also after the verb (where it wins)
         verb.add_argument("--course", type=Path, metavar="DIR", help=COURSE_HELP,
                           default=argparse.SUPPRESS)
+        verb.add_argument("--lang", type=_language, metavar="LANG", help=LANG_HELP,
+                          default=argparse.SUPPRESS)
     return parser
+
+
+def _language(value: str) -> str:
+    """``--lang``: zh_CN or en as people write them; anything else is a usage error."""
+    from grader import i18n
+
+    try:
+        return i18n.normalise(value)
+    except i18n.LanguageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        from grader import course
+        from grader import course, i18n
 
-        with course.selected(args.course):
+        # The language of this run: --lang, else the course's (_course_defaults) or the kit's.
+        with course.selected(args.course), i18n.speaking(args.lang):
             _course_defaults(args)
             return args.run(args)
     except KeyboardInterrupt:  # a batch handles Ctrl-C itself; this is any other moment
@@ -504,6 +522,10 @@ def _course_defaults(args: argparse.Namespace) -> None:
     found = course.find_course(required=needed)
     if found is None:
         return
+    from grader import i18n
+
+    if args.lang is None and i18n.ENV_VAR not in os.environ:  # --lang, $GRADER_LANG win
+        i18n.set_language(found.language)
     if (getattr(args, "dataset", "") is None and found.dataset != "auto"
             and not os.environ.get("GRADER_DATASET")):
         args.dataset = found.dataset

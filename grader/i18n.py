@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import gettext as _gettext
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from functools import cache
@@ -114,6 +115,24 @@ def set_language(language: str | None) -> str:
     _current.set(chosen)
     os.environ[ENV_VAR] = chosen
     return chosen
+
+
+@contextmanager
+def speaking(language: str | None) -> Iterator[str]:
+    """`set_language` inside the block; the previous language (and ``GRADER_LANG``) after.
+
+    A CLI run in a test or a long-lived process leaves no language behind for the next one.
+    """
+    saved = os.environ.get(ENV_VAR)
+    token = _current.set(_current.get())
+    try:
+        yield set_language(language)
+    finally:
+        _current.reset(token)
+        if saved is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = saved
 
 
 def current_language() -> str:

@@ -201,14 +201,13 @@ def test_normalise_refuses_other_languages_with_a_clear_message(bad):
 
 def test_set_language_reaches_a_child_process(monkeypatch):
     monkeypatch.delenv(i18n.ENV_VAR, raising=False)
-    try:
+    with i18n.speaking(None):  # puts this process's language back afterwards
         assert i18n.set_language("zh-CN") == "zh_CN"
         out = subprocess.run(
             [sys.executable, "-c", "from grader import i18n; print(i18n.current_language())"],
             capture_output=True, text=True, check=True, env=dict(os.environ), cwd=ROOT)
         assert out.stdout.strip() == "zh_CN"
-    finally:
-        i18n.set_language("en")
+    assert i18n.ENV_VAR not in os.environ
 
 
 def test_a_hostile_grader_lang_falls_back_to_english(monkeypatch):
@@ -227,3 +226,66 @@ def test_format_number_and_datetime_follow_the_language():
     assert "2026" in i18n.format_datetime(moment, "zh_CN", zone="UTC")
     assert "年" in i18n.format_datetime(moment, "zh_CN", zone="UTC")
     assert "Dec" in i18n.format_datetime(moment, "en", zone="UTC")
+
+
+# -- choosing the language: --lang, $GRADER_LANG, course.toml ---------------------------------
+
+def _course(tmp_path: Path, language: str) -> Path:
+    folder = tmp_path / "course"
+    folder.mkdir()
+    (folder / "course.toml").write_text(f'title = "t"\nlanguage = "{language}"\n',
+                                        encoding="utf-8")
+    return folder
+
+
+def _language_seen(monkeypatch, argv: list[str]) -> tuple[int, str | None]:
+    """Runs `grader ARGV` with `export` replaced by a probe; the language the verb ran in."""
+    from grader import cli
+
+    seen: list[str] = []
+    monkeypatch.setattr(cli, "_export_main",
+                        lambda args: seen.append(i18n.current_language()) or 0)
+    status = cli.main(argv)
+    return status, (seen[0] if seen else None)
+
+
+@pytest.mark.parametrize("course_language, argv_lang, env, expected", [
+    ("zh_CN", [], None, "zh_CN"),                          # the course's language
+    ("en", [], None, "en"),
+    ("zh_CN", ["--lang", "en"], None, "en"),               # --lang wins over the course
+    ("en", ["--lang", "zh-cn"], "en", "zh_CN"),            # ... and over $GRADER_LANG
+    ("en", [], "zh_CN", "zh_CN"),                          # $GRADER_LANG over the course
+])
+def test_the_language_of_a_run(tmp_path, monkeypatch, course_language, argv_lang, env,
+                               expected):
+    folder = _course(tmp_path, course_language)
+    monkeypatch.delenv(i18n.ENV_VAR, raising=False)
+    if env is not None:
+        monkeypatch.setenv(i18n.ENV_VAR, env)
+    before = i18n.current_language()
+    for argv in (["--course", str(folder), *argv_lang, "export", "a", "--format", "csv"],
+                 ["--course", str(folder), "export", "a", "--format", "csv", *argv_lang]):
+        assert _language_seen(monkeypatch, argv) == (0, expected)
+        # The run leaves no language behind for the next one in this process.
+        assert i18n.current_language() == before
+        assert os.environ.get(i18n.ENV_VAR) == env
+
+
+@pytest.mark.parametrize("hostile", ["fr", "../../etc/passwd", "zh_CN; rm -rf ~", ""])
+def test_a_bad_lang_is_a_usage_error_that_names_the_languages(tmp_path, monkeypatch, capsys,
+                                                             hostile):
+    folder = _course(tmp_path, "zh_CN")
+    with pytest.raises(SystemExit) as exit_:
+        _language_seen(monkeypatch, ["--course", str(folder), "--lang", hostile,
+                                     "export", "a", "--format", "csv"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--lang" in err and "nn-grader speaks zh_CN and en" in err
+
+
+def test_a_course_with_an_unknown_language_is_refused(tmp_path, monkeypatch, capsys):
+    folder = _course(tmp_path, "klingon")
+    status, seen = _language_seen(monkeypatch, ["--course", str(folder), "export", "a",
+                                                "--format", "csv"])
+    assert (status, seen) == (2, None)
+    assert "language" in capsys.readouterr().err
