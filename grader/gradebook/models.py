@@ -225,3 +225,99 @@ class JobModel(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # summary
     record_id: Mapped[int | None] = mapped_column(
         ForeignKey("submissions.id", ondelete="SET NULL"), nullable=True)
+
+
+# --- grader serve: users, attempts, release, limits, audit (migration 0004) ---------------
+ROLES = ("student", "ta", "instructor")
+RELEASE_MODES = ("due", "manual")  # hidden results out at the due date, or when released
+
+
+class UserModel(Base):
+    """A person who signs in to `grader serve` (`grader.service.auth`).
+
+    Staff sign in with `name` and a password (argon2 hash); a student signs in with the
+    student id and an access code from `grader roster --issue-codes` (argon2 hash; a new
+    code replaces the old one). Nothing secret is stored in the clear.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('student', 'ta', 'instructor')", name="ck_users_role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)  # a student's: the student id
+    role: Mapped[str] = mapped_column(String(20))
+    student_id: Mapped[str | None] = mapped_column(
+        ForeignKey("students.id"), nullable=True, unique=True)
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    code_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    code_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AttemptModel(Base):
+    """One upload by a student (every one kept): the stored file, whether it cost an
+    attempt, why it was refused, and its public and hidden jobs."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_owner", "assignment_id", "student_id", "uploaded_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[str] = mapped_column(String(100))
+    student_id: Mapped[str] = mapped_column(ForeignKey("students.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    file_name: Mapped[str] = mapped_column(String(300))  # as shown: printable, cut
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    stored: Mapped[str | None] = mapped_column(Text, nullable=True)  # relative to the course
+    counted: Mapped[bool] = mapped_column(Boolean, default=False)  # costs one graded attempt
+    refused: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it cannot be graded
+    public_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+    hidden_job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+
+
+class AssignmentSettingModel(Base):
+    """Per assignment: when hidden results are released, and the attempt limit."""
+
+    __tablename__ = "assignment_settings"
+    __table_args__ = (
+        CheckConstraint("release_mode IN ('due', 'manual')", name="ck_settings_release"),
+    )
+
+    assignment_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    release_mode: Mapped[str] = mapped_column(String(10), default="due")
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    released_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    attempts_per_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: none
+
+
+class AuditModel(Base):
+    """Who did what, when: every staff action and every sign-in of the service."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))  # the user's name, kept if the user goes
+    action: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class LoginAttemptModel(Base):
+    """One sign-in attempt, for the rate limit (per account name and per client address)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_name", "name", "at"),
+                      Index("ix_login_attempts_client", "client", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    name: Mapped[str] = mapped_column(String(200))
+    client: Mapped[str] = mapped_column(String(100))
+    success: Mapped[bool] = mapped_column(Boolean, default=False)
