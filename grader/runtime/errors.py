@@ -6,6 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from grader.i18n import Domain
+
+_, _n = Domain("cli").functions()
+
 
 @dataclass(frozen=True)
 class TracebackLine:
@@ -120,7 +124,8 @@ class StudentTimeout(StudentFailure):
     def __init__(self, limit_s: float, what: str) -> None:
         self.limit_s = limit_s
         self.what = what
-        super().__init__(f"{what} did not finish within {limit_s:g} s; the runtime was stopped")
+        super().__init__(_("{what} did not finish within {limit} s; the runtime was stopped",
+                           what=what, limit=f"{limit_s:g}"))
 
 
 TIME_BUDGET_EXHAUSTED = "time budget exhausted"
@@ -140,10 +145,14 @@ class TimeBudgetExhausted(StudentFailure):
     def __init__(self, budget_s: float, what: str, *, stopped: bool = False) -> None:
         self.budget_s = budget_s
         self.what = what
-        happened = (f"{what} was stopped when the budget ran out" if stopped
-                    else f"{what} was not run")
-        super().__init__(f"{TIME_BUDGET_EXHAUSTED}: the submission's code has used its total "
-                         f"time budget of {budget_s:g} s (all calls together); {happened}")
+        budget = f"{budget_s:g}"
+        super().__init__(
+            _("time budget exhausted: the submission's code has used its total time budget "
+              "of {budget} s (all calls together); {what} was stopped when the budget ran out",
+              budget=budget, what=what) if stopped else
+            _("time budget exhausted: the submission's code has used its total time budget "
+              "of {budget} s (all calls together); {what} was not run",
+              budget=budget, what=what))
 
 
 MEMORY_KILL = "killed: memory limit"
@@ -162,11 +171,12 @@ class StudentCrashed(StudentFailure):
     kind = "crash"
 
     def __init__(self, reason: str, exit_code: int | None = None,
-                 signal: int | None = None) -> None:
+                 signal: int | None = None, *, memory: bool = False) -> None:
         self.reason = reason
         self.exit_code = exit_code
         self.signal = signal
-        if reason.startswith(MEMORY_KILL):  # the process watcher's kill reason
+        # The watcher says so (`memory`); an English reason is recognised by its words.
+        if memory or reason.startswith(MEMORY_KILL):
             self.kind = "memory"
         super().__init__(reason)
 
@@ -191,7 +201,7 @@ class ImportFailed(StudentFailure):
 
     def __str__(self) -> str:
         head = format_traceback(self.student_traceback)
-        text = f"could not import {self.module}: {self.reason}"
+        text = _("could not import {module}: {reason}", module=self.module, reason=self.reason)
         return f"{text}\n{head}" if head else text
 
 

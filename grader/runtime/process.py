@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
+from grader.i18n import Domain
 from grader.runtime import protocol
 from grader.runtime.sandbox import (
     RUNTIME_INSIDE,
@@ -30,6 +31,7 @@ from grader.runtime.sandbox import (
     SandboxLimits,
 )
 
+_, _n = Domain("cli").functions()
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
@@ -138,6 +140,7 @@ class RuntimeProcess:
         self.response_r = response_r
         self.popen = popen
         self.kill_reason: str | None = None
+        self.killed_for_memory = False  # the outcome's kind, set where it is known
         self._output_r = output_r
         self._keep = limits.output_keep_kb << 10
         self._head = bytearray()
@@ -210,8 +213,8 @@ class RuntimeProcess:
                 if len(self._tail) > 2 * self._keep:
                     del self._tail[: len(self._tail) - self._keep]
             if self.output_bytes > limit and self.kill_reason is None:
-                self.kill(f"killed: output limit exceeded (the submission printed more than "
-                          f"{self.limits.output_limit_mb} MB)")
+                self.kill(_("killed: output limit exceeded (the submission printed more "
+                            "than {limit} MB)", limit=self.limits.output_limit_mb))
         os.close(self._output_r)
 
     def _watch_memory(self) -> None:
@@ -222,12 +225,15 @@ class RuntimeProcess:
                 return
             tree = process_tree(self.popen.pid)
             if resident_mb(tree) > self.limits.memory_mb:
-                self.kill(f"killed: memory limit {self.limits.memory_mb} MB exceeded")
+                self.killed_for_memory = True
+                self.kill(_("killed: memory limit {limit} MB exceeded",
+                            limit=self.limits.memory_mb))
                 return
             if self.command.uses_bwrap and \
                     sandbox_files(tree[1:]) > self.limits.workspace_files:
-                self.kill(f"killed: {self.limits.workspace_full()} (the submission created "
-                          f"more than {self.limits.workspace_files} files)")
+                self.kill(_("killed: {full} (the submission created more than {files} "
+                            "files)", full=self.limits.workspace_full(),
+                            files=self.limits.workspace_files))
                 return
 
     # -- ending -----------------------------------------------------------------
@@ -303,15 +309,16 @@ class RuntimeProcess:
             return self.kill_reason, (None if sig else code), sig
         limits = self.limits
         if sig == signal.SIGXCPU or sig == signal.SIGKILL:
-            return (f"killed: CPU time limit of {limits.cpu_seconds} s exceeded (CPU time of "
-                    "all calls so far)", None, sig)
+            return (_("killed: CPU time limit of {limit} s exceeded (CPU time of all calls "
+                      "so far)", limit=limits.cpu_seconds), None, sig)
         if sig == signal.SIGXFSZ:
-            return f"killed: file size limit of {limits.file_size_mb} MB exceeded", None, sig
+            return (_("killed: file size limit of {limit} MB exceeded",
+                      limit=limits.file_size_mb), None, sig)
         if sig is not None:
             name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
-            return f"the runtime was killed by signal {name}", None, sig
-        return (f"the runtime exited with code {code}: the submission called os._exit(), "
-                "exit() in another thread, or crashed the interpreter", code, None)
+            return _("the runtime was killed by signal {signal}", signal=name), None, sig
+        return (_("the runtime exited with code {code}: the submission called os._exit(), "
+                  "exit() in another thread, or crashed the interpreter", code=code), code, None)
 
     def _settle(self, timeout_s: float = 0.5) -> None:
         """Give the drain thread a moment to read what is already in the pipe."""

@@ -48,6 +48,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from grader.i18n import Domain
+
+_, _n = Domain("cli").functions()
+
 WORKSPACE_INSIDE = "/submission"
 RUNTIME_INSIDE = "/opt/nn-grader-runtime"
 INPUT_INSIDE = "/opt/nn-grader-input"
@@ -132,8 +136,9 @@ class SandboxLimits:
 
     def workspace_full(self) -> str:
         """The sentence a student reads when the workspace or ``/tmp`` is full."""
-        return (f"the workspace is full: limit {self.workspace_mb} MB / "
-                f"{self.workspace_files} files (and {self.tmp_size_mb} MB in /tmp)")
+        return _("the workspace is full: limit {size} MB / {files} files (and {tmp} MB in "
+                 "/tmp)", size=self.workspace_mb, files=self.workspace_files,
+                 tmp=self.tmp_size_mb)
 
 
 @dataclass(frozen=True)

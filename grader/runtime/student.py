@@ -421,7 +421,8 @@ class StudentRuntime:
         except protocol.ChannelClosed:
             reason, code, sig = process.exit_reason()
             self.crashes.append(f"{what}: {reason}")
-            raise StudentCrashed(reason, code, sig) from None
+            raise StudentCrashed(reason, code, sig,
+                                 memory=process.killed_for_memory) from None
         except protocol.ProtocolError as exc:
             process.kill(f"protocol violation: {exc}")
             self.crashes.append(f"{what}: protocol violation: {exc}")
