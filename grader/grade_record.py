@@ -22,9 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from grader.i18n import Domain
+
 if TYPE_CHECKING:  # config imports this module; only the types are needed here
     from grader.config import AssignmentConfig, LatePolicy
     from grader.intake import Submission
+
+_, _n = Domain("cli").functions()
 
 MAX_EXTENSION_DAYS = 365.0
 """The longest extension `grader extend` grants (a typo such as 300 instead of 3 stays possible
@@ -172,13 +176,14 @@ def check_override(points: float, max_points: float, reason: str) -> tuple[float
     except (TypeError, ValueError):
         value = math.nan
     if not math.isfinite(value) or not 0.0 <= value <= max_points:
-        raise GradeRecordError(f"an override must be between 0 and {max_points:g} points (the "
-                               f"assignment's total); received: {points!r}")
+        raise GradeRecordError(_("an override must be between 0 and {max_points} points (the "
+                                 "assignment's total); received: {received}",
+                                 max_points=f"{max_points:g}", received=repr(points)))
     reason = " ".join(str(reason or "").split())
     if not reason:
-        raise GradeRecordError("an override needs a reason (it is shown to the student and in "
-                               "exports); add --reason \"...\", e.g. --reason \"regrade of "
-                               "part 2\"")
+        raise GradeRecordError(_("an override needs a reason (it is shown to the student and "
+                                 "in exports); add --reason \"...\", e.g. --reason \"regrade "
+                                 "of part 2\""))
     return value, reason
 
 
@@ -193,10 +198,37 @@ def check_extension(days: float, reason: str) -> tuple[float, str]:
     except (TypeError, ValueError):
         value = math.nan
     if not math.isfinite(value) or not 0.0 <= value <= MAX_EXTENSION_DAYS:
-        raise GradeRecordError(f"an extension must be between 0 and {MAX_EXTENSION_DAYS:g} "
-                               f"days (0 clears it); received: --days {days!r}")
+        raise GradeRecordError(_("an extension must be between 0 and {max_days} days (0 clears "
+                                 "it); received: --days {received}",
+                                 max_days=f"{MAX_EXTENSION_DAYS:g}", received=repr(days)))
     reason = " ".join(str(reason or "").split())
     if not reason:
-        raise GradeRecordError("an extension needs a reason (it is recorded and shown in "
-                               "reports); add --reason \"...\", e.g. --reason \"medical\"")
+        raise GradeRecordError(_("an extension needs a reason (it is recorded and shown in "
+                                 "reports); add --reason \"...\", e.g. --reason \"medical\""))
     return value, reason
+
+
+def late_note(record: GradeRecord) -> str | None:
+    """The sentence a results.json shows for a late submission (None: not late)."""
+    if record.late_multiplier == 1.0 and not record.late_days:
+        return None
+    return _n("Late by {n} day: the score is multiplied by {multiplier}.",
+              "Late by {n} days: the score is multiplied by {multiplier}.",
+              record.late_days, multiplier=f"{record.late_multiplier:g}")
+
+
+def extension_note(days: float, reason: str) -> str:
+    """The sentence a report and a results.json show for an extension."""
+    return _("Extension of {days} day(s) granted ({reason}): lateness counts from the "
+             "extended due date.", days=f"{days:g}", reason=reason or _("no reason recorded"))
+
+
+def override_note(record: GradeRecord) -> str | None:
+    """The sentence a results.json shows for an instructor's override (None: none)."""
+    if record.override_points is None:
+        return None
+    points = f"{record.override_points:g}"
+    if not record.override_reason:
+        return _("Instructor override: {points} points.", points=points)
+    return _("Instructor override: {points} points. {reason}", points=points,
+             reason=record.override_reason)

@@ -78,7 +78,7 @@ def test_gradescope_results_are_valid_and_hide_hidden_tests(course, capsys, tmp_
                                                                    "wrong_relu"]
     results = json.loads((tmp_path / "gs" / "wrong_relu" / "results.json").read_text())
     jsonschema.validate(results, SCHEMA)
-    assert results["score"] == 5.6 and "Late by 2 day(s)" in results["output"]
+    assert results["score"] == 5.6 and "Late by 2 days" in results["output"]
     assert sum(t["score"] for t in results["tests"]) == 7
     visibility = {t["name"]: (t["visibility"], t["status"]) for t in results["tests"]}
     assert visibility["relu: test_relu_values"] == ("visible", "failed")

@@ -239,4 +239,7 @@ def main(*, folder: Path, dataset: str | None = None) -> int:
         return 0
     grade = check_folder(folder, dataset=dataset)
     print(format_check(grade))
+    config = load_released(released)
+    if config.due is not None:  # shown in the due date's own zone (the course's)
+        print(_("Due: {due}.", due=i18n.format_datetime(config.due, zone=config.due.tzinfo)))
     return 0 if all_passed(grade) else 1

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from grader import grade_record
 from grader.grade_record import GradeRecord
 from grader.ids import printable
 
@@ -335,12 +336,9 @@ def summary_lines(grade: Grade, record: GradeRecord) -> list[str]:
         lines.extend(f"  {s}" for s in grade.skipped_statements)
     if record.extension_days:
         lines.append(extension_note(record.extension_days, record.extension_reason))
-    if record.late_multiplier != 1.0 or record.late_days:
-        lines.append(f"Late by {record.late_days} day(s): the score is multiplied by "
-                     f"{record.late_multiplier:g}.")
-    if record.override_points is not None:
-        lines.append(f"Instructor override: {record.override_points:g} points. "
-                     f"{record.override_reason}".rstrip())
+    # The notes' words live with the rule (`grader.grade_record`), in the reader's language.
+    lines += [note for note in (grade_record.late_note(record),
+                                grade_record.override_note(record)) if note]
     return lines
 
 
@@ -459,8 +457,7 @@ def earned(points: float, cases: Sequence[TestOutcome]) -> float:
 
 def extension_note(days: float, reason: str) -> str:
     """The sentence a report and a results.json show for an extension."""
-    return (f"Extension of {days:g} day(s) granted ({reason or 'no reason recorded'}): "
-            "lateness counts from the extended due date.")
+    return grade_record.extension_note(days, reason)
 
 
 def _text(value: Any, limit: int = 100_000) -> str:
