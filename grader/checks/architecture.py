@@ -36,6 +36,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from babel.lists import format_list
+
+from grader.i18n import Domain, babel_locale
+
+_, _n = Domain("checks").functions()
+
 __all__ = [
     "DROPOUT_TOLERANCE",
     "LEARNING_RATE_RTOL",
@@ -323,22 +329,27 @@ def compare_kinds(found: Sequence[Mapping[str, Any]], expected: Sequence[LayerSp
             continue
         if tag == "replace":
             for i, j in zip(expected_ids, found_ids, strict=True):
-                problems.append(f"layer {i + 1}: expected {want[i].show(want[i].settings)}, "
-                                f"found {have[j].show(want[i].settings)}")
+                problems.append(_("layer {n}: expected {expected}, found {found}", n=i + 1,
+                                  expected=want[i].show(want[i].settings),
+                                  found=have[j].show(want[i].settings)))
             continue
         next_found = found_ids[-1] + 1 if found_ids else _next_found(have, want, expected_ids)
         for i in expected_ids:
-            where = (f"before {have[next_found].show(have[next_found].settings)}"
-                     if next_found is not None and next_found < len(have) else "at the end")
-            problems.append(f"layer {i + 1}: expected {want[i].show(want[i].settings)}, "
-                            f"missing ({where})")
+            if next_found is not None and next_found < len(have):
+                problems.append(_("layer {n}: expected {expected}, missing (before {before})",
+                                  n=i + 1, expected=want[i].show(want[i].settings),
+                                  before=have[next_found].show(have[next_found].settings)))
+            else:
+                problems.append(_("layer {n}: expected {expected}, missing (at the end)",
+                                  n=i + 1, expected=want[i].show(want[i].settings)))
         for j in found_ids:
-            problems.append(f"found an extra layer {have[j].show(have[j].settings)} "
-                            f"(layer {j + 1} of the model), which the expected architecture "
-                            "does not have")
+            problems.append(_("found an extra layer {layer} (layer {n} of the model), which "
+                              "the expected architecture does not have",
+                              layer=have[j].show(have[j].settings), n=j + 1))
     if problems:
-        problems.append("expected layers: " + ", ".join(layer.kind for layer in want)
-                        + "; found: " + (", ".join(layer.kind for layer in have) or "none"))
+        problems.append(_("expected layers: {expected}; found: {found}",
+                          expected=", ".join(layer.kind for layer in want),
+                          found=", ".join(layer.kind for layer in have) or _("none")))
     return problems
 
 
@@ -369,8 +380,8 @@ def _compare_settings(found: Sequence[Mapping[str, Any]], expected: Sequence[Lay
             expected_layer = _Layer(want[i].kind, {**{name: have[j].settings.get(name)
                                                       for name in context},
                                                    **want[i].settings})
-            problems.append(f"layer {i + 1}: expected {expected_layer.show(shown)}, "
-                            f"found {have[j].show(shown)}")
+            problems.append(_("layer {n}: expected {expected}, found {found}", n=i + 1,
+                              expected=expected_layer.show(shown), found=have[j].show(shown)))
     return problems
 
 
@@ -435,11 +446,11 @@ def compare_dropout(found: Sequence[Mapping[str, Any]],
     matched = {i for i, _ in _aligned(have, want)}
     for i in want_dropout:
         if i not in matched:
-            problems.append(f"layer {i + 1}: expected {want[i].show(want[i].settings)}, "
-                            "missing")
+            problems.append(_("layer {n}: expected {expected}, missing", n=i + 1,
+                              expected=want[i].show(want[i].settings)))
     if len(have_dropout) > len(want_dropout):
-        problems.append(f"found {len(have_dropout)} Dropout layers; expected "
-                        f"{len(want_dropout)}")
+        problems.append(_("found {found} Dropout layers; expected {expected}",
+                          found=len(have_dropout), expected=len(want_dropout)))
     return problems
 
 
@@ -447,7 +458,8 @@ def compare_params(found_params: int, expected_params: int) -> list[str]:
     """The total parameter count."""
     if int(found_params) == int(expected_params):
         return []
-    return [f"the model has {int(found_params):,} parameters; expected {int(expected_params):,}"]
+    return [_("the model has {found} parameters; expected {expected}",
+              found=f"{int(found_params):,}", expected=f"{int(expected_params):,}")]
 
 
 def compare_layers(found: Sequence[Mapping[str, Any]], expected: Sequence[LayerSpec]) -> list[str]:
@@ -509,12 +521,13 @@ def canonical_metric(name: str) -> str:
 def compare_optimizer(found: Mapping[str, Any], optimizer: str) -> list[str]:
     """The optimizer's class ("SGD" == "sgd"); ``found`` is ``describe_model``'s dict."""
     if not found.get("compiled"):
-        return ["the model is not compiled; expected `model.compile(optimizer=..., loss=..., "
-                "metrics=[...])` in the build function"]
+        return [_("the model is not compiled; expected `model.compile(optimizer=..., loss=..., "
+                  "metrics=[...])` in the build function")]
     described = found.get("optimizer") or {}
     kind = str(described.get("class"))
     if kind.lower() != optimizer.lower():
-        return [f"optimizer: expected {optimizer}, found {kind}"]
+        return [_("optimizer: expected {expected}, found {found}", expected=optimizer,
+                  found=kind)]
     return []
 
 
@@ -523,11 +536,12 @@ def compare_learning_rate(found: Mapping[str, Any], learning_rate: float | None)
     if learning_rate is None:
         return []
     if not found.get("compiled"):
-        return ["the model is not compiled, so it has no learning rate"]
+        return [_("the model is not compiled, so it has no learning rate")]
     rate = (found.get("optimizer") or {}).get("learning_rate")
     if rate is None or not math.isclose(float(rate), learning_rate, rel_tol=LEARNING_RATE_RTOL):
-        shown = "none readable" if rate is None else f"{float(rate):g}"
-        return [f"learning rate: expected {learning_rate:g}, found {shown}"]
+        shown = _("none readable") if rate is None else f"{float(rate):g}"
+        return [_("learning rate: expected {expected}, found {found}",
+                  expected=f"{learning_rate:g}", found=shown)]
     return []
 
 
@@ -535,11 +549,12 @@ def compare_loss(found: Mapping[str, Any], loss: Iterable[str]) -> list[str]:
     """The loss, against a set of accepted names (compared by `canonical_loss`)."""
     accepted = {canonical_loss(name) for name in loss}
     if not found.get("compiled"):
-        return ["the model is not compiled, so it has no loss"]
+        return [_("the model is not compiled, so it has no loss")]
     name = found.get("loss")
     if canonical_loss(name) not in accepted:
-        listed = " or ".join(sorted(repr(n) for n in loss))
-        return [f"loss: expected {listed}, found {name!r}"]
+        listed = format_list(sorted(repr(n) for n in loss), style="or", locale=babel_locale())
+        return [_("loss: expected {expected}, found {found}", expected=listed,
+                  found=repr(name))]
     return []
 
 
@@ -555,18 +570,19 @@ def compare_logits(found: Mapping[str, Any]) -> list[str]:
         str((last.get("config") or {}).get("activation", "linear")).lower()
     if activation != "softmax":
         return []
-    return ["loss: expected a loss on the softmax outputs (probabilities), found "
-            "from_logits=True on a model whose last layer applies softmax"]
+    return [_("loss: expected a loss on the softmax outputs (probabilities), found "
+              "from_logits=True on a model whose last layer applies softmax")]
 
 
 def compare_metrics(found: Mapping[str, Any], metrics: Iterable[str]) -> list[str]:
     """Each expected metric is among the model's (extra metrics do not change training)."""
     if not found.get("compiled"):
-        return ["the model is not compiled, so it has no metrics"]
+        return [_("the model is not compiled, so it has no metrics")]
     have = {canonical_metric(name) for name in found.get("metrics") or []}
     missing = [name for name in metrics if canonical_metric(name) not in have]
     if missing:
-        return [f"metrics: expected {list(metrics)!r}, found {list(found.get('metrics') or [])!r}"]
+        return [_("metrics: expected {expected}, found {found}", expected=repr(list(metrics)),
+                  found=repr(list(found.get('metrics') or [])))]
     return []
 
 

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from babel.lists import format_list
 
 from grader.checks.architecture import (
     LayerSpec,
@@ -36,6 +37,10 @@ from grader.checks.architecture import (
 )
 from grader.checks.diagnose import Diagnosed, Mistake
 from grader.checks.keras_hints import MISSING_SOFTMAX
+from grader.i18n import Domain, babel_locale, lazy
+
+_CATALOG = Domain("checks")
+_, _n = _CATALOG.functions()
 
 __all__ = ["DEFAULT_RATES", "compile_mistake", "diagnosing", "last_activation", "layer_mistake",
            "logits_loss_failure", "preprocess_mistake", "require", "shuffle_mistake"]
@@ -43,7 +48,10 @@ __all__ = ["DEFAULT_RATES", "compile_mistake", "diagnosing", "last_activation", 
 DEFAULT_RATES = {"sgd": 0.01, "adam": 0.001, "rmsprop": 0.001, "adamw": 0.001,
                  "nadam": 0.001, "adamax": 0.001, "adagrad": 0.001, "adadelta": 0.001}
 """Keras's default learning rates: a rate equal to one of these was most likely left out."""
-_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+# A layer's place among the layers of its kind, one whole phrase per place ("second Conv2D").
+_ORDINALS = (lazy("first {kind}"), lazy("second {kind}"), lazy("third {kind}"),
+             lazy("fourth {kind}"), lazy("fifth {kind}"), lazy("sixth {kind}"),
+             lazy("seventh {kind}"), lazy("eighth {kind}"))
 _SHOWN = 40  # characters of a student's value shown in a sentence
 
 
@@ -103,7 +111,14 @@ def _ordinal(have: Sequence[Any], j: int) -> str:
     """"second Conv2D": the found layer's place among the layers of its kind."""
     kind = have[j].kind
     n = sum(1 for layer in have[: j + 1] if layer.kind == kind)
-    return f"{_ORDINALS[n - 1] if n <= len(_ORDINALS) else f'{n}th'} {kind}"
+    if n <= len(_ORDINALS):
+        return _CATALOG.gettext(_ORDINALS[n - 1], kind=kind)
+    return _("{n}th {kind}", n=n, kind=kind)
+
+
+def _model(model: str) -> str:
+    """How a sentence names the lecture's model: its name, or "model" in the reader's words."""
+    return _("model") if model == "model" else model
 
 
 def _same_output(in_shape: Any, strides: Any) -> str | None:
@@ -161,6 +176,7 @@ def layer_mistake(found: Sequence[Mapping[str, Any]], expected: Sequence[LayerSp
 
 def _kind_mistake(lined, model: str, *, dropout_only: bool) -> Mistake | None:
     want, have = lined.want, lined.have
+    model = _model(model)
     missing = [want[i] for i in lined.missing]
     extra = [have[j] for j in lined.extra]
     if not dropout_only and any(layer.kind == "Flatten" for layer in missing) and not any(
@@ -168,40 +184,42 @@ def _kind_mistake(lined, model: str, *, dropout_only: bool) -> Mistake | None:
                            "GlobalMaxPooling2D") for layer in extra):
         return _mistake(
             "keras_missing_flatten",
-            f"Your model has no Flatten between the last pooling layer and the first Dense "
-            f"layer, so Dense works on each pixel's channels separately and the output keeps "
-            f"the image's height and width; the lecture's {model} flattens the feature maps "
-            "to one vector first: add `layers.Flatten()` before the first Dense.")
+            _("Your model has no Flatten between the last pooling layer and the first Dense "
+              "layer, so Dense works on each pixel's channels separately and the output keeps "
+              "the image's height and width; the lecture's {model} flattens the feature maps "
+              "to one vector first: add `layers.Flatten()` before the first Dense.",
+              model=model))
     missing_dropout = [layer for layer in missing if layer.kind == "Dropout"]
     extra_dropout = [layer for layer in extra if layer.kind == "Dropout"]
     if missing_dropout and extra_dropout:
         return _mistake(
             "keras_dropout_misplaced",
-            f"Your Dropout is not where the lecture's {model} has it: it belongs right after "
-            "the hidden Dense layer (it drops that layer's outputs while training), not "
-            "before it or after the output layer.")
+            _("Your Dropout is not where the lecture's {model} has it: it belongs right after "
+              "the hidden Dense layer (it drops that layer's outputs while training), not "
+              "before it or after the output layer.", model=model))
     if missing_dropout:
         return _mistake(
             "keras_dropout_missing",
-            f"Your model has no Dropout where the lecture's {model} has one "
-            f"({_text(missing_dropout[0].settings.get('rate'))} after the hidden Dense "
-            "layer): add `layers.Dropout(rate)` after it.")
+            _("Your model has no Dropout where the lecture's {model} has one ({rate} after "
+              "the hidden Dense layer): add `layers.Dropout(rate)` after it.", model=model,
+              rate=_text(missing_dropout[0].settings.get('rate'))))
     if dropout_only:
         for i, j in lined.pairs:
             if want[i].kind == "Dropout" and not settings_equal(
                     "rate", want[i].settings.get("rate"), have[j].settings.get("rate")):
                 return _mistake(
                     "keras_dropout_rate",
-                    f"Your Dropout drops a share of {_text(have[j].settings.get('rate'))} of "
-                    f"the units; the lecture's {model} uses "
-                    f"{_text(want[i].settings.get('rate'))} (Dropout's argument is the share "
-                    "dropped, not the share kept).")
+                    _("Your Dropout drops a share of {found} of the units; the lecture's "
+                      "{model} uses {expected} (Dropout's argument is the share dropped, not "
+                      "the share kept).", found=_text(have[j].settings.get('rate')),
+                      model=model, expected=_text(want[i].settings.get('rate'))))
         return None
     if missing and len(missing) == 1 and not extra:
         return _mistake(
             "keras_layer_missing",
-            f"Your model lacks the lecture's {missing[0].show(missing[0].settings)} "
-            f"(the {model} has {len(want)} layers; yours has {len(have)}).")
+            _("Your model lacks the lecture's {layer} (the {model} has {expected} layers; "
+              "yours has {found}).", layer=missing[0].show(missing[0].settings), model=model,
+              expected=len(want), found=len(have)))
     return None
 
 
@@ -209,57 +227,75 @@ def _setting_mistake(name: str, want, have, i: int, j: int, model: str, previous
                      last: bool) -> Mistake | None:
     expected, found = want[i].settings.get(name), have[j].settings.get(name)
     layer = _ordinal(have, j)
+    model = _model(model)
     if name == "padding":
         feature = _spatial(have[j].output_shape)
         should = _same_output(previous, have[j].settings.get("strides"))
-        size = (f", so its feature map is {feature} instead of {should}"
-                if feature and should and feature != should else "")
+        facts = {"layer": layer, "found": _text(found), "model": model,
+                 "expected": _text(expected), "feature": feature, "should": should}
+        sentence = _(
+            "Your {layer} uses padding={found}; the lecture's {model} uses {expected}, so its "
+            "feature map is {feature} instead of {should}: 'valid' shrinks each side by the "
+            "kernel size minus 1, 'same' keeps height and width. This also changes the "
+            "parameter count of the Dense layer after Flatten.", **facts) if (
+            feature and should and feature != should) else _(
+            "Your {layer} uses padding={found}; the lecture's {model} uses {expected}: "
+            "'valid' shrinks each side by the kernel size minus 1, 'same' keeps height and "
+            "width. This also changes the parameter count of the Dense layer after Flatten.",
+            **facts)
         return _mistake(
             f"keras_padding_{str(found).lower()}" if str(found).lower() in ("valid", "same")
-            else "keras_padding",
-            f"Your {layer} uses padding={_text(found)}; the lecture's {model} uses "
-            f"{_text(expected)}{size}: 'valid' shrinks each side by the kernel size minus 1, "
-            "'same' keeps height and width. This also changes the parameter count of the "
-            "Dense layer after Flatten.")
+            else "keras_padding", sentence)
     if name == "kernel_size":
         return _mistake(
             "keras_kernel_size",
-            f"Your {layer} uses a {_size(found)} kernel; the lecture's {model} uses "
-            f"{_size(expected)} (each filter sees a {_size(expected)} window, "
-            f"{_size(expected)} x channels weights plus a bias).")
+            _("Your {layer} uses a {found} kernel; the lecture's {model} uses {expected} "
+              "(each filter sees a {expected} window, {expected} x channels weights plus a "
+              "bias).", layer=layer, found=_size(found), model=model,
+              expected=_size(expected)))
     if name == "strides" and have[j].kind.startswith("Conv"):
         kernel = have[j].settings.get("kernel_size")
         if found == kernel and found != expected:
             return _mistake(
                 "keras_conv_positional_strides",
-                f"Your {layer} moves {_size(found)} pixels at a time: `Conv2D(filters, 5, 5)` "
-                "is the Keras 1 spelling of a 5x5 kernel, but since Keras 2 the third "
-                "positional argument is `strides`. Write `Conv2D(filters, (5, 5))` or "
-                "`Conv2D(filters, kernel_size=5)`.")
+                _("Your {layer} moves {found} pixels at a time: `Conv2D(filters, 5, 5)` is "
+                  "the Keras 1 spelling of a 5x5 kernel, but since Keras 2 the third "
+                  "positional argument is `strides`. Write `Conv2D(filters, (5, 5))` or "
+                  "`Conv2D(filters, kernel_size=5)`.", layer=layer, found=_size(found)))
         return _mistake(
             "keras_strides",
-            f"Your {layer} uses strides {_size(found)}; the lecture's {model} uses "
-            f"{_size(expected)} (a convolution that moves one pixel at a time).")
+            _("Your {layer} uses strides {found}; the lecture's {model} uses {expected} (a "
+              "convolution that moves one pixel at a time).", layer=layer,
+              found=_size(found), model=model, expected=_size(expected)))
     if name in ("pool_size", "strides"):
         return _mistake(
             "keras_pool_size",
-            f"Your {layer} uses {name.replace('_', ' ')} {_size(found)}; the lecture's "
-            f"{model} pools 2x2 windows with stride 2, halving height and width.")
+            _("Your {layer} uses pool size {found}; the lecture's {model} pools 2x2 windows "
+              "with stride 2, halving height and width.", layer=layer, found=_size(found),
+              model=model) if name == "pool_size" else _(
+              "Your {layer} uses strides {found}; the lecture's {model} pools 2x2 windows "
+              "with stride 2, halving height and width.", layer=layer, found=_size(found),
+              model=model))
     if name in ("filters", "units"):
         return _mistake(
             f"keras_{name}",
-            f"Your {layer} has {_text(found)} {name}; the lecture's {model} has "
-            f"{_text(expected)} there.")
+            _("Your {layer} has {found} filters; the lecture's {model} has {expected} there.",
+              layer=layer, found=_text(found), model=model, expected=_text(expected))
+            if name == "filters" else
+            _("Your {layer} has {found} units; the lecture's {model} has {expected} there.",
+              layer=layer, found=_text(found), model=model, expected=_text(expected)))
     if name == "activation":
         if last and str(expected).lower() == "softmax" and str(found).lower() in (
                 "linear", "none"):
             return MISSING_SOFTMAX
         return _mistake(
             "keras_activation",
-            f"Your {layer} uses activation {_text(found)}; the lecture's {model} uses "
-            f"{_text(expected)} there"
-            + (" (the output layer turns scores into class probabilities)." if last else
-               " (ReLU: max(0, x), which keeps gradients alive in deep networks)."))
+            _("Your {layer} uses activation {found}; the lecture's {model} uses {expected} "
+              "there (the output layer turns scores into class probabilities).", layer=layer,
+              found=_text(found), model=model, expected=_text(expected)) if last else
+            _("Your {layer} uses activation {found}; the lecture's {model} uses {expected} "
+              "there (ReLU: max(0, x), which keeps gradients alive in deep networks).",
+              layer=layer, found=_text(found), model=model, expected=_text(expected)))
     return None
 
 
@@ -283,24 +319,29 @@ def compile_mistake(info: Mapping[str, Any], *, optimizer: str | None = None,
         return None
     chosen = info.get("optimizer") or {}
     kind = str(chosen.get("class"))
+    model = _model(model)
     if optimizer is not None and kind.lower() != optimizer.lower():
         return _mistake(
             "keras_optimizer",
-            f"You compile with {_text(kind)}; the lecture's {model} uses {optimizer} "
-            f"(`optimizer=keras.optimizers.{optimizer}(...)` or the string "
-            f"{optimizer.lower()!r}).")
+            _("You compile with {found}; the lecture's {model} uses {optimizer} "
+              "(`optimizer=keras.optimizers.{optimizer}(...)` or the string {string}).",
+              found=_text(kind), model=model, optimizer=optimizer,
+              string=repr(optimizer.lower())))
     rate = chosen.get("learning_rate")
     if learning_rate is not None and isinstance(rate, (int, float)) and math.isfinite(rate) \
             and not math.isclose(float(rate), learning_rate, rel_tol=1e-5):
         default = DEFAULT_RATES.get(kind.lower())
-        left_out = (f" {_text(float(rate))} is Keras's default for {kind}: the learning rate "
-                    f"was most likely left out; write `keras.optimizers.{kind}("
-                    f"learning_rate={learning_rate:g})`"
-                    if default is not None and math.isclose(float(rate), default) else "")
+        facts = {"found": _text(float(rate)), "model": model, "kind": kind,
+                 "expected": f"{learning_rate:g}"}
         return _mistake(
             "keras_learning_rate",
-            f"Your optimizer's learning rate is {_text(float(rate))}; the lecture's {model} "
-            f"uses {learning_rate:g}.{left_out}")
+            _("Your optimizer's learning rate is {found}; the lecture's {model} uses "
+              "{expected}. {found} is Keras's default for {kind}: the learning rate was most "
+              "likely left out; write `keras.optimizers.{kind}(learning_rate={expected})`",
+              **facts)
+            if default is not None and math.isclose(float(rate), default) else
+            _("Your optimizer's learning rate is {found}; the lecture's {model} uses "
+              "{expected}.", **facts))
     wanted = {canonical_loss(name) for name in loss}
     found_loss = canonical_loss(info.get("loss")) if isinstance(info.get("loss"), str) else None
     from_logits = bool((info.get("loss_args") or {}).get("from_logits"))
@@ -309,34 +350,36 @@ def compile_mistake(info: Mapping[str, Any], *, optimizer: str | None = None,
                 "categorical_crossentropy" in wanted:
             return _mistake(
                 "keras_sparse_loss_on_one_hot",
-                "Your loss is 'sparse_categorical_crossentropy', which expects integer class "
+                lazy("Your loss is 'sparse_categorical_crossentropy', which expects integer class "
                 "labels (one number per image), but `preprocess` gives one-hot rows "
                 "(to_categorical): with one-hot labels the loss is "
-                "'categorical_crossentropy'.")
+                "'categorical_crossentropy'."))
         if found_loss == "categorical_crossentropy" and "sparse_categorical_crossentropy" in \
                 wanted:
             return _mistake(
                 "keras_categorical_loss_on_integers",
-                "Your loss is 'categorical_crossentropy', which expects one-hot rows, but the "
+                lazy("Your loss is 'categorical_crossentropy', which expects one-hot rows, but the "
                 "labels are integers: use 'sparse_categorical_crossentropy' (or one-hot "
-                "encode the labels).")
+                "encode the labels)."))
         return _mistake(
             "keras_loss",
-            f"You compile with the loss {_text(info.get('loss'))}; the lecture's {model} "
-            f"uses {' or '.join(sorted(repr(n) for n in loss))}.")
+            _("You compile with the loss {found}; the lecture's {model} uses {expected}.",
+              found=_text(info.get('loss')), model=model,
+              expected=format_list(sorted(repr(n) for n in loss), style="or",
+                                   locale=babel_locale())))
     if wanted and from_logits and last_activation(info) == "softmax":
         return _mistake(
             "keras_from_logits_on_probabilities",
-            "Your loss has `from_logits=True`, but your last layer already applies softmax: "
+            lazy("Your loss has `from_logits=True`, but your last layer already applies softmax: "
             "the loss applies softmax a second time to numbers that are probabilities. Keep "
             "the softmax and drop `from_logits=True` (it is for a last layer with no "
-            "activation).")
+            "activation)."))
     have = {canonical_metric(str(name)) for name in info.get("metrics") or []}
     if metrics and any(canonical_metric(name) not in have for name in metrics):
         return _mistake(
             "keras_metrics",
-            f"Your compile has metrics {_text(list(info.get('metrics') or []))}; the "
-            "lecture's model reports accuracy: `metrics=['accuracy']` (a list).")
+            _("Your compile has metrics {found}; the lecture's model reports accuracy: "
+              "`metrics=['accuracy']` (a list).", found=_text(list(info.get('metrics') or []))))
     return None
 
 
@@ -386,27 +429,29 @@ def preprocess_mistake(received: Any, images: np.ndarray, labels: np.ndarray, *,
         if np.allclose(answer.reshape(raw.shape), raw):
             return _mistake(
                 "keras_images_unscaled",
-                "Your images keep their pixel values 0..255: divide by 255 (`x / 255.0`, as "
-                "in the lecture) so the network's inputs lie in [0, 1].")
+                lazy("Your images keep their pixel values 0..255: divide by 255 (`x / 255.0`, as "
+                "in the lecture) so the network's inputs lie in [0, 1]."))
         if expected_shape is not None and tuple(answer.shape) != tuple(expected_shape) and \
                 np.allclose(answer.reshape(raw.shape), raw / 255.0, rtol=1e-5, atol=1e-6):
             shape = "x".join(str(n) for n in answer.shape)
             wanted = "x".join(str(n) for n in expected_shape)
             return _mistake(
                 "keras_image_shape",
-                f"Your images have the right values (pixels / 255) but the shape {shape}; the "
-                f"model takes {wanted}: "
-                + ("Conv2D needs a channel axis (`tf.expand_dims(x, -1)` or "
-                   "`x.reshape(-1, 28, 28, 1)`)." if len(expected_shape) == 4 else
-                   "Dense needs each image as one row of 784 (`x.reshape(-1, 784)`)."))
+                _("Your images have the right values (pixels / 255) but the shape {shape}; the "
+                  "model takes {wanted}: Conv2D needs a channel axis (`tf.expand_dims(x, -1)` "
+                  "or `x.reshape(-1, 28, 28, 1)`).", shape=shape, wanted=wanted)
+                if len(expected_shape) == 4 else
+                _("Your images have the right values (pixels / 255) but the shape {shape}; the "
+                  "model takes {wanted}: Dense needs each image as one row of 784 "
+                  "(`x.reshape(-1, 784)`).", shape=shape, wanted=wanted))
         return None
     if answer.size == labels.size and np.array_equal(answer.reshape(labels.shape),
                                                      labels.astype(np.float64)):
         return _mistake(
             "keras_labels_not_one_hot",
-            "Your labels are still class numbers (one per image); the lecture one-hot "
+            lazy("Your labels are still class numbers (one per image); the lecture one-hot "
             "encodes them (`keras.utils.to_categorical(labels, 10)` or `tf.one_hot`), which "
-            "'categorical_crossentropy' needs.")
+            "'categorical_crossentropy' needs."))
     return None
 
 
@@ -421,10 +466,10 @@ def shuffle_mistake(pairs: Sequence[tuple[bytes, int]], expected: Sequence[tuple
             sorted(pairs) != sorted(expected):
         return _mistake(
             "keras_shuffled_separately",
-            "Your training pipeline has every image and every label, but not together: "
+            lazy("Your training pipeline has every image and every label, but not together: "
             "images and labels were shuffled separately, so most images carry another "
             "image's label. Shuffle the pairs: `tf.data.Dataset.from_tensor_slices((x, "
-            "y)).shuffle(...)`, as in the lecture.")
+            "y)).shuffle(...)`, as in the lecture."))
     return None
 
 

@@ -21,7 +21,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from grader.checks.diagnose import Diagnosed, Mistake
+from grader.i18n import Domain, lazy
 from grader.runtime.errors import StudentError, StudentFailure, TracebackLine
+
+_, _n = Domain("checks").functions()
 
 __all__ = ["KERAS2_SPELLINGS", "LEARNING_RATE_DIVERGES", "MISSING_SOFTMAX", "hint_for",
            "keras_hints", "step_failure"]
@@ -45,33 +48,33 @@ def _spelling(mistake_id: str, sentence: str) -> Mistake:
 
 KERAS2_SPELLINGS = {mistake.id: mistake for mistake in (
     _spelling("keras2_optimizer_lr",
-              "Hint: your optimizer is written `SGD(lr=...)`, the Keras 2 spelling: Keras 3 "
+              lazy("Hint: your optimizer is written `SGD(lr=...)`, the Keras 2 spelling: Keras 3 "
               "spells it `keras.optimizers.SGD(learning_rate=0.1)`; `lr=` was removed (the "
-              "same for Adam, RMSprop, ...)."),
+              "same for Adam, RMSprop, ...).")),
     _spelling("keras2_optimizer_decay",
-              "Hint: Keras 3 optimizers take no `decay=`; use a schedule: "
-              "`learning_rate=keras.optimizers.schedules.ExponentialDecay(...)`."),
+              lazy("Hint: Keras 3 optimizers take no `decay=`; use a schedule: "
+              "`learning_rate=keras.optimizers.schedules.ExponentialDecay(...)`.")),
     _spelling("keras2_lr_attribute",
-              "Hint: Keras 3 spells it `optimizer.learning_rate`; `.lr` was removed."),
+              lazy("Hint: Keras 3 spells it `optimizer.learning_rate`; `.lr` was removed.")),
     _spelling("keras2_metrics_string",
-              "Hint: your compile passes `metrics='acc'` (a string), as in the lecture's "
-              "Keras 2 code: Keras 3 wants a list: `metrics=[\"accuracy\"]`."),
+              lazy("Hint: your compile passes `metrics='acc'` (a string), as in the lecture's "
+              "Keras 2 code: Keras 3 wants a list: `metrics=[\"accuracy\"]`.")),
     _spelling("keras2_weights_path",
-              "Hint: Keras 3 saves weights only to a path ending in `.weights.h5`, e.g. "
+              lazy("Hint: Keras 3 saves weights only to a path ending in `.weights.h5`, e.g. "
               "`model.save_weights(\"alexnet.weights.h5\")`, and loads them from such a "
-              "file; TensorFlow checkpoints (`.ckpt`) are gone."),
+              "file; TensorFlow checkpoints (`.ckpt`) are gone.")),
     _spelling("keras2_loss_class",
-              "Hint: a class was passed where Keras wants an instance: write "
+              lazy("Hint: a class was passed where Keras wants an instance: write "
               "`loss=keras.losses.CategoricalCrossentropy()` (with parentheses), not the "
-              "class."),
+              "class.")),
     _spelling("keras2_removed_method",
-              "Hint: Keras 3 removed `fit_generator` and `predict_classes`: `model.fit` takes "
+              lazy("Hint: Keras 3 removed `fit_generator` and `predict_classes`: `model.fit` takes "
               "generators and `tf.data` datasets directly, and the predicted classes are "
-              "`np.argmax(model.predict(x), axis=1)`."),
-    _spelling("keras2_nb_epoch", "Hint: Keras spells it `epochs=`; `nb_epoch=` was removed."),
+              "`np.argmax(model.predict(x), axis=1)`.")),
+    _spelling("keras2_nb_epoch", lazy("Hint: Keras spells it `epochs=`; `nb_epoch=` was removed.")),
     _spelling("keras2_np_utils",
-              "Hint: Keras 3 spells it `keras.utils.to_categorical(labels, 10)`; `np_utils` "
-              "was removed."),
+              lazy("Hint: Keras 3 spells it `keras.utils.to_categorical(labels, 10)`; `np_utils` "
+              "was removed.")),
 )}
 """The Keras 2 spellings diagnosed, by `Mistake.id`."""
 
@@ -231,17 +234,17 @@ def keras_hints(student: Any = None) -> Iterator[None]:
 
 MISSING_SOFTMAX = Mistake(
     "keras_missing_softmax",
-    "Your last layer has no softmax, so the model outputs raw scores (logits), yet its loss "
+    lazy("Your last layer has no softmax, so the model outputs raw scores (logits), yet its loss "
     "compares the outputs with one-hot probabilities (rows of non-negative numbers summing "
-    "to 1): add `activation='softmax'` to the last Dense layer, as in the lecture.",
+    "to 1): add `activation='softmax'` to the last Dense layer, as in the lecture."),
     lambda: None)
 
 
 LEARNING_RATE_DIVERGES = Mistake(
     "keras_learning_rate_too_large",
-    "Your optimizer's learning rate is larger than 1: one step jumps past the minimum and "
+    lazy("Your optimizer's learning rate is larger than 1: one step jumps past the minimum and "
     "the loss grows. The lecture uses 0.1 for SGD and Keras's defaults (0.001) or 1e-4 for "
-    "Adam.", lambda: None)
+    "Adam."), lambda: None)
 DIVERGING_RATE = 1.0  # above this no optimizer of the chapter lowers the loss reliably
 
 
@@ -269,9 +272,10 @@ def step_failure(spec, step: dict, what: str, *, batch: int = 32) -> None:
     before, after = step.get("before"), step.get("after")
     if isinstance(before, (int, float)) and isinstance(after, (int, float)) and after < before:
         return
-    shown = lambda v: f"{v:.6g}" if isinstance(v, (int, float)) else "not finite"  # noqa: E731
-    message = (f"one training step of the compiled {what} model on a batch of {batch} left "
-               f"its loss at {shown(after)} (before: {shown(before)}); expected it to fall")
+    shown = lambda v: f"{v:.6g}" if isinstance(v, (int, float)) else _("not finite")  # noqa: E731
+    message = _("one training step of the compiled {what} model on a batch of {batch} left its "
+                "loss at {after} (before: {before}); expected it to fall", what=what,
+                batch=batch, after=shown(after), before=shown(before))
     info = describe(spec)
     # Every loss but a from_logits cross-entropy compares the outputs with probabilities.
     logits_loss = bool((info.get("loss_args") or {}).get("from_logits"))
@@ -283,4 +287,5 @@ def step_failure(spec, step: dict, what: str, *, batch: int = 32) -> None:
     rate = (info.get("optimizer") or {}).get("learning_rate")
     if isinstance(rate, (int, float)) and rate > DIVERGING_RATE:
         raise Diagnosed(message, LEARNING_RATE_DIVERGES)
-    raise AssertionError(f"{message}: check the optimizer, its learning rate and the loss")
+    raise AssertionError(_("{message}: check the optimizer, its learning rate and the loss",
+                           message=message))

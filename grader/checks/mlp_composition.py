@@ -86,7 +86,7 @@ def compose(module: Any, x: np.ndarray, y: np.ndarray, w1: np.ndarray,
         keep("W2_grad", gw2, r, w2, g)
         g2 = keep("h2_grad", g2, r, w2, g)
         g1 = keep("h1_relu_grad", relu.backward(g2), h1, g2)
-        _, gw1 = _pair(fc1.backward(g1), "fc1")
+        _grad_x, gw1 = _pair(fc1.backward(g1), "fc1")
         keep("W1_grad", gw1, xb, w1, g1)
         return Composition(s, inputs)
     except Exception:  # noqa: BLE001 - a component that fails has no composition to offer
