@@ -10,7 +10,8 @@ empty course instead.
 
 ```
 assignments/<id>/assignment.toml   parts, points, due date, [parameters]
-assignments/<id>/README.md         the task, for students (a jinja2 template)
+assignments/<id>/README.md         the task, for students (a jinja2 template), in English
+assignments/<id>/README.zh_CN.md   the same in Chinese (a zh_CN course releases this one)
 reference/<id>.py                  the reference, solution bodies between markers
 autograde_tests/<id>/test_public.py  ships with the release (`grader check`)
 autograde_tests/<id>/test_hidden.py  graded only; imports the course's reference
@@ -189,6 +190,7 @@ def new_assignment(ident: object, *, course: Course | None = None,
     files = {
         course.assignments / ident / "assignment.toml": ASSIGNMENT_TOML,
         course.assignments / ident / "README.md": README_MD,
+        course.assignments / ident / "README.zh_CN.md": README_ZH_CN_MD,
         course.reference / f"{ident}.py": REFERENCE_PY,
         course.suites / ident / "test_public.py": TEST_PUBLIC,
         course.suites / ident / "test_hidden.py": TEST_HIDDEN,
@@ -292,6 +294,20 @@ Write two functions in `<<ID>>.py`:
   an array of shape `(N, {{ parameters.units }})`.
 
 The layer has {{ parameters.units }} units (`UNITS` in the file).
+'''
+
+# `grader release` picks README.<language>.md for the course's language, else README.md.
+README_ZH_CN_MD = '''\
+## 任务
+
+在 `<<ID>>.py` 中写两个函数：
+
+- `relu(x)`：逐元素计算 `max(0, x)`，返回与 `x` 形状相同的数组；
+- `dense_relu(x, w, b)`：计算 `relu(x @ w + b)`；`x` 的形状为 `(N, D)`，
+  `w` 的形状为 `(D, {{ parameters.units }})`，`b` 的形状为 `({{ parameters.units }},)`，
+  返回形状为 `(N, {{ parameters.units }})` 的数组。
+
+这个全连接层有 {{ parameters.units }} 个神经元（即文件中的 `UNITS`）。
 '''
 
 REFERENCE_PY = '''\

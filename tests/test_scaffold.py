@@ -104,8 +104,10 @@ def test_new_assignment_releases_as_created(blank, tmp_path, monkeypatch, capsys
     skeleton = (folder / "perceptron.py").read_text()
     assert "NotImplementedError" in skeleton and "np.maximum" not in skeleton
     assert "UNITS = 4" in skeleton
-    readme = (folder / "README.md").read_text()
-    assert "shape `(N, 4)`" in readme and "parameters" not in readme
+    readme = (folder / "README.md").read_text()  # the course is zh_CN: README.zh_CN.md
+    assert "形状为 `(N, 4)`" in readme and "parameters" not in readme
+    english = (blank / "assignments" / "perceptron" / "README.md").read_text()
+    assert "shape `(N, {{ parameters.units }})`" in english
     assert not (folder / "tests" / "test_hidden.py").exists()
     assert "[parameters]\nunits = 4" in (folder / "assignment.toml").read_text()
 
