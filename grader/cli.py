@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from grader import data
+from grader.i18n import Domain
 from grader.ids import printable
+
+# Help is built before --lang is read: it speaks $GRADER_LANG (or the kit's, see main).
+_, _n = Domain("cli").functions()
 
 INTERRUPTED_EXIT = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
 
@@ -119,8 +123,8 @@ def _student_id(text: str) -> str:
     try:
         return validate_id(text)
     except InvalidId as exc:
-        raise argparse.ArgumentTypeError(f"{exc}; expected your student number or login, "
-                                         "e.g. 2023123456") from None
+        raise argparse.ArgumentTypeError(_("{error}; expected your student number or login, "
+                                           "e.g. 2023123456", error=exc)) from None
 
 
 def _feedback_main(args: argparse.Namespace) -> int:
@@ -317,28 +321,31 @@ def build_parser() -> argparse.ArgumentParser:
     audit.set_defaults(run=_audit_main)
 
     check = verbs.add_parser(
-        "check", help="run the public tests on your files (student)",
-        description="Run the public tests of a released assignment on the files in the "
-        "folder. Example: cd release/mlp_numpy && grader check",
+        "check", help=_("run the public tests on your files (student)"),
+        description=_("Run the public tests of a released assignment on the files in the "
+                      "folder. Example: cd release/mlp_numpy && grader check"),
     )
     check.add_argument("folder", nargs="?", type=Path, default=Path.cwd(),
-                       help="the released assignment folder, whatever it is named, or your "
-                       "notebook or .py file inside it (default: the current folder)")
+                       help=_("the released assignment folder, whatever it is named, or your "
+                              "notebook or .py file inside it (default: the current folder)"))
     check.add_argument("--dataset", choices=data.NAMES)
     check.set_defaults(run=_check_main)
 
     submit = verbs.add_parser(
-        "submit", help="pack your files and a manifest into a zip (student)",
-        description="Pack the assignment's files with a manifest (student id, file hashes, "
-        "time) into a zip to hand in. Example: grader submit --student-id 2023123456",
+        "submit", help=_("pack your files and a manifest into a zip (student)"),
+        description=_("Pack the assignment's files with a manifest (student id, file "
+                      "hashes, time) into a zip to hand in. Example: grader submit "
+                      "--student-id 2023123456"),
     )
-    submit.add_argument("folder", nargs="?", type=Path, default=Path.cwd())
+    submit.add_argument("folder", nargs="?", type=Path, default=Path.cwd(),
+                        help=_("the released assignment folder (default: the current "
+                               "folder)"))
     submit.add_argument("--student-id", required=True, type=_student_id,
-                        help="your student number or login")
-    submit.add_argument("--out", type=Path, help="the zip to write "
-                        "(default: <folder>/<assignment>-<student id>.zip)")
+                        help=_("your student number or login"))
+    submit.add_argument("--out", type=Path, help=_("the zip to write (default: "
+                                                   "<folder>/<assignment>-<student id>.zip)"))
     submit.add_argument("--no-check", action="store_true",
-                        help="do not run the public checks before packing")
+                        help=_("do not run the public checks before packing"))
     submit.set_defaults(run=_submit_main)
 
     autograde = verbs.add_parser(
@@ -487,8 +494,10 @@ def _language(value: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
         from grader import course, i18n
+
+        with i18n.speaking(_help_language(sys.argv[1:] if argv is None else argv)):
+            args = build_parser().parse_args(argv)  # --help and usage errors in the language
 
         # The language of this run: --lang, else the course's (_course_defaults) or the kit's.
         with course.selected(args.course), i18n.speaking(args.lang):
@@ -501,6 +510,34 @@ def main(argv: list[str] | None = None) -> int:
         shown = "\n".join(printable(line, limit=2000) for line in str(error).splitlines())
         print(f"grader: {shown}", file=sys.stderr)  # student ids: no terminal escapes
         return 2
+
+
+def _help_language(argv: list[str]) -> str | None:
+    """The language of the help, read before the parser exists: ``--lang``, else (with no
+    $GRADER_LANG) the released folder's for `grader check`/`submit`; None: the default."""
+    import os
+
+    from grader import i18n
+    from grader.kit.check import NotReleased, kit_language, released_folder
+
+    for index, word in enumerate(argv):
+        value = word.split("=", 1)[1] if word.startswith("--lang=") else (
+            argv[index + 1] if word == "--lang" and index + 1 < len(argv) else None)
+        if value is not None:
+            try:
+                return i18n.normalise(value)
+            except i18n.LanguageError:
+                return None  # the parser says what is wrong with it
+    if i18n.ENV_VAR in os.environ or not {"check", "submit"} & set(argv):
+        return None
+    folders = [Path(word) for word in argv if not word.startswith("-")
+               and word not in ("check", "submit")]
+    for candidate in [*folders, Path.cwd()]:
+        try:
+            return kit_language(released_folder(candidate)[0])
+        except (NotReleased, OSError):
+            continue
+    return None
 
 
 # Verbs a student runs in a released folder, and `init`, which makes a course: no course.

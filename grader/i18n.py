@@ -47,7 +47,8 @@ ENV_VAR = "GRADER_LANG"
 # The files each domain's messages are extracted from (relative to the repository root);
 # the i18n test and the pybabel commands in README read this one mapping.
 DOMAIN_SOURCES: dict[str, tuple[str, ...]] = {
-    "cli": ("grader/kit", "grader/intake", "grader/runtime", "grader/grade_record.py"),
+    "cli": ("grader/kit", "grader/intake", "grader/runtime", "grader/grade_record.py",
+            "grader/cli.py"),
     "reports": ("grader/reports", "grader/templates"),
     "checks": ("grader/checks", "grader/evaluator"),
 }

@@ -287,3 +287,27 @@ def test_zip_of_a_chinese_submit_holds_the_files(released_zh, tmp_path, capsys):
     capsys.readouterr()
     with zipfile.ZipFile(folder / "act-2023009.zip") as archive:
         assert sorted(archive.namelist()) == ["act.py", "manifest.json"]
+
+
+def test_check_help_speaks_the_kits_language(released_zh, tmp_path, capsys, monkeypatch):
+    folder = _copy(released_zh, tmp_path, solved=False)
+    monkeypatch.chdir(folder)
+    with pytest.raises(SystemExit) as done:
+        main(["check", "--help"])
+    assert done.value.code == 0 and "运行已发布作业的公开测试" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["submit", "--help"])
+    assert "你的学号或登录名" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["check", "--help", "--lang", "en"])
+    assert "the released assignment folder, whatever it is named" in capsys.readouterr().out
+    assert i18n.current_language() == "en"
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_a_refused_student_id_is_a_chinese_usage_error_shown_literally(capsys, hostile):
+    with pytest.raises(SystemExit) as done:
+        main(["--lang", "zh_CN", "submit", "--student-id", f"a/{hostile[:30]}"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2
+    assert f"a/{hostile[:30]}" in err and "应为你的学号或登录名" in err
