@@ -49,7 +49,9 @@ ENV_VAR = "GRADER_LANG"
 DOMAIN_SOURCES: dict[str, tuple[str, ...]] = {
     "cli": ("grader/kit", "grader/intake", "grader/runtime", "grader/grade_record.py",
             "grader/cli.py"),
-    "reports": ("grader/reports", "grader/templates"),
+    "reports": ("grader/reports", "grader/templates/report.html.j2",
+                "grader/templates/report.md.j2", "grader/templates/class_summary.html.j2",
+                "grader/templates/instructions.md.j2"),
     "checks": ("grader/checks", "grader/evaluator"),
 }
 COURSE_DOMAIN = "course"
@@ -194,6 +196,12 @@ class Domain:
         text = self._catalog().ngettext(singular, plural, n)
         return text.format(n=n, **params)
 
+    def jinja_callables(self) -> tuple[Callable[[str], str], Callable[[str, str, int], str]]:
+        """gettext and ngettext without formatting, for jinja2's ``install_gettext_callables``
+        (newstyle: jinja2 formats ``%(name)s`` itself, escaping values in HTML)."""
+        return (lambda message: self._catalog().gettext(message),
+                lambda singular, plural, n: self._catalog().ngettext(singular, plural, n))
+
     def functions(self) -> tuple[Callable[..., str], Callable[..., str]]:
         """``(_, _n)`` for a module: the names Babel's extractor looks for."""
         return self.gettext, self.ngettext
@@ -223,17 +231,40 @@ def babel_locale(language: str | None = None) -> Locale:
 
 
 def format_number(value: float, language: str | None = None, *,
-                  decimals: int | None = None) -> str:
-    """A number as a reader of `language` writes it (grouping, decimal sign)."""
+                  decimals: int | None = None, max_decimals: int | None = None) -> str:
+    """A number as a reader of `language` writes it (grouping, decimal sign).
+
+    Args:
+        decimals: Exactly this many decimals (``0.50``).
+        max_decimals: At most this many, trailing zeros dropped (default: Babel's 3).
+    """
     locale = babel_locale(language)
-    if decimals is None:
+    if decimals is None and max_decimals is None:
         return babel_numbers.format_decimal(value, locale=locale)
-    pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
+    if decimals is not None:
+        pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
+    else:
+        pattern = "#,##0" + ("." + "#" * max_decimals if max_decimals else "")
     return babel_numbers.format_decimal(value, format=pattern, locale=locale)
 
 
+def format_percent(fraction: float, language: str | None = None) -> str:
+    """A fraction (0.8) as a percentage a reader of `language` writes (``80%``)."""
+    return babel_numbers.format_percent(fraction, locale=babel_locale(language))
+
+
 def format_datetime(moment: datetime, language: str | None = None, *,
-                    zone: str | None = None) -> str:
-    """A date and time in the reader's language (medium format), in `zone` if given."""
-    return babel_dates.format_datetime(moment, format="medium", tzinfo=zone,
+                    zone: str | None = None, length: str = "medium") -> str:
+    """A date and time in the reader's language, in `zone` if given.
+
+    Args:
+        length: Babel's ``"short"`` or ``"medium"`` (no zone), or ``"deadline"``: the ISO date,
+            the time to the minute and the zone's name in the reader's language
+            (``2026-12-01 23:50 中国标准时间``), unambiguous wherever the reader is.
+    """
+    pattern = DEADLINE_PATTERN if length == "deadline" else length
+    return babel_dates.format_datetime(moment, format=pattern, tzinfo=zone,
                                        locale=babel_locale(language))
+
+
+DEADLINE_PATTERN = "yyyy-MM-dd HH:mm zzzz"

@@ -211,8 +211,8 @@ def test_one_keras_epoch_is_said_in_words_not_drawn_as_a_point():
     report = page(keras_case({"loss": [0.31], "accuracy": [0.91]}), config=KERAS)
     assert report.images == []
     text = report.visible
-    assert ("1 epoch (training loss 0.31, training accuracy 0.91): a curve needs at least "
-            "2 epochs") in text
+    assert ("1 epoch (training loss 0.31 and training accuracy 0.91): a curve needs at "
+            "least 2 epochs") in text
     assert "epoches" not in text
     assert "Keras recorded" in text and "build_sequential_mlp()" in text
     assert "train_one_step" not in text
@@ -255,7 +255,7 @@ def test_numpy_training_keeps_its_own_wording():
 def test_the_accuracy_line_gives_accuracy_threshold_and_budget():
     text = page(keras_case({"loss": [0.3], "accuracy": [0.9]}, accuracy=0.812),
                 config=KERAS).visible
-    assert ("Your model reached test accuracy 0.812 on 5,000 private test images; full marks "
+    assert ("Your model reached test accuracy 0.812 on 5,000 private test images. Full marks "
             "from 0.758, partial credit above 0.5. Trained: build_sequential_mlp() trained "
             "1 epoch on 10,000 images in batches of 128, at most 30 s.") in text
     assert "calibration" not in text
@@ -267,7 +267,7 @@ def test_the_accuracy_line_counts_images_from_the_confusion_matrix():
         "accuracy": {"accuracy": 0.9, "threshold": 0.8}, "confusion_matrix": matrix},
         records.KIND_PASSED)
     text = page(grade_of(outcome)).visible
-    assert "Your model reached test accuracy 0.9 on 100 private test images; full marks " \
+    assert "Your model reached test accuracy 0.9 on 100 private test images. Full marks " \
            "from 0.8." in text
 
 

@@ -32,6 +32,7 @@ from grader.intake import intake
 from grader.kit.check import PUBLIC_SUITE
 from grader.release import kit
 from grader.release.strip import find_solution_leaks, strip_file
+from grader.reports.templates_env import add_i18n, rendering_language
 from grader.results.records import Grade
 
 
@@ -119,9 +120,11 @@ def render_instructions(config: AssignmentConfig) -> str:
                              f"[parameters] defines: {defined} (the README is a jinja2 "
                              "template: {{ parameters.NAME }} shows a value of [parameters] "
                              "in assignment.toml; write {{ '{{' }} for a literal {{)") from None
-    return environment.get_template("instructions.md.j2").render(
-        config=config, body=body, install=kit.install_requirement(config),
-        language=kit.course_language(config))
+    # One template, rendered in the course's language (jinja2.ext.i18n, `reports` catalog).
+    with rendering_language(kit.course_language(config)):
+        return add_i18n(environment).get_template("instructions.md.j2").render(
+            config=config, body=body, install=kit.install_requirement(config),
+            language=kit.course_language(config))
 
 
 def instructions_source(config: AssignmentConfig) -> Path:

@@ -18,7 +18,7 @@ from grader.config import AssignmentConfig
 from grader.reports import hints, plots
 from grader.reports.inputs import ReportInput
 from grader.reports.student import readable
-from grader.reports.templates_env import environment, html_language
+from grader.reports.templates_env import environment, html_language, rendering_language
 from grader.results.records import PASSED, TestOutcome
 
 SUMMARY_HTML = "class_summary.html.j2"
@@ -86,7 +86,7 @@ def summary_context(rows: Sequence[ReportInput], *, config: AssignmentConfig,
 
     test_stats: dict[str, dict[str, Any]] = {}
     reasons: dict[str, dict[str, Any]] = {
-        reason: {"reason": reason, "text": hints.REASON_TEXT[reason], "cases": 0,
+        reason: {"reason": reason, "text": hints.reason_text(reason), "cases": 0,
                  "students": set()} for reason in hints.REASONS}
     grader_errors: list[dict[str, str]] = []
     for row in graded:
@@ -182,8 +182,8 @@ def render_class_summary(rows: Sequence[ReportInput], *, config: AssignmentConfi
             ``student_id``/``id`` and ``display_name``); those without a row are listed
             as not submitted.
         report_links: student id -> relative link to that student's report.
-        language: the course's language tag (course.toml), declared as ``<html lang>``;
-            default ``"en"``.
+        language: the course's language (course.toml: ``zh_CN`` or ``en``, also as a tag
+            ``zh-CN``), declared as ``<html lang>``; default: the language in effect.
 
     Returns:
         The HTML page.
@@ -191,6 +191,7 @@ def render_class_summary(rows: Sequence[ReportInput], *, config: AssignmentConfi
     Raises:
         ValueError: `language` is not a language tag.
     """
-    context = summary_context(rows, config=config, roster=roster, report_links=report_links,
-                              language=language)
-    return environment().get_template(SUMMARY_HTML).render(**context)
+    with rendering_language(language) as tag:
+        context = summary_context(rows, config=config, roster=roster,
+                                  report_links=report_links, language=tag)
+        return environment().get_template(SUMMARY_HTML).render(**context)

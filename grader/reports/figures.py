@@ -8,11 +8,17 @@ grade, so it is read with `plots.finite` and drawn by `plots`, which checks it a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from babel.lists import format_list
+
+from grader import i18n
 from grader.reports import plots
+
+_, _n = i18n.Domain("reports").functions()
 
 GRADIENT_ERRORS = ("gradient_error", "gradient_errors")
 GRADIENT_DIFFERENCE = "gradient_difference"
@@ -104,16 +110,24 @@ def heat_maps(case: str, figure: Any) -> list[HeatMap]:
         shown = f"{len(rows)} x {len(rows[0])}"
         whole = "x".join(map(str, shape)) if shape else shown
         missing = sum(cell is None for row in rows for cell in row)
-        caption = (f"Where {check or 'the gradient'} differs: your backward minus the "
-                   f"numerical gradient of your own forward, entry by entry (red: yours is "
-                   f"larger, blue: smaller, white: they agree)")
+        if check:
+            caption = _("Where {check} differs: your backward minus the numerical gradient of "
+                        "your own forward, entry by entry (red: yours is larger, blue: "
+                        "smaller, white: they agree)", check=check)
+        else:
+            caption = _("Where the gradient differs: your backward minus the numerical "
+                        "gradient of your own forward, entry by entry (red: yours is larger, "
+                        "blue: smaller, white: they agree)")
         if value.get("truncated") is True:
-            caption += f"; the first {shown} entries of {whole}"
+            caption = _("{caption}; the first {shown} entries of {whole}", caption=caption,
+                        shown=shown, whole=whole)
         if missing:
-            caption += (f"; {missing} entr{'y is' if missing == 1 else 'ies are'} NaN or "
-                        "infinite (hatched grey)")
+            caption = _n("{caption}; {n} entry is NaN or infinite (hatched grey)",
+                         "{caption}; {n} entries are NaN or infinite (hatched grey)", missing,
+                         caption=caption)
         png = plots.difference_heatmap_png(rows, title=check)
-        maps.append(HeatMap(case, check, plots.data_uri(png), caption + "."))
+        maps.append(HeatMap(case, check, plots.data_uri(png),
+                            _("{sentence}.", sentence=caption)))
     return maps
 
 
@@ -142,21 +156,50 @@ def accuracy_sentence(figure: Any, *, confusion: Any = None) -> str:
             images = sum(map(sum, plots.clean_matrix(confusion.get("matrix")))) or None
         except plots.FigureError:
             images = None
-    sentence = f"Your model reached test accuracy {accuracy:.4g}"
-    if images is not None:
-        sentence += f" on {images:,.0f} private test image{'' if images == 1 else 's'}"
-    if figure.get("dataset"):
-        sentence += f" ({label(figure['dataset'])[:40]})"
+    facts = {"accuracy": _decimal(accuracy)}
+    dataset = label(figure["dataset"])[:40] if figure.get("dataset") else ""
+    if images is not None and dataset:
+        sentences = [_n("Your model reached test accuracy {accuracy} on {images} private test "
+                        "image ({dataset}).", "Your model reached test accuracy {accuracy} on "
+                        "{images} private test images ({dataset}).", int(images),
+                        images=i18n.format_number(images, decimals=0), dataset=dataset,
+                        **facts)]
+    elif images is not None:
+        sentences = [_n("Your model reached test accuracy {accuracy} on {images} private test "
+                        "image.", "Your model reached test accuracy {accuracy} on {images} "
+                        "private test images.", int(images),
+                        images=i18n.format_number(images, decimals=0), **facts)]
+    elif dataset:
+        sentences = [_("Your model reached test accuracy {accuracy} ({dataset}).",
+                       dataset=dataset, **facts)]
+    else:
+        sentences = [_("Your model reached test accuracy {accuracy}.", **facts)]
     threshold = plots.finite(figure.get("threshold"), low=0.0, high=1.0)
     floor = plots.finite(figure.get("floor"), low=0.0, high=1.0)
-    if threshold is not None:
-        sentence += f"; full marks from {threshold:.4g}"
-        if floor is not None and floor < threshold:
-            sentence += f", partial credit above {floor:.4g}"
-    sentence += "."
+    if threshold is not None and floor is not None and floor < threshold:
+        sentences.append(_("Full marks from {threshold}, partial credit above {floor}.",
+                           threshold=_decimal(threshold), floor=_decimal(floor)))
+    elif threshold is not None:
+        sentences.append(_("Full marks from {threshold}.", threshold=_decimal(threshold)))
     if figure.get("trained"):
-        sentence += f" Trained: {label(figure['trained'])}."
-    return sentence
+        sentences.append(_("Trained: {what}.", what=label(figure["trained"])))
+    return functools.reduce(lambda first, second: _("{first} {second}", first=first,
+                                                    second=second), sentences)
+
+
+def _decimal(value: float) -> str:
+    """An accuracy or threshold to 4 significant digits, as the reader's language writes it."""
+    return i18n.format_number(float(f"{value:.4g}"), max_decimals=6)
+
+
+def _steps(step: str, count: float) -> str:
+    """``3 epochs``, ``50 mini-batches``; a step the suite named otherwise as ``3 × step``."""
+    n = int(count)
+    if step == "epoch":
+        return _n("{n} epoch", "{n} epochs", n)
+    if step == "mini-batch":
+        return _n("{n} mini-batch", "{n} mini-batches", n)
+    return _("{n} × {step}", n=n, step=step)
 
 
 def learning_curve(curve: Any, *, threshold: float | None, keras_build: str | None) -> Curve | None:
@@ -180,27 +223,37 @@ def learning_curve(curve: Any, *, threshold: float | None, keras_build: str | No
         return None
     step = label(curve.get("x") or "epoch")[:40]
     steps = max(len(loss), len(accuracy))
-    if keras_build:
-        caption = (f"Loss and accuracy per {step} that Keras recorded while the grader trained "
-                   f"the model your `{keras_build}()` returned")
+    if keras_build and step == "epoch":
+        caption = _("Loss and accuracy per epoch that Keras recorded while the grader trained "
+                    "the model your `{build}()` returned", build=keras_build)
+    elif keras_build:
+        caption = _("Loss and accuracy per step ({step}) that Keras recorded while the grader "
+                    "trained the model your `{build}()` returned", build=keras_build, step=step)
     elif step == "mini-batch":
-        caption = "Learning curve of your `train_one_step` on the training budget"
+        caption = _("Learning curve of your `train_one_step` on the training budget")
     else:
-        caption = "Learning curve of your training run"
-    note = f"{steps} {step if steps == 1 else plots.plural(step)}"
+        caption = _("Learning curve of your training run")
+    note = _steps(step, steps)
     epochs = plots.finite(curve.get("epochs"), low=1, high=plots.ABSURD)
     if epochs is not None and step != "epoch":
-        note += f" over {epochs:g} epoch{'' if epochs == 1 else 's'}"
+        note = _("{steps} over {epochs}", steps=note, epochs=_steps("epoch", epochs))
     if curve.get("stopped"):
-        note += f"; the run stopped early: {label(curve['stopped'])}"
+        note = _("{note}; the run stopped early: {why}", note=note,
+                 why=label(curve["stopped"]))
     drawn = max(sum(v == v for v in loss), sum(v == v for v in accuracy))  # NaN != NaN
     if drawn < MIN_CURVE_POINTS:
-        last = [f"training {name} {series[-1]:.4g}" for name, series in (("loss", loss),
-                                                                         ("accuracy", accuracy))
-                if series and series[-1] == series[-1]]
-        recorded = f" ({', '.join(last)})" if last else ""
-        note += (f"{recorded}: a curve needs at least {MIN_CURVE_POINTS} {plots.plural(step)}, "
-                 "so none is drawn")
+        last = ([_("training loss {value}", value=_decimal(loss[-1]))]
+                if loss and loss[-1] == loss[-1] else [])
+        last += ([_("training accuracy {value}", value=_decimal(accuracy[-1]))]
+                 if accuracy and accuracy[-1] == accuracy[-1] else [])
+        needed = _steps(step, MIN_CURVE_POINTS)
+        if last:
+            note = _("{note} ({recorded}): a curve needs at least {needed}, so none is drawn",
+                     note=note, needed=needed,
+                     recorded=format_list(last, locale=i18n.babel_locale()))
+        else:
+            note = _("{note}: a curve needs at least {needed}, so none is drawn", note=note,
+                     needed=needed)
         return Curve(None, caption, note)
     png = plots.learning_curve_png(curve, threshold=threshold)
     return Curve(plots.data_uri(png), caption, note)

@@ -9,6 +9,7 @@ answer: no reference code, no hidden values.
 
 from __future__ import annotations
 
+from grader.i18n import Domain, lazy
 from grader.results.records import (
     ERROR,
     KIND_CRASH,
@@ -27,6 +28,8 @@ from grader.results.records import (
     TestOutcome,
 )
 
+_, _n = Domain("reports").functions()
+
 # Why a test did not earn its points; the class summary counts failures by these, grader
 # errors first (they are the instructor's to resolve, not the student's).
 GRADER_ERROR = KIND_GRADER_ERROR
@@ -43,72 +46,98 @@ NOT_RUN = KIND_NOT_RUN
 REASONS = (GRADER_ERROR, TIME_LIMIT, TIME_BUDGET, MEMORY, CRASH, UNREADABLE, REFUSED,
            EXCEPTION, WRONG, PARTIAL, NOT_RUN)
 
+# What each reason is called where a report names it (the kind's English is its key).
+REASON_LABEL = {
+    GRADER_ERROR: lazy("grader error"),
+    TIME_LIMIT: lazy("time limit"),
+    TIME_BUDGET: lazy("time budget exhausted"),
+    MEMORY: lazy("memory"),
+    CRASH: lazy("crash"),
+    UNREADABLE: lazy("unreadable"),
+    REFUSED: lazy("refused value"),
+    EXCEPTION: lazy("exception"),
+    WRONG: lazy("wrong result"),
+    PARTIAL: lazy("partial credit"),
+    NOT_RUN: lazy("did not run"),
+}
+
+# Texts are marked with `lazy` here and translated where they are shown (`reason_text`,
+# `hint_for`), in the language in effect then.
 REASON_TEXT = {
-    GRADER_ERROR: "the grader's own code failed: not charged, the grade is provisional",
-    TIME_LIMIT: "ran past its time limit and was stopped",
-    TIME_BUDGET: "the submission's total time budget was used up",
-    MEMORY: "used more memory than allowed",
-    CRASH: "the runtime crashed or exited",
-    UNREADABLE: "the file could not be read or imported",
-    REFUSED: "a returned value could not be checked (not plain data, or too large)",
-    EXCEPTION: "your code raised an exception",
-    WRONG: "a value, shape or type differs from what was expected",
-    PARTIAL: "partial credit",
-    NOT_RUN: "the test could not run",
+    GRADER_ERROR: lazy("the grader's own code failed: not charged, the grade is provisional"),
+    TIME_LIMIT: lazy("ran past its time limit and was stopped"),
+    TIME_BUDGET: lazy("the submission's total time budget was used up"),
+    MEMORY: lazy("used more memory than allowed"),
+    CRASH: lazy("the runtime crashed or exited"),
+    UNREADABLE: lazy("the file could not be read or imported"),
+    REFUSED: lazy("a returned value could not be checked (not plain data, or too large)"),
+    EXCEPTION: lazy("your code raised an exception"),
+    WRONG: lazy("a value, shape or type differs from what was expected"),
+    PARTIAL: lazy("partial credit"),
+    NOT_RUN: lazy("the test could not run"),
 }
 
 HINTS = {
-    GRADER_ERROR: "This is the grader's fault, not yours: the check itself failed. It costs "
-                  "you nothing; your instructor will look at it and grade it again.",
-    TIME_LIMIT: "It ran past the time limit. Did you leave training running at import, or a "
-                "loop that never ends? Use the arguments you are given (epochs, batch size) "
-                "rather than your own, and vectorise with numpy instead of looping over "
-                "pixels.",
-    TIME_BUDGET: "Your code used up the total time all its calls may take together: look "
-                 "for the slowest function (an endless loop, training at import, loops "
-                 "over pixels) - the tests after it could not run.",
-    MEMORY: "It used more memory than allowed: avoid building huge intermediate arrays (an "
-            "N x N matrix, a copy of the data per batch) and free what you no longer need.",
-    CRASH: "The process running your code died or was stopped: never call exit(), "
-           "sys.exit() or os._exit() in the functions you hand in, and look for runaway "
-           "recursion or huge outputs.",
-    UNREADABLE: "Your file could not be imported: it does not parse, or it raised an error "
-                "at the top level. Fix the line shown; `python -c \"import <module>\"` in "
-                "your folder shows the same error. Only definitions and imports should run "
-                "at import; put experiments under `if __name__ == \"__main__\":`.",
-    REFUSED: "Return numpy arrays, numbers, strings, lists or dicts of the documented "
-             "shape; other objects (generators, open files, huge arrays) cannot be checked.",
-    EXCEPTION: "Your code raised the exception shown, at the line of your file in the "
-               "traceback. A NotImplementedError means the function still has the "
-               "skeleton's body.",
-    WRONG: "The message lists what was checked, what was expected and what came back. Try "
-           "the same small input by hand or in a notebook and compare step by step.",
-    PARTIAL: "Training did not reach the full-credit threshold. Look at the learning "
-             "curve: a loss that does not fall points to the gradients or the update's sign "
-             "and learning rate; a curve that is flat from the start points to the "
-             "initialisation.",
-    NOT_RUN: "This test could not run; the message says why.",
+    GRADER_ERROR: lazy(
+        "This is the grader's fault, not yours: the check itself failed. It costs you "
+        "nothing; your instructor will look at it and grade it again."),
+    TIME_LIMIT: lazy(
+        "It ran past the time limit. Did you leave training running at import, or a loop "
+        "that never ends? Use the arguments you are given (epochs, batch size) rather than "
+        "your own, and vectorise with numpy instead of looping over pixels."),
+    TIME_BUDGET: lazy(
+        "Your code used up the total time all its calls may take together: look for the "
+        "slowest function (an endless loop, training at import, loops over pixels) - the "
+        "tests after it could not run."),
+    MEMORY: lazy(
+        "It used more memory than allowed: avoid building huge intermediate arrays (an N x N "
+        "matrix, a copy of the data per batch) and free what you no longer need."),
+    CRASH: lazy(
+        "The process running your code died or was stopped: never call exit(), sys.exit() or "
+        "os._exit() in the functions you hand in, and look for runaway recursion or huge "
+        "outputs."),
+    UNREADABLE: lazy(
+        "Your file could not be imported: it does not parse, or it raised an error at the "
+        "top level. Fix the line shown; `python -c \"import <module>\"` in your folder shows "
+        "the same error. Only definitions and imports should run at import; put experiments "
+        "under `if __name__ == \"__main__\":`."),
+    REFUSED: lazy(
+        "Return numpy arrays, numbers, strings, lists or dicts of the documented shape; other "
+        "objects (generators, open files, huge arrays) cannot be checked."),
+    EXCEPTION: lazy(
+        "Your code raised the exception shown, at the line of your file in the traceback. A "
+        "NotImplementedError means the function still has the skeleton's body."),
+    WRONG: lazy(
+        "The message lists what was checked, what was expected and what came back. Try the "
+        "same small input by hand or in a notebook and compare step by step."),
+    PARTIAL: lazy(
+        "Training did not reach the full-credit threshold. Look at the learning curve: a loss "
+        "that does not fall points to the gradients or the update's sign and learning rate; a "
+        "curve that is flat from the start points to the initialisation."),
+    NOT_RUN: lazy("This test could not run; the message says why."),
 }
 
-DIAGNOSIS_HINT = ("The diagnosis above names the mistake your answer matches: fix that step "
-                  "and compare with the lecture's formula.")
+DIAGNOSIS_HINT = lazy(
+    "The diagnosis above names the mistake your answer matches: fix that step and compare "
+    "with the lecture's formula.")
 
 # Hints that need more than the kind: chosen from the outcome's figures (what was checked
 # and what came back), each only where its cause is plausible.
-GRADIENT_HINT = ("Your backward pass disagrees with the numerical gradient of your own "
-                 "forward pass, so the forward may be right and the backward wrong. The heat "
-                 "map in report.html shows which entries differ: a whole row or column points "
-                 "to a sum over the wrong axis or a missing transpose, every entry to a factor "
-                 "or a sign.")
-NON_FINITE_HINT = ("Some of your values are NaN or infinite (hatched in the heat map). "
-                   "np.exp of a large number overflows and np.log(0) is -inf: subtract the "
-                   "row's maximum before exp, and keep log's argument above 0.")
-KERAS_PARTIAL_HINT = ("The grader trained the model your build function returns, with its "
-                      "own loop, on the stated budget; the accuracy it reached is below the "
-                      "full-credit threshold. Compare your layers, activations, loss, "
-                      "optimizer and learning rate with the assignment's specification, and "
-                      "look at the learning curve: a loss that stays flat points to the "
-                      "optimizer settings or a missing activation.")
+GRADIENT_HINT = lazy(
+    "Your backward pass disagrees with the numerical gradient of your own forward pass, so "
+    "the forward may be right and the backward wrong. The heat map in report.html shows "
+    "which entries differ: a whole row or column points to a sum over the wrong axis or a "
+    "missing transpose, every entry to a factor or a sign.")
+NON_FINITE_HINT = lazy(
+    "Some of your values are NaN or infinite (hatched in the heat map). np.exp of a large "
+    "number overflows and np.log(0) is -inf: subtract the row's maximum before exp, and keep "
+    "log's argument above 0.")
+KERAS_PARTIAL_HINT = lazy(
+    "The grader trained the model your build function returns, with its own loop, on the "
+    "stated budget; the accuracy it reached is below the full-credit threshold. Compare your "
+    "layers, activations, loss, optimizer and learning rate with the assignment's "
+    "specification, and look at the learning curve: a loss that stays flat points to the "
+    "optimizer settings or a missing activation.")
 GRADIENT_FIGURES = ("gradient_error", "gradient_errors")
 DIFFERENCE_FIGURE = "gradient_difference"
 
@@ -144,16 +173,26 @@ def hint_for(outcome: TestOutcome, *, keras: bool = False) -> str:
     reason = failure_reason(outcome)
     if reason is None:
         return ""
+    hint = HINTS.get(reason, "")
     if outcome.diagnosis:
-        return DIAGNOSIS_HINT
-    if reason == WRONG:
-        if _non_finite_difference(outcome.figures):
-            return NON_FINITE_HINT
-        if _failed_gradient(outcome.figures):
-            return GRADIENT_HINT
-    if reason == PARTIAL and keras:
-        return KERAS_PARTIAL_HINT
-    return HINTS.get(reason, "")
+        hint = DIAGNOSIS_HINT
+    elif reason == WRONG and _non_finite_difference(outcome.figures):
+        hint = NON_FINITE_HINT
+    elif reason == WRONG and _failed_gradient(outcome.figures):
+        hint = GRADIENT_HINT
+    elif reason == PARTIAL and keras:
+        hint = KERAS_PARTIAL_HINT
+    return _(hint) if hint else ""
+
+
+def reason_label(reason: str | None) -> str:
+    """A reason's name (`REASONS`) in the language in effect; "" for none."""
+    return _(REASON_LABEL[reason]) if reason in REASON_LABEL else (reason or "")
+
+
+def reason_text(reason: str) -> str:
+    """What a reason means (`REASON_TEXT`), in the language in effect."""
+    return _(REASON_TEXT[reason]) if reason in REASON_TEXT else reason
 
 
 def _entries(figures: dict, names: tuple[str, ...]) -> list[dict]:

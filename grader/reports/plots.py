@@ -49,18 +49,13 @@ CLASS_NAMES = {
 }
 
 
-# Nouns a curve counts whose plural is not the rule's ("epoches" is not a word).
-_PLURALS = {"epoch": "epochs", "mini-batch": "mini-batches", "batch": "batches",
-            "step": "steps", "iteration": "iterations"}
+# The x axis of a learning curve: the same picture in every language (a figure is data).
+_AXIS_LABELS = {"epoch": "epochs", "mini-batch": "mini-batches"}
 
 
-def plural(noun: str) -> str:
-    """``mini-batch`` -> ``mini-batches``, ``epoch`` -> ``epochs``."""
-    if noun in _PLURALS:
-        return _PLURALS[noun]
-    if noun.endswith("s"):
-        return noun
-    return noun + ("es" if noun.endswith(("sh", "x")) or noun.endswith("tch") else "s")
+def axis_label(step: str) -> str:
+    """A curve's x-axis label: ``epochs``, ``mini-batches``, else the step as recorded."""
+    return _AXIS_LABELS.get(step, step)
 
 
 def data_uri(png: bytes) -> str:
@@ -240,7 +235,7 @@ def learning_curve_png(curve: Mapping[str, Any], *, threshold: float | None = No
             if min(drawn) > 0 and max(drawn) / max(min(drawn), 1e-12) > 100:
                 ax.set_yscale("log")
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel(plural(step), fontsize=9)
+        ax.set_xlabel(axis_label(step), fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
         if not values or all(math.isnan(v) for v in values):

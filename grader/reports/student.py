@@ -15,15 +15,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.config import AssignmentConfig
+from grader.i18n import Domain
 from grader.reports import figures, hints
 from grader.reports.inputs import ReportInput
-from grader.reports.templates_env import environment, html_language, when
+from grader.reports.templates_env import (
+    environment,
+    html_language,
+    percent,
+    points,
+    rendering_language,
+    when,
+)
 from grader.results.records import PASSED, Grade, PartGrade, TestOutcome
 
 STUDENT_HTML = "report.html.j2"
 STUDENT_MD = "report.md.j2"
 MESSAGE_CHARS = 2_000  # a report shows a message, not a log
 
+_, _n = Domain("reports").functions()
 _MAIN_GUARD_RE = re.compile(r"if __name__ == ['\"]__main__['\"]\s*:")
 
 
@@ -80,8 +89,15 @@ class PartView:
 
 
 def readable(test_name: str) -> str:
-    """``test_softmax_forward_huge_logits`` -> ``Softmax forward huge logits``."""
-    words = test_name.split("::")[-1].removeprefix("test_").replace("_", " ").strip()
+    """``test_softmax_forward_huge_logits`` -> ``Softmax forward huge logits`` in English;
+    in another language the test's own name (``test_softmax_forward_huge_logits``), which
+    stays an identifier rather than half-English words."""
+    from grader import i18n
+
+    function = test_name.split("::")[-1]
+    if i18n.current_language() != "en":
+        return function
+    words = function.removeprefix("test_").replace("_", " ").strip()
     return words[:1].upper() + words[1:] if words else test_name
 
 
@@ -129,7 +145,7 @@ def _test_view(name: str, cases: list[TestOutcome], max_points: float, *,
         label = case_label(case)
         reason = hints.failure_reason(case)
         if reason is not None:
-            message = _cut(case.message) or "no message was recorded"
+            message = _cut(case.message) or _("no message was recorded")
             group = groups.get(message)
             if group is None:
                 group = groups[message] = MessageGroup(
@@ -142,8 +158,8 @@ def _test_view(name: str, cases: list[TestOutcome], max_points: float, *,
             try:
                 add(view, label, case.figures, keras_build)
             except Exception as error:  # noqa: BLE001 - a bad figure costs its picture only
-                view.notes.append(f"A figure of this test could not be drawn "
-                                  f"({type(error).__name__}: {str(error)[:200]}).")
+                view.notes.append(_("A figure of this test could not be drawn ({error}).",
+                                    error=f"{type(error).__name__}: {str(error)[:200]}"))
     view.messages = list(groups.values())
     return view
 
@@ -179,8 +195,9 @@ def _training_figures(view: TestView, label: str, data: Mapping[str, Any],
             rows, matrix.get("labels"), dataset=str(matrix.get("dataset", ""))))
         total = sum(sum(row) for row in rows)
         right = sum(rows[i][i] for i in range(len(rows)))
-        view.confusion_note = (f"{right:g} of {total:g} test images classified correctly"
-                               if total else "")
+        view.confusion_note = (_n("{right} of {n} test image classified correctly",
+                                  "{right} of {n} test images classified correctly",
+                                  int(total), right=f"{right:g}") if total else "")
 
 
 def _part_views(grade: Grade, config: AssignmentConfig) -> list[PartView]:
@@ -188,8 +205,8 @@ def _part_views(grade: Grade, config: AssignmentConfig) -> list[PartView]:
     builds = keras_builds(config)
     views = [_part_view(part, descriptions.get(part.name, ""), builds) for part in grade.parts]
     if grade.unassigned:
-        views.append(_part_view(PartGrade("other tests", 0.0, 0.0, grade.unassigned),
-                                "tests that belong to no part (worth no points)", builds))
+        views.append(_part_view(PartGrade(_("other tests"), 0.0, 0.0, grade.unassigned),
+                                _("tests that belong to no part (worth no points)"), builds))
     return views
 
 
@@ -219,14 +236,14 @@ def _limits_hit(parts: Sequence[PartView]) -> list[dict[str, str]]:
 
 def _late_policy_text(config: AssignmentConfig) -> str:
     late = config.late
+    if late.policy == "percent_per_day" and late.cutoff is not None:
+        return _("{percent} of the grade per started day late; zero after {cutoff}",
+                 percent=percent(late.percent), cutoff=when(late.cutoff))
     if late.policy == "percent_per_day":
-        text = f"{late.percent:g}% of the grade per started day late"
-        if late.cutoff is not None:
-            text += f"; zero after {when(late.cutoff)}"
-        return text
+        return _("{percent} of the grade per started day late", percent=percent(late.percent))
     if late.policy == "zero_after":
-        return f"zero after {when(late.cutoff or config.due)}"
-    return "no penalty for late submissions"
+        return _("zero after {cutoff}", cutoff=when(late.cutoff or config.due))
+    return _("no penalty for late submissions")
 
 
 def student_context(report: ReportInput, *, config: AssignmentConfig,
@@ -264,8 +281,9 @@ def render_student_report(report: ReportInput, *, config: AssignmentConfig,
         report: the student's grade and its circumstances; ``grade=None`` renders a
             report saying that nothing was submitted.
         config: the assignment (title, due date, parts' descriptions, late policy).
-        language: the course's language tag (course.toml), declared as ``<html lang>``;
-            default ``"en"``.
+        language: the course's language (course.toml: ``zh_CN`` or ``en``, also as a tag
+            ``zh-CN``): the report's words, numbers and dates, declared as ``<html lang>``;
+            default: the language in effect (`grader.i18n.current_language`).
 
     Returns:
         The HTML report (self-contained: inline CSS, pictures as data URIs) and its
@@ -274,7 +292,8 @@ def render_student_report(report: ReportInput, *, config: AssignmentConfig,
     Raises:
         ValueError: `language` is not a language tag.
     """
-    context = student_context(report, config=config, language=language)
-    return StudentReport(
-        html=environment().get_template(STUDENT_HTML).render(**context),
-        markdown=environment(markdown=True).get_template(STUDENT_MD).render(**context))
+    with rendering_language(language) as tag:
+        context = student_context(report, config=config, language=tag)
+        return StudentReport(
+            html=environment().get_template(STUDENT_HTML).render(**context),
+            markdown=environment(markdown=True).get_template(STUDENT_MD).render(**context))

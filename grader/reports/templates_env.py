@@ -9,6 +9,8 @@ student text stays inert text. Both only format values; what a report shows is d
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from grader import i18n
 from grader.ids import printable
+
+_, _n = i18n.Domain("reports").functions()
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 DEFAULT_LANGUAGE = "en"
@@ -44,6 +49,20 @@ def html_language(language: str | None) -> str:
     return tag
 
 
+@contextmanager
+def rendering_language(language: str | None) -> Iterator[str]:
+    """Renders the block in `language` (a course's ``zh_CN``/``en``, or the tag ``zh-CN``),
+    else in the language in effect; yields the ``<html lang>`` tag.
+
+    Raises:
+        ValueError: `language` is not a language tag, or one nn-grader does not speak.
+    """
+    html_language(language)  # a value that is no tag at all: the message that says so
+    chosen = i18n.normalise(language) if language else i18n.current_language()
+    with i18n.speaking(chosen):
+        yield html_language(chosen)
+
+
 def _codespans(text: str) -> Markup:
     """HTML-escapes a message and shows its `backticked` names as code."""
     escaped = str(escape(text))
@@ -57,17 +76,39 @@ def _fence(text: str) -> str:
 
 
 def points(value: float) -> str:
-    """Points as a student reads them: ``7``, ``3.25``."""
-    return f"{round(value, 2):g}"
+    """Points as a student reads them, in the language in effect: ``7``, ``3.25``."""
+    return i18n.format_number(round(value, 2) + 0.0)  # + 0.0: never "-0"
 
 
 def when(value: datetime | None) -> str:
-    """A date and time with its zone, or "unknown"."""
+    """A date and time with its zone in the language in effect, or "unknown"."""
     if value is None:
-        return "unknown"
+        return _("unknown")
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.strftime("%Y-%m-%d %H:%M %Z").strip()
+    return i18n.format_datetime(value, length="deadline")
+
+
+def percent(value: float) -> str:
+    """A percentage already scaled to 0..100 (``80`` -> ``80%``), in the language in effect."""
+    return i18n.format_percent(value / 100.0)
+
+
+# A test's or part's status as a report names it (the English word is the CSS class).
+STATUS_LABEL = {"passed": i18n.lazy("passed"), "partial": i18n.lazy("partial"),
+                "failed": i18n.lazy("failed"), "error": i18n.lazy("error"),
+                "skipped": i18n.lazy("skipped")}
+
+
+def status_label(status: str) -> str:
+    """``passed``/``partial``/``failed``/... in the language in effect."""
+    return _(STATUS_LABEL[status]) if status in STATUS_LABEL else status
+
+
+def _reason_label(reason: str | None) -> str:
+    from grader.reports.hints import reason_label
+
+    return reason_label(reason)
 
 
 class Verbatim(str):
@@ -86,6 +127,16 @@ def markdown_text(value: Any) -> str:
         return value
     text = printable(" ".join(str(value).splitlines()), limit=1_000_000)
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+class _MarkdownMessage(str):
+    """A translated template sentence in the Markdown environment: jinja2 formats it with
+    ``%``, which here escapes every value (as `markdown_text`) but the sentence itself."""
+
+    def __mod__(self, values: Any) -> Verbatim:
+        if isinstance(values, dict):
+            values = {key: markdown_text(value) for key, value in values.items()}
+        return Verbatim(str.__mod__(self, values))
 
 
 def _visible_lines(value: Any) -> Verbatim:
@@ -109,6 +160,7 @@ def _environment(*, markdown: bool = False,
     """The HTML environment (autoescaped), or the Markdown one (`markdown_text` on output)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(list(dirs)),
+        extensions=["jinja2.ext.i18n"],
         autoescape=False if markdown else (lambda name: bool(name) and ".html" in name),
         finalize=markdown_text if markdown else None,
         trim_blocks=True,
@@ -119,12 +171,35 @@ def _environment(*, markdown: bool = False,
     env.filters["pts"] = points
     env.filters["when"] = when
     env.filters["fence"] = _fence
-    env.filters["pct"] = lambda v: f"{v:.0f}%"
+    env.filters["pct"] = percent
+    env.filters["num"] = lambda v, decimals=None: i18n.format_number(v, decimals=decimals)
+    # Looked up at render time, so one environment serves every language (newstyle:
+    # `%(name)s` formatted by jinja2, which escapes the values in HTML).
+    env.globals["status_label"] = status_label
+    env.globals["reason_label"] = _reason_label
+    plain, plural = i18n.Domain("reports").jinja_callables()
+    if markdown:  # our sentence is Markdown on purpose; the values in it are escaped
+        env.install_gettext_callables(lambda m: _MarkdownMessage(plain(m)),
+                                      lambda s, p, n: _MarkdownMessage(plural(s, p, n)),
+                                      newstyle=True)
+    else:
+        env.install_gettext_callables(plain, plural, newstyle=True)
     if markdown:  # what these filters print is built here from numbers, never student text
-        for name in ("pts", "when", "fence", "pct"):
+        for name in ("pts", "when", "fence", "pct", "num"):
             env.filters[name] = (lambda f: lambda *a, **k: Verbatim(f(*a, **k)))(env.filters[name])
         env.filters["verbatim"] = _visible_lines  # a fenced block's contents
         env.filters["mdcode"] = _markdown_code
+    return env
+
+
+def add_i18n(env: jinja2.Environment) -> jinja2.Environment:
+    """jinja2's i18n extension (the ``reports`` catalog, looked up at render time) and the
+    number and date filters (``pts``, ``num``, ``when``) on an environment of plain text,
+    such as the one `grader release` renders the instructions in."""
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(*i18n.Domain("reports").jinja_callables(), newstyle=True)
+    env.filters.update(pts=points, when=when, pct=percent,
+                       num=lambda v, decimals=None: i18n.format_number(v, decimals=decimals))
     return env
 
 
