@@ -205,3 +205,125 @@ def test_chinese_names_render_as_chinese(tmp_path):
         _open(tmp_path / name / "report.html", tmp_path / f"{name}.png", tmp_path / "profile")
         pictures.append((tmp_path / f"{name}.png").read_bytes())
     assert pictures[0] != pictures[1], "张伟 and 李娜 were drawn alike: no CJK glyphs"
+
+
+# -- a zh_CN class: Chinese pages, no English left over ------------------------------------------
+
+# Latin words a Chinese page keeps: the tool's name, time zones, the lecture's own English
+# terms (epoch, mini-batch, notebook: the lecture writes them so), and tolerance names.
+KEPT_LATIN = {"nn-grader", "GMT", "UTC", "epoch", "mini-batch", "notebook", "NaN", "rtol",
+              "atol", "numpy", "Keras", "traceback"}
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'’.\-]*")
+
+
+class _Prose(HTMLParser):
+    """The rendered text outside code: what must be in the page's language."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script", "code", "pre"):
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script", "code", "pre"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.text.append(data)
+
+
+def english_leftovers(html: str, allowed: set[str]) -> set[str]:
+    """Latin words in `html`'s text outside code that are neither identifiers (a ``_``, a
+    digit, an inner dot or capital: ``test_relu``, ``report.html``, ``NotImplementedError``),
+    nor `KEPT_LATIN`, nor `allowed` (the class's own names, ids, titles)."""
+    prose = _Prose()
+    prose.feed(html)
+    words = _LATIN_WORD.findall(" ".join(prose.text))
+    return {word.rstrip(".-'’") for word in words
+            if not re.search(r"[_\d]|\w\.\w|[a-z][A-Z]", word)
+            and word.rstrip(".-'’") not in KEPT_LATIN | allowed}
+
+
+def test_the_leftover_checker_finds_english_and_spares_identifiers():
+    html = ("<p>Your model reached <code>relu(x)</code> 准确率 0.62 test_relu_values "
+            "report.html NotImplementedError nn-grader epoch Wren</p><pre>raw output</pre>")
+    assert english_leftovers(html, {"Wren"}) == {"Your", "model", "reached"}
+
+
+def _class_words(*texts: str) -> set[str]:
+    return {word for text in texts for word in _LATIN_WORD.findall(text)}
+
+
+@pytest.fixture(scope="module")
+def written_zh(tmp_path_factory) -> Path:
+    """The same class as `written`, graded and reported in zh_CN (course.toml's language)."""
+    from grader import i18n
+
+    with i18n.speaking("zh_CN"):  # the hidden suite's process inherits GRADER_LANG
+        graded = grade_path(ACT, FILES / "submissions" / "wrong_relu")
+    training = TestOutcome(
+        "test_train_reaches_threshold", "test_train_reaches_threshold", FAILED, 0.1,
+        "`train` 的测试准确率为 0.6200，低于 0.7580：部分得分（0.6000 以下不得分）", 3.0,
+        {"accuracy": {"dataset": "fashion_mnist", "accuracy": 0.62, "threshold": 0.758,
+                      "floor": 0.6},
+         "learning_curve": {"loss": [2.3 * 0.98 ** i for i in range(100)],
+                            "accuracy": [min(0.9, 0.1 + 0.007 * i) for i in range(100)],
+                            "x": "mini-batch", "epochs": 1},
+         "confusion_matrix": {"dataset": "fashion_mnist", "labels": [str(c) for c in range(10)],
+                              "matrix": [[40 if i == j else (4 if j == (i + 3) % 10 else 0)
+                                          for j in range(10)] for i in range(10)]}})
+    grade = graded.grade
+    grade = Grade(grade.student_id, grade.assignment,
+                  (*grade.parts, PartGrade("training", 0.0, 0.0, (training,))),
+                  grade.execution_time_s, grade.problems, grade.skipped_statements)
+    row = from_graded(graded, config=ACT)
+    row = type(row)(**{**row.__dict__, "grade": grade, "display_name": "Wren Lee"})
+    out = tmp_path_factory.mktemp("feedback-zh")
+    feedback.write_reports([row], config=ACT, out=out, roster=[("absent1", "Cy Absent")],
+                           language="zh_CN")
+    return out
+
+
+ZH_CLASS_WORDS = _class_words(ACT.title, ACT.id, "relu sigmoid training wrong_relu absent1",
+                              "Wren Lee Cy Absent fashion_mnist")
+
+
+def test_zh_student_report_reads_in_chinese_in_chromium(written_zh, tmp_path):
+    page = _open(written_zh / "wrong_relu" / "report.html", ARTIFACTS / "zh-student-report.png",
+                 tmp_path / "profile")
+    text = page.visible
+    for needle in ("评分报告", "最终得分", "各部分得分", "提示：", "学习曲线", "混淆矩阵",
+                   "你的模型在 440 张非公开测试图像（fashion_mnist）上的准确率为 0.62",
+                   "达到 0.758 得满分", "测试图像中有 400 张分类正确"):
+        assert needle in text, needle
+    assert re.search(r"7\s*/\s*10", text)
+    html = (written_zh / "wrong_relu" / "report.html").read_text(encoding="utf-8")
+    assert html.startswith('<!DOCTYPE html>\n<html lang="zh-CN">')
+    assert english_leftovers(html, ZH_CLASS_WORDS) == set()
+    _check_references(page, written_zh / "wrong_relu")
+
+
+def test_zh_missing_report_and_class_summary_read_in_chinese_in_chromium(written_zh, tmp_path):
+    missing = _open(written_zh / "absent1" / "report.html", ARTIFACTS / "zh-missing-report.png",
+                    tmp_path / "profile")
+    assert "未提交" in missing.visible and "我们没有收到你的" in missing.visible
+    summary = _open(written_zh / "index.html", ARTIFACTS / "zh-class-summary.png",
+                    tmp_path / "profile")
+    for needle in ("全班汇总", "得分分布", "各部分通过率", "各测试通过率", "最常未通过的测试",
+                   "按原因统计的失败", "评分最慢的提交", "未提交", "2 名学生"):
+        assert needle in summary.visible, needle
+    for page in ("absent1/report.html", "index.html"):
+        html = (written_zh / page).read_text(encoding="utf-8")
+        assert english_leftovers(html, ZH_CLASS_WORDS) == set(), page
+    _check_references(summary, written_zh)
+
+
+def test_the_english_class_is_caught_by_the_leftover_checker(written):
+    """The checker is not vacuous: the same pages in English are full of leftovers."""
+    html = (written / "wrong_relu" / "report.html").read_text(encoding="utf-8")
+    assert {"final", "score", "Hint"} <= english_leftovers(html, ZH_CLASS_WORDS)
