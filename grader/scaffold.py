@@ -40,7 +40,9 @@ __all__ = ["COURSE_PARTS", "ScaffoldRefused", "init_course", "init_main", "lectu
 
 # What a course is made of; everything else (gradebook.db, graded/, feedback/, release/,
 # demo-out/, the tool's own files) stays behind.
-COURSE_PARTS = (COURSE_FILE, "assignments", REFERENCE_PACKAGE, "autograde_tests", "templates")
+# locale/: the course's catalog of its suites' messages (fixtures.course_messages)
+COURSE_PARTS = (COURSE_FILE, "assignments", REFERENCE_PACKAGE, "autograde_tests", "templates",
+                "locale")
 _CACHES = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache",
                                  ".ipynb_checkpoints", ".DS_Store", "gradebook.db*")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -359,6 +361,11 @@ TEST_PUBLIC = '''\
 import numpy as np
 
 from grader.checks.arrays import assert_close, assert_shape
+from grader.grading.fixtures import course_messages
+
+# The course's messages: English as written here, translated by the course's locale/ catalog
+# when it has one (see README, "Translations").
+_, _n = course_messages(__file__)
 
 
 def test_relu_on_a_small_example(student):
@@ -369,7 +376,8 @@ def test_relu_on_a_small_example(student):
 def test_dense_relu_shape(student):
     x, w, b = np.ones((2, 3)), np.ones((3, 5)), np.zeros(5)
     assert_shape(student.<<ID>>.dense_relu(x, w, b), (2, 5),
-                 "`dense_relu(x, w, b)` with x of shape (2, 3), w (3, 5) and b (5,)")
+                 _("`dense_relu(x, w, b)` with x of shape {x}, w {w} and b {b}",
+                   x=x.shape, w=w.shape, b=b.shape))
 '''
 
 TEST_HIDDEN = '''\

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from babel.lists import format_list
 
 import reference.mlp_numpy as ref
 from grader.calibration import NoCalibration, threshold_for
@@ -28,6 +29,8 @@ from grader.checks.mlp_weights import (
     train_under_budget,
     trained_weights,
 )
+from grader.grading.fixtures import course_messages
+from grader.i18n import babel_locale
 from grader.results.plugin import describe_exception
 
 SEEDS = (0, 1, 2)
@@ -51,6 +54,8 @@ HE_LATENT = 64
 #   so always keeping the smallest size fails too. Its weights must also classify the
 #   validation images (grader's forward pass): the model returned is the one trained.
 SEARCH_CASES = {"learning_hurts": ((40, 1, 100, 60), 1), "learning_helps": ((1, 40, 2), 40)}
+
+_, _n = course_messages(__file__)  # this suite's messages, in the course's catalog
 SEARCH_IMAGES = 1000
 SEARCH_EPOCHS = 1
 SEARCH_SEED = 2026  # the synthetic images and labels: the same for every submission
@@ -107,21 +112,22 @@ def _wrong_components(composition: Composition) -> list[str]:
     is named alone, not the layers after it.
     """
     st, ins = composition.stages, composition.inputs
-    checks = {"`FullConnectionLayer.forward` (see fc_forward)": (
-                  lambda: ins["h1"][0] @ ins["h1"][1], "h1"),
-              "`Relu.forward` (see relu_forward)": (lambda: ref.Relu().forward(ins["h1_relu"][0]),
-                                                   "h1_relu"),
-              "`Softmax.forward` (see softmax_forward)": (
+    see = "{component} (see {part})"  # the msgid below, one per component and its part
+    checks = {_("{component} (see {part})", component="`FullConnectionLayer.forward`",
+                part="fc_forward"): (lambda: ins["h1"][0] @ ins["h1"][1], "h1"),
+              _(see, component="`Relu.forward`", part="relu_forward"): (
+                  lambda: ref.Relu().forward(ins["h1_relu"][0]), "h1_relu"),
+              _(see, component="`Softmax.forward`", part="softmax_forward"): (
                   lambda: ref.Softmax().forward(ins["h2_soft"][0]), "h2_soft"),
-              "`CrossEntropy.backward` (see cross_entropy_backward)": (
+              _(see, component="`CrossEntropy.backward`", part="cross_entropy_backward"): (
                   lambda: -ins["loss_grad"][1] / (ins["loss_grad"][0] + ref.EPSILON)
                   / len(ins["loss_grad"][0]), "loss_grad"),
-              "`Softmax.backward` (see softmax_backward)": (
+              _(see, component="`Softmax.backward`", part="softmax_backward"): (
                   lambda: _reference_backward(ref.Softmax(), *ins["h2_soft_grad"]),
                   "h2_soft_grad"),
-              "`FullConnectionLayer.backward` (see fc_backward)": (
+              _(see, component="`FullConnectionLayer.backward`", part="fc_backward"): (
                   lambda: ins["W2_grad"][0].T @ ins["W2_grad"][2], "W2_grad"),
-              "`Relu.backward` (see relu_backward)": (
+              _(see, component="`Relu.backward`", part="relu_backward"): (
                   lambda: _reference_backward(ref.Relu(), *ins["h1_relu_grad"]), "h1_relu_grad")}
     return [name for name, (expected, stage) in checks.items()
             if not agrees(st[stage], expected())]
@@ -144,8 +150,8 @@ def _carried_forward(credit, composition: Composition | None, received: dict,
     if not all(agrees(value, composition.stages[name]) for name, value in received.items()):
         return False
     wrong = _wrong_components(composition)
-    credit.note(f"{what}: your model composes your layers correctly; the error is in "
-                f"{', '.join(wrong) if wrong else 'one of your layers'}")
+    credit.note(_("{what}: your model composes your layers correctly; the error is in "
+                  "{components}", what=what, components=_components(wrong)))
     return True
 
 
@@ -168,10 +174,16 @@ def _accuracy_carried_forward(student, credit, received, expected: float,
     if agrees(own, expected, rtol=0, atol=ACCURACY_EXACT) or not agrees(
             answer, own, rtol=0, atol=ACCURACY_EXACT):
         return False
-    credit.note(f"{what}: {own:g} is what your `computeAccuracy` returns for these "
-                f"probabilities and labels (expected {expected:g}); the error is in "
-                "`computeAccuracy` (see the accuracy part)")
+    credit.note(_("{what}: {own} is what your `computeAccuracy` returns for these "
+                  "probabilities and labels (expected {expected}); the error is in "
+                  "`computeAccuracy` (see the accuracy part)", what=what, own=f"{own:g}",
+                  expected=f"{expected:g}"))
     return True
+
+
+def _components(wrong: list[str]) -> str:
+    """The wrong components as a list in the reader's language, or "one of your layers"."""
+    return format_list(wrong, locale=babel_locale()) if wrong else _("one of your layers")
 
 
 def _one_hot(labels: np.ndarray) -> np.ndarray:
@@ -180,7 +192,8 @@ def _one_hot(labels: np.ndarray) -> np.ndarray:
 
 def _pair(received, what: str):
     if not isinstance(received, (tuple, list)) or len(received) != 2:
-        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair")
+        raise AssertionError(_("{what} returned {type}; expected a pair", what=what,
+                               type=type(received).__name__))
     return received
 
 
@@ -216,21 +229,23 @@ def test_fc_forward_matches_reference(student, n, d, m):
     x, w = rng.normal(size=(n, d)), rng.normal(size=(d, m))
     assert_close(student.mlp_numpy.FullConnectionLayer().forward(x, w),
                  ref.FullConnectionLayer().forward(x, w),
-                 f"`FullConnectionLayer.forward(X, W)` with X {x.shape} and W {w.shape}")
+                 _("`FullConnectionLayer.forward(X, W)` with X {x_shape} and W {w_shape}",
+                   x_shape=x.shape, w_shape=w.shape))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_relu_forward_matches_reference(student, seed):
     x = np.random.default_rng(seed).normal(size=(4, 6))
     assert_close(student.mlp_numpy.Relu().forward(x), ref.Relu().forward(x),
-                 f"`Relu.forward(x)` with x of shape {x.shape}")
+                 _("`Relu.forward(x)` with x of shape {shape}", shape=x.shape))
 
 
 @pytest.mark.parametrize("shape", [(3, 10), (1, 10), (6, 4)])
 def test_softmax_forward_matches_reference(student, shape):
     x = np.random.default_rng(sum(shape)).normal(scale=3.0, size=shape)
     _close(student.mlp_numpy.Softmax().forward(x), ref.Softmax().forward(x),
-           f"`Softmax.forward(x)` with x of shape {shape}", mlp_diagnoses.softmax_forward(x))
+           _("`Softmax.forward(x)` with x of shape {shape}", shape=shape),
+           mlp_diagnoses.softmax_forward(x))
 
 
 def test_softmax_forward_huge_logits(student):
@@ -238,8 +253,9 @@ def test_softmax_forward_huge_logits(student):
                   [HUGE_LOGIT, HUGE_LOGIT, 0.0]])
     received = student.mlp_numpy.Softmax().forward(x)
     _unless_non_finite(lambda: _close(
-        received, ref.Softmax().forward(x), "`Softmax.forward(x)` with logits of ±1000 "
-        "(subtract each row's maximum before exp)", mlp_diagnoses.softmax_forward(x)),
+        received, ref.Softmax().forward(x), _("`Softmax.forward(x)` with logits of ±1000 "
+                                              "(subtract each row's maximum before exp)"),
+        mlp_diagnoses.softmax_forward(x)),
         received, mlp_diagnoses.SOFTMAX_OVERFLOW)
 
 
@@ -251,7 +267,7 @@ def test_cross_entropy_forward_matches_reference(student, seed):
     y = _one_hot(rng.integers(0, NUM_CLASSES, size=6))
     _number(student.mlp_numpy.CrossEntropy().forward(p, y),
             float(ref.CrossEntropy().forward(p, y)),
-            "`CrossEntropy.forward(p, y)` (the batch mean) with p of shape (6, 10)",
+            _("`CrossEntropy.forward(p, y)` (the batch mean) with p of shape (6, 10)"),
             mlp_diagnoses.cross_entropy_forward(p, y), tolerance=LOSS_RTOL)
 
 
@@ -268,8 +284,8 @@ def test_cross_entropy_forward_exact_zeros(student):
     received = student.mlp_numpy.CrossEntropy().forward(p, y)
     _unless_non_finite(lambda: assert_number(
         received, float(ref.CrossEntropy().forward(p, y)),
-        "`CrossEntropy.forward(p, y)` with exact zeros in p, one on a labelled class "
-        "(log(p + EPSILON) keeps log(0) finite; 0 * log(0) is nan)", tolerance=LOSS_RTOL),
+        _("`CrossEntropy.forward(p, y)` with exact zeros in p, one on a labelled class "
+          "(log(p + EPSILON) keeps log(0) finite; 0 * log(0) is nan)"), tolerance=LOSS_RTOL),
         received, mlp_diagnoses.LOG_OF_ZERO)
     logits = np.array([[HUGE_LOGIT, 0.0, -HUGE_LOGIT], [-HUGE_LOGIT, HUGE_LOGIT, 0.0]])
     labels = np.eye(3)[[2, 1]]
@@ -277,8 +293,9 @@ def test_cross_entropy_forward_exact_zeros(student):
     expected = float(ref.CrossEntropy().forward(probabilities, labels))
     received = student.mlp_numpy.CrossEntropy().forward(probabilities, labels)
     _unless_non_finite(lambda: assert_number(
-        received, expected, "`CrossEntropy.forward(softmax(x), y)` with logits of ±1000 (a "
-        "correct softmax gives exact zeros there; the cross-entropy must stay finite)",
+        received, expected, _("`CrossEntropy.forward(softmax(x), y)` with logits of ±1000 (a "
+                              "correct softmax gives exact zeros there; the cross-entropy "
+                              "must stay finite)"),
         tolerance=LOSS_RTOL), received, mlp_diagnoses.LOG_OF_ZERO)
 
 
@@ -292,17 +309,20 @@ def test_he_initialisation(student):
         expected_std = np.sqrt(2.0 / fan_in)
         std, mean = float(np.std(w)), float(np.mean(w))
         if not abs(std / expected_std - 1) <= HE_STD_TOLERANCE:  # NaN fails too
-            message = (f"`FullConnectionModel({HE_LATENT}).{name}` has standard deviation "
-                       f"{std:.4g}; expected about {expected_std:.4g} (He initialisation: "
-                       f"normal(0, 1) / sqrt(fan_in / 2) with fan_in = {fan_in})")
+            message = _("`FullConnectionModel({latent}).{name}` has standard deviation {std}; "
+                        "expected about {expected} (He initialisation: normal(0, 1) / "
+                        "sqrt(fan_in / 2) with fan_in = {fan_in})", latent=HE_LATENT,
+                        name=name, std=f"{std:.4g}", expected=f"{expected_std:.4g}",
+                        fan_in=fan_in)
             # A std, not values: a mistake matches within the check's own tolerance.
             mistake = matching_mistake(std, mlp_diagnoses.he_init_std(name, *shape),
                                        rtol=HE_STD_TOLERANCE)
             if mistake is not None:
                 raise Diagnosed(message, mistake)
             raise AssertionError(message)
-        assert abs(mean) <= HE_MEAN_TOLERANCE * expected_std, (
-            f"`FullConnectionModel({HE_LATENT}).{name}` has mean {mean:.4g}; expected about 0")
+        assert abs(mean) <= HE_MEAN_TOLERANCE * expected_std, _(
+            "`FullConnectionModel({latent}).{name}` has mean {mean}; expected about 0",
+            latent=HE_LATENT, name=name, mean=f"{mean:.4g}")
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -312,13 +332,14 @@ def test_model_forward_matches_reference(student, credit, seed):
     expected.forward(x, y)
     model = _student_model(student, w1, w2)
     model.forward(x, y)
-    what = f"`FullConnectionModel.forward` with X {x.shape} and W1, W2 set"
+    what = _("`FullConnectionModel.forward` with X {shape} and W1, W2 set", shape=x.shape)
     received = {"h1": model.h1, "h2_soft": model.h2_soft, "loss": model.loss}
     composition = compose(student.mlp_numpy, x, y, w1, w2)
     if (composition is not None and not agrees(composition.stages["h2_soft"], expected.h2_soft)
             and _carried_forward(credit, composition, received, what)):
         return
-    assert_close(model.h1, expected.h1, f"{what}: `h1` (did you append the bias column?)")
+    assert_close(model.h1, expected.h1,
+                 _("{what}: `h1` (did you append the bias column?)", what=what))
     assert_close(model.h2_soft, expected.h2_soft, f"{what}: `h2_soft`")
     assert_number(model.loss, float(expected.loss), f"{what}: `loss`", tolerance=LOSS_RTOL)
 
@@ -332,7 +353,7 @@ def test_model_backward_matches_reference(student, credit, seed):
     model = _student_model(student, w1, w2)
     model.forward(x, y)
     model.backward(y)
-    what = "`FullConnectionModel.backward` after forward with W1, W2 set"
+    what = _("`FullConnectionModel.backward` after forward with W1, W2 set")
     received = {"W1_grad": model.W1_grad, "W2_grad": model.W2_grad}
     if not all(agrees(model_value, reference_value) for model_value, reference_value in
                ((model.W1_grad, expected.W1_grad), (model.W2_grad, expected.W2_grad))) and (
@@ -357,8 +378,8 @@ def test_compute_accuracy(student, case):
     for truth in label_sets:
         _number(student.mlp_numpy.computeAccuracy(scores, truth),
                 ref.computeAccuracy(scores, truth),
-                f"`computeAccuracy(prob, labels)` with {n} rows ({case.replace('_', ' ')}"
-                f", labelled class {int(np.argmax(truth[0]))})",
+                _("`computeAccuracy(prob, labels)` with {n} rows ({case}, labelled class "
+                  "{label})", n=n, case=case, label=int(np.argmax(truth[0]))),
                 mlp_diagnoses.accuracy(scores, truth), tolerance=ACCURACY_EXACT)
 
 
@@ -368,10 +389,10 @@ def test_preprocess(student):
     labels = rng.integers(0, NUM_CLASSES, size=6).astype(np.uint8)
     expected_x, expected_y = ref.preprocess(images, labels)
     x, y = _pair(student.mlp_numpy.preprocess(images, labels), "`preprocess(images, labels)`")
-    _close(x, expected_x, "`preprocess(images, labels)`: x (pixels / 255)",
+    _close(x, expected_x, _("`preprocess(images, labels)`: x (pixels / 255)"),
            mlp_diagnoses.preprocess(np.asarray(expected_x, dtype=np.float64)), rtol=1e-6,
            atol=1e-6)
-    _close(y, expected_y, "`preprocess(images, labels)`: y (one-hot)",
+    _close(y, expected_y, _("`preprocess(images, labels)`: y (one-hot)"),
            mlp_diagnoses.preprocess_labels(labels))
 
 
@@ -385,11 +406,14 @@ def test_train_one_step(student, credit, learning_rate):
     loss, accuracy = _pair(student.mlp_numpy.train_one_step(model, x, y, learning_rate), what)
     after = _reference_model(expected.W1, expected.W2)
     after.forward(x, y)  # what a step that measures again after its update returns
-    _number(loss, float(expected_loss), f"{what}: the batch loss (before the update)",
+    _number(loss, float(expected_loss), _("{what}: the batch loss (before the update)",
+                                          what=what),
             mlp_diagnoses.step_reported_after_update(float(after.loss)), tolerance=LOSS_RTOL)
     if not _accuracy_carried_forward(student, credit, accuracy, float(expected_accuracy),
-                                     expected.h2_soft, y, f"{what}: the batch accuracy"):
-        assert_number(accuracy, float(expected_accuracy), f"{what}: the batch accuracy",
+                                     expected.h2_soft, y,
+                                     _("{what}: the batch accuracy", what=what)):
+        assert_number(accuracy, float(expected_accuracy),
+                      _("{what}: the batch accuracy", what=what),
                       tolerance=ACCURACY_EXACT)
     if not (agrees(model.W1, expected.W1) and agrees(model.W2, expected.W2)):
         composition = compose(student.mlp_numpy, x, y, w1, w2)
@@ -397,12 +421,13 @@ def test_train_one_step(student, credit, learning_rate):
                 agrees(after, before - learning_rate * composition.stages[name])
                 for after, before, name in ((model.W1, w1, "W1_grad"), (model.W2, w2, "W2_grad"))):
             wrong = _wrong_components(composition)
-            credit.note(f"{what}: your step is right on your own model's gradients; the error "
-                        f"is in {', '.join(wrong) if wrong else 'one of your layers'}")
+            credit.note(_("{what}: your step is right on your own model's gradients; the "
+                          "error is in {components}", what=what,
+                          components=_components(wrong)))
             return
-    _close(model.W1, expected.W1, f"{what}: W1 after the step (W1 - lr * W1_grad)",
+    _close(model.W1, expected.W1, _("{what}: W1 after the step (W1 - lr * W1_grad)", what=what),
            mlp_diagnoses.train_step(w1, expected.W1_grad, learning_rate, model.W1))
-    _close(model.W2, expected.W2, f"{what}: W2 after the step (W2 - lr * W2_grad)",
+    _close(model.W2, expected.W2, _("{what}: W2 after the step (W2 - lr * W2_grad)", what=what),
            mlp_diagnoses.train_step(w2, expected.W2_grad, learning_rate, model.W2))
 
 
@@ -423,16 +448,19 @@ def test_train_one_step_consecutive_steps(student):
                                  dtype=np.float64) for name in ("W1", "W2")}
         _pair(student.mlp_numpy.train_one_step(model, x, y, CONSECUTIVE_RATE),
               "`train_one_step`")
-        what = (f"`train_one_step(model, x, y, learning_rate={CONSECUTIVE_RATE})` called "
-                f"{step} times on one model")
+        what = _n("`train_one_step(model, x, y, learning_rate={rate})` called {n} time on one "
+                  "model", "`train_one_step(model, x, y, learning_rate={rate})` called {n} times "
+                  "on one model", step, rate=CONSECUTIVE_RATE)
         for name in ("W1", "W2"):
             grad = as_array(getattr(model, f"{name}_grad"), f"{what}: `model.{name}_grad`")
-            assert np.any(grad != 0), (
-                f"{what}: `model.{name}_grad` is all zeros; expected a gradient")
+            assert np.any(grad != 0), _(
+                "{what}: `model.{name}_grad` is all zeros; expected a gradient", what=what,
+                name=name)
             try:
                 assert_close(getattr(model, name), before[name] - CONSECUTIVE_RATE * grad,
-                             f"{what}: {name} after step {step} (every step is {name} - "
-                             f"learning_rate * {name}_grad, with the learning rate given)")
+                             _("{what}: {name} after step {step} (every step is {name} - "
+                               "learning_rate * {name}_grad, with the learning rate given)",
+                               what=what, name=name, step=step))
             except AssertionError as error:
                 if step > 1:  # the first step was right: something changed between the calls
                     raise Diagnosed(str(error), mlp_diagnoses.STEP_KEEPS_STATE) from None
@@ -440,7 +468,7 @@ def test_train_one_step_consecutive_steps(student):
 
 
 def test_test_returns_accuracy(student, credit):
-    x, _, w1, w2 = _model_inputs(5)
+    x, _labels, w1, w2 = _model_inputs(5)
     x = np.concatenate([x] * 4)
     rng = np.random.default_rng(5)
     y = _one_hot(rng.integers(0, NUM_CLASSES, size=len(x)))
@@ -449,7 +477,7 @@ def test_test_returns_accuracy(student, credit):
     half = len(x) // 2  # half the labels agree with the model, so the accuracy is not ~0.1
     y[:half] = _one_hot(np.argmax(probe.h2_soft[:half], axis=1))
     expected = ref.test(_reference_model(w1, w2), x, y)
-    what = f"`test(model, x, y)` with {len(x)} images and W1, W2 set"
+    what = _("`test(model, x, y)` with {n} images and W1, W2 set", n=len(x))
     received = student.mlp_numpy.test(_student_model(student, w1, w2), x, y)
     if not _accuracy_carried_forward(student, credit, received, expected, probe.h2_soft, y,
                                      what):
@@ -475,7 +503,7 @@ def _learning_curve(student, x, y, latent, epochs, batch_size, learning_rate):
     try:
         model = student.mlp_numpy.FullConnectionModel(latent)
         order = np.random.default_rng(0)
-        for _ in range(epochs):
+        for _epoch in range(epochs):
             batches = order.permutation(len(x))
             for start in range(0, len(x), batch_size):
                 batch = batches[start:start + batch_size]
@@ -497,17 +525,20 @@ def _threshold(assignment, thresholds, dataset, device, credit) -> tuple[float, 
                                    device)
     except NoCalibration as exc:
         if f"{dataset.name}_accuracy" not in thresholds:
-            pytest.skip(f"no accuracy threshold for {dataset.name} on the {device}: {exc}")
-        credit.note(f"threshold from assignment.toml's [thresholds], an estimate ({exc})")
+            pytest.skip(_("no accuracy threshold for {dataset} on the {device}: {error}",
+                          dataset=dataset.name, device=device, error=exc))
+        credit.note(_("threshold from assignment.toml's [thresholds], an estimate ({error})",
+                      error=exc))
         return (thresholds[f"{dataset.name}_accuracy"],
                 thresholds[f"{dataset.name}_accuracy_floor"])
-    credit.note(f"threshold {calibrated.value:.4f} from calibration {calibrated.source}")
+    credit.note(_("threshold {value} from calibration {source}",
+                  value=f"{calibrated.value:.4f}", source=calibrated.source))
     return calibrated.value, calibrated.floor
 
 
 def test_train_reaches_threshold(student, assignment, dataset, device, budgets, parameters,
                                  thresholds, credit, figure, private_split):
-    x, y, _, _ = data = budget_data(dataset, budgets)
+    x, y, _xv, _yv = data = budget_data(dataset, budgets)
     epochs = int(budgets["train_epochs"])
     latent = int(parameters["latent_dims"][0])  # the task's first hidden size
     # The one protocol of this test and of `grader calibrate mlp_numpy`: the trained weights
@@ -525,8 +556,9 @@ def test_train_reaches_threshold(student, assignment, dataset, device, budgets, 
         .reshape(NUM_CLASSES, NUM_CLASSES).tolist()})
     figure("learning_curve", _learning_curve(student, x, y, latent, min(epochs, CURVE_EPOCHS),
                                              int(budgets["batch_size"]), budgets["learning_rate"]))
-    budget = (f"`train` with latent_dims=({latent},), {epochs} epochs on {len(x):,} "
-              f"{dataset.name} images")
+    budget = _n("`train` with latent_dims=({latent},), {n} epoch on {images} {dataset} images",
+                "`train` with latent_dims=({latent},), {n} epochs on {images} {dataset} images",
+                epochs, latent=latent, images=f"{len(x):,}", dataset=dataset.name)
     score_accuracy(accuracy, threshold=threshold, floor=floor, what=budget, credit=credit,
                    figure=figure, images=len(split.labels), dataset=dataset.name)
 
@@ -553,8 +585,8 @@ def _search_data(case: str) -> tuple[np.ndarray, ...]:
     validation_images, validation_classes = banded(SEARCH_IMAGES)
     wrong = (validation_classes + rng.integers(1, NUM_CLASSES, size=SEARCH_IMAGES)) % NUM_CLASSES
     labels = wrong if case == "learning_hurts" else validation_classes
-    x, _ = ref.preprocess(images, classes)
-    xv, _ = ref.preprocess(validation_images, labels)
+    x, _y = ref.preprocess(images, classes)
+    xv, _yv = ref.preprocess(validation_images, labels)
     return (x.astype(np.float64), _one_hot(classes), xv.astype(np.float64), _one_hot(labels),
             validation_images)
 
@@ -563,28 +595,33 @@ def _search_data(case: str) -> tuple[np.ndarray, ...]:
 def test_train_keeps_best_latent_dims(student, budgets, case):
     dims, best = SEARCH_CASES[case]
     x, y, xv, yv, validation_images = _search_data(case)
-    what = f"`train(..., latent_dims={dims}, epochs={SEARCH_EPOCHS})`"
+    what = f"`train(..., latent_dims={dims}, epochs={SEARCH_EPOCHS})`"  # code: not translated
     model = student.mlp_numpy.train(x, y, xv, yv, latent_dims=dims, epochs=SEARCH_EPOCHS,
                                     batch_size=int(budgets["batch_size"]),
                                     learning_rate=budgets["learning_rate"], seed=0,
                                     verbose=False)
-    w2 = as_array(model.W2, f"{what}: the returned model's `W2`")
+    w2 = as_array(model.W2, _("{what}: the returned model's `W2`", what=what))
     kept = w2.shape[0] if w2.ndim == 2 and w2.shape[1] == NUM_CLASSES else None
-    others = ("the larger sizes are best on the training split and the 1-unit model is best "
-              "on the validation split" if case == "learning_hurts" else
-              f"the {best}-unit model is best on the validation split")
-    message = (
-        f"{what} returned a model with W2 of shape {w2.shape}; expected ({best}, "
-        f"{NUM_CLASSES}), the size with the best validation accuracy. On these data {others}: "
-        "choose by validation accuracy and return the best model, not the first, the last "
-        "or the smallest one tried")
+    facts = {"what": what, "shape": w2.shape, "best": best, "classes": NUM_CLASSES}
+    message = _(
+        "{what} returned a model with W2 of shape {shape}; expected ({best}, {classes}), the "
+        "size with the best validation accuracy. On these data the larger sizes are best on "
+        "the training split and the 1-unit model is best on the validation split: choose by "
+        "validation accuracy and return the best model, not the first, the last or the "
+        "smallest one tried", **facts) if case == "learning_hurts" else _(
+        "{what} returned a model with W2 of shape {shape}; expected ({best}, {classes}), the "
+        "size with the best validation accuracy. On these data the {best}-unit model is best "
+        "on the validation split: choose by validation accuracy and return the best model, "
+        "not the first, the last or the smallest one tried", **facts)
     if kept != best and kept in dims:
         raise Diagnosed(message, mlp_diagnoses.SEARCH_NOT_BY_VALIDATION)
     assert kept == best, message
-    weights = trained_weights(model.W1, w2, hidden=best, what=f"the model {what} returned")
+    weights = trained_weights(model.W1, w2, hidden=best,
+                              what=_("the model {what} returned", what=what))
     if case == "learning_helps":
         accuracy = float(np.mean(predict(weights, validation_images) == np.argmax(yv, axis=1)))
-        assert accuracy >= SEARCH_TRAINED_ACCURACY, (
-            f"the {best}-unit model {what} returned classifies {accuracy:.2f} of the validation "
-            f"images correctly; expected at least {SEARCH_TRAINED_ACCURACY:g}, as the model "
-            "trained in the search does: return the trained model, not a new one")
+        assert accuracy >= SEARCH_TRAINED_ACCURACY, _(
+            "the {best}-unit model {what} returned classifies {accuracy} of the validation "
+            "images correctly; expected at least {expected}, as the model trained in the "
+            "search does: return the trained model, not a new one", best=best, what=what,
+            accuracy=f"{accuracy:.2f}", expected=f"{SEARCH_TRAINED_ACCURACY:g}")

@@ -26,6 +26,7 @@ from grader.checks.gradients import (
     numerical_vjp,
 )
 from grader.checks.mlp_composition import agrees, compose
+from grader.grading.fixtures import course_messages
 
 SEEDS = (0, 1, 2)  # each gradient check runs on three random draws
 FC_SHAPE = (3, 4, 5)  # N, D, M: small and non-square so a missing transpose shows
@@ -44,6 +45,8 @@ INPUT_DIMS = 784
 NUM_CLASSES = 10
 DOUBLE = 2.0  # the shape checks compare a layer's output for x and for DOUBLE * x
 
+_, _n = course_messages(__file__)  # this suite's messages, in the course's catalog
+
 
 def _require_gradient(report, what: str, figure, wrt: str = "its input", *, received=None,
                       expected=None, mistakes=()) -> None:
@@ -59,7 +62,7 @@ def _require_gradient(report, what: str, figure, wrt: str = "its input", *, rece
         raise AssertionError(message)
     worst = mlp_diagnoses.worst_entries(received, expected)
     if worst:
-        message += f"; largest differences: {worst}"
+        message = _("{message}; largest differences: {worst}", message=message, worst=worst)
     difference = mlp_diagnoses.difference_figure(what, received, expected)
     if difference is not None:
         figure("gradient_difference", difference)
@@ -84,15 +87,16 @@ def _shape(received, shape: tuple[int, ...], what: str, mistakes=()) -> np.ndarr
 
 def _require_dependence(first, second, what: str, inputs: str) -> None:
     first, second = as_array(first, what), as_array(second, what)
-    assert first.shape != second.shape or not np.allclose(first, second), (
-        f"{what} returned the same output for {inputs}; expected an output computed from "
-        "its input")
+    assert first.shape != second.shape or not np.allclose(first, second), _(
+        "{what} returned the same output for {inputs}; expected an output computed from its "
+        "input", what=what, inputs=inputs)
 
 
 def _pair(received, what: str):
     if not isinstance(received, (tuple, list)) or len(received) != 2:
         kind = type(received).__name__
-        raise AssertionError(f"{what} returned {kind}; expected a pair (grad_X, grad_W)")
+        raise AssertionError(_("{what} returned {kind}; expected a pair (grad_X, grad_W)",
+                               what=what, kind=kind))
     return received
 
 
@@ -105,7 +109,8 @@ def test_layer_output_shapes(student):
     n, d, k = FC_SHAPE
     x, w = np.ones((n, d)), np.ones((d, k))
     assert_shape(m.FullConnectionLayer().forward(x, w), (n, k),
-                 f"`FullConnectionLayer.forward(X, W)` with X {x.shape} and W {w.shape}")
+                 _("`FullConnectionLayer.forward(X, W)` with X {x_shape} and W {w_shape}",
+                   x_shape=x.shape, w_shape=w.shape))
     layer = m.FullConnectionLayer()
     layer.forward(x, w)
     grad_x, grad_w = _pair(layer.backward(np.ones((n, k))), "`FullConnectionLayer.backward`")
@@ -113,39 +118,43 @@ def test_layer_output_shapes(student):
     _shape(grad_x, x.shape, "`FullConnectionLayer.backward` (grad_X)", known["grad_X"])
     _shape(grad_w, w.shape, "`FullConnectionLayer.backward` (grad_W)", known["grad_W"])
     logits = np.arange(15.0).reshape(ACT_SHAPE)
-    relu = assert_shape(m.Relu().forward(logits), ACT_SHAPE, f"`Relu.forward` on shape {ACT_SHAPE}")
+    relu = assert_shape(m.Relu().forward(logits), ACT_SHAPE,
+                        _("`Relu.forward` on shape {shape}", shape=ACT_SHAPE))
     probs = assert_shape(m.Softmax().forward(logits), ACT_SHAPE,
-                         f"`Softmax.forward` on shape {ACT_SHAPE}")
+                         _("`Softmax.forward` on shape {shape}", shape=ACT_SHAPE))
     sums = probs.sum(axis=1)
-    assert np.allclose(sums, 1.0), (
-        f"`Softmax.forward`: each row must sum to 1; row sums are {np.round(sums, 4).tolist()}")
+    assert np.allclose(sums, 1.0), _(
+        "`Softmax.forward`: each row must sum to 1; row sums are {sums}",
+        sums=np.round(sums, 4).tolist())
     # A layer that returns the same output whatever its input has the right shape and
     # nothing else: it earns nothing here.
     _require_dependence(m.FullConnectionLayer().forward(x, w),
                         m.FullConnectionLayer().forward(DOUBLE * x, w),
-                        "`FullConnectionLayer.forward`", "X = ones and X = 2 * ones")
+                        "`FullConnectionLayer.forward`", _("X = ones and X = 2 * ones"))
     _require_dependence(relu, m.Relu().forward(logits + 1.0), "`Relu.forward`",
-                        "x and x + 1 (all positive)")
+                        _("x and x + 1 (all positive)"))
     _require_dependence(probs, m.Softmax().forward(logits * DOUBLE), "`Softmax.forward`",
-                        "x and 2 * x")
+                        _("x and 2 * x"))
 
 
 def test_model_weight_shapes(student):
     model = student.mlp_numpy.FullConnectionModel(MODEL_LATENT)
     if as_array(model.W1, "`W1`").shape == (INPUT_DIMS, MODEL_LATENT):
-        raise Diagnosed(f"`FullConnectionModel({MODEL_LATENT}).W1` has shape "
-                        f"({INPUT_DIMS}, {MODEL_LATENT}); expected ({INPUT_DIMS + 1}, "
-                        f"{MODEL_LATENT})", mlp_diagnoses.NO_BIAS_COLUMN)
+        raise Diagnosed(_("`FullConnectionModel({latent}).W1` has shape ({inputs}, {latent}); "
+                          "expected ({rows}, {latent})", latent=MODEL_LATENT, inputs=INPUT_DIMS,
+                          rows=INPUT_DIMS + 1), mlp_diagnoses.NO_BIAS_COLUMN)
     w1 = assert_shape(model.W1, (INPUT_DIMS + 1, MODEL_LATENT),
-                      f"`FullConnectionModel({MODEL_LATENT}).W1` (784 pixels + the bias column)")
+                      _("`FullConnectionModel({latent}).W1` (784 pixels + the bias column)",
+                        latent=MODEL_LATENT))
     w2 = assert_shape(model.W2, (MODEL_LATENT, NUM_CLASSES),
                       f"`FullConnectionModel({MODEL_LATENT}).W2`")
     for name, weight in (("W1", w1), ("W2", w2)):
         # Equal weights make every hidden unit compute the same thing: nothing to learn with.
         if np.ptp(weight) == 0:
             raise Diagnosed(
-                f"`FullConnectionModel({MODEL_LATENT}).{name}` has every entry equal to "
-                f"{float(weight.flat[0]):g}; expected random initial weights",
+                _("`FullConnectionModel({latent}).{name}` has every entry equal to {value}; "
+                  "expected random initial weights", latent=MODEL_LATENT, name=name,
+                  value=f"{float(weight.flat[0]):g}"),
                 mlp_diagnoses.EQUAL_INITIAL_WEIGHTS)
 
 
@@ -254,7 +263,7 @@ def test_model_gradients_match_numerical_gradient(student, figure, credit, seed)
 
     for name, weight in (("W1", w1), ("W2", w2)):
         analytic, numerical = [], []
-        for _ in range(MODEL_DIRECTIONS):
+        for _direction in range(MODEL_DIRECTIONS):
             v = rng.normal(size=weight.shape)
             v /= np.linalg.norm(v)
             moved = [(w1 + s * STEP * v, w2) if name == "W1" else (w1, w2 + s * STEP * v)
@@ -263,9 +272,10 @@ def test_model_gradients_match_numerical_gradient(student, figure, credit, seed)
             analytic.append(float(np.sum(grads[name] * v)))
         report = check_gradient(name, np.array(analytic), np.array(numerical))
         if not report.passed and composes:
-            credit.note(f"`FullConnectionModel.backward` ({name}_grad): your model composes "
-                        "your layers correctly; the error is in a layer's backward (see "
-                        "fc_backward, relu_backward, softmax_backward, cross_entropy_backward)")
+            credit.note(_("`FullConnectionModel.backward` ({name}_grad): your model composes "
+                          "your layers correctly; the error is in a layer's backward (see "
+                          "fc_backward, relu_backward, softmax_backward, "
+                          "cross_entropy_backward)", name=name))
             continue
         _require_gradient(report, f"`FullConnectionModel.backward` ({name}_grad)", figure,
                           wrt=name)

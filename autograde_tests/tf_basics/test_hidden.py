@@ -16,6 +16,7 @@ import pytest
 import reference.tf_basics as ref
 from grader.checks.arrays import as_array, assert_close, assert_number
 from grader.checks.diagnose import Diagnosed, Mistake, matching_mistake
+from grader.grading.fixtures import course_messages
 from grader.runtime.errors import StudentError
 from grader.runtime.protocol import Callable
 
@@ -24,6 +25,8 @@ TF_RTOL = 1e-5  # a student may compute gradients in float32
 FIT_TOLERANCE = 1e-3  # float32 training against the float64 trajectory
 FIT_SHORT_EPOCHS = 5  # few steps: the trajectory, not the optimum, shows the update rule
 
+_, _n = course_messages(__file__)  # this suite's messages, in the course's catalog
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return ref.sigmoid(x)
@@ -31,8 +34,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _overflow(function: str, formula: str) -> Mistake:
     """Non-finite values where the right answer is finite: exp of a large number overflowed."""
-    return Mistake(f"{function}_overflow", f"Your `{function}` returns inf or nan at large "
-                   f"inputs: exp(1000) overflows; {formula}.", lambda: None)
+    return Mistake(f"{function}_overflow", _("Your `{function}` returns inf or nan at large "
+                                             "inputs: exp(1000) overflows; {formula}.",
+                                             function=function, formula=formula), lambda: None)
 
 
 def _check(received, expected: np.ndarray, what: str, mistakes=(), overflow=None) -> None:
@@ -54,16 +58,19 @@ def _check(received, expected: np.ndarray, what: str, mistakes=(), overflow=None
 
 
 def SIGMOID_MISTAKES(x: np.ndarray) -> list[Mistake]:  # noqa: N802 - reads as a table
-    return [Mistake("sigmoid_sign_slip", "Your `sigmoid` computes 1 / (1 + exp(x)), which is "
-                    "1 - sigmoid(x): the exponent is -x, sigmoid(x) = 1 / (1 + exp(-x)).",
+    return [Mistake("sigmoid_sign_slip", _("Your `sigmoid` computes 1 / (1 + exp(x)), which is "
+                                           "1 - sigmoid(x): the exponent is -x, "
+                                           "sigmoid(x) = 1 / (1 + exp(-x))."),
                     lambda: 1 - ref.sigmoid(x))]
 
 
 def SOFTMAX_MISTAKES(x: np.ndarray, axis: int) -> list[Mistake]:  # noqa: N802
     others = [a for a in range(-x.ndim, 0) if a != (axis if axis < 0 else axis - x.ndim)]
-    return [Mistake("softmax_wrong_axis", f"Your `softmax` normalises along axis {other} "
-                    f"instead of axis={axis}: sum exp(x) along the `axis` argument, with "
-                    "keepdims=True.", lambda other=other: ref.softmax(x, axis=other))
+    return [Mistake("softmax_wrong_axis", _("Your `softmax` normalises along axis {other} "
+                                            "instead of axis={axis}: sum exp(x) along the "
+                                            "`axis` argument, with keepdims=True.",
+                                            other=other, axis=axis),
+                    lambda other=other: ref.softmax(x, axis=other))
             for other in others]
 
 
@@ -86,28 +93,32 @@ def _steps_by_pool_size(x: np.ndarray, pool_size: int, stride: int, reduce) -> n
 
 def _pool_mistakes(name: str, x, pool_size: int, stride: int, own, other) -> list[Mistake]:
     reduce = np.max if name == "max_pool2d" else np.mean
-    steps = (f"Your `{name}` steps by `pool_size` instead of `stride`: window (i, j) starts "
-             "at (i * stride, j * stride), top = i * stride, left = j * stride; the two are "
-             "equal only when stride == pool_size.")
+    steps = _("Your `{name}` steps by `pool_size` instead of `stride`: window (i, j) starts "
+              "at (i * stride, j * stride), top = i * stride, left = j * stride; the two are "
+              "equal only when stride == pool_size.", name=name)
     return [
         Mistake(f"{name}_stride_is_pool_size", steps, lambda: own(x, pool_size, pool_size)),
         Mistake(f"{name}_stride_is_pool_size", steps,
                 lambda: _steps_by_pool_size(x, pool_size, stride, reduce)),
-        Mistake(f"{name}_output_size", f"Your `{name}` drops the last window: the output has "
-                "(H - pool_size) // stride + 1 rows (and the same for columns); the + 1 is "
-                "missing.", lambda: own(x, pool_size, stride)[:-1, :-1]),
-        Mistake(f"{name}_window_short", f"Your `{name}`'s windows are one row and one column "
-                "short: slice x[top:top + pool_size, left:left + pool_size].",
+        Mistake(f"{name}_output_size", _("Your `{name}` drops the last window: the output has "
+                                         "(H - pool_size) // stride + 1 rows (and the same for "
+                                         "columns); the + 1 is missing.", name=name),
+                lambda: own(x, pool_size, stride)[:-1, :-1]),
+        Mistake(f"{name}_window_short", _("Your `{name}`'s windows are one row and one column "
+                                          "short: slice x[top:top + pool_size, "
+                                          "left:left + pool_size].", name=name),
                 lambda: _window_short(x, pool_size, stride, reduce)),
-        Mistake(f"{name}_wrong_reduction", f"Your `{name}` takes the "
-                f"{'mean' if name == 'max_pool2d' else 'maximum'} of each window; expected the "
-                f"{'maximum' if name == 'max_pool2d' else 'mean'}.",
+        Mistake(f"{name}_wrong_reduction",
+                _("Your `{name}` takes the mean of each window; expected the maximum.", name=name)
+                if name == "max_pool2d" else
+                _("Your `{name}` takes the maximum of each window; expected the mean.", name=name),
                 lambda: other(x, pool_size, stride)),
     ] + ([] if name == "max_pool2d" else [
-        Mistake("avg_pool2d_truncated", "Your `avg_pool2d` rounds each mean down (floor "
-                "division, //): the slide shows 36 for a window whose mean is 36.5 only "
-                "because it prints whole numbers; the mean is sum(window) / pool_size^2, "
-                "not rounded.", lambda: np.floor(own(x, pool_size, stride)))])
+        Mistake("avg_pool2d_truncated", _("Your `avg_pool2d` rounds each mean down (floor "
+                                          "division, //): the slide shows 36 for a window whose "
+                                          "mean is 36.5 only because it prints whole numbers; "
+                                          "the mean is sum(window) / pool_size^2, not rounded."),
+                lambda: np.floor(own(x, pool_size, stride)))])
 
 
 # Analytic gradients of the summed grader-side functions in grader.runtime.callables.
@@ -124,22 +135,24 @@ GRADIENTS = {
 @pytest.mark.parametrize("shape", [(3, 4), (7,), (2, 3, 2)])
 def test_sigmoid_values(student, shape):
     x = np.random.default_rng(len(shape)).normal(scale=4.0, size=shape)
-    _check(student.tf_basics.sigmoid(x), ref.sigmoid(x), f"`sigmoid(x)` with x of shape {shape}",
-           SIGMOID_MISTAKES(x))
+    _check(student.tf_basics.sigmoid(x), ref.sigmoid(x),
+           _("`sigmoid(x)` with x of shape {shape}", shape=shape), SIGMOID_MISTAKES(x))
 
 
 def test_sigmoid_huge_inputs(student):
     x = np.array([-HUGE, -50.0, 0.0, 50.0, HUGE])
     _check(student.tf_basics.sigmoid(x), ref.sigmoid(x),
-           "`sigmoid(x)` at x = [-1000, -50, 0, 50, 1000] (use exp(-|x|))", SIGMOID_MISTAKES(x),
-           overflow=_overflow("sigmoid", "use exp(-|x|), which never overflows"))
+           _("`sigmoid(x)` at x = [-1000, -50, 0, 50, 1000] (use exp(-|x|))"),
+           SIGMOID_MISTAKES(x),
+           overflow=_overflow("sigmoid", _("use exp(-|x|), which never overflows")))
 
 
 @pytest.mark.parametrize("shape", [(3, 4), (5,), (2, 2, 3)])
 def test_relu_values(student, shape):
     x = np.random.default_rng(len(shape)).normal(size=shape)
     x.flat[0] = 0.0
-    assert_close(student.tf_basics.relu(x), ref.relu(x), f"`relu(x)` with x of shape {shape}")
+    assert_close(student.tf_basics.relu(x), ref.relu(x),
+                 _("`relu(x)` with x of shape {shape}", shape=shape))
 
 
 @pytest.mark.parametrize("shape", [(3, 4), (6,)])
@@ -147,33 +160,36 @@ def test_tanh_values(student, shape):
     x = np.random.default_rng(len(shape)).normal(scale=2.0, size=shape)
     x.flat[-1] = HUGE
     _check(student.tf_basics.tanh(x), ref.tanh(x),
-           f"`tanh(x)` with x of shape {shape} (one entry is 1000)",
-           [Mistake("tanh_is_tanh_of_half", "Your `tanh` computes 2 * sigmoid(x) - 1, which is "
-                    "tanh(x / 2); tanh(x) = 2 * sigmoid(2x) - 1.", lambda: np.tanh(x / 2))],
-           overflow=_overflow("tanh", "use np.tanh, or 2 * sigmoid(2x) - 1 with a stable "
-                              "sigmoid"))
+           _("`tanh(x)` with x of shape {shape} (one entry is 1000)", shape=shape),
+           [Mistake("tanh_is_tanh_of_half", _("Your `tanh` computes 2 * sigmoid(x) - 1, which "
+                                              "is tanh(x / 2); tanh(x) = 2 * sigmoid(2x) - 1."),
+                    lambda: np.tanh(x / 2))],
+           overflow=_overflow("tanh", _("use np.tanh, or 2 * sigmoid(2x) - 1 with a stable "
+                                        "sigmoid")))
 
 
 @pytest.mark.parametrize("shape", [(4, 6), (1, 5), (7,)])
 def test_softmax_default_axis(student, shape):
     x = np.random.default_rng(sum(shape)).normal(scale=3.0, size=shape)
     _check(student.tf_basics.softmax(x), ref.softmax(x),
-           f"`softmax(x)` with x of shape {shape} (axis=-1)", SOFTMAX_MISTAKES(x, -1))
+           _("`softmax(x)` with x of shape {shape} (axis=-1)", shape=shape),
+           SOFTMAX_MISTAKES(x, -1))
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
 def test_softmax_axis(student, axis):
     x = np.random.default_rng(axis + 5).normal(size=(3, 4, 5))
     _check(student.tf_basics.softmax(x, axis=axis), ref.softmax(x, axis=axis),
-           f"`softmax(x, axis={axis})` with x of shape (3, 4, 5)", SOFTMAX_MISTAKES(x, axis))
+           _("`softmax(x, axis={axis})` with x of shape (3, 4, 5)", axis=axis),
+           SOFTMAX_MISTAKES(x, axis))
 
 
 def test_softmax_huge_logits(student):
     x = np.array([[HUGE, 0.0, -HUGE], [HUGE, HUGE, 0.0], [-HUGE, -HUGE, -HUGE]])
     _check(student.tf_basics.softmax(x), ref.softmax(x),
-           "`softmax(x)` with logits of ±1000 (subtract the maximum first)",
-           overflow=_overflow("softmax", "subtract the maximum along the axis first "
-                              "(softmax(x) = softmax(x - max x))"))
+           _("`softmax(x)` with logits of ±1000 (subtract the maximum first)"),
+           overflow=_overflow("softmax", _("subtract the maximum along the axis first "
+                                           "(softmax(x) = softmax(x - max x))")))
 
 
 POOL_CASES = [  # (input shape, pool_size, stride)
@@ -189,7 +205,8 @@ def test_max_pool(student, shape, pool_size, stride):
     x = np.random.default_rng(sum(shape) + pool_size).normal(size=shape)
     _check(student.tf_basics.max_pool2d(x, pool_size, stride),
            ref.max_pool2d(x, pool_size, stride),
-           f"`max_pool2d(x, pool_size={pool_size}, stride={stride})` with x of shape {shape}",
+           _("`max_pool2d(x, pool_size={pool_size}, stride={stride})` with x of shape {shape}",
+             pool_size=pool_size, stride=stride, shape=shape),
            _pool_mistakes("max_pool2d", x, pool_size, stride, ref.max_pool2d, ref.avg_pool2d))
 
 
@@ -198,7 +215,8 @@ def test_avg_pool(student, shape, pool_size, stride):
     x = np.random.default_rng(sum(shape) + pool_size).normal(size=shape)
     _check(student.tf_basics.avg_pool2d(x, pool_size, stride),
            ref.avg_pool2d(x, pool_size, stride),
-           f"`avg_pool2d(x, pool_size={pool_size}, stride={stride})` with x of shape {shape}",
+           _("`avg_pool2d(x, pool_size={pool_size}, stride={stride})` with x of shape {shape}",
+             pool_size=pool_size, stride=stride, shape=shape),
            _pool_mistakes("avg_pool2d", x, pool_size, stride, ref.avg_pool2d, ref.max_pool2d))
 
 
@@ -212,30 +230,35 @@ def test_conv2d(student, shape, kernel_shape, bias):
     rng = np.random.default_rng(sum(shape) + sum(kernel_shape))
     x, kernel = rng.normal(size=shape), rng.normal(size=kernel_shape)
     _check(student.tf_basics.conv2d(x, kernel, bias), ref.conv2d(x, kernel, bias),
-           f"`conv2d(x, kernel, bias={bias:g})` with x {shape} and kernel {kernel_shape} "
-           "(cross-correlation: the kernel is not flipped)", [
-               Mistake("conv2d_flipped_kernel", "Your `conv2d` flips the kernel (a true "
-                       "convolution); the lecture's layer computes the cross-correlation "
-                       "out[u, v] = sum_ij kernel[i, j] * x[u + i, v + j] + bias.",
+           _("`conv2d(x, kernel, bias={bias})` with x {shape} and kernel {kernel_shape} "
+             "(cross-correlation: the kernel is not flipped)", bias=f"{bias:g}", shape=shape,
+             kernel_shape=kernel_shape), [
+               Mistake("conv2d_flipped_kernel", _(
+                   "Your `conv2d` flips the kernel (a true convolution); the lecture's layer "
+                   "computes the cross-correlation "
+                   "out[u, v] = sum_ij kernel[i, j] * x[u + i, v + j] + bias."),
                        lambda: ref.conv2d(x, kernel[::-1, ::-1], bias)),
-               Mistake("conv2d_output_size", "Your `conv2d` drops the last row and column: a "
-                       "valid convolution has H - kh + 1 rows and W - kw + 1 columns.",
+               Mistake("conv2d_output_size", _(
+                   "Your `conv2d` drops the last row and column: a valid convolution has "
+                   "H - kh + 1 rows and W - kw + 1 columns."),
                        lambda: ref.conv2d(x, kernel, bias)[:-1, :-1])])
 
 
 def _gradient_zero(expected: np.ndarray) -> Mistake:
-    return Mistake("tf_gradient_all_zero", "Your `tf_gradient` returns zeros where f depends "
-                   "on x: the tape recorded nothing that leads from x to f(x). A tf.constant "
-                   "is not watched automatically: call tape.watch(t) inside `with "
-                   "tf.GradientTape() as tape:` and compute y = f(t) there, then "
-                   "tape.gradient(y, t).", lambda: np.zeros_like(expected))
+    return Mistake("tf_gradient_all_zero", _(
+        "Your `tf_gradient` returns zeros where f depends on x: the tape recorded nothing that "
+        "leads from x to f(x). A tf.constant is not watched automatically: call tape.watch(t) "
+        "inside `with tf.GradientTape() as tape:` and compute y = f(t) there, then "
+        "tape.gradient(y, t)."), lambda: np.zeros_like(expected))
 
 
-NONE_GRADIENT = Mistake(
-    "tf_gradient_none_when_unconnected", "Your `tf_gradient` fails when f does not depend on "
-    "x: tape.gradient(y, t) returns None for an unconnected target, and None has no "
-    ".numpy(); pass unconnected_gradients=tf.UnconnectedGradients.ZERO (or return zeros of "
-    "x's shape when the gradient is None).", lambda: None)
+def _none_gradient() -> Mistake:
+    """The mistake of a gradient of None (built when raised: in the language of that moment)."""
+    return Mistake("tf_gradient_none_when_unconnected", _(
+        "Your `tf_gradient` fails when f does not depend on x: tape.gradient(y, t) returns None "
+        "for an unconnected target, and None has no .numpy(); pass "
+        "unconnected_gradients=tf.UnconnectedGradients.ZERO (or return zeros of x's shape when "
+        "the gradient is None)."), lambda: None)
 
 
 def _gradient(student, name: str, x: np.ndarray, expected: np.ndarray, what: str) -> None:
@@ -255,32 +278,35 @@ def _gradient(student, name: str, x: np.ndarray, expected: np.ndarray, what: str
 def test_tf_gradient(student, name):
     x = np.random.default_rng(len(name)).normal(size=(2, 3))
     expected = GRADIENTS[name](x)
-    what = f"`tf_gradient(f, x)` for f = {name} at x of shape (2, 3)"
+    what = _("`tf_gradient(f, x)` for f = {name} at x of shape (2, 3)", name=name)
     if name != "constant":
         _gradient(student, name, x, expected, what)
         return
     # A zero gradient is only an answer from a `tf_gradient` that computes gradients:
     # one that returns zeros for every f must not earn this case.
     _gradient(student, "square", x, GRADIENTS["square"](x),
-              "`tf_gradient(f, x)` for f = square at the same x (a zero gradient for a "
-              "constant f counts only when the gradient of x * x is right)")
-    what += " (f does not depend on x: the gradient is zero)"
+              _("`tf_gradient(f, x)` for f = square at the same x (a zero gradient for a "
+                "constant f counts only when the gradient of x * x is right)"))
+    what = _("`tf_gradient(f, x)` for f = {name} at x of shape (2, 3) (f does not depend on x: "
+             "the gradient is zero)", name=name)
     try:
         received = student.tf_basics.tf_gradient(Callable(name), x)
     except StudentError as error:  # right for square, fails for an unconnected f
         if error.type_name not in ("AttributeError", "TypeError"):  # not what None gives
             raise
-        raise Diagnosed(f"{what} raised {error.type_name}: {error.message}; expected zeros "
-                        "of shape (2, 3)", NONE_GRADIENT) from None
+        raise Diagnosed(_("{what} raised {error_type}: {error}; expected zeros of shape (2, 3)",
+                          what=what, error_type=error.type_name, error=error.message),
+                        _none_gradient()) from None
     if received is None:
-        raise Diagnosed(f"{what} returned None; expected zeros of shape (2, 3)", NONE_GRADIENT)
+        raise Diagnosed(_("{what} returned None; expected zeros of shape (2, 3)", what=what),
+                        _none_gradient())
     assert_close(received, expected, what, rtol=TF_RTOL, atol=1e-6)
 
 
 def test_tf_gradient_integer_input(student):
     x = np.array([[1, -2], [3, 0]])
     assert_close(student.tf_basics.tf_gradient(Callable("cube_sum"), x), 3.0 * x ** 2,
-                 "`tf_gradient(f, x)` for f = cube_sum at an integer array (use float64)",
+                 _("`tf_gradient(f, x)` for f = cube_sum at an integer array (use float64)"),
                  rtol=TF_RTOL)
 
 
@@ -288,14 +314,15 @@ def _scalar(value, what: str) -> float:
     """A number, or a one-element array (a 0-d tensor's `.numpy()`), as a float."""
     array = as_array(value, what)
     if array.size != 1:
-        raise AssertionError(f"{what} has shape {array.shape}; expected a single number")
+        raise AssertionError(_("{what} has shape {shape}; expected a single number", what=what,
+                               shape=array.shape))
     return float(array.reshape(-1)[0])
 
 
 def _gradient_descent(x: np.ndarray, y: np.ndarray, epochs: int, learning_rate: float):
     """The expected (w, b) of fit_linear, in float64."""
     w = b = 0.0
-    for _ in range(epochs):
+    for _epoch in range(epochs):
         error = w * x + b - y
         w, b = w - learning_rate * 2 * np.mean(error * x), b - learning_rate * 2 * np.mean(error)
     return w, b
@@ -312,11 +339,13 @@ def test_fit_linear(student, epochs, learning_rate, line):
     y = (line[0] * x + line[1] + 0.05 * rng.normal(size=50)).astype(np.float32)
     expected = _gradient_descent(x.astype(np.float64), y.astype(np.float64), epochs,
                                  learning_rate)
-    what = (f"`fit_linear(x, y, epochs={epochs}, learning_rate={learning_rate:g})` on 50 points "
-            f"near y = {line[0]:g} x + {line[1]:g}")
+    what = _("`fit_linear(x, y, epochs={epochs}, learning_rate={learning_rate})` on 50 points "
+             "near y = {w} x + {b}", epochs=epochs, learning_rate=f"{learning_rate:g}",
+             w=f"{line[0]:g}", b=f"{line[1]:g}")
     result = student.tf_basics.fit_linear(x, y, epochs=epochs, learning_rate=learning_rate)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise AssertionError(f"{what} returned {type(result).__name__}; expected a pair (w, b)")
+        raise AssertionError(_("{what} returned {type}; expected a pair (w, b)", what=what,
+                               type=type(result).__name__))
     w, b = (_scalar(value, f"{what}: {name}") for value, name in zip(result, "wb", strict=True))
     try:
         assert_number(w, expected[0], f"{what}: w", tolerance=FIT_TOLERANCE)
@@ -338,13 +367,14 @@ def _fit_mistakes(x: np.ndarray, y: np.ndarray, epochs: int,
         with np.errstate(over="ignore", invalid="ignore"):  # these trajectories diverge
             return np.array(_gradient_descent(x64, y64, epochs, rate))
 
-    rule = ("the lecture's step is w.assign_sub(learning_rate * dL/dw) on the mean squared "
-            "error L = mean((w x + b - y)^2)")
     return [
-        Mistake("fit_linear_no_learning_rate", "Your `fit_linear` subtracts the gradient "
-                f"without multiplying it by `learning_rate` (a step size of 1): {rule}.",
-                lambda: ends(1.0)),
-        Mistake("fit_linear_sum_loss", f"Your `fit_linear` minimises the sum of squared errors "
-                f"(tf.reduce_sum): its gradient is {len(x)} times the mean's, so every step is "
-                f"{len(x)} times too long; {rule} (tf.reduce_mean).",
+        Mistake("fit_linear_no_learning_rate", _(
+            "Your `fit_linear` subtracts the gradient without multiplying it by `learning_rate` "
+            "(a step size of 1): the lecture's step is w.assign_sub(learning_rate * dL/dw) on "
+            "the mean squared error L = mean((w x + b - y)^2)."), lambda: ends(1.0)),
+        Mistake("fit_linear_sum_loss", _(
+            "Your `fit_linear` minimises the sum of squared errors (tf.reduce_sum): its gradient "
+            "is {n} times the mean's, so every step is {n} times too long; the lecture's step "
+            "is w.assign_sub(learning_rate * dL/dw) on the mean squared error "
+            "L = mean((w x + b - y)^2) (tf.reduce_mean).", n=len(x)),
                 lambda: ends(learning_rate * len(x)))]

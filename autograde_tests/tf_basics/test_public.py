@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks.arrays import assert_close, assert_number, assert_shape
+from grader.grading.fixtures import course_messages
 from grader.runtime.protocol import Callable
 
 # The slides' 4x4 examples (the average-pooling slide has 31 in the corner).
@@ -21,13 +22,15 @@ SLIDE_AVG_POOL_OUTPUT = np.array([[36.5, 80], [12, 15]])  # the slide truncates 
 LINE_W, LINE_B = 3.0, 2.0
 LINE_TOLERANCE = 0.1  # 100 noisy points (sigma 0.1) pin w and b far closer than this
 
+_, _n = course_messages(__file__)  # this suite's messages, in the course's catalog
+
 
 def test_slide_pooling(student):
     m = student.tf_basics
     assert_close(m.max_pool2d(SLIDE_MAX_POOL_INPUT), SLIDE_MAX_POOL_OUTPUT,
-                 "`max_pool2d` on the slide's 4x4 example")
+                 _("`max_pool2d` on the slide's 4x4 example"))
     assert_close(m.avg_pool2d(SLIDE_AVG_POOL_INPUT), SLIDE_AVG_POOL_OUTPUT,
-                 "`avg_pool2d` on the slide's 4x4 example (the mean is not rounded)")
+                 _("`avg_pool2d` on the slide's 4x4 example (the mean is not rounded)"))
 
 
 def test_slide_convolution_with_ones(student):
@@ -35,9 +38,9 @@ def test_slide_convolution_with_ones(student):
     expected = np.array([[sum(SLIDE_MAX_POOL_INPUT[u:u + 2, v:v + 2].ravel()) for v in range(3)]
                          for u in range(3)])  # a kernel of ones sums each window
     assert_close(student.tf_basics.conv2d(SLIDE_MAX_POOL_INPUT, kernel), expected,
-                 "`conv2d(x, np.ones((2, 2)))` on the slide's 4x4 example")
+                 _("`conv2d(x, np.ones((2, 2)))` on the slide's 4x4 example"))
     assert_close(student.tf_basics.conv2d(SLIDE_MAX_POOL_INPUT, kernel, 1.5), expected + 1.5,
-                 "`conv2d(x, np.ones((2, 2)), bias=1.5)` on the slide's 4x4 example")
+                 _("`conv2d(x, np.ones((2, 2)), bias=1.5)` on the slide's 4x4 example"))
 
 
 def test_activation_basics(student):
@@ -48,17 +51,17 @@ def test_activation_basics(student):
     assert_close(m.relu(x), np.array([[0.0, 0.0, 3.0]]), "`relu([[-2, 0, 3]])`")
     assert_close(m.tanh(x), np.tanh(x), "`tanh([[-2, 0, 3]])`")
     logits = np.arange(12.0).reshape(3, 4) / 4
-    probs = assert_shape(m.softmax(logits), (3, 4), "`softmax` of a (3, 4) array")
+    probs = assert_shape(m.softmax(logits), (3, 4), _("`softmax` of a (3, 4) array"))
     sums = probs.sum(axis=-1)
-    assert np.allclose(sums, 1.0), (
-        f"`softmax(x)` with x of shape (3, 4): each row must sum to 1 (axis=-1); the row sums "
-        f"are {np.round(sums, 4).tolist()}")
+    assert np.allclose(sums, 1.0), _(
+        "`softmax(x)` with x of shape (3, 4): each row must sum to 1 (axis=-1); the row sums "
+        "are {sums}", sums=np.round(sums, 4).tolist())
 
 
 def test_tf_gradient_of_square(student):
     x = np.array([1.0, -2.0, 3.5])
     assert_close(student.tf_basics.tf_gradient(Callable("square"), x), 2 * x,
-                 "`tf_gradient(f, x)` with f(t) = t * t (summed) at [1, -2, 3.5]; expected 2x",
+                 _("`tf_gradient(f, x)` with f(t) = t * t (summed) at [1, -2, 3.5]; expected 2x"),
                  rtol=1e-5)
 
 
@@ -68,8 +71,9 @@ def test_fit_linear_recovers_a_line(student):
     y = (LINE_W * x + LINE_B + 0.1 * rng.normal(size=100)).astype(np.float32)
     result = student.tf_basics.fit_linear(x, y)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise AssertionError(f"`fit_linear(x, y)` returned {type(result).__name__}; expected "
-                             "a pair (w, b)")
-    what = f"`fit_linear(x, y)` on 100 noisy points of y = {LINE_W:g} x + {LINE_B:g}"
+        raise AssertionError(_("`fit_linear(x, y)` returned {type}; expected a pair (w, b)",
+                               type=type(result).__name__))
+    what = _("`fit_linear(x, y)` on 100 noisy points of y = {w} x + {b}", w=f"{LINE_W:g}",
+             b=f"{LINE_B:g}")
     assert_number(result[0], LINE_W, f"{what}: w", tolerance=LINE_TOLERANCE)
     assert_number(result[1], LINE_B, f"{what}: b", tolerance=LINE_TOLERANCE)

@@ -16,6 +16,10 @@ ask for:
   submission (its file hashes) and test ``name``; use it for every accuracy measurement.
 - ``credit`` and ``figure`` come from `grader.results.plugin`.
 
+A suite's own messages (its ``what`` texts, diagnoses, failure sentences) are the course's
+``course`` domain: ``_, _n = course_messages(__file__)`` at the top of the suite, then
+``_("... {name} ...", name=...)`` as in the tool's own code (`grader.i18n`).
+
 Before every test the runtime's random generators (Python, numpy, TensorFlow) are
 seeded, so a test's result does not depend on which tests ran before it.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -31,10 +36,26 @@ from grader import data
 from grader.checks.splits import PrivateSplit, private_split
 from grader.config import AssignmentConfig
 from grader.devices import detect_device
+from grader.i18n import course_domain
 from grader.runtime.proxy import StudentProxy
 from grader.runtime.student import StudentRuntime
 
 SEED = 0  # seeds the student runtime before each test
+
+
+def course_messages(anchor: str | Path) -> tuple[Callable[..., str], Callable[..., str]]:
+    """``(_, _n)`` of the ``course`` domain for a suite: ``_, _n = course_messages(__file__)``.
+
+    The catalog is ``locale/<language>/LC_MESSAGES/course.mo`` in the nearest folder above
+    `anchor` that holds ``course.toml`` or ``locale/`` (the course's root; in a student kit,
+    the kit's folder). A course without a catalog reads its English messages unchanged.
+    Messages are looked up when called, in the language of that moment (``GRADER_LANG``).
+    """
+    start = Path(anchor).resolve()
+    for folder in (start, *start.parents) if start.is_dir() else start.parents:
+        if (folder / "course.toml").is_file() or (folder / "locale").is_dir():
+            return course_domain(folder).functions()
+    return course_domain(start if start.is_dir() else start.parent).functions()
 
 
 @cache
