@@ -379,3 +379,72 @@ def test_lti_toml_is_loaded_and_checked(tmp_path: Path) -> None:
         (tmp_path / "lti.toml").write_text(bad)
         with pytest.raises(LtiConfigError, match=message):
             load_platforms(tmp_path)
+
+
+# --- the routes, through the real app (the staff tests' course and users) ---------------
+
+def _service(staff_app, lms: Emulator):
+    """The app with LTI switched on against the emulator (as lti.toml would)."""
+    from grader.service.lti.routes import LtiState
+
+    staff_app.state.lti = LtiState(PlatformRegistry([platform()], lms.client()), TOOL_KEY)
+    return staff_app
+
+
+def _launch_form(client, **claims: object) -> dict[str, str]:
+    reply = client.get("/lti/login", params={"iss": ISSUER, "login_hint": "u17"},
+                       follow_redirects=False)
+    assert reply.status_code == 302
+    query = {k: v[0] for k, v in parse_qs(urlsplit(reply.headers["location"]).query).items()}
+    assert query["redirect_uri"] == "http://testserver/lti/launch"
+    custom = {CLAIM + "custom": {"assignment": "act"}}
+    return {"id_token": id_token(query["nonce"], **{**custom, **claims}),
+            "state": query["state"]}
+
+
+def test_a_launch_signs_the_student_in_and_passback_sends_the_released_grade(lms, tmp_path):
+    import test_service_staff as staff_tests
+    from fastapi.testclient import TestClient
+
+    app = _service(staff_tests.seeded_app(tmp_path), lms)
+    browser = TestClient(app)
+    keys = browser.get("/lti/jwks.json").json()
+    assert keys["keys"][0]["kid"] == TOOL_KEY.kid and "d" not in keys["keys"][0]
+    form = _launch_form(browser, **{CLAIM + "lis": {"person_sourcedid": "s1"}})
+    reply = browser.post("/lti/launch", data=form, follow_redirects=False)
+    assert reply.status_code == 303 and reply.headers["location"] == "/assignments/act"
+    assert browser.get("/assignments").status_code == 200  # signed in as s1
+    replayed = TestClient(app).post("/lti/launch", data=form)
+    assert replayed.status_code == 400 and "already used" in replayed.text
+
+    stranger = TestClient(app)
+    form = _launch_form(stranger, **{CLAIM + "lis": {"person_sourcedid": "s999"}})
+    refused = stranger.post("/lti/launch", data=form)
+    assert refused.status_code == 403
+    assert "Student number s999 is not on this course" in refused.text
+    staff = TestClient(app)
+    form = _launch_form(staff, **{CLAIM + "roles": [INSTRUCTOR], "email": "nobody@x"})
+    refused = staff.post("/lti/launch", data=form)
+    assert refused.status_code == 403 and "no staff account" in refused.text
+
+    prof = staff_tests.signed_in(app, "prof")
+    staff_tests.post(prof, "/staff/act/lti-passback")
+    assert lms.scores == []  # not released: nothing leaves
+    assert "release them first" in prof.get("/staff/act").text
+    staff_tests.post(prof, "/staff/act/release", {"action": "now"})
+    staff_tests.post(prof, "/staff/act/lti-passback")
+    [score] = lms.scores
+    assert score["userId"] == "lms-user-17" and score["scoreMaximum"] == 10.0
+    assert score["url"].endswith("/line_items/42/scores?type=x")
+    assert "1 grade(s) of act sent to the LMS" in prof.get("/staff/act").text
+    [row] = staff_tests.audit_rows(app, "lti-passback")
+    assert row.detail == {"assignment": "act", "sent": 1, "failed": 0}
+
+
+def test_without_lti_toml_the_lti_routes_say_so(tmp_path):
+    import test_service_staff as staff_tests
+    from fastapi.testclient import TestClient
+
+    app = staff_tests.seeded_app(tmp_path)
+    reply = TestClient(app).get("/lti/login", params={"iss": ISSUER, "login_hint": "x"})
+    assert reply.status_code == 404 and "no LMS connection" in reply.text

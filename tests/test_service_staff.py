@@ -57,6 +57,13 @@ CONFIG = load_assignment(COURSE / "assignments" / "act" / "assignment.toml")
 
 @pytest.fixture()
 def app(tmp_path):
+    return seeded_app(tmp_path)
+
+
+def seeded_app(tmp_path: Path):
+    """The app on a copy of the act course: s1 (a hostile name) and s2 graded, s3 on the
+    roster only; users prof (instructor), ta1 (TA), s1 and s2; s1 uploaded twice, s2 once
+    plus one refused upload."""
     root = tmp_path / "course"
     shutil.copytree(COURSE, root)
     app = create_app(root)
@@ -83,7 +90,7 @@ def app(tmp_path):
         session.add(AttemptModel(assignment_id="act", student_id="s2", uploaded_at=uploaded,
                                  file_name="notes.txt", size=3, stored=None,
                                  refused="not a .py, .ipynb or .zip"))
-    yield app
+    return app
 
 
 def _token(page: str) -> str:

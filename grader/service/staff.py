@@ -90,7 +90,7 @@ def _gradebook(request: Request) -> Gradebook:
     return request.app.state.gradebook
 
 
-def _config(request: Request, assignment: str) -> AssignmentConfig:
+def assignment_config(request: Request, assignment: str) -> AssignmentConfig:
     """The course's assignment named in the URL, or a 404 listing the course's ones."""
     configs = student_side.assignments(request)  # the app's cache, shared with students
     if assignment not in configs:
@@ -121,7 +121,7 @@ def _render(request: Request, name: str, user: User, status: int = 200,
                   flash=request.session.pop("staff_flash", None), **context)
 
 
-def _done(request: Request, where: str, message: str) -> RedirectResponse:
+def flash_redirect(request: Request, where: str, message: str) -> RedirectResponse:
     """After a POST: the sentence shown once on the next page, and a redirect there."""
     request.session["staff_flash"] = message
     return RedirectResponse(where, status_code=303)
@@ -193,17 +193,17 @@ def audit_log(request: Request, user: Instructor,
 @router.get("/{assignment}", response_class=HTMLResponse)
 def dashboard(assignment: str, request: Request, user: Staff,
               session: Db) -> HTMLResponse:
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     return _render(request, "staff_dashboard.html.j2", user, config=config,
                    summary=_summary(request, config), queue=queue_view(session, config.id),
                    release=student_side.release_state(session, config, request),
-                   presets=sorted(PRESETS))
+                   presets=sorted(PRESETS), lti=(_course(request).root / "lti.toml").is_file())
 
 
 @router.get("/{assignment}/queue", response_class=HTMLResponse)
 def queue_table(assignment: str, request: Request, user: Staff,
                 session: Db) -> HTMLResponse:
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     return _render(request, "staff_queue.html.j2", user, config=config,
                    queue=queue_view(session, config.id))
 
@@ -211,7 +211,7 @@ def queue_table(assignment: str, request: Request, user: Staff,
 @router.get("/{assignment}/summary", response_class=HTMLResponse)
 def class_summary(assignment: str, request: Request,
                   user: Staff) -> HTMLResponse:
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     gradebook = _gradebook(request)
     try:
         rows = gradebook.latest(config.id)
@@ -227,7 +227,7 @@ def class_summary(assignment: str, request: Request,
 def student_page(assignment: str, student: str, request: Request,
                  user: Staff,
                  session: Db) -> HTMLResponse:
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     row = _student(session, student)
     gradebook = _gradebook(request)
     try:
@@ -254,7 +254,7 @@ def student_page(assignment: str, student: str, request: Request,
 def student_report(assignment: str, student: str, request: Request,
                    user: Staff,
                    session: Db) -> HTMLResponse:
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     row = _student(session, student)
     try:
         current = [r for r in _gradebook(request).latest(config.id) if r.student_id == row.id]
@@ -326,11 +326,11 @@ def regrade(session: Session, attempts: list[AttemptModel]) -> tuple[int, int]:
 @router.post("/{assignment}/regrade", dependencies=[Depends(csrf_protect)])
 def regrade_all(assignment: str, request: Request, user: Instructor,
                 session: Db) -> RedirectResponse:
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     queued, skipped = regrade(session, latest_uploads(session, config.id))
     audit(session, user, "regrade all", {"assignment": config.id, "queued": queued,
                                          "already queued": skipped})
-    return _done(request, f"/staff/{config.id}",
+    return flash_redirect(request, f"/staff/{config.id}",
                  f"Regrade of {config.id}: {queued} upload(s) queued for hidden grading"
                  + (f", {skipped} already waiting in the queue" if skipped else "") + ".")
 
@@ -339,17 +339,17 @@ def regrade_all(assignment: str, request: Request, user: Instructor,
 def regrade_one(assignment: str, student: str, request: Request,
                 user: Staff,
                 session: Db) -> RedirectResponse:
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     row = _student(session, student)
     uploads = latest_uploads(session, config.id, row.id)
     page = f"/staff/{config.id}/students/{_quote(row.id)}"
     if not uploads:
-        return _done(request, page, f"{row.id} has no upload of {config.id} that can be "
+        return flash_redirect(request, page, f"{row.id} has no upload of {config.id} that can be "
                                     "graded; nothing was queued.")
     queued, _ = regrade(session, uploads)
     audit(session, user, "regrade", {"assignment": config.id, "student": row.id,
                                      "queued": queued})
-    return _done(request, page, f"{row.id}'s latest upload is queued for hidden grading."
+    return flash_redirect(request, page, f"{row.id}'s latest upload is queued for hidden grading."
                  if queued else f"{row.id}'s latest upload is already waiting in the queue.")
 
 
@@ -358,7 +358,7 @@ def release(assignment: str, request: Request, action: FormText,
             user: Instructor,
             session: Db) -> RedirectResponse:
     """``action``: "now" (released by hand), "due" (at the due date), "withhold"."""
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     if action not in RELEASE_ACTIONS:
         raise HTTPException(400, f"Unknown release action {printable(action, limit=40)!r}; "
                                  f"expected one of: {', '.join(RELEASE_ACTIONS)}.")
@@ -376,14 +376,14 @@ def release(assignment: str, request: Request, action: FormText,
     state = student_side.release_state(session, config, request)
     audit(session, user, "release", {"assignment": config.id, "action": action,
                                      "state": state.text})
-    return _done(request, f"/staff/{config.id}", f"{config.id}: {state.text}.")
+    return flash_redirect(request, f"/staff/{config.id}", f"{config.id}: {state.text}.")
 
 
 @router.post("/{assignment}/students/{student}/override",
              dependencies=[Depends(csrf_protect)])
 def override(assignment: str, student: str, request: Request, user: Instructor, session: Db,
              points: FormText = "", reason: FormText = "", clear: FormText = "") -> Response:
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     row = _student(session, student)
     page = f"/staff/{config.id}/students/{_quote(row.id)}"
     try:
@@ -391,31 +391,32 @@ def override(assignment: str, student: str, request: Request, user: Instructor, 
             config.id, row.id, None if clear else _number(points, "points"), reason,
             by=user.name)
     except (GradebookError, ValueError) as error:
-        return _done(request, page, f"The override was not saved: {error}")
+        return flash_redirect(request, page, f"The override was not saved: {error}")
     audit(session, user, "override", {
         "assignment": config.id, "student": row.id,
         "points": None if result is None else result.points,
         "reason": "" if result is None else result.reason})
-    return _done(request, page, f"Override cleared: {row.id} gets the computed grade again."
-                 if result is None else
-                 f"Override saved: {row.id} gets {result.points:g} points ({result.reason}).")
+    return flash_redirect(
+        request, page, f"Override cleared: {row.id} gets the computed grade again."
+        if result is None else
+        f"Override saved: {row.id} gets {result.points:g} points ({result.reason}).")
 
 
 @router.post("/{assignment}/students/{student}/extension",
              dependencies=[Depends(csrf_protect)])
 def extension(assignment: str, student: str, request: Request, user: Instructor, session: Db,
               days: FormText = "", reason: FormText = "") -> Response:
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     row = _student(session, student)
     page = f"/staff/{config.id}/students/{_quote(row.id)}"
     try:
         granted = _gradebook(request).extend(config, row.id, _number(days, "days"), reason,
                                              by=user.name)
     except (GradebookError, ValueError) as error:
-        return _done(request, page, f"The extension was not saved: {error}")
+        return flash_redirect(request, page, f"The extension was not saved: {error}")
     audit(session, user, "extension", {"assignment": config.id, "student": row.id,
                                        "days": granted.days, "reason": granted.reason})
-    return _done(request, page, f"Extension cleared for {row.id}." if not granted.days else
+    return flash_redirect(request, page, f"Extension cleared for {row.id}." if not granted.days else
                  f"Extension saved: {row.id} has {granted.days:g} more day(s) "
                  f"({granted.reason}).")
 
@@ -431,7 +432,7 @@ def _number(text: str, what: str) -> float:
 @router.get("/{assignment}/export.csv")
 def export_csv(assignment: str, request: Request, user: Staff, session: Db,
                preset: str = "") -> Response:
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     if preset and preset not in PRESETS:
         raise HTTPException(400, f"Unknown preset {printable(preset, limit=40)!r}; presets: "
                                  f"{', '.join(sorted(PRESETS))}.")
@@ -448,7 +449,7 @@ def export_csv(assignment: str, request: Request, user: Staff, session: Db,
 @router.get("/{assignment}/export-gradescope.zip")
 def export_gradescope(assignment: str, request: Request, user: Staff,
                       session: Db) -> Response:
-    config = _config(request, assignment)
+    config = assignment_config(request, assignment)
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="grader-export-") as folder:
         target = Path(folder) / "results"

@@ -12,8 +12,9 @@ here against a maintained JOSE library (joserfc):
 - `ags`: Assignment and Grade Services: a client-credentials JWT grant for an access token,
   then a score POSTed to the line item (`AgsClient.post_score`).
 
-Nothing here knows the web framework: `grader.service.app` maps the routes
-(``/lti/login``, ``/lti/launch``, ``/lti/jwks.json``) onto these functions.
+Only `routes` knows the web framework: it maps ``/lti/login``, ``/lti/launch``,
+``/lti/jwks.json`` and the staff's grade passback onto these functions; `grader.service.app`
+includes its `router`.
 """
 
 from grader.service.lti.ags import AgsClient, AgsError, Score, scores_url
@@ -31,6 +32,7 @@ from grader.service.lti.platforms import (
     ToolKey,
     load_platforms,
 )
+from grader.service.lti.routes import router
 
 __all__ = [
     "AgsClient",
@@ -45,6 +47,7 @@ __all__ = [
     "load_platforms",
     "login_redirect",
     "role_of",
+    "router",
     "scores_url",
     "validate_launch",
 ]
