@@ -376,7 +376,7 @@ def release(assignment: str, request: Request, action: FormText,
     state = student_side.release_state(session, config, request)
     audit(session, user, "release", {"assignment": config.id, "action": action,
                                      "state": state.text})
-    return flash_redirect(request, f"/staff/{config.id}", f"{config.id}: {state.text}.")
+    return flash_redirect(request, f"/staff/{config.id}", f"{config.id}: {state.text}")
 
 
 @router.post("/{assignment}/students/{student}/override",

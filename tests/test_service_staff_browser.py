@@ -1,0 +1,120 @@
+"""An instructor's day in a real browser: sign in, regrade all, release, export.
+
+Playwright drives Debian's Chromium (``/usr/bin/chromium`` as the executable: no browser is
+downloaded) against the service under uvicorn on the loopback interface, the staff tests'
+seeded course behind it. Screenshots are kept under ``test-artifacts/service/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from grader.gradebook.models import JobModel
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
+sync_api = pytest.importorskip("playwright.sync_api")
+uvicorn = pytest.importorskip("uvicorn")
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "service"
+START_TIMEOUT_S = 20
+STEP_TIMEOUT_MS = 15_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture()
+def served(tmp_path):
+    """(base URL, app): the seeded app under uvicorn in a thread, stopped afterwards."""
+    import test_service_staff as staff_tests
+
+    app = staff_tests.seeded_app(tmp_path)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", app
+    server.should_exit = True
+    thread.join(timeout=START_TIMEOUT_S)
+
+
+def test_an_instructor_regrades_all_releases_and_exports(served):
+    base, app = served
+    import test_service_staff as staff_tests
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=["--no-sandbox", "--disable-gpu"])
+        try:
+            context = browser.new_context(accept_downloads=True,
+                                          viewport={"width": 1200, "height": 1400})
+            page = context.new_page()
+            page.set_default_timeout(STEP_TIMEOUT_MS)
+            errors: list[str] = []
+            page.on("console", lambda message: errors.append(message.text)
+                    if message.type == "error" else None)
+
+            page.goto(base + "/staff/act")  # not signed in: the sign-in form
+            assert page.url.endswith("/login")
+            page.fill("input[name=name]", "prof")
+            page.fill("input[name=secret]", staff_tests.PASSWORDS["prof"])
+            page.click("button[type=submit]")
+            page.wait_for_url(base + "/staff")
+            page.click("text=Two activations")
+            page.wait_for_url(base + "/staff/act")
+            assert "appear at the due date" in page.inner_text("#release-state")
+            page.screenshot(path=str(ARTIFACTS / "staff-dashboard.png"), full_page=True)
+
+            page.click("text=Regrade all")
+            page.wait_for_url(base + "/staff/act")
+            assert "2 upload(s) queued for hidden grading" in page.inner_text(".flash")
+            page.wait_for_selector("#queue >> text=hidden")  # the live queue shows them
+            with app.state.sessions() as session:
+                assert len(list(session.scalars(select(JobModel)))) == 2
+
+            page.click("text=Release now")
+            page.wait_for_url(base + "/staff/act")
+            assert "Grades released on" in page.inner_text("#release-state")
+            page.screenshot(path=str(ARTIFACTS / "staff-released.png"), full_page=True)
+
+            with page.expect_download() as download_info:
+                page.click("a[href='/staff/act/export.csv']")
+            download = download_info.value
+            assert download.suggested_filename == "act-grades.csv"
+            saved = ARTIFACTS / "act-grades.csv"
+            download.save_as(str(saved))
+            rows = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
+            assert any("s2" in row for row in rows) and any("s1" in row for row in rows)
+
+            page.click("text=s2")
+            page.wait_for_url(base + "/staff/act/students/s2")
+            page.fill("input[name=days]", "2")
+            page.fill("#extensions input[name=reason]", "medical")
+            page.click("text=Grant extension")
+            assert "Extension saved: s2 has 2 more day(s)" in page.inner_text(".flash")
+            page.screenshot(path=str(ARTIFACTS / "staff-student.png"), full_page=True)
+            assert not [e for e in errors if "Content Security Policy" in e], errors
+        finally:
+            browser.close()
+    actions = [row.action for row in staff_tests.audit_rows(app, "release")]
+    assert actions == ["release"]
