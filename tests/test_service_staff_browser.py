@@ -118,3 +118,97 @@ def test_an_instructor_regrades_all_releases_and_exports(served):
             browser.close()
     actions = [row.action for row in staff_tests.audit_rows(app, "release")]
     assert actions == ["release"]
+
+
+NGINX = shutil.which("nginx") or (Path("/usr/sbin/nginx") if Path("/usr/sbin/nginx").is_file()
+                                  else None)
+OPENSSL = shutil.which("openssl")
+DEPLOY = Path(__file__).resolve().parents[1] / "docs" / "deploy" / "nginx.conf"
+
+
+@pytest.mark.skipif(NGINX is None or OPENSSL is None,
+                    reason="nginx and openssl are not installed (Debian: apt-get install "
+                           "nginx-light openssl)")
+def test_the_nginx_example_terminates_https_and_passes_the_real_client(tmp_path):
+    """docs/deploy/nginx.conf as shipped (ports and certificate swapped for the test) in
+    front of uvicorn with the proxy settings the README gives."""
+    import subprocess
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+    import test_lti
+    import test_service_staff as staff_tests
+
+    from grader.gradebook.models import LoginAttemptModel
+    from grader.service.lti.routes import LtiState
+
+    app = staff_tests.seeded_app(tmp_path)
+    app.state.lti = LtiState(test_lti.PlatformRegistry([test_lti.platform()]),
+                             test_lti.TOOL_KEY)
+    upstream, plain, tls = _free_port(), _free_port(), _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=upstream,
+                                           log_level="warning", lifespan="off",
+                                           proxy_headers=True, forwarded_allow_ips="127.0.0.1"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem"),
+                    "-subj", "/CN=grader.example.edu"], check=True, capture_output=True)
+    site = (DEPLOY.read_text()
+            .replace("/etc/letsencrypt/live/grader.example.edu/fullchain.pem",
+                     str(tmp_path / "cert.pem"))
+            .replace("/etc/letsencrypt/live/grader.example.edu/privkey.pem",
+                     str(tmp_path / "key.pem"))
+            .replace("127.0.0.1:8000", f"127.0.0.1:{upstream}")
+            .replace("listen 80;", f"listen 127.0.0.1:{plain};")
+            .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{tls} ssl http2;"))
+    site = "\n".join(line for line in site.splitlines() if "listen [::]" not in line)
+    (tmp_path / "site.conf").write_text(site)
+    temp = " ".join(f"{kind}_temp_path {tmp_path / kind};"
+                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path / 'nginx.pid'};\nerror_log {tmp_path / 'error.log'};\n"
+        f"events {{}}\nhttp {{ access_log off; {temp} include {tmp_path / 'site.conf'}; }}\n")
+    nginx = subprocess.Popen([str(NGINX), "-p", str(tmp_path), "-c",
+                              str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"https://127.0.0.1:{tls}"
+        headers = {"Host": "grader.example.edu"}
+        with httpx.Client(verify=False, timeout=10) as client:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                try:
+                    reply = client.get(base + "/login", headers=headers)
+                    break
+                except httpx.TransportError:
+                    assert nginx.poll() is None, nginx.stdout.read().decode()
+                    assert time.monotonic() < deadline, "nginx did not start"
+                    time.sleep(0.1)
+            assert reply.status_code == 200 and "Sign in" in reply.text
+            assert "max-age=63072000" in reply.headers["strict-transport-security"]
+            assert "default-src 'self'" in reply.headers["content-security-policy"]
+            insecure = client.get(f"http://127.0.0.1:{plain}/login", headers=headers)
+            assert insecure.status_code == 301
+            assert insecure.headers["location"] == "https://grader.example.edu/login"
+            # the service sees https and the public host: LTI's redirect_uri is right
+            login = client.get(base + "/lti/login", headers=headers, params={
+                "iss": test_lti.ISSUER, "login_hint": "x"})
+            query = parse_qs(urlsplit(login.headers["location"]).query)
+            assert query["redirect_uri"] == ["https://grader.example.edu/lti/launch"]
+            # a client cannot choose its address for the sign-in limit
+            token = staff_tests._token(reply.text)
+            client.post(base + "/login", headers={**headers, "X-Forwarded-For": "6.6.6.6"},
+                        data={"name": "prof", "secret": "wrong", "csrf_token": token})
+            with app.state.sessions() as session:
+                clients = set(session.scalars(select(LoginAttemptModel.client)))
+            assert clients == {"127.0.0.1"}
+            # an upload far over the limit stops at nginx
+            huge = client.post(base + "/assignments/act/upload", headers=headers,
+                               content=b"x" * (7 * 1024 * 1024))
+            assert huge.status_code == 413
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        server.should_exit = True
+        thread.join(timeout=START_TIMEOUT_S)
