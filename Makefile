@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup system-deps bench lint clean
+.PHONY: demo test setup system-deps bench lint clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,20 @@ test: setup
 bench: setup
 	$(PY) bench/grading.py --assignment mlp_numpy
 	$(PY) bench/references.py
+
+# Extract, update and compile the gettext catalogs (grader.i18n.DOMAIN_SOURCES; one domain:
+# make translations I18N_DOMAINS=reports). Translate what update added, then run it again.
+I18N_DOMAINS ?= $(shell $(PY) -c "from grader import i18n; print(*i18n.DOMAIN_SOURCES)")
+translations: $(STAMP)
+	@for domain in $(I18N_DOMAINS); do \
+	  dir=$$($(PY) -c "from grader import i18n; print(i18n.catalog_folder('$$domain', '.'))"); \
+	  src=$$($(PY) -c "from grader import i18n; print(*i18n.DOMAIN_SOURCES['$$domain'])"); \
+	  $(VENV)/bin/pybabel extract -F babel.cfg -k _ -k _n:1,2 -k lazy --no-location \
+	    --sort-output -o $$dir/$$domain.pot $$src && \
+	  $(VENV)/bin/pybabel update -i $$dir/$$domain.pot -d $$dir -D $$domain -l zh_CN \
+	    --no-fuzzy-matching --ignore-obsolete && \
+	  $(VENV)/bin/pybabel compile -d $$dir -D $$domain -l zh_CN --statistics || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check grader reference tests bench

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader.config import AssignmentConfig
-from grader.i18n import Domain
+from grader.i18n import Domain, format_number
 from grader.reports import figures, hints
 from grader.reports.inputs import ReportInput
 from grader.reports.templates_env import (
     environment,
     html_language,
     percent,
-    points,
     rendering_language,
     when,
 )
@@ -158,8 +157,9 @@ def _test_view(name: str, cases: list[TestOutcome], max_points: float, *,
             try:
                 add(view, label, case.figures, keras_build)
             except Exception as error:  # noqa: BLE001 - a bad figure costs its picture only
+                what = f"{type(error).__name__}: {str(error)[:200]}"
                 view.notes.append(_("A figure of this test could not be drawn ({error}).",
-                                    error=f"{type(error).__name__}: {str(error)[:200]}"))
+                                    error=what))
     view.messages = list(groups.values())
     return view
 
@@ -197,7 +197,7 @@ def _training_figures(view: TestView, label: str, data: Mapping[str, Any],
         right = sum(rows[i][i] for i in range(len(rows)))
         view.confusion_note = (_n("{right} of {n} test image classified correctly",
                                   "{right} of {n} test images classified correctly",
-                                  int(total), right=f"{right:g}") if total else "")
+                                  int(total), right=format_number(right)) if total else "")
 
 
 def _part_views(grade: Grade, config: AssignmentConfig) -> list[PartView]:
