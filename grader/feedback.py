@@ -17,6 +17,7 @@ and the exit status is 3. Folder names come from `grader.ids.file_name`.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 from markupsafe import escape
 
+from grader import i18n
 from grader.config import AssignmentConfig, load_assignment
 from grader.ids import file_name, printable
 from grader.reports import (
@@ -241,8 +243,10 @@ def main(*, assignment: str, db: str | Path | None = None, out: Path | None = No
         except GradebookError as error:
             print(f"grader feedback: {printable(str(error), limit=2000)}", file=sys.stderr)
             return 2
-    written = write_feedback(inputs, config=config, out=out, roster=roster,
-                             language=_course_language(config))
+    # The run's language (--lang, $GRADER_LANG, the course's: set by the CLI), else the course's.
+    language = (i18n.current_language() if i18n.ENV_VAR in os.environ
+                else _course_language(config))
+    written = write_feedback(inputs, config=config, out=out, roster=roster, language=language)
     problems += written.problems
     graded = sum(1 for row in inputs if row.grade is not None)
     total = len({*(_roster_id(e) for e in roster), *(row.student_id for row in inputs)})

@@ -315,6 +315,32 @@ def test_feedback_reports_speak_the_course_language(act_grades, tmp_path):
                          out=out) == 0
     for page in (out / "wrong_relu" / "report.html", out / "index.html"):
         assert page.read_text().startswith('<!DOCTYPE html>\n<html lang="zh-CN">'), page
+    assert "各部分得分" in (out / "wrong_relu" / "report.html").read_text()
+    assert "全班汇总" in (out / "index.html").read_text()
+
+
+@pytest.mark.parametrize("argv_lang, tag, words", [
+    ([], "zh-CN", "各部分得分"),              # the course's language
+    (["--lang", "en"], "en", "Score per part"),  # --lang wins for this run
+])
+def test_grader_feedback_writes_in_the_run_language(act_grades, tmp_path, monkeypatch,
+                                                    argv_lang, tag, words):
+    import shutil
+
+    from grader import cli, i18n
+
+    monkeypatch.delenv(i18n.ENV_VAR, raising=False)
+    course = tmp_path / "course"
+    shutil.copytree(FILES / "repo", course)
+    toml = course / "course.toml"
+    toml.write_text(toml.read_text().replace('language = "en"', 'language = "zh_CN"'))
+    results = tmp_path / "graded"
+    write_results(act_grades["wrong_relu"], results)
+    out = tmp_path / "feedback"
+    assert cli.main(["--course", str(course), *argv_lang, "feedback", "act", "--results",
+                     str(results), "--out", str(out)]) == 0
+    html = (out / "wrong_relu" / "report.html").read_text()
+    assert html.startswith(f'<!DOCTYPE html>\n<html lang="{tag}">') and words in html
 
 
 def test_feedback_from_the_gradebook_reports_every_roster_student(act_grades, tmp_path, capsys):
