@@ -203,6 +203,20 @@ def test_regrade_all_queues_each_students_latest_upload_once(app):
     assert len(jobs(app)) == 4
 
 
+def test_an_upload_that_cannot_be_queued_does_not_stop_the_others(app):
+    with app.state.sessions.begin() as session:  # a stored path leaving the course
+        session.add(AttemptModel(assignment_id="act", student_id="s3",
+                                 uploaded_at=datetime.now(timezone.utc), file_name="x.py",
+                                 size=1, stored="../../etc/passwd", counted=True))
+    prof = signed_in(app, "prof")
+    post(prof, "/staff/act/regrade")
+    assert sorted(job.student_id for job in jobs(app)) == ["s1", "s2"]
+    shown = prof.get("/staff/act").text
+    assert "2 upload(s) queued" in shown and "Not queued (1): s3:" in shown
+    [row] = audit_rows(app, "regrade all")
+    assert row.detail["queued"] == 2 and row.detail["not queued"][0].startswith("s3: ")
+
+
 def test_release_by_hand_makes_the_hidden_report_visible_to_the_student(app):
     with app.state.sessions.begin() as session:  # s1's upload graded by a hidden job
         record = app.state.gradebook.latest("act")[0].submission_id
@@ -228,6 +242,9 @@ def test_release_by_hand_makes_the_hidden_report_visible_to_the_student(app):
     assert after.status_code == 200 and "sigmoid" in after.text
     [row] = audit_rows(app, "release")
     assert row.actor == "prof" and row.detail["action"] == "now"
+    with app.state.sessions() as session:  # releasing keeps the default attempt limit
+        settings = session.get(AssignmentSettingModel, "act")
+        assert settings.released_by == "prof" and settings.attempts_per_hour is not None
     post(prof, "/staff/act/release", {"action": "withhold"})
     assert student.get(f"/attempts/{attempt_id}/report").status_code == 403
     refused = post(prof, "/staff/act/release", {"action": "<b>soon</b>"})

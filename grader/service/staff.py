@@ -50,7 +50,6 @@ from grader.export import ExportError, export
 from grader.export.presets import PRESETS
 from grader.gradebook import Gradebook, GradebookError
 from grader.gradebook.models import (
-    AssignmentSettingModel,
     AttemptModel,
     AuditModel,
     JobModel,
@@ -242,8 +241,7 @@ def student_page(assignment: str, student: str, request: Request,
         JobModel.assignment_id == config.id, JobModel.student_id == row.id))}
     return _render(request, "staff_student.html.j2", user, config=config, student=row,
                    history=history, override=overrides.get(row.id),
-                   extensions=gradebook.extensions(config.id, row.id) if history or
-                   _known_assignment(gradebook, config.id) else [],
+                   extensions=gradebook.extensions(config.id, row.id),
                    attempts=[{"row": a, "public": jobs.get(a.public_job_id or -1),
                               "hidden": jobs.get(a.hidden_job_id or -1),
                               "uploaded": _when(a.uploaded_at)} for a in attempts],
@@ -263,7 +261,8 @@ def student_report(assignment: str, student: str, request: Request,
     if not current:
         raise HTTPException(404, f"{printable(row.id)} has no graded submission for "
                                  f"{config.id} yet.")
-    report = render_student_report(from_grade_row(current[0]), config=config)
+    report = render_student_report(from_grade_row(current[0]), config=config,
+                                   language=_course(request).language)
     return _report_page(request, report.html)
 
 
@@ -271,10 +270,6 @@ def _report_page(request: Request, html: str) -> HTMLResponse:
     """A self-contained report page: its inline CSS allowed by hash, nothing else."""
     request.state.style_hashes = style_hashes(html.encode("utf-8"))
     return HTMLResponse(html)
-
-
-def _known_assignment(gradebook: Gradebook, assignment_id: str) -> bool:
-    return any(a.id == assignment_id for a in gradebook.assignments())
 
 
 def _quote(text: str) -> str:
@@ -299,40 +294,52 @@ def latest_uploads(session: Session, assignment_id: str,
     return [latest[key] for key in sorted(latest)]
 
 
-def regrade(session: Session, attempts: list[AttemptModel]) -> tuple[int, int]:
+def regrade(session: Session, attempts: list[AttemptModel]
+            ) -> tuple[int, int, list[str]]:
     """Queues a hidden job for each upload whose hidden job is not already waiting.
 
     The attempt then points at the new job (the student's page follows the newest grading).
+    An upload that cannot be queued is listed and the others are queued all the same.
 
     Returns:
-        (queued, skipped because a hidden job of that upload was still queued).
+        (queued, skipped because a hidden job of that upload was still queued,
+        "student: why" for each upload that could not be queued).
     """
-    queued = skipped = 0
+    queued, skipped, problems = 0, 0, []
     for attempt in attempts:
         waiting = session.get(JobModel, attempt.hidden_job_id) if attempt.hidden_job_id \
             else None
         if waiting is not None and waiting.state == queue.QUEUED:
             skipped += 1  # it will run with the fixed suite anyway: no second job
             continue
-        assert attempt.stored is not None
-        attempt.hidden_job_id = queue.enqueue(
-            session, attempt.stored, queue.HIDDEN, REGRADE_PRIORITY,
-            assignment_id=attempt.assignment_id, student_id=attempt.student_id,
-            submitted_at=attempt.uploaded_at)
+        try:
+            with session.begin_nested():  # one bad row rolls back alone
+                attempt.hidden_job_id = queue.enqueue(
+                    session, str(attempt.stored), queue.HIDDEN, REGRADE_PRIORITY,
+                    assignment_id=attempt.assignment_id, student_id=attempt.student_id,
+                    submitted_at=attempt.uploaded_at)
+        except queue.QueueError as error:
+            problems.append(f"{attempt.student_id}: {error}")
+            continue
         queued += 1
-    return queued, skipped
+    return queued, skipped, problems
 
 
 @router.post("/{assignment}/regrade", dependencies=[Depends(csrf_protect)])
 def regrade_all(assignment: str, request: Request, user: Instructor,
                 session: Db) -> RedirectResponse:
     config = assignment_config(request, assignment)
-    queued, skipped = regrade(session, latest_uploads(session, config.id))
-    audit(session, user, "regrade all", {"assignment": config.id, "queued": queued,
-                                         "already queued": skipped})
-    return flash_redirect(request, f"/staff/{config.id}",
-                 f"Regrade of {config.id}: {queued} upload(s) queued for hidden grading"
-                 + (f", {skipped} already waiting in the queue" if skipped else "") + ".")
+    queued, skipped, problems = regrade(session, latest_uploads(session, config.id))
+    detail: dict[str, object] = {"assignment": config.id, "queued": queued,
+                                 "already queued": skipped}
+    if problems:
+        detail["not queued"] = problems
+    audit(session, user, "regrade all", detail)
+    return flash_redirect(
+        request, f"/staff/{config.id}",
+        f"Regrade of {config.id}: {queued} upload(s) queued for hidden grading"
+        + (f", {skipped} already waiting in the queue" if skipped else "") + "."
+        + (f" Not queued ({len(problems)}): " + "; ".join(problems[:5]) if problems else ""))
 
 
 @router.post("/{assignment}/students/{student}/regrade", dependencies=[Depends(csrf_protect)])
@@ -346,7 +353,9 @@ def regrade_one(assignment: str, student: str, request: Request,
     if not uploads:
         return flash_redirect(request, page, f"{row.id} has no upload of {config.id} that can be "
                                     "graded; nothing was queued.")
-    queued, _ = regrade(session, uploads)
+    queued, _, problems = regrade(session, uploads)
+    if problems:
+        return flash_redirect(request, page, f"Nothing was queued: {problems[0]}")
     audit(session, user, "regrade", {"assignment": config.id, "student": row.id,
                                      "queued": queued})
     return flash_redirect(request, page, f"{row.id}'s latest upload is queued for hidden grading."
@@ -362,10 +371,8 @@ def release(assignment: str, request: Request, action: FormText,
     if action not in RELEASE_ACTIONS:
         raise HTTPException(400, f"Unknown release action {printable(action, limit=40)!r}; "
                                  f"expected one of: {', '.join(RELEASE_ACTIONS)}.")
-    row = session.get(AssignmentSettingModel, config.id)
-    if row is None:
-        row = AssignmentSettingModel(assignment_id=config.id)
-        session.add(row)
+    row = student_side.settings(session, config.id)  # the stored row, or the defaults
+    session.add(row)  # (a new row keeps the default attempt limit)
     if action == "now":
         row.release_mode, row.released_at = "manual", datetime.now(timezone.utc)
         row.released_by = user.name
