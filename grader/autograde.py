@@ -29,6 +29,7 @@ from grader.config import AssignmentConfig, load_assignment
 from grader.grade_record import GradeRecord, submission_lateness
 from grader.gradebook import DEFAULT_DB, content_hash, database_url, open_gradebook
 from grader.grading.run import GradedSubmission
+from grader.i18n import Domain
 from grader.ids import file_name, printable
 from grader.intake import MANIFEST_NAME, at_instructor_time, discover, intake, survey
 from grader.reports.hints import (
@@ -46,6 +47,8 @@ from grader.results.records import (
     json_text,
     to_results_json,
 )
+
+_, _n = Domain("cli").functions()
 
 PROBLEMS_EXIT = 3  # exit status when some submissions had problems (listed on stderr)
 INTERRUPTED_EXIT = 130  # the shell's status for a command stopped by Ctrl-C (128 + SIGINT)
@@ -321,12 +324,14 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
     with open_gradebook(url, create=True) as gradebook:
         if gradebook.created:
             shown = gradebook.engine.url.render_as_string(hide_password=True)
-            print(f"no gradebook at {shown} yet: created a new one", file=sys.stderr)
+            print(_("no gradebook at {db} yet: created a new one", db=shown), file=sys.stderr)
         if not force:
             skipped = set(already_graded(config, paths, gradebook))
             if skipped:
-                print(f"{len(skipped)} submission(s) already graded with the same files: "
-                      "skipped (--force grades them again)", file=sys.stderr)
+                print(_n("{n} submission already graded with the same files: skipped "
+                         "(--force grades it again)",
+                         "{n} submissions already graded with the same files: skipped "
+                         "(--force grades them again)", len(skipped)), file=sys.stderr)
             paths = [path for path in paths if path not in skipped]
         counts: Counter[str] = Counter()
         on_terminal = sys.stderr.isatty()
@@ -386,16 +391,19 @@ def main(*, assignment: str, submissions: Path, out: Path | None = None,
         bar.close()
         shown = gradebook.engine.url.render_as_string(hide_password=True)
     if report.interrupted:
-        print(f"grader: stopped by Ctrl-C: {len(report.graded)} of {len(paths)} "
-              f"submission(s) graded and recorded in {shown}; run the same command again to "
-              "grade the rest", file=sys.stderr)
+        print(_n("grader: stopped by Ctrl-C: {graded} of {n} submission graded and recorded "
+                 "in {db}; run the same command again to grade the rest",
+                 "grader: stopped by Ctrl-C: {graded} of {n} submissions graded and recorded "
+                 "in {db}; run the same command again to grade the rest", len(paths),
+                 graded=len(report.graded), db=shown), file=sys.stderr)
         return INTERRUPTED_EXIT
     print(score_table(sorted(report.graded, key=lambda g: g.grade.student_id)))
     if listed:
         students = len({(item.student_id, item.source) for item in listed})
-        print(f"\n{students} submission(s) had problems:", file=sys.stderr)
+        print("\n" + _n("{n} submission had problems:", "{n} submissions had problems:",
+                        students), file=sys.stderr)
         for item in sorted(listed, key=lambda item: (item.student_id, item.problem)):
             print(item.line(), file=sys.stderr)
-    print(f"\n{dict(counts) or 'nothing to grade'}; results.json for each student in {out}/; "
-          f"grades recorded in {shown}")
+    print("\n" + _("{counts}; results.json for each student in {out}/; grades recorded in "
+                   "{db}", counts=dict(counts) or _("nothing to grade"), out=out, db=shown))
     return PROBLEMS_EXIT if listed else 0

@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             _course_defaults(args)
             return args.run(args)
     except KeyboardInterrupt:  # a batch handles Ctrl-C itself; this is any other moment
-        print("grader: stopped by Ctrl-C", file=sys.stderr)
+        print(_("grader: stopped by Ctrl-C"), file=sys.stderr)
         return INTERRUPTED_EXIT
     except (data.DatasetError, *_user_errors()) as error:
         shown = "\n".join(printable(line, limit=2000) for line in str(error).splitlines())

@@ -115,7 +115,7 @@ def test_faults_writing_and_recording_cost_their_submission_only(tmp_path, klass
                             workers=2)
     err = capsys.readouterr().err
     assert status == autograde.PROBLEMS_EXIT
-    assert "2 submission(s) had problems:" in err
+    assert "2 submissions had problems:" in err
     name = type(error).__name__
     assert f"  exits (exits): the grader could not write its results.json: {name}" in err
     assert (f"  train_at_top (train_at_top): the grader could not record it in the "
@@ -137,7 +137,7 @@ def test_faults_writing_and_recording_cost_their_submission_only(tmp_path, klass
                             workers=2)
     err = capsys.readouterr().err
     assert status == 0, err
-    assert "1 submission(s) already graded with the same files: skipped" in err
+    assert "1 submission already graded with the same files: skipped" in err
     with open_gradebook(db) as gradebook:
         rows = {row.student_id: row for row in gradebook.latest("act")}
     assert {k: r.final_score for k, r in rows.items()} == {"wrong_relu": 7, "exits": 6,

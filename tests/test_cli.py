@@ -209,7 +209,7 @@ def test_each_unreadable_submission_is_listed_with_what_to_do_and_exits_3(tmp_pa
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 3, done.stderr
     assert "Traceback" not in done.stderr and "INTERNALERROR" not in done.stderr
-    problems = done.stderr.split("3 submission(s) had problems:\n", 1)[1].splitlines()
+    problems = done.stderr.split("3 submissions had problems:\n", 1)[1].splitlines()
     assert len(problems) == 3, problems
     by_id = {line.split()[0]: line for line in problems}
     assert "holds no files; hand in mlp_numpy.py" in by_id["empty_folder"]

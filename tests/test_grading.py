@@ -215,7 +215,7 @@ def test_autograde_a_class_folder(tmp_path, repo):
     (klass / "damaged.zip").write_bytes(b"PK\x03\x04 this is not really a zip")
     graded = _grader("autograde", "act", str(klass), "--out", str(tmp_path / "graded"), cwd=repo)
     assert graded.returncode == 3, graded.stderr  # some submissions had problems: listed
-    assert "1 submission(s) had problems:" in graded.stderr
+    assert "1 submission had problems:" in graded.stderr
     assert "  damaged (damaged.zip): " in graded.stderr and "Traceback" not in graded.stderr
     table = graded.stdout.split("\n\n")[0].splitlines()[1:]  # the score table, header cut
     lines = {line.split()[0]: line.split()[-1] for line in table}
@@ -238,7 +238,7 @@ def test_autograde_resumes_and_force_grades_again(tmp_path, repo):
     (klass / "train_at_top" / "act.py").write_text(
         (SUBMISSIONS / "exits" / "act.py").read_text())  # this student hands in new files
     second = _grader(*args, cwd=repo)
-    assert "1 submission(s) already graded with the same files: skipped" in second.stderr
+    assert "1 submission already graded with the same files: skipped" in second.stderr
     assert second.stdout.splitlines()[1].split()[0] == "train_at_top"  # only the changed one
     assert "6/10" in second.stdout
     forced = _grader(*args, "--force", cwd=repo)

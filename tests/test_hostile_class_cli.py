@@ -119,7 +119,7 @@ def test_every_submission_is_graded_and_the_exit_code_says_there_were_problems(r
     hostile = [f"hostile{n}" for n in range(len(CLAIMED_IDS))]
     assert all(scores[h] == "8/12" for h in hostile)  # sigmoid raises; figures are drawn
     assert len(scores) == 3 + len(FORMULAS) + len(CLAIMED_IDS)
-    assert "submission(s) had problems:" in done.stderr
+    assert "submissions had problems:" in done.stderr
     for hostile_id in hostile:  # each claim conflict is listed with what to do
         assert re.search(rf"^  {hostile_id} \({hostile_id}\.zip\): .*; once it is fixed",
                          done.stderr, re.MULTILINE), done.stderr

@@ -311,3 +311,44 @@ def test_a_refused_student_id_is_a_chinese_usage_error_shown_literally(capsys, h
     err = capsys.readouterr().err
     assert done.value.code == 2
     assert f"a/{hostile[:30]}" in err and "应为你的学号或登录名" in err
+
+
+def test_autograde_speaks_chinese_with_the_same_scores(tmp_path, capsys):
+    course = tmp_path / "course"
+    shutil.copytree(COURSE, course)
+    submissions = tmp_path / "class"
+    (submissions / "2023001").mkdir(parents=True)
+    shutil.copyfile(SOLUTION, submissions / "2023001" / "act.py")
+    (submissions / "2023002").mkdir()  # an empty folder: a problem for that student
+    outputs = {}
+    for language in ("zh_CN", "en"):
+        code = main(["--lang", language, "--course", str(course), "autograde", "act",
+                     str(submissions), "--db", str(tmp_path / f"{language}.db"),
+                     "--out", str(tmp_path / language), "--workers", "1"])
+        captured = capsys.readouterr()
+        outputs[language] = (code, captured.out, captured.err)
+    (code_zh, out_zh, err_zh), (code_en, out_en, err_en) = outputs["zh_CN"], outputs["en"]
+    assert code_zh == code_en == 3
+    assert "已新建一个" in err_zh and "1 份提交有问题：" in err_zh
+    assert "每位学生的 results.json" in out_zh and "成绩记录在" in out_zh
+    assert "created a new one" in err_en and "1 submission had problems:" in err_en
+    table_zh = [line for line in out_zh.splitlines() if line.startswith("2023")]
+    table_en = [line for line in out_en.splitlines() if line.startswith("2023")]
+    assert table_zh == table_en and len(table_zh) == 2  # the same grades, word for word
+    results = [json.loads((tmp_path / language / "2023001" / "results.json").read_text(
+        encoding="utf-8"))["score"] for language in ("zh_CN", "en")]
+    assert results[0] == results[1] == 10
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_a_hostile_zip_entry_is_named_literally_in_chinese(tmp_path, hostile):
+    i18n.set_language("zh_CN")
+    path = tmp_path / "2023001.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"../{hostile}.py", "x = 1\n")
+        archive.writestr("manifest.json", json.dumps({"files": {f"{hostile}.py": "00"}}))
+    submission = intake(path, tmp_path, expected_files=["act.py"], assignment="act")
+    text = "\n".join(submission.problems)
+    assert repr(f"../{hostile}.py") in text and "没有解压它" in text
+    assert f"{hostile}.py" in text and "提交的内容中没有这个文件" in text  # the manifest's list
+    assert "缺少 act.py" in text

@@ -136,7 +136,7 @@ def test_ctrl_c_stops_a_real_batch_and_keeps_what_was_graded(tmp_path):
         assert "INTERNALERROR" not in text and "Traceback" not in text, text
     after_signal = stderr.split(f"[{len(HONEST)}/4]", 1)[1].splitlines()[1:]
     assert len(after_signal) == 1, after_signal  # one line, and it says what was kept
-    assert "stopped by Ctrl-C: 1 of 4 submission(s) graded" in after_signal[0]
+    assert "stopped by Ctrl-C: 1 of 4 submissions graded" in after_signal[0]
     assert "run the same command again" in after_signal[0]
     # No worker, sandbox or runtime of the batch is left (a reused pid has another start).
     gone_by = time.monotonic() + 10  # a SIGKILLed process takes a moment to exit

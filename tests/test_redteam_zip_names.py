@@ -46,7 +46,7 @@ def test_duplicate_and_case_colliding_names_are_problems_and_the_class_goes_on(
          "--db", str(tmp_path / "gradebook.db"), "--workers", "2"], cwd=course, env=env,
         capture_output=True, text=True, timeout=600)
     assert run.returncode == 3, run.stdout + run.stderr
-    assert "2 submission(s) had problems" in run.stderr, run.stderr
+    assert "2 submissions had problems" in run.stderr, run.stderr
     assert "twice.zip holds two files named 'act.py' and 'act.py'" in run.stderr
     assert "cased.zip holds two files named 'act.py' and 'ACT.py'" in run.stderr
     table = run.stdout.split("\n\n")[0]

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from grader.i18n import Domain
 from grader.intake.files import (
-    ZIP_AGAIN,
     Candidate,
     IntakeLimits,
     Refused,
@@ -47,18 +46,24 @@ class Budget:
         self.deadline = time.monotonic() + limits.max_seconds
 
 
-def unsafe_reason(info: zipfile.ZipInfo) -> str | None:
-    """Why an entry must never be extracted (absolute, `..`, a link), or None."""
+def unsafe_reason(info: zipfile.ZipInfo, label: str = "the zip") -> str | None:
+    """Why an entry must never be extracted (absolute, `..`, a link), as the problem's
+    sentence, or None."""
     name = info.filename
     mode = info.external_attr >> 16
+    entry = repr(name)
     if stat.S_ISLNK(mode):
-        return "is a symbolic link"
+        return _("zip entry {entry} in {label} is a symbolic link; it was not extracted",
+                 entry=entry, label=label)
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return "has an absolute path"
+        return _("zip entry {entry} in {label} has an absolute path; it was not extracted",
+                 entry=entry, label=label)
     if ".." in re.split(r"[/\\]", name):
-        return "points outside the submission (`..`)"
+        return _("zip entry {entry} in {label} points outside the submission (`..`); it was "
+                 "not extracted", entry=entry, label=label)
     if "\0" in name:
-        return "has a NUL character in its name"
+        return _("zip entry {entry} in {label} has a NUL character in its name; it was not "
+                 "extracted", entry=entry, label=label)
     return None
 
 
@@ -84,8 +89,9 @@ def _check_directory(path: Path, limits: IntakeLimits, label: str) -> None:
                         "model weights or virtual environments)", label=label, entries=entries,
                         limit=limits.max_files))
     if directory > max(1 << 16, limits.max_files * _DIRECTORY_BYTES_PER_ENTRY):
-        raise Refused(f"the zip file {label} has a central directory of {directory:,} "
-                      f"bytes, more than {limits.max_files} entries need")
+        raise Refused(_("the zip file {label} has a central directory of {size} bytes, more "
+                        "than {limit} entries need", label=label, size=f"{directory:,}",
+                        limit=limits.max_files))
 
 
 def _check_unique(infos: list[zipfile.ZipInfo], label: str) -> None:
@@ -101,10 +107,11 @@ def _check_unique(infos: list[zipfile.ZipInfo], label: str) -> None:
             continue
         key = unicodedata.normalize("NFC", info.filename.replace("\\", "/")).casefold()
         if key in seen:
-            raise Refused(f"the zip file {label} holds two files named {seen[key][:100]!r} and "
-                          f"{info.filename[:100]!r}; tools that extract it keep different "
-                          "copies, so which one is the submission is ambiguous; ask the "
-                          "student to submit one file of each name")
+            raise Refused(_("the zip file {label} holds two files named {first} and {second}; "
+                            "tools that extract it keep different copies, so which one is the "
+                            "submission is ambiguous; ask the student to submit one file of "
+                            "each name", label=label, first=repr(seen[key][:100]),
+                            second=repr(info.filename[:100])))
         seen[key] = info.filename
 
 
@@ -123,20 +130,26 @@ def _check_declared(infos: list[zipfile.ZipInfo], limits: IntakeLimits, label: s
                         limit=f"{limits.max_total_mb:g}"))
     for info in infos:
         if info.compress_type not in _METHODS:
-            raise Refused(f"zip entry {info.filename!r} in {label} uses compression method "
-                          f"{info.compress_type}; only stored and deflate are read (what "
-                          "every zip tool writes by default): zip the files again")
+            raise Refused(_("zip entry {entry} in {label} uses compression method {method}; "
+                            "only stored and deflate are read (what every zip tool writes by "
+                            "default): zip the files again", entry=repr(info.filename),
+                            label=label, method=info.compress_type))
         if info.is_dir() and info.file_size:
-            raise Refused(f"zip entry {info.filename!r} in {label} is a folder that "
-                          f"claims to hold {info.file_size:,} bytes; the zip is damaged")
+            raise Refused(_("zip entry {entry} in {label} is a folder that claims to hold "
+                            "{size} bytes; the zip is damaged", entry=repr(info.filename),
+                            label=label, size=f"{info.file_size:,}"))
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size > limits.ratio_floor_bytes and ratio > limits.max_ratio:
-            raise Refused(f"zip entry {info.filename!r} in {label} is compressed {ratio:,.0f}"
-                          f":1; the limit is {limits.max_ratio:g}:1 (a zip bomb?)")
+            raise Refused(_("zip entry {entry} in {label} is compressed {ratio}:1; the limit "
+                            "is {limit}:1 (a zip bomb?)", entry=repr(info.filename),
+                            label=label, ratio=f"{ratio:,.0f}",
+                            limit=f"{limits.max_ratio:g}"))
     packed = sum(i.compress_size for i in infos)
     if declared > limits.ratio_floor_bytes and declared > limits.max_ratio * max(packed, 1):
-        raise Refused(f"the zip file {label} is compressed {declared / max(packed, 1):,.0f}:1"
-                      f" overall; the limit is {limits.max_ratio:g}:1 (a zip bomb?)")
+        raise Refused(_("the zip file {label} is compressed {ratio}:1 overall; the limit is "
+                        "{limit}:1 (a zip bomb?)", label=label,
+                        ratio=f"{declared / max(packed, 1):,.0f}",
+                        limit=f"{limits.max_ratio:g}"))
 
 
 def _decompress(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget,
@@ -151,20 +164,25 @@ def _decompress(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: Budget,
                 size += len(chunk)
                 chunks.append(chunk)
                 if size > limit:
-                    raise Refused(f"zip entry {info.filename!r} in {label} expands beyond "
-                                  "the submission's size limit of "
-                                  f"{budget.limits.max_total_mb:g} MB")
+                    raise Refused(_("zip entry {entry} in {label} expands beyond the "
+                                    "submission's size limit of {limit} MB",
+                                    entry=repr(info.filename), label=label,
+                                    limit=f"{budget.limits.max_total_mb:g}"))
                 if time.monotonic() > budget.deadline:
-                    raise Refused(f"decompressing {label} took longer than "
-                                  f"{budget.limits.max_seconds:g} s; the zip was refused")
+                    raise Refused(_("decompressing {label} took longer than {limit} s; the "
+                                    "zip was refused", label=label,
+                                    limit=f"{budget.limits.max_seconds:g}"))
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as exc:
         raise Refused(_("the zip file {label} is damaged: entry {entry}: {error}; download it "
                         "again; if it is damaged there too, the student hands in a new zip (from "
                         "`grader submit` or any zip tool)", label=label, entry=repr(info.filename),
                         error=str(exc)[:200])) from None
     if size != info.file_size:
-        raise Refused(f"zip entry {info.filename!r} in {label} holds {size:,} bytes; its "
-                      f"header says {info.file_size:,}; the zip is damaged; {ZIP_AGAIN}")
+        raise Refused(_("zip entry {entry} in {label} holds {size} bytes; its header says "
+                        "{declared}; the zip is damaged; download it again; if it is damaged "
+                        "there too, the student hands in a new zip (from `grader submit` or "
+                        "any zip tool)", entry=repr(info.filename), label=label,
+                        size=f"{size:,}", declared=f"{info.file_size:,}"))
     budget.bytes_left -= size
     return b"".join(chunks)
 
@@ -207,10 +225,9 @@ def zip_candidates(path: Path, budget: Budget, state: State, label: str,
         for info in infos:
             if info.is_dir():
                 continue
-            reason = unsafe_reason(info)
+            reason = unsafe_reason(info, label)
             if reason is not None:
-                state.problems.append(f"zip entry {info.filename!r} in {label} {reason}; it "
-                                      "was not extracted")
+                state.problems.append(reason)
                 continue
             rel = info.filename.replace("\\", "/")
             if ignored(rel):
@@ -226,6 +243,6 @@ def zip_candidates(path: Path, budget: Budget, state: State, label: str,
 
 def _not_read(rel: str, label: str) -> Callable[[], bytes]:
     def read() -> bytes:
-        raise Refused(f"zip entry {rel!r} in {label} was not decompressed: intake reads "
-                      "only code, notebooks and the manifest")
+        raise Refused(_("zip entry {entry} in {label} was not decompressed: intake reads "
+                        "only code, notebooks and the manifest", entry=repr(rel), label=label))
     return read

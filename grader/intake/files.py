@@ -77,12 +77,10 @@ class Refused(Exception):
     """The whole submission (or archive) cannot be used; the message says why."""
 
 
-# What to do about a submission over a size or file-count limit.
+# What to do about a submission over a size or file-count limit: the English end of every
+# limit message (each message is one whole translatable sentence that spells it out).
 ONLY_ASSIGNMENT = ("hand in only the assignment's files (no datasets, model weights or "
                    "virtual environments)")
-# What to do about a zip that cannot be read (students and instructors both read it).
-ZIP_AGAIN = ("download it again; if it is damaged there too, the student hands in a new zip "
-             "(from `grader submit` or any zip tool)")
 
 
 @dataclass
@@ -128,7 +126,7 @@ def folder_candidates(folder: Path, limits: IntakeLimits, state: State) -> list[
             path = base / name
             rel = path.relative_to(folder).as_posix()
             if path.is_symlink():
-                state.notes.append(f"{rel} is a symbolic link and was ignored")
+                state.notes.append(_("{name} is a symbolic link and was ignored", name=rel))
                 continue
             if name in dirs or not path.is_file():
                 continue

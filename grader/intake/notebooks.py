@@ -17,9 +17,6 @@ _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 _MAGIC_ASSIGN_RE = re.compile(r"^[\w\s,.\[\]()]+=\s*[%!]")
 MAX_NOTEBOOK_BYTES = 20 << 20
 """Largest notebook read (20 MiB): outputs with figures make honest ones a few MB."""
-# What to do about a file named .ipynb that is not a notebook (a renamed file, one cut short).
-SAVE_AGAIN = ("open it in Jupyter and save it again (File > Save), then hand in that .ipynb "
-              "file; a renamed text file or a notebook cut short cannot be read")
 
 
 _HEADER_RE = re.compile(r"# Converted from (?P<name>.+?) by grader intake: ")
@@ -75,7 +72,8 @@ class NotebookLines:
     def describe(self, line: int) -> str | None:
         """``"cell 3, line 5"`` for a module line, or None."""
         where = self.position(line)
-        return None if where is None else f"cell {where[0]}, line {where[1]}"
+        return None if where is None else _("cell {cell}, line {line}", cell=where[0],
+                                            line=where[1])
 
 
 def read_notebook_text(data: bytes, name: str) -> str:

@@ -211,8 +211,8 @@ def _match(candidates: list[Candidate], expected: Sequence[str],
     if len(missing_py) == 1 and len(others) == 1:
         name, other = missing_py[0], others[0]
         chosen[name] = (other, other.name.endswith(".ipynb"))
-        state.notes.append(f"{name} was not found; took {printable(other.rel, limit=80)} as "
-                           f"{name}")
+        state.notes.append(_("{name} was not found; took {other} as {name}", name=name,
+                             other=printable(other.rel, limit=80)))
     return chosen
 
 
@@ -221,18 +221,20 @@ def _read_manifest(candidates: list[Candidate], state: State) -> dict | None:
     if hit is None:
         return None
     if hit.size > MAX_MANIFEST_BYTES:
-        state.problems.append(f"{MANIFEST_NAME} is {hit.size:,} bytes; the limit is "
-                              f"{MAX_MANIFEST_BYTES:,}; it was not read")
+        state.problems.append(_("{manifest} is {size} bytes; the limit is {limit}; it was "
+                                "not read", manifest=MANIFEST_NAME, size=f"{hit.size:,}",
+                                limit=f"{MAX_MANIFEST_BYTES:,}"))
         return None
     try:
         data = json.loads(hit.read().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
-        state.problems.append(f"{MANIFEST_NAME} is not valid JSON ({reason}); it was "
-                              "ignored")
+        reason = _("nested too deeply") if isinstance(exc, RecursionError) else str(exc)[:200]
+        state.problems.append(_("{manifest} is not valid JSON ({reason}); it was ignored",
+                                manifest=MANIFEST_NAME, reason=reason))
         return None
     if not isinstance(data, dict):
-        state.problems.append(f"{MANIFEST_NAME} is not a JSON object; it was ignored")
+        state.problems.append(_("{manifest} is not a JSON object; it was ignored",
+                                manifest=MANIFEST_NAME))
         return None
     return data
 
@@ -244,8 +246,9 @@ def _claimed_time(manifest: dict, state: State) -> datetime | None:
     try:
         moment = datetime.fromisoformat(str(raw)[:64].replace("Z", "+00:00"))
     except ValueError:
-        state.notes.append(f"{MANIFEST_NAME}: `created_at` is not an ISO 8601 time; "
-                           f"received: {printable(str(raw), limit=64)!r}")
+        state.notes.append(_("{manifest}: `created_at` is not an ISO 8601 time; received: "
+                             "{received}", manifest=MANIFEST_NAME,
+                             received=repr(printable(str(raw), limit=64))))
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
@@ -258,22 +261,32 @@ def _claims(manifest: dict, identity: Identity, state: State) -> tuple[str | Non
         try:
             claimed_id = validate_id(raw)
         except InvalidId as exc:
-            state.problems.append(f"{MANIFEST_NAME} claims a student id that is not valid: "
-                                  f"{exc}; the id comes from the download's name")
+            state.problems.append(_("{manifest} claims a student id that is not valid: "
+                                    "{error}; the id comes from the download's name",
+                                    manifest=MANIFEST_NAME, error=exc))
     claimed_at = _claimed_time(manifest, state)
     if claimed_id is not None and claimed_id != identity.student_id:
-        where = {"canvas": "the Canvas download's file name (a Canvas user id)",
-                 "moodle": "the Moodle download's name (a participant id)"}.get(
-                     identity.layout, "the submission's file or folder name")
-        message = (f"{MANIFEST_NAME} claims student id {claimed_id!r}; the submission is "
-                   f"graded as {identity.student_id!r}, the id from {where}: the manifest "
-                   "is only a claim")
+        facts = {"manifest": MANIFEST_NAME, "claimed": repr(claimed_id),
+                 "graded": repr(identity.student_id)}
+        if identity.layout == "canvas":
+            message = _("{manifest} claims student id {claimed}; the submission is graded as "
+                        "{graded}, the id from the Canvas download's file name (a Canvas user "
+                        "id): the manifest is only a claim", **facts)
+        elif identity.layout == "moodle":
+            message = _("{manifest} claims student id {claimed}; the submission is graded as "
+                        "{graded}, the id from the Moodle download's name (a participant id): "
+                        "the manifest is only a claim", **facts)
+        else:
+            message = _("{manifest} claims student id {claimed}; the submission is graded as "
+                        "{graded}, the id from the submission's file or folder name: the "
+                        "manifest is only a claim", **facts)
         # LMS ids and student numbers are different namespaces: a difference is expected.
         (state.problems if identity.layout == "plain" else state.notes).append(message)
     if claimed_at is not None:
-        state.notes.append(f"{MANIFEST_NAME} claims it was created at "
-                           f"{claimed_at.isoformat(timespec='seconds')}; lateness uses the "
-                           "instructor's side (LMS, receipt time), never this claim")
+        state.notes.append(_("{manifest} claims it was created at {time}; lateness uses the "
+                             "instructor's side (LMS, receipt time), never this claim",
+                             manifest=MANIFEST_NAME,
+                             time=claimed_at.isoformat(timespec="seconds")))
     return claimed_id, claimed_at
 
 
@@ -281,28 +294,32 @@ def _check_manifest(manifest: dict, candidates: list[Candidate],
                     state: State, assignment: str | None) -> None:
     named = manifest.get("assignment")
     if assignment is not None and named not in (None, assignment):
-        state.problems.append(f"{MANIFEST_NAME} is for assignment "
-                              f"{printable(str(named), limit=64)!r}; expected {assignment!r}")
+        state.problems.append(_("{manifest} is for assignment {named}; expected {expected}",
+                                manifest=MANIFEST_NAME,
+                                named=repr(printable(str(named), limit=64)),
+                                expected=repr(assignment)))
     listed = manifest.get("files", {})
     if not isinstance(listed, dict):
-        state.problems.append(f"{MANIFEST_NAME}: `files` must map names to sha256 hashes; "
-                              f"received: {type(listed).__name__}")
+        state.problems.append(_("{manifest}: `files` must map names to sha256 hashes; "
+                                "received: {received}", manifest=MANIFEST_NAME,
+                                received=type(listed).__name__))
         return
     for name, digest in sorted(listed.items())[:50]:  # grader submit lists a few files
         hit = _pick(candidates, name, State())
         shown = printable(name, limit=80)
         if hit is None:
-            state.problems.append(f"{MANIFEST_NAME} lists {shown} but the submission has no "
-                                  "such file")
+            state.problems.append(_("{manifest} lists {name} but the submission has no such "
+                                    "file", manifest=MANIFEST_NAME, name=shown))
             continue
         try:
             actual = _sha256(hit.read())
         except Refused:
             continue  # a file intake does not read is not graded either
         if actual != str(digest).lower():
-            state.problems.append(f"{shown} changed after `grader submit` packed it: its "
-                                  f"sha256 is {actual[:12]}..., the manifest says "
-                                  f"{printable(str(digest), limit=12)}...")
+            state.problems.append(_("{name} changed after `grader submit` packed it: its "
+                                    "sha256 is {actual}..., the manifest says {listed}...",
+                                    name=shown, actual=actual[:12],
+                                    listed=printable(str(digest), limit=12)))
 
 
 def _install(name: str, candidate: Candidate, convert: bool, workspace: Path,
@@ -318,15 +335,22 @@ def _install(name: str, candidate: Candidate, convert: bool, workspace: Path,
             return None
         if convert:
             data = module.encode("utf-8")
-            state.notes.append(f"{printable(candidate.rel, limit=80)} was converted to {name} "
-                               "(code cells only)")
+            state.notes.append(_("{source} was converted to {name} (code cells only)",
+                                 source=printable(candidate.rel, limit=80), name=name))
             parsed = parse_source(module, name)
             if isinstance(parsed, SourceError):
                 cell = NotebookLines.from_module(module)  # the student's cell, not ours
                 shown = cell.describe(parsed.line) if cell and parsed.line else None
-                where = f"{shown or f'line {parsed.line}'}: " if parsed.line else ""
-                state.problems.append(f"{name} (from {printable(candidate.rel, limit=80)}) "
-                                      f"is not valid Python: {where}{parsed.message}")
+                source = printable(candidate.rel, limit=80)
+                if parsed.line:
+                    state.problems.append(_(
+                        "{name} (from {source}) is not valid Python: {where}: {error}",
+                        name=name, source=source, error=parsed.message,
+                        where=shown or _("line {line}", line=parsed.line)))
+                else:
+                    state.problems.append(_("{name} (from {source}) is not valid Python: "
+                                            "{error}", name=name, source=source,
+                                            error=parsed.message))
     target = workspace / name
     target.write_bytes(data)
     target.chmod(0o600)
