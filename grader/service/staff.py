@@ -75,10 +75,6 @@ AUDIT_SHOWN = 500  # audit rows on the audit page
 RELEASE_ACTIONS = ("now", "due", "withhold")
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
-
-
 # --- what every route needs -------------------------------------------------------------
 
 def _course(request: Request) -> Any:
@@ -146,7 +142,7 @@ def queue_view(session: Session, assignment_id: str) -> dict[str, Any]:
             + counts.get((queue.HIDDEN, queue.QUEUED), 0),
             "jobs": [{"id": job.id, "student": job.student_id, "kind": job.kind,
                       "state": job.state, "attempts": job.attempts,
-                      "created": _when(job.created_at),
+                      "created": job.created_at,
                       "error": (job.error or "").strip().splitlines()[-1:] or [""]}
                      for job in jobs]}
 
@@ -172,7 +168,7 @@ def index(request: Request, user: Staff,
         except ConfigError as error:
             rows.append({"id": ident, "title": ident, "error": str(error)})
             continue
-        rows.append({"id": ident, "title": config.title, "due": _when(config.due),
+        rows.append({"id": ident, "title": config.title, "due": config.due,
                      "release": student_side.release_state(session, config, request).text,
                      "waiting": queue_view(session, ident)["waiting"], "error": ""})
     return _render(request, "staff_index.html.j2", user, assignments=rows)
@@ -183,7 +179,7 @@ def audit_log(request: Request, user: Instructor,
               session: Db) -> HTMLResponse:
     rows = session.scalars(select(AuditModel).order_by(AuditModel.id.desc())
                            .limit(AUDIT_SHOWN))
-    entries = [{"at": _when(row.at), "actor": row.actor, "action": row.action,
+    entries = [{"at": row.at, "actor": row.actor, "action": row.action,
                 "detail": ", ".join(f"{k}={v}" for k, v in sorted((row.detail or {}).items()))}
                for row in rows]
     return _render(request, "staff_audit.html.j2", user, entries=entries)
@@ -244,8 +240,7 @@ def student_page(assignment: str, student: str, request: Request,
                    extensions=gradebook.extensions(config.id, row.id),
                    attempts=[{"row": a, "public": jobs.get(a.public_job_id or -1),
                               "hidden": jobs.get(a.hidden_job_id or -1),
-                              "uploaded": _when(a.uploaded_at)} for a in attempts],
-                   when=_when)
+                              "uploaded": a.uploaded_at} for a in attempts])
 
 
 @router.get("/{assignment}/students/{student}/report", response_class=HTMLResponse)
