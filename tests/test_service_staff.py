@@ -203,6 +203,25 @@ def test_regrade_all_queues_each_students_latest_upload_once(app):
     assert len(jobs(app)) == 4
 
 
+def test_grader_errors_come_first_on_the_dashboard(app):
+    outcomes = [TestOutcome(case.split("[")[0], case, "passed", 1.0) for case in CASES[:-1]]
+    outcomes.append(TestOutcome("test_sigmoid_large", "test_sigmoid_large", "error", 0.0,
+                                "KeyError: '<b>suite bug</b>'", kind="grader error"))
+    grade = scoring.score(CONFIG.parts, outcomes, student_id="s3", assignment="act",
+                          execution_time_s=0.1)
+    submission = Submission(student_id="s3", source=Path("/class/s3"),
+                            workspace=Path("/nonexistent"), files={"act.py": "s3" * 8},
+                            problems=(), submitted_at=datetime.now(timezone.utc),
+                            expected=("act.py",))
+    app.state.gradebook.record(CONFIG, submission, grade)
+    page = signed_in(app, "ta1").get("/staff/act").text
+    errors = page.index("Grader errors: resolve these first")
+    assert errors < page.index("<h2>Queue</h2>") < page.index("Failures by reason")
+    section = page[errors:page.index("<h2>Queue</h2>")]
+    assert "s3" in section and "&lt;b&gt;suite bug&lt;/b&gt;" in section
+    assert "<b>suite bug" not in page
+
+
 def test_an_upload_that_cannot_be_queued_does_not_stop_the_others(app):
     with app.state.sessions.begin() as session:  # a stored path leaving the course
         session.add(AttemptModel(assignment_id="act", student_id="s3",
