@@ -47,6 +47,7 @@ from grader.checks.keras_diagnoses import (
 from grader.checks.keras_hints import keras_hints
 from grader.evaluator.artifact import CONTAINERS, MAX_DEPTH, model_weights, read_model
 from grader.evaluator.spec import describe
+from grader.grading.fixtures import course_messages
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
@@ -84,6 +85,8 @@ LOSS = ("categorical_crossentropy",)  # the class, an instance or the string
 METRICS = ("accuracy",)  # "acc" and CategoricalAccuracy() count too
 CONV_KINDS = ("Conv2D", "MaxPooling2D", "MaxPool2D")
 FLATTENING = ("Flatten", "Reshape")  # flattening with a layer or with tf.reshape both count
+
+_, _n = course_messages(__file__)  # this suite's messages, in the course's catalog
 
 
 def _only(specs, *settings: str) -> list[LayerSpec]:
@@ -128,13 +131,15 @@ def _array(received, what: str) -> np.ndarray:
     try:
         return np.asarray(received)
     except Exception as exc:  # noqa: BLE001 - whatever it was, say what came back
-        raise AssertionError(f"{what} returned {received!r:.100}, which is not a tensor or an "
-                             f"array ({exc})") from None
+        raise AssertionError(_("{what} returned {received}, which is not a tensor or an array "
+                               "({error})", what=what, received=f"{received!r:.100}",
+                               error=exc)) from None
 
 
 def _pair(received, what: str):
     if not isinstance(received, (tuple, list)) or len(received) != 2:
-        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair")
+        raise AssertionError(_("{what} returned {type}; expected a pair", what=what,
+                               type=type(received).__name__))
     return received
 
 
@@ -149,10 +154,11 @@ def _batches(db, what: str) -> list:
     try:
         count = len(db)
     except Exception as exc:  # noqa: BLE001 - an infinite or unknown-length pipeline
-        raise AssertionError(f"{what}: the dataset has no known length ({exc}); expected a "
-                             "finite pipeline (from_tensor_slices, map, batch)") from None
+        raise AssertionError(_("{what}: the dataset has no known length ({error}); expected a "
+                               "finite pipeline (from_tensor_slices, map, batch)", what=what,
+                               error=exc)) from None
     iterator = db.as_numpy_iterator()
-    return [iterator.next() for _ in range(count)]
+    return [iterator.next() for _batch in range(count)]
 
 
 def _images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -164,12 +170,12 @@ def _images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _preprocessed(student, case: str):
     images, labels = _images(5, seed=3)
     if case == "one example":
-        what = "`preprocess(x, y)` with one image (28, 28) and its label"
+        what = _("`preprocess(x, y)` with one image (28, 28) and its label")
         x, y = _pair(student.alexnet.preprocess(images[0], int(labels[0])), what)
         expected = _expected(images[:1], labels[:1])
         return (what, _array(x, what)[None], _array(y, what)[None], expected,
                 (images[:1], labels[:1]))
-    what = "`preprocess(x, y)` with a batch of 5 images (5, 28, 28) and labels (5,)"
+    what = _("`preprocess(x, y)` with a batch of 5 images (5, 28, 28) and labels (5,)")
     x, y = _pair(student.alexnet.preprocess(images, labels), what)
     return what, _array(x, what), _array(y, what), _expected(images, labels), (images, labels)
 
@@ -178,27 +184,28 @@ def _preprocessed(student, case: str):
 
 @pytest.mark.parametrize("case", ["one example", "batch"])
 def test_preprocess_scales_images(student, case):
-    what, x, _, (expected, _), (images, labels) = _preprocessed(student, case)
+    what, x, _y, (expected, _expected_y), (images, labels) = _preprocessed(student, case)
     with diagnosing(lambda: preprocess_mistake(x, images, labels, part="images",
                                                 expected_shape=expected.shape)):
-        assert_close(x, expected, f"{what}: x (float32 pixels / 255, with a channel axis)",
+        assert_close(x, expected,
+                     _("{what}: x (float32 pixels / 255, with a channel axis)", what=what),
                      rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("case", ["one example", "batch"])
 def test_preprocess_one_hot_labels(student, case):
-    what, _, y, (_, expected), (images, labels) = _preprocessed(student, case)
+    what, _x, y, (_expected_x, expected), (images, labels) = _preprocessed(student, case)
     with diagnosing(lambda: preprocess_mistake(y, images, labels, part="labels")):
-        assert_close(y, expected, f"{what}: y (one-hot, depth 10)")
+        assert_close(y, expected, _("{what}: y (one-hot, depth 10)", what=what))
 
 
 def test_make_datasets_test_set_in_order(student):
     x_train, y_train = _images(6, seed=4)
     x_test, y_test = _images(10, seed=5)
-    what = (f"`make_datasets(...)` with 10 test images and batch_size={PIPELINE_BATCH}: "
-            "test_db (`preprocess` mapped over the test set, in order)")
+    what = _("`make_datasets(...)` with 10 test images and batch_size={batch}: test_db "
+             "(`preprocess` mapped over the test set, in order)", batch=PIPELINE_BATCH)
     with keras_hints(student):
-        _, test_db = _pair(student.alexnet.make_datasets(
+        _train_db, test_db = _pair(student.alexnet.make_datasets(
             x_train, y_train, x_test, y_test, batch_size=PIPELINE_BATCH), "`make_datasets`")
         batches = [_pair(batch, what) for batch in _batches(test_db, what)]
     expected_x, expected_y = _expected(x_test, y_test)
@@ -206,9 +213,9 @@ def test_make_datasets_test_set_in_order(student):
     y = np.concatenate([as_array(b[1], what) for b in batches]) if batches else np.zeros(0)
     with diagnosing(lambda: preprocess_mistake(x, x_test, y_test, part="images",
                                                 expected_shape=expected_x.shape)):
-        assert_close(x, expected_x, f"{what}: the images", rtol=1e-6, atol=1e-6)
+        assert_close(x, expected_x, _("{what}: the images", what=what), rtol=1e-6, atol=1e-6)
     with diagnosing(lambda: preprocess_mistake(y, x_test, y_test, part="labels")):
-        assert_close(y, expected_y, f"{what}: the labels")
+        assert_close(y, expected_y, _("{what}: the labels", what=what))
 
 
 def _pairs(x: np.ndarray, y: np.ndarray) -> list[tuple[bytes, int]]:
@@ -223,22 +230,23 @@ def test_make_datasets_train_set_keeps_pairs(student):
     """Shuffling is the student's choice; each image must keep its own label."""
     x_train, y_train = _images(12, seed=6)
     x_test, y_test = _images(4, seed=7)
-    what = (f"`make_datasets(...)` with 12 training images and batch_size={PIPELINE_BATCH}: "
-            "train_db's (image, label) pairs, in any order")
+    what = _("`make_datasets(...)` with 12 training images and batch_size={batch}: "
+             "train_db's (image, label) pairs, in any order", batch=PIPELINE_BATCH)
     with keras_hints(student):
-        train_db, _ = _pair(student.alexnet.make_datasets(
+        train_db, _test_db = _pair(student.alexnet.make_datasets(
             x_train, y_train, x_test, y_test, batch_size=PIPELINE_BATCH), "`make_datasets`")
         batches = [_pair(batch, what) for batch in _batches(train_db, what)]
     x = np.concatenate([as_array(b[0], what) for b in batches]) if batches else np.zeros(0)
     y = np.concatenate([as_array(b[1], what) for b in batches]) if batches else np.zeros(0)
-    assert len(x) == len(y) == len(x_train), (
-        f"{what}: {len(x)} images and {len(y)} labels came back; expected {len(x_train)} of each")
+    assert len(x) == len(y) == len(x_train), _(
+        "{what}: {images} images and {labels} labels came back; expected {expected} of each",
+        what=what, images=len(x), labels=len(y), expected=len(x_train))
     expected = _pairs(*_expected(x_train, y_train))
     found = _pairs(x, y)
     if sorted(found) != sorted(expected):
-        message = (f"{what}: {sum(1 for pair in found if pair not in expected)} of "
-                   f"{len(found)} images came with a label that is not their own (or with "
-                   "pixels that are not the image / 255)")
+        message = _("{what}: {wrong} of {total} images came with a label that is not their own "
+                    "(or with pixels that are not the image / 255)", what=what,
+                    wrong=sum(1 for pair in found if pair not in expected), total=len(found))
         mistake = shuffle_mistake(found, expected)
         require([message], "`make_datasets`", lambda: mistake)
 
@@ -249,7 +257,7 @@ def test_conv_block_layers(student):
     conv = _of(_info(student)["layers"], CONV_KINDS)
     filters = _only(CONV_BLOCK, "filters")
     _layers_check(compare_kinds(conv, CONV_BLOCK) + compare_units(conv, filters), conv, filters,
-                  ("kinds", "filters"), "`AlexNet.conv`: layers and filters")
+                  ("kinds", "filters"), _("`AlexNet.conv`: layers and filters"))
 
 
 def test_conv_block_settings(student):
@@ -258,7 +266,7 @@ def test_conv_block_settings(student):
     specs = _only(CONV_BLOCK, "kernel_size", "strides", "padding", "pool_size")
     _layers_check(compare_geometry(conv, specs), conv, specs,
                   ("padding", "kernel_size", "strides", "pool_size"),
-                  "`AlexNet.conv`: kernel sizes, pool sizes, strides and padding",
+                  _("`AlexNet.conv`: kernel sizes, pool sizes, strides and padding"),
                   input_shape=info.get("input_shape"))
 
 
@@ -266,7 +274,7 @@ def test_fc_block_layers(student):
     dense = _of(_info(student)["layers"], ("Dense",))
     fc = _only([spec for spec in FC_BLOCK if spec.kind == "Dense"], "units")
     _layers_check(compare_kinds(dense, fc) + compare_units(dense, fc), dense, fc,
-                  ("kinds", "units"), "`AlexNet.fc`: Dense layers and units")
+                  ("kinds", "units"), _("`AlexNet.fc`: Dense layers and units"))
 
 
 def test_activations(student):
@@ -275,19 +283,19 @@ def test_activations(student):
     expected = _only([spec for spec in CONV_BLOCK + FC_BLOCK if spec.kind != "Dropout"],
                      "activation")
     _layers_check(compare_activations(layers, expected), layers, expected, ("activation",),
-                  "`AlexNet`: activations")
+                  _("`AlexNet`: activations"))
 
 
 def test_dropout(student):
     layers = _of(_info(student)["layers"], ("Dense", "Dropout"))
     _layers_check(compare_dropout(layers, FC_BLOCK), layers, FC_BLOCK, ("rate",),
-                  "`AlexNet.fc`: Dropout (its places and rate)")
+                  _("`AlexNet.fc`: Dropout (its places and rate)"))
 
 
 def test_optimizer(student):
     info = _info(student)
     require(compare_optimizer(info, "Adam") + compare_learning_rate(info, LEARNING_RATE),
-            "`build_alexnet()`: optimizer",
+            _("`build_alexnet()`: optimizer"),
             lambda: compile_mistake(info, optimizer="Adam", learning_rate=LEARNING_RATE,
                                     model="AlexNet"))
 
@@ -295,7 +303,7 @@ def test_optimizer(student):
 def test_loss_and_metrics(student):
     info = _info(student)
     require(compare_loss(info, LOSS) + compare_logits(info) + compare_metrics(info, METRICS),
-            "`build_alexnet()`: loss and metrics",
+            _("`build_alexnet()`: loss and metrics"),
             lambda: compile_mistake(info, loss=LOSS, metrics=METRICS, model="AlexNet"))
 
 
@@ -313,7 +321,8 @@ def _perturb(layer, rng: np.random.Generator, depth: int = 0) -> None:
         return
     weights = layer.get_weights()
     if not isinstance(weights, list) or not all(isinstance(w, np.ndarray) for w in weights):
-        raise AssertionError(f"`{kind}.get_weights()` did not return a list of arrays")
+        raise AssertionError(_("`{kind}.get_weights()` did not return a list of arrays",
+                               kind=kind))
     if weights:
         layer.set_weights([(w + rng.normal(0.0, RELOAD_NOISE, w.shape)).astype(w.dtype)
                            for w in weights])
@@ -329,17 +338,19 @@ def test_saved_weights_reload(student):
         # The check perturbs the weights itself: a build that seeds itself (allowed) gives
         # equal weights each time, and loading must still restore these, not the build's.
         _perturb(model, rng)
-        before = model_weights(model, spec, "`build_alexnet()` with perturbed weights")
+        before = model_weights(model, spec, _("`build_alexnet()` with perturbed weights"))
         student.alexnet.save_weights(model, WEIGHTS_PATH)
         after = model_weights(student.alexnet.load_weights(WEIGHTS_PATH), spec,
-                              "the model `load_weights` returned")
-    assert not any(np.array_equal(a, b) for a, b in zip(built, before, strict=True)), (
+                              _("the model `load_weights` returned"))
+    assert not any(np.array_equal(a, b) for a, b in zip(built, before, strict=True)), _(
         "`model.set_weights` did not change the weights of `build_alexnet()`'s model; the "
         "reload check needs weights that differ from a fresh build's")
     for index, (found, expected) in enumerate(zip(after, before, strict=True)):
-        assert_close(found, expected, f"{what}: weight array {index + 1} of {len(before)} "
-                     f"(shape {expected.shape}); the model was saved with weights that differ "
-                     "from a fresh build's, and loading must restore them",
+        assert_close(found, expected,
+                     _("{what}: weight array {index} of {total} (shape {shape}); the model was "
+                       "saved with weights that differ from a fresh build's, and loading must "
+                       "restore them", what=what, index=index + 1, total=len(before),
+                       shape=expected.shape),
                      rtol=RELOAD_RTOL, atol=RELOAD_ATOL)
 
 
@@ -349,13 +360,14 @@ def test_accuracy(student, assignment, dataset, device, private_split, credit, f
     try:
         threshold = threshold_for(assignment, "test_accuracy", dataset.name, device)
     except NoCalibration as exc:
-        pytest.skip(f"no accuracy threshold for {dataset.name} on the {device}: {exc}")
+        pytest.skip(_("no accuracy threshold for {dataset} on the {device}: {error}",
+                      dataset=dataset.name, device=device, error=exc))
     budget = AccuracyBudget.from_config(assignment, "test_accuracy", device)
     split = private_split(budget.test_images, "test_accuracy")
     with keras_hints(student):
         run = measure_accuracy(student, module="alexnet", build="build_alexnet", split=split,
                                dataset=dataset, budget=budget, input_shape=INPUT_SHAPE)
-    what = f"`build_alexnet()` trained {budget.describe()}"
+    what = _("`build_alexnet()` trained {budget}", budget=budget.describe())
     figure("learning_curve", {key: list(values) for key, values in run.history.items()})
     figure("confusion_matrix", {"matrix": np.asarray(run.confusion).tolist(),
                                 "labels": list(range(NUM_CLASSES))})

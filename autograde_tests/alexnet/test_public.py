@@ -17,6 +17,7 @@ from grader.checks.arrays import as_array, assert_shape
 from grader.checks.keras_hints import keras_hints, step_failure
 from grader.evaluator.artifact import loss_after_one_step, read_model, untrained_predictions
 from grader.evaluator.spec import describe
+from grader.grading.fixtures import course_messages
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
@@ -26,6 +27,8 @@ SUM_TOLERANCE = 1e-4  # float32 probabilities sum to 1 within rounding
 STEP_BATCH = 16  # the one-step check: one full batch, the same before and after the step
 STEP_SEED = 2  # its inputs
 STEP_INIT_SEED = 0  # the grader's initialisation of the declared model
+
+_, _n = course_messages(__file__)  # this suite's messages, in the course's catalog
 
 
 _read: dict = {}  # one read per submission: AlexNet takes seconds to build and verify
@@ -48,22 +51,25 @@ def _array(received, what: str) -> np.ndarray:
     try:
         return np.asarray(received)
     except Exception as exc:  # noqa: BLE001 - whatever it was, say what came back
-        raise AssertionError(f"{what} returned {received!r:.100}, which is not a tensor or an "
-                             f"array ({exc})") from None
+        raise AssertionError(_("{what} returned {received}, which is not a tensor or an array "
+                               "({error})", what=what, received=f"{received!r:.100}",
+                               error=exc)) from None
 
 
 def _pair(received, what: str):
     if not isinstance(received, (tuple, list)) or len(received) != 2:
-        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair")
+        raise AssertionError(_("{what} returned {type}; expected a pair", what=what,
+                               type=type(received).__name__))
     return received
 
 
 def _check(x, y, x_shape, y_shape, what: str) -> None:
     x = assert_shape(_array(x, f"{what}: x"), x_shape, f"{what}: x")
-    y = assert_shape(_array(y, f"{what}: y"), y_shape, f"{what}: y (one-hot)")
+    y = assert_shape(_array(y, f"{what}: y"), y_shape, _("{what}: y (one-hot)", what=what))
     for name, array in (("x", x), ("y", y)):
-        assert array.dtype == np.float32, (
-            f"{what}: {name} has dtype {array.dtype}; expected float32")
+        assert array.dtype == np.float32, _(
+            "{what}: {name} has dtype {dtype}; expected float32", what=what, name=name,
+            dtype=array.dtype)
 
 
 def _batches(db, what: str) -> list:
@@ -71,10 +77,11 @@ def _batches(db, what: str) -> list:
     try:
         count = len(db)
     except Exception as exc:  # noqa: BLE001 - an infinite or unknown-length pipeline
-        raise AssertionError(f"{what}: the dataset has no known length ({exc}); expected a "
-                             "finite pipeline (from_tensor_slices, map, batch)") from None
+        raise AssertionError(_("{what}: the dataset has no known length ({error}); expected a "
+                               "finite pipeline (from_tensor_slices, map, batch)", what=what,
+                               error=exc)) from None
     iterator = db.as_numpy_iterator()
-    return [iterator.next() for _ in range(count)]
+    return [iterator.next() for _batch in range(count)]
 
 
 def _images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -85,14 +92,14 @@ def _images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def test_preprocess_shapes_one_example(student):
     images, labels = _images(1)
-    what = "`preprocess(x, y)` with x (28, 28) uint8 and a label"
+    what = _("`preprocess(x, y)` with x (28, 28) uint8 and a label")
     x, y = _pair(student.alexnet.preprocess(images[0], int(labels[0])), what)
     _check(x, y, INPUT_SHAPE, (NUM_CLASSES,), what)
 
 
 def test_preprocess_shapes_batch(student):
     images, labels = _images(BATCH)
-    what = f"`preprocess(x, y)` with a batch x ({BATCH}, 28, 28) uint8 and y ({BATCH},)"
+    what = _("`preprocess(x, y)` with a batch x ({n}, 28, 28) uint8 and y ({n},)", n=BATCH)
     x, y = _pair(student.alexnet.preprocess(images, labels), what)
     _check(x, y, (BATCH, *INPUT_SHAPE), (BATCH, NUM_CLASSES), what)
 
@@ -100,43 +107,48 @@ def test_preprocess_shapes_batch(student):
 def test_make_datasets_batches(student):
     x_train, y_train = _images(10, seed=1)
     x_test, y_test = _images(6, seed=2)
-    what = "`make_datasets(x_train, y_train, x_test, y_test, batch_size=4)` (10 and 6 images)"
+    what = _("`make_datasets(x_train, y_train, x_test, y_test, batch_size=4)` (10 and 6 "
+             "images)")
     with keras_hints(student):
         train_db, test_db = _pair(student.alexnet.make_datasets(
             x_train, y_train, x_test, y_test, batch_size=BATCH), what)
         for name, db, n in (("train_db", train_db, 10), ("test_db", test_db, 6)):
             batches = _batches(db, f"{what}: {name}")
-            sizes = [len(_pair(batch, f"{what}: a batch of {name}")[0]) for batch in batches]
+            sizes = [len(_pair(batch, _("{what}: a batch of {name}", what=what, name=name))[0])
+                     for batch in batches]
             expected = [min(BATCH, n - start) for start in range(0, n, BATCH)]
-            assert sizes == expected, (f"{what}: {name} yields batches of sizes {sizes}; "
-                                       f"expected {expected} (all {n} images, {BATCH} a batch)")
+            assert sizes == expected, _(
+                "{what}: {name} yields batches of sizes {sizes}; expected {expected} (all {n} "
+                "images, {batch} a batch)", what=what, name=name, sizes=sizes,
+                expected=expected, n=n, batch=BATCH)
             x, y = batches[0]
             _check(x, y, (BATCH, *INPUT_SHAPE), (BATCH, NUM_CLASSES),
-                   f"{what}: {name}'s first batch")
+                   _("{what}: {name}'s first batch", what=what, name=name))
 
 
 # The parameter count follows from the architecture items (a 'valid' padding changes it):
 # a public preview with no points of its own (issue 10: no double charge).
 def test_parameter_count(student):
     info = describe(_spec(student))
-    assert info["params"] == PARAMS, (
-        f"`build_alexnet()` has {info['params']:,} parameters; expected {PARAMS:,} once built "
-        "(call the model once on a batch such as keras.ops.zeros((1, 28, 28, 1)))")
+    assert info["params"] == PARAMS, _(
+        "`build_alexnet()` has {found} parameters; expected {expected} once built (call the "
+        "model once on a batch such as keras.ops.zeros((1, 28, 28, 1)))",
+        found=f"{info['params']:,}", expected=f"{PARAMS:,}")
 
 
 def test_outputs_are_probabilities(student):
     spec = _spec(student)
     x = np.random.default_rng(1).uniform(0, 1, size=(BATCH, *INPUT_SHAPE)).astype(np.float32)
-    what = f"the untrained model `build_alexnet()` declares, run on a batch of {BATCH}"
+    what = _("the untrained model `build_alexnet()` declares, run on a batch of {n}", n=BATCH)
     probs = assert_shape(as_array(untrained_predictions(student, spec, x, what=what), what),
                          (BATCH, NUM_CLASSES), what)
-    assert np.all(probs >= 0), (
-        f"{what} returned negative values (smallest {probs.min():.3g}); expected class "
-        "probabilities: is the last layer's activation softmax?")
+    assert np.all(probs >= 0), _(
+        "{what} returned negative values (smallest {smallest}); expected class probabilities: "
+        "is the last layer's activation softmax?", what=what, smallest=f"{probs.min():.3g}")
     sums = probs.sum(axis=1)
-    assert np.allclose(sums, 1.0, atol=SUM_TOLERANCE), (
-        f"{what}: each row must sum to 1; row sums are {np.round(sums, 4).tolist()} "
-        "(is the last layer's activation softmax?)")
+    assert np.allclose(sums, 1.0, atol=SUM_TOLERANCE), _(
+        "{what}: each row must sum to 1; row sums are {sums} (is the last layer's activation "
+        "softmax?)", what=what, sums=np.round(sums, 4).tolist())
 
 
 def step_batch(batch: int = STEP_BATCH, seed: int = STEP_SEED) -> tuple[np.ndarray, np.ndarray]:

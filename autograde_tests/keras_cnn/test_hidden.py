@@ -44,12 +44,15 @@ from grader.checks.keras_diagnoses import (
 )
 from grader.checks.keras_hints import keras_hints
 from grader.evaluator.artifact import describe_model
+from grader.grading.fixtures import course_messages
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
 MODULE = "keras_cnn"
 LOSS = ("categorical_crossentropy",)  # CategoricalCrossentropy() is the same loss
 METRICS = ("accuracy",)  # "acc" and CategoricalAccuracy() count too
+
+_, _n = course_messages(__file__)  # this suite's messages, in the course's catalog
 
 LAYERS = (
     LayerSpec("Conv2D", filters=8, kernel_size=(5, 5), strides=(1, 1), padding="same",
@@ -98,7 +101,8 @@ def _compile_check(student, problems, what: str, **expected) -> None:
 
 def _pair(received, what: str):
     if not isinstance(received, (tuple, list)) or len(received) != 2:
-        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair (x, y)")
+        raise AssertionError(_("{what} returned {type}; expected a pair (x, y)", what=what,
+                               type=type(received).__name__))
     return received
 
 
@@ -106,7 +110,7 @@ def _preprocessed(student, seed: int):
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(7, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, NUM_CLASSES, size=7).astype(np.uint8)
-    what = "`preprocess(images, labels)` with 7 random images"
+    what = _("`preprocess(images, labels)` with 7 random images")
     x, y = _pair(student.keras_cnn.preprocess(images, labels), what)
     expected = ((images.astype(np.float32) / 255.0)[..., None],
                 np.eye(NUM_CLASSES, dtype=np.float32)[labels])
@@ -117,67 +121,70 @@ def _preprocessed(student, seed: int):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_preprocess_scales_images(student, seed):
-    what, (x, _), (expected, _), (images, labels) = _preprocessed(student, seed)
+    what, (x, _y), (expected, _expected_y), (images, labels) = _preprocessed(student, seed)
     with diagnosing(lambda: preprocess_mistake(x, images, labels, part="images",
                                                 expected_shape=expected.shape)):
         assert_close(x, expected,
-                     f"{what}: x (pixels / 255 with a channel axis, values in [0, 1])",
+                     _("{what}: x (pixels / 255 with a channel axis, values in [0, 1])",
+                       what=what),
                      rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_preprocess_one_hot_labels(student, seed):
-    what, (_, y), (_, expected), (images, labels) = _preprocessed(student, seed)
+    what, (_x, y), (_expected_x, expected), (images, labels) = _preprocessed(student, seed)
     with diagnosing(lambda: preprocess_mistake(y, images, labels, part="labels")):
-        assert_close(y, expected, f"{what}: y (one-hot rows, a 1 at each label)")
+        assert_close(y, expected, _("{what}: y (one-hot rows, a 1 at each label)", what=what))
 
 
 # -- architecture ---------------------------------------------------------------------------
 
 def test_layer_kinds(student):
-    _layers_check(student, compare_kinds, _only(), ("kinds",), "layer kinds and order")
+    _layers_check(student, compare_kinds, _only(), ("kinds",), _("layer kinds and order"))
 
 
 def test_filters_and_units(student):
     _layers_check(student, compare_units, _only("filters", "units"), ("filters", "units"),
-                  "filters and units")
+                  _("filters and units"))
 
 
 def test_kernel_and_pool_sizes(student):
     _layers_check(student, compare_geometry, _only("kernel_size", "strides", "pool_size"),
                   ("kernel_size", "strides", "pool_size"),
-                  "kernel sizes, pool sizes and strides")
+                  _("kernel sizes, pool sizes and strides"))
 
 
 def test_padding(student):
-    _layers_check(student, compare_geometry, _only("padding"), ("padding",), "padding")
+    _layers_check(student, compare_geometry, _only("padding"), ("padding",), _("padding"))
 
 
 def test_activations(student):
     _layers_check(student, compare_activations, _only("activation"), ("activation",),
-                  "activations")
+                  _("activations"))
 
 
 def test_dropout(student):
-    _layers_check(student, compare_dropout, LAYERS, ("rate",), "Dropout (its place and rate)",
+    _layers_check(student, compare_dropout, LAYERS, ("rate",),
+                  _("Dropout (its place and rate)"),
                   dropout=True)
 
 
 # -- compile settings ---------------------------------------------------------------------------
 
 def test_optimizer(student):
-    _compile_check(student, lambda info: compare_optimizer(info, "Adam"), "optimizer",
+    _compile_check(student, lambda info: compare_optimizer(info, "Adam"), _("optimizer"),
                    optimizer="Adam")
 
 
 def test_loss(student):
     # A from_logits loss on the softmax output is the loss on the wrong numbers.
-    _compile_check(student, lambda info: compare_loss(info, LOSS) + compare_logits(info), "loss",
+    _compile_check(student, lambda info: compare_loss(info, LOSS) + compare_logits(info),
+                   _("loss"),
                    loss=LOSS)
 
 
 def test_metrics(student):
-    _compile_check(student, lambda info: compare_metrics(info, METRICS), "metrics",
+    _compile_check(student, lambda info: compare_metrics(info, METRICS), _("metrics"),
                    metrics=METRICS)
 
 
@@ -187,13 +194,14 @@ def test_accuracy(student, assignment, dataset, device, private_split, credit, f
     try:
         threshold = threshold_for(assignment, "test_accuracy", dataset.name, device)
     except NoCalibration as exc:
-        pytest.skip(f"no accuracy threshold for {dataset.name} on the {device}: {exc}")
+        pytest.skip(_("no accuracy threshold for {dataset} on the {device}: {error}",
+                      dataset=dataset.name, device=device, error=exc))
     budget = AccuracyBudget.from_config(assignment, "test_accuracy", device)
     split = private_split(budget.test_images, "test_accuracy")
     with keras_hints(student):
         run = measure_accuracy(student, module=MODULE, build="build_cnn", split=split,
                                dataset=dataset, budget=budget)
-    what = f"`build_cnn()` trained {budget.describe()}"
+    what = _("`build_cnn()` trained {budget}", budget=budget.describe())
     figure("learning_curve", {key: list(values) for key, values in run.history.items()})
     figure("confusion_matrix", {"matrix": np.asarray(run.confusion).tolist(),
                                 "labels": list(range(NUM_CLASSES))})

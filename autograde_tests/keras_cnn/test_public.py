@@ -15,6 +15,7 @@ from grader.checks.arrays import as_array, assert_shape
 from grader.checks.keras_hints import keras_hints, step_failure
 from grader.evaluator.artifact import loss_after_one_step, read_model, untrained_predictions
 from grader.evaluator.spec import describe
+from grader.grading.fixtures import course_messages
 
 NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
@@ -25,6 +26,8 @@ STEP_BATCH = 32  # the one-step check: one full batch, the same before and after
 STEP_SEED = 2  # its inputs
 STEP_INIT_SEED = 0  # the grader's initialisation of the declared model
 
+_, _n = course_messages(__file__)  # this suite's messages, in the course's catalog
+
 
 def _spec(student):
     """The spec of the student's compiled CNN; Keras 3 spelling mistakes become hints."""
@@ -34,7 +37,8 @@ def _spec(student):
 
 def _pair(received, what: str):
     if not isinstance(received, (tuple, list)) or len(received) != 2:
-        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair (x, y)")
+        raise AssertionError(_("{what} returned {type}; expected a pair (x, y)", what=what,
+                               type=type(received).__name__))
     return received
 
 
@@ -42,35 +46,37 @@ def test_preprocess_shapes_and_dtypes(student):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, NUM_CLASSES, size=6).astype(np.uint8)
-    what = "`preprocess(images, labels)` with images (6, 28, 28) uint8"
+    what = _("`preprocess(images, labels)` with images (6, 28, 28) uint8")
     x, y = _pair(student.keras_cnn.preprocess(images, labels), what)
-    x = assert_shape(x, (6, *INPUT_SHAPE), f"{what}: x (a channel axis added)")
-    y = assert_shape(y, (6, NUM_CLASSES), f"{what}: y (one-hot rows)")
+    x = assert_shape(x, (6, *INPUT_SHAPE), _("{what}: x (a channel axis added)", what=what))
+    y = assert_shape(y, (6, NUM_CLASSES), _("{what}: y (one-hot rows)", what=what))
     for name, array in (("x", x), ("y", y)):
-        assert array.dtype == np.float32, (
-            f"{what}: {name} has dtype {array.dtype}; expected float32")
+        assert array.dtype == np.float32, _(
+            "{what}: {name} has dtype {dtype}; expected float32", what=what, name=name,
+            dtype=array.dtype)
 
 
 def test_parameter_count(student):
     info = describe(_spec(student))
-    assert info["params"] == PARAMS, (
-        f"`build_cnn()` has {info['params']:,} parameters; expected {PARAMS:,} (two 5x5 "
-        "convolutions with 'same' padding, 2x2 pooling, Dense(100), Dense(10))")
+    assert info["params"] == PARAMS, _(
+        "`build_cnn()` has {found} parameters; expected {expected} (two 5x5 convolutions with "
+        "'same' padding, 2x2 pooling, Dense(100), Dense(10))", found=f"{info['params']:,}",
+        expected=f"{PARAMS:,}")
 
 
 def test_outputs_are_probabilities(student):
     spec = _spec(student)
     x = np.random.default_rng(1).uniform(0, 1, size=(BATCH, *INPUT_SHAPE)).astype(np.float32)
-    what = f"the untrained model `build_cnn()` declares, run on a batch of {BATCH}"
+    what = _("the untrained model `build_cnn()` declares, run on a batch of {n}", n=BATCH)
     probs = assert_shape(as_array(untrained_predictions(student, spec, x, what=what), what),
                          (BATCH, NUM_CLASSES), what)
-    assert np.all(probs >= 0), (
-        f"{what} returned negative values (smallest {probs.min():.3g}); expected class "
-        "probabilities: is the last layer's activation softmax?")
+    assert np.all(probs >= 0), _(
+        "{what} returned negative values (smallest {smallest}); expected class probabilities: "
+        "is the last layer's activation softmax?", what=what, smallest=f"{probs.min():.3g}")
     sums = probs.sum(axis=1)
-    assert np.allclose(sums, 1.0, atol=SUM_TOLERANCE), (
-        f"{what}: each row must sum to 1; row sums are {np.round(sums, 4).tolist()} "
-        "(is the last layer's activation softmax?)")
+    assert np.allclose(sums, 1.0, atol=SUM_TOLERANCE), _(
+        "{what}: each row must sum to 1; row sums are {sums} (is the last layer's activation "
+        "softmax?)", what=what, sums=np.round(sums, 4).tolist())
 
 
 def step_batch(batch: int = STEP_BATCH, seed: int = STEP_SEED) -> tuple[np.ndarray, np.ndarray]:

@@ -35,6 +35,7 @@ from grader.checks.keras_diagnoses import (
 )
 from grader.checks.keras_hints import keras_hints
 from grader.evaluator.artifact import describe_model
+from grader.grading.fixtures import course_messages
 
 NUM_CLASSES = 10
 INPUT_DIM = 28 * 28
@@ -43,6 +44,8 @@ LEARNING_RATE = 0.1
 SEQUENTIAL_LOSS = ("mse",)  # "mean_squared_error" and MeanSquaredError() are the same loss
 FUNCTIONAL_LOSS = ("categorical_crossentropy",)
 METRICS = ("accuracy",)  # "acc" and CategoricalAccuracy() count too
+
+_, _n = course_messages(__file__)  # this suite's messages, in the course's catalog
 
 SEQUENTIAL = (
     LayerSpec("Dense", units=512, activation="relu"),
@@ -81,7 +84,8 @@ def _compile_check(student, build: str, problems, what: str, **expected) -> None
 
 def _pair(received, what: str):
     if not isinstance(received, (tuple, list)) or len(received) != 2:
-        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair (x, y)")
+        raise AssertionError(_("{what} returned {type}; expected a pair (x, y)", what=what,
+                               type=type(received).__name__))
     return received
 
 
@@ -89,7 +93,7 @@ def _preprocessed(student, seed: int):
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(7, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, NUM_CLASSES, size=7).astype(np.uint8)
-    what = "`preprocess(images, labels)` with 7 random images"
+    what = _("`preprocess(images, labels)` with 7 random images")
     x, y = _pair(student.keras_mlp.preprocess(images, labels), what)
     expected = (images.reshape(-1, INPUT_DIM).astype(np.float32) / 255.0,
                 np.eye(NUM_CLASSES, dtype=np.float32)[labels])
@@ -100,58 +104,59 @@ def _preprocessed(student, seed: int):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_preprocess_scales_images(student, seed):
-    what, (x, _), (expected, _), (images, labels) = _preprocessed(student, seed)
+    what, (x, _y), (expected, _expected_y), (images, labels) = _preprocessed(student, seed)
     with diagnosing(lambda: preprocess_mistake(x, images, labels, part="images",
                                                 expected_shape=expected.shape)):
-        assert_close(x, expected, f"{what}: x (flattened pixels / 255, values in [0, 1])",
+        assert_close(x, expected,
+                     _("{what}: x (flattened pixels / 255, values in [0, 1])", what=what),
                      rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_preprocess_one_hot_labels(student, seed):
-    what, (_, y), (_, expected), (images, labels) = _preprocessed(student, seed)
+    what, (_x, y), (_expected_x, expected), (images, labels) = _preprocessed(student, seed)
     with diagnosing(lambda: preprocess_mistake(y, images, labels, part="labels")):
-        assert_close(y, expected, f"{what}: y (one-hot rows, a 1 at each label)")
+        assert_close(y, expected, _("{what}: y (one-hot rows, a 1 at each label)", what=what))
 
 
 # -- the Sequential MLP ----------------------------------------------------------------------
 
 def test_sequential_layer_kinds(student):
     _layers_check(student, "build_sequential_mlp", SEQUENTIAL, ("kinds",), compare_kinds,
-                  "layer kinds and order")
+                  _("layer kinds and order"))
 
 
 def test_sequential_units(student):
     _layers_check(student, "build_sequential_mlp", SEQUENTIAL, ("units",), compare_units,
-                  "units")
+                  _("units"))
 
 
 def test_sequential_activations(student):
     # other units cost the units part only (layers still line up by their units)
     _layers_check(student, "build_sequential_mlp", SEQUENTIAL, ("activation",),
-                  compare_activations_only, "activations")
+                  compare_activations_only, _("activations"))
 
 
 def test_sequential_optimizer(student):
     _compile_check(student, "build_sequential_mlp", lambda info: compare_optimizer(info, "SGD"),
-                   "optimizer", optimizer="SGD")
+                   _("optimizer"), optimizer="SGD")
 
 
 def test_sequential_learning_rate(student):
     _compile_check(student, "build_sequential_mlp",
                    lambda info: compare_learning_rate(info, LEARNING_RATE),
-                   "the optimizer's learning rate", learning_rate=LEARNING_RATE)
+                   _("the optimizer's learning rate"), learning_rate=LEARNING_RATE)
 
 
 def test_sequential_loss(student):
     _compile_check(student, "build_sequential_mlp",
-                   lambda info: compare_loss(info, SEQUENTIAL_LOSS), "loss",
+                   lambda info: compare_loss(info, SEQUENTIAL_LOSS), _("loss"),
                    loss=SEQUENTIAL_LOSS)
 
 
 def test_sequential_metrics(student):
     _compile_check(student, "build_sequential_mlp", lambda info: compare_metrics(info, METRICS),
-                   "metrics", metrics=METRICS)
+                   _("metrics"), metrics=METRICS)
 
 
 # -- the functional MLP ----------------------------------------------------------------------
@@ -159,12 +164,12 @@ def test_sequential_metrics(student):
 def test_functional_layers(student):
     _layers_check(student, "build_functional_mlp", FUNCTIONAL, ("kinds", "units"),
                   lambda found, spec: compare_kinds(found, spec) + compare_units(found, spec),
-                  "layers and units")
+                  _("layers and units"))
 
 
 def test_functional_activations(student):
     _layers_check(student, "build_functional_mlp", FUNCTIONAL, ("activation",),
-                  compare_activations_only, "activations")
+                  compare_activations_only, _("activations"))
 
 
 def test_functional_compile(student):
@@ -172,7 +177,7 @@ def test_functional_compile(student):
     _compile_check(student, "build_functional_mlp",
                    lambda info: compare_optimizer(info, "RMSprop")
                    + compare_loss(info, FUNCTIONAL_LOSS) + compare_logits(info)
-                   + compare_metrics(info, METRICS), "compile settings",
+                   + compare_metrics(info, METRICS), _("compile settings"),
                    optimizer="RMSprop", loss=FUNCTIONAL_LOSS, metrics=METRICS)
 
 
@@ -183,13 +188,15 @@ def test_sequential_accuracy(student, assignment, dataset, device, private_split
     try:
         threshold = threshold_for(assignment, "test_sequential_accuracy", dataset.name, device)
     except NoCalibration as exc:
-        pytest.skip(f"no accuracy threshold for {dataset.name} on the {device}: {exc}")
+        pytest.skip(_("no accuracy threshold for {dataset} on the {device}: {error}",
+                      dataset=dataset.name, device=device, error=exc))
     budget = AccuracyBudget.from_config(assignment, "test_sequential_accuracy", device)
     split = private_split(budget.test_images, "test_sequential_accuracy")
     with keras_hints(student):
         run = measure_accuracy(student, module=MODULE, build="build_sequential_mlp",
                                split=split, dataset=dataset, budget=budget)
-    _score_accuracy(run, threshold, f"`build_sequential_mlp()` trained {budget.describe()}",
+    _score_accuracy(run, threshold, _("`build_sequential_mlp()` trained {budget}",
+                                      budget=budget.describe()),
                     credit, figure)
 
 

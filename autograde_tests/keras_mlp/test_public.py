@@ -15,6 +15,7 @@ from grader.checks.arrays import as_array, assert_shape
 from grader.checks.keras_hints import keras_hints, step_failure
 from grader.evaluator.artifact import loss_after_one_step, read_model, untrained_predictions
 from grader.evaluator.spec import describe
+from grader.grading.fixtures import course_messages
 
 NUM_CLASSES = 10
 INPUT_DIM = 28 * 28
@@ -25,6 +26,8 @@ SUM_TOLERANCE = 1e-4  # float32 probabilities sum to 1 within rounding
 STEP_BATCH = 32  # the one-step check: one full batch, the same before and after the step
 STEP_SEED = 2  # its inputs
 STEP_INIT_SEED = 0  # the grader's initialisation of the declared model
+
+_, _n = course_messages(__file__)  # this suite's messages, in the course's catalog
 
 
 def _images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -41,50 +44,55 @@ def _spec(student, name: str):
 
 def _pair(received, what: str):
     if not isinstance(received, (tuple, list)) or len(received) != 2:
-        raise AssertionError(f"{what} returned {type(received).__name__}; expected a pair (x, y)")
+        raise AssertionError(_("{what} returned {type}; expected a pair (x, y)", what=what,
+                               type=type(received).__name__))
     return received
 
 
 def test_preprocess_shapes_and_dtypes(student):
     images, labels = _images(6)
-    what = "`preprocess(images, labels)` with images (6, 28, 28) uint8"
+    what = _("`preprocess(images, labels)` with images (6, 28, 28) uint8")
     x, y = _pair(student.keras_mlp.preprocess(images, labels), what)
     x = assert_shape(x, (6, INPUT_DIM), f"{what}: x")
-    y = assert_shape(y, (6, NUM_CLASSES), f"{what}: y (one-hot rows)")
+    y = assert_shape(y, (6, NUM_CLASSES), _("{what}: y (one-hot rows)", what=what))
     for name, array in (("x", x), ("y", y)):
-        assert array.dtype == np.float32, (
-            f"{what}: {name} has dtype {array.dtype}; expected float32")
+        assert array.dtype == np.float32, _(
+            "{what}: {name} has dtype {dtype}; expected float32", what=what, name=name,
+            dtype=array.dtype)
 
 
 # The parameter counts follow from the layers and units (a wrong size changes them): they
 # are public previews with no points of their own (issue 10: no double charge).
 def test_sequential_parameter_count(student):
     info = describe(_spec(student, "build_sequential_mlp"))
-    assert info["params"] == SEQUENTIAL_PARAMS, (
-        f"`build_sequential_mlp()` has {info['params']:,} parameters; expected "
-        f"{SEQUENTIAL_PARAMS:,} (Dense(512) on 784 inputs, then Dense(10))")
+    assert info["params"] == SEQUENTIAL_PARAMS, _(
+        "`build_sequential_mlp()` has {found} parameters; expected {expected} (Dense(512) on "
+        "784 inputs, then Dense(10))", found=f"{info['params']:,}",
+        expected=f"{SEQUENTIAL_PARAMS:,}")
 
 
 def test_functional_parameter_count(student):
     info = describe(_spec(student, "build_functional_mlp"))
-    assert info["params"] == FUNCTIONAL_PARAMS, (
-        f"`build_functional_mlp()` has {info['params']:,} parameters; expected "
-        f"{FUNCTIONAL_PARAMS:,} (Dense(64), Dense(64), Dense(10) on 784 inputs)")
+    assert info["params"] == FUNCTIONAL_PARAMS, _(
+        "`build_functional_mlp()` has {found} parameters; expected {expected} (Dense(64), "
+        "Dense(64), Dense(10) on 784 inputs)", found=f"{info['params']:,}",
+        expected=f"{FUNCTIONAL_PARAMS:,}")
 
 
 def test_sequential_outputs_are_probabilities(student):
     spec = _spec(student, "build_sequential_mlp")
     x = np.random.default_rng(1).uniform(0, 1, size=(BATCH, INPUT_DIM)).astype(np.float32)
-    what = f"the untrained model `build_sequential_mlp()` declares, run on a batch of {BATCH}"
+    what = _("the untrained model `build_sequential_mlp()` declares, run on a batch of {n}",
+             n=BATCH)
     probs = assert_shape(as_array(untrained_predictions(student, spec, x, what=what), what),
                          (BATCH, NUM_CLASSES), what)
-    assert np.all(probs >= 0), (
-        f"{what} returned negative values (smallest {probs.min():.3g}); expected class "
-        "probabilities: is the last layer's activation softmax?")
+    assert np.all(probs >= 0), _(
+        "{what} returned negative values (smallest {smallest}); expected class probabilities: "
+        "is the last layer's activation softmax?", what=what, smallest=f"{probs.min():.3g}")
     sums = probs.sum(axis=1)
-    assert np.allclose(sums, 1.0, atol=SUM_TOLERANCE), (
-        f"{what}: each row must sum to 1; row sums are {np.round(sums, 4).tolist()} "
-        "(is the last layer's activation softmax?)")
+    assert np.allclose(sums, 1.0, atol=SUM_TOLERANCE), _(
+        "{what}: each row must sum to 1; row sums are {sums} (is the last layer's activation "
+        "softmax?)", what=what, sums=np.round(sums, 4).tolist())
 
 
 def step_batch(batch: int = STEP_BATCH, seed: int = STEP_SEED) -> tuple[np.ndarray, np.ndarray]:
