@@ -414,8 +414,17 @@ def test_a_launch_signs_the_student_in_and_passback_sends_the_released_grade(lms
     reply = browser.post("/lti/launch", data=form, follow_redirects=False)
     assert reply.status_code == 303 and reply.headers["location"] == "/assignments/act"
     assert browser.get("/assignments").status_code == 200  # signed in as s1
-    replayed = TestClient(app).post("/lti/launch", data=form)
-    assert replayed.status_code == 400 and "already used" in replayed.text
+    replayed = browser.post("/lti/launch", data=form)
+    assert replayed.status_code == 400  # its state cookie is gone, and the state is used
+
+    # login CSRF: an attacker's own valid launch, posted from a victim's browser
+    attacker, victim = TestClient(app), TestClient(app)
+    stolen = _launch_form(attacker, sub="lms-user-18",
+                          **{CLAIM + "lis": {"person_sourcedid": "s2"}})
+    refused = victim.post("/lti/launch", data=stolen, follow_redirects=False)
+    assert refused.status_code == 400 and "did not start in this browser" in refused.text
+    assert victim.get("/assignments", follow_redirects=False).status_code != 200
+    assert attacker.post("/lti/launch", data=stolen, follow_redirects=False).status_code == 303
 
     stranger = TestClient(app)
     form = _launch_form(stranger, **{CLAIM + "lis": {"person_sourcedid": "s999"}})
@@ -433,12 +442,14 @@ def test_a_launch_signs_the_student_in_and_passback_sends_the_released_grade(lms
     assert "release them first" in prof.get("/staff/act").text
     staff_tests.post(prof, "/staff/act/release", {"action": "now"})
     staff_tests.post(prof, "/staff/act/lti-passback")
-    [score] = lms.scores
-    assert score["userId"] == "lms-user-17" and score["scoreMaximum"] == 10.0
-    assert score["url"].endswith("/line_items/42/scores?type=x")
-    assert "1 grade(s) of act sent to the LMS" in prof.get("/staff/act").text
+    scores = {score["userId"]: score for score in lms.scores}
+    assert sorted(scores) == ["lms-user-17", "lms-user-18"]
+    s1, s2 = scores["lms-user-17"], scores["lms-user-18"]  # s1 failed relu_values (3 points)
+    assert (s1["scoreGiven"], s2["scoreGiven"], s1["scoreMaximum"]) == (7.0, 10.0, 10.0)
+    assert s1["url"].endswith("/line_items/42/scores?type=x")
+    assert "2 grade(s) of act sent to the LMS" in prof.get("/staff/act").text
     [row] = staff_tests.audit_rows(app, "lti-passback")
-    assert row.detail == {"assignment": "act", "sent": 1, "failed": 0}
+    assert row.detail == {"assignment": "act", "sent": 2, "failed": 0}
 
 
 def test_without_lti_toml_the_lti_routes_say_so(tmp_path):

@@ -196,6 +196,8 @@ def test_the_nginx_example_terminates_https_and_passes_the_real_client(tmp_path)
                 "iss": test_lti.ISSUER, "login_hint": "x"})
             query = parse_qs(urlsplit(login.headers["location"]).query)
             assert query["redirect_uri"] == ["https://grader.example.edu/lti/launch"]
+            cookie = login.headers["set-cookie"].lower()  # rides the LMS's cross-site POST
+            assert "secure" in cookie and "samesite=none" in cookie and "httponly" in cookie
             # a client cannot choose its address for the sign-in limit
             token = staff_tests._token(reply.text)
             client.post(base + "/login", headers={**headers, "X-Forwarded-For": "6.6.6.6"},

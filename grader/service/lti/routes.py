@@ -14,14 +14,18 @@
 
 The course's ``lti.toml`` (`grader.service.lti.platforms`) switches LTI on; without it these
 routes answer 404 with a sentence. The launch is a cross-site POST: it carries no CSRF
-token, its state, nonce and signature protect it. The LMS must open the tool in a new
-window (the service refuses to be framed: ``frame-ancestors 'none'``).
+token; the signature, the nonce and the state protect it, and the state is bound to the
+browser that started the login by a short-lived cookie (SameSite=None and Secure behind
+HTTPS), so nobody can make another browser sign in as them (login CSRF). The LMS must
+open the tool in a new window (the service refuses to be framed: ``frame-ancestors
+'none'``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -41,13 +45,26 @@ from grader.service.auth import (
     sign_in,
 )
 from grader.service.lti.ags import AgsClient, AgsError, Score
-from grader.service.lti.launch import Launch, LtiError, NonceStore, login_redirect, validate_launch
-from grader.service.lti.platforms import LtiConfigError, PlatformRegistry, ToolKey, load_platforms
+from grader.service.lti.launch import (
+    STATE_TTL_S,
+    Launch,
+    LtiError,
+    NonceStore,
+    login_redirect,
+    validate_launch,
+)
+from grader.service.lti.platforms import (
+    LtiConfigError,
+    PlatformRegistry,
+    ToolKey,
+    load_platforms,
+)
 from grader.service.security import csrf_protect
 
 router = APIRouter()
 Db = Annotated[Session, Depends(db_session)]
 LAUNCH_ACTION = "lti-launch"
+STATE_COOKIE = "lti_state_"  # + the login's state: set at login, required at launch
 
 
 class LtiState:
@@ -83,13 +100,24 @@ async def lti_login(request: Request) -> Response:
                                 launch_url=str(request.url_for("lti_launch")))
     except LtiError as error:
         raise HTTPException(error.status, str(error)) from None
-    return RedirectResponse(target, status_code=302)
+    response = RedirectResponse(target, status_code=302)
+    state = parse_qs(urlsplit(target).query)["state"][0]
+    secure = request.url.scheme == "https"  # behind the proxy: X-Forwarded-Proto
+    # The launch comes back as a cross-site POST: only a SameSite=None (hence Secure) cookie
+    # travels with it. It binds the state to this browser (no login CSRF).
+    response.set_cookie(STATE_COOKIE + state, "1", max_age=int(STATE_TTL_S), httponly=True,
+                        secure=secure, samesite="none" if secure else "lax", path="/lti/")
+    return response
 
 
 @router.post("/lti/launch", name="lti_launch")
 def lti_launch(request: Request, session: Db, id_token: Annotated[str, Form()] = "",
                state: Annotated[str, Form()] = "") -> Response:
     lti = lti_state(request)
+    if request.cookies.get(STATE_COOKIE + state) != "1":
+        raise HTTPException(400, "The LMS launch was refused: it did not start in this browser "
+                                 "(a launch sent from elsewhere, or the browser blocks the "
+                                 "tool's cookies). Open the tool from the LMS in a new window.")
     try:
         launch = validate_launch(id_token, state, registry=lti.registry, store=lti.store)
     except LtiError as error:
@@ -100,11 +128,12 @@ def lti_launch(request: Request, session: Db, id_token: Annotated[str, Form()] =
           {"issuer": launch.issuer, "client_id": launch.client_id, "subject": launch.subject,
            "assignment": launch.assignment, "lineitem": launch.lineitem,
            "student": row.student_id, "lms_role": launch.role})
-    if row.role == "student" and launch.assignment:
-        configs = request.app.state.course.assignment_ids()
-        if launch.assignment in configs:
-            return RedirectResponse(f"/assignments/{launch.assignment}", status_code=303)
-    return RedirectResponse("/", status_code=303)
+    target = "/"
+    if row.role == "student" and launch.assignment in request.app.state.course.assignment_ids():
+        target = f"/assignments/{launch.assignment}"
+    response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(STATE_COOKIE + state, path="/lti/")
+    return response
 
 
 def launch_user(session: Session, launch: Launch) -> UserModel:
