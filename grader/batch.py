@@ -30,10 +30,11 @@ from pathlib import Path
 
 from grader import scoring
 from grader.config import AssignmentConfig, load_assignment
-from grader.grading.run import THREADS_ENV, GradedSubmission, run_suite
+from grader.grading.run import THREADS_ENV, GradedSubmission, run_suite, suite_dir
 from grader.ids import validate_id
 from grader.intake import Submission, identify, intake
 from grader.intake.layouts import placeholder_id
+from grader.kit.check import PUBLIC_SUITE
 from grader.results.records import (
     ERROR,
     FAILED,
@@ -56,6 +57,7 @@ class Job:
     repo_root: Path
     path: Path
     dataset_name: str | None = None
+    public: bool = False  # only the public tests (`grader worker`'s fast first run)
 
 
 @dataclass
@@ -85,7 +87,9 @@ def grade_one(job: Job) -> GradedSubmission:
         if config.student_files and not submission.files:  # the suite could only fail, slowly
             return portable(GradedSubmission(submission, unreadable(config, submission)))
         try:
-            grade = run_suite(config, submission, dataset_name=job.dataset_name)
+            public = [suite_dir(config) / PUBLIC_SUITE] if job.public else None
+            grade = run_suite(config, submission, dataset_name=job.dataset_name,
+                              test_files=public)
         except BaseException as error:  # noqa: BLE001 - one submission never stops the batch
             return not_graded(config, job.path, grader_problem("run the hidden suite",
                                                                passing(error)), submission)

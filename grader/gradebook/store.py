@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -321,7 +322,7 @@ class Gradebook:
     # --- writing -----------------------------------------------------------------------
 
     def record(self, config: AssignmentConfig, submission: Submission, grade: Grade, *,
-               graded_at: datetime | None = None) -> int:
+               graded_at: datetime | None = None, session: Session | None = None) -> int:
         """Stores one graded submission in one transaction, with its grade record.
 
         Lateness comes from `grade_record.submission_lateness` with the student's extension
@@ -332,13 +333,15 @@ class Gradebook:
             submission: the intake's result (student, files and their hashes, time).
             grade: the grade `run_suite` gave it.
             graded_at: when it was graded; default: now.
+            session: write inside this session's transaction (the caller commits); the
+                queue's completion and its record are one transaction. Default: its own.
 
         Returns:
             The submission's id. The same content recorded again keeps its id.
         """
         graded_at = graded_at or datetime.now(timezone.utc)
         digest = content_hash(submission.files)
-        with self._sessions.begin() as session:
+        with self._transaction(session) as session:
             _upsert_assignment(session, config)
             _upsert_student(session, submission.student_id, submission.display_name)
             extension = _extension_row(session, config.id, submission.student_id)
@@ -392,6 +395,15 @@ class Gradebook:
                                    final_score=grade_record.final_score(score, late.multiplier))
             session.flush()
             return row.id
+
+    @contextmanager
+    def _transaction(self, session: Session | None) -> Iterator[Session]:
+        """`session` as it is (its caller commits), or a new transaction committed at the end."""
+        if session is not None:
+            yield session
+            return
+        with self._sessions.begin() as new:
+            yield new
 
     def add_students(self, students: Iterable[tuple[str, str]]) -> int:
         """Adds a roster (id, display name); names of known students are updated.

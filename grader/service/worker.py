@@ -1,0 +1,349 @@
+"""`grader worker`: processes that take jobs from the queue and grade them.
+
+Each job is graded by the batch engine's per-submission function, `grader.batch.grade_one`
+(one code path with `grader autograde`): a public job runs the assignment's public tests
+(``autograde_tests/<id>/test_public.py``) in the sandbox; a hidden job runs the full
+suite and is recorded like `grader autograde` records it (the gradebook, in the same
+transaction as the job's end, then ``graded/<id>/<student>/results.json``). The student
+and the receipt time come from the job (the service's side), never from the upload.
+
+With ``--engine local`` each worker process grades in itself (a trusted process; the
+student's code runs in its sandbox below it), `concurrency` processes side by side; with
+``--engine ray`` one process claims up to `concurrency` jobs at a time and grades them as
+Ray tasks (`grader.batch.run_ray`). A GPU machine joins a course by running
+``grader worker --db postgresql+psycopg://... --course DIR`` against the same database.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from grader import batch
+from grader.autograde import instructor_side, write_results
+from grader.config import AssignmentConfig, load_assignment
+from grader.course import Course, load_course
+from grader.gradebook import Gradebook, open_gradebook
+from grader.grading.run import THREADS_ENV, GradedSubmission
+from grader.results.records import grader_problem
+from grader.runtime.process import process_tree
+from grader.service import queue
+
+POLL_S = 0.5  # how often an idle worker looks for a job
+MESSAGE_CHARS = 2000  # a test message kept in a public result (the report has the rest)
+LISTED_TESTS = 200  # tests kept in a public result
+ENGINES = batch.ENGINES
+
+
+def summary(graded: GradedSubmission) -> dict[str, Any]:
+    """The plain data a job's result keeps for the service's pages.
+
+    Everything in it came from the student's run (messages quote their output): the
+    service escapes it when it shows it.
+
+    Returns:
+        ``{"score", "max_score", "problems", "parts": [{"name", "points", "max_points"}],
+        "tests": [{"part", "name", "status", "kind", "fraction", "message"}]}``
+    """
+    grade = graded.grade
+    tests = [{"part": part.name, "name": test.case, "status": test.status,
+              "kind": test.kind, "fraction": test.fraction,
+              "message": test.message[:MESSAGE_CHARS]}
+             for part in grade.parts for test in part.tests]
+    return {"score": grade.score, "max_score": grade.max_score,
+            "problems": [problem[:MESSAGE_CHARS] for problem in grade.problems[:LISTED_TESTS]],
+            "parts": [{"name": part.name, "points": part.points, "max_points": part.max_points}
+                      for part in grade.parts],
+            "tests": tests[:LISTED_TESTS]}
+
+
+def batch_job(course: Course, job: queue.Job) -> tuple[AssignmentConfig, batch.Job]:
+    """The batch engine's job for a claimed queue job.
+
+    Raises:
+        ValueError: the job's upload is not inside the course folder, or its assignment
+            does not exist (the message says which).
+    """
+    config = load_assignment(course.assignments / job.assignment_id / "assignment.toml",
+                             repo_root=course.root)
+    path = (course.root / job.submission).resolve()
+    if not path.is_relative_to(course.root.resolve()):
+        raise ValueError(f"the job's upload {job.submission!r} is not inside the course "
+                         f"folder {course.root}")
+    return config, batch.Job(config.root / "assignment.toml", config.repo_root, path,
+                             public=job.kind == queue.PUBLIC)
+
+
+def as_served(graded: GradedSubmission, job: queue.Job) -> GradedSubmission:
+    """`graded` with the job's student and receipt time (the service knows them)."""
+    graded = instructor_side(graded, {}, job.submitted_at)
+    return replace(graded, submission=replace(graded.submission, student_id=job.student_id),
+                   grade=replace(graded.grade, student_id=job.student_id))
+
+
+def finish(sessions: sessionmaker, course: Course, job: queue.Job, config: AssignmentConfig,
+           graded: GradedSubmission) -> bool:
+    """Completes `job` with its graded submission; a hidden one is recorded, once.
+
+    Returns:
+        Whether this worker completed it (False: it was no longer this worker's).
+    """
+    graded = as_served(graded, job)
+    record = None
+    if job.kind == queue.HIDDEN:
+        def record(session: Session) -> int:
+            return Gradebook(session.get_bind()).record(config, graded.submission,
+                                                        graded.grade, session=session)
+    with sessions() as session:
+        won = queue.complete(session, job, summary(graded), record=record)
+    if won and job.kind == queue.HIDDEN:  # the file follows the record, as in autograde
+        with sessions() as session:
+            write_results(graded, course.graded(config.id), config,
+                          Gradebook(session.get_bind()))
+    return won
+
+
+class Heartbeat:
+    """Extends the leases of held jobs every third of the lease, in a thread."""
+
+    def __init__(self, sessions: sessionmaker, jobs: list[queue.Job], lease_s: float) -> None:
+        self.sessions, self.jobs, self.lease_s = sessions, jobs, lease_s
+        self.lost: set[int] = set()  # jobs another worker took meanwhile
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease_s / 3):
+            for job in self.jobs:
+                try:
+                    with self.sessions() as session:
+                        if not queue.heartbeat(session, job, self.lease_s):
+                            self.lost.add(job.id)
+                except Exception as error:  # noqa: BLE001 - the database blinked: next beat
+                    print(f"grader worker: heartbeat of job {job.id} failed: {error}",
+                          file=sys.stderr)
+
+
+def work(db_url: str, course_root: str | Path, *, worker_id: str | None = None,
+         lease_s: float = queue.DEFAULT_LEASE_S, engine: str = "local", concurrency: int = 1,
+         address: str | None = None, stop: Any = None, max_jobs: int | None = None) -> int:
+    """One worker's loop: claim, grade, complete, until `stop` is set (or `max_jobs`).
+
+    Args:
+        db_url: the gradebook's URL (or SQLite path).
+        course_root: the course folder (uploads are relative to it).
+        worker_id: the lease owner's name; default: ``host:pid:random``.
+        lease_s: the lease; a worker silent this long loses its job to another.
+        engine: "local" (grade here) or "ray" (claim `concurrency` jobs, grade as tasks).
+        concurrency: jobs held at once with Ray.
+        address: the Ray cluster to join.
+        stop: an event (threading or multiprocessing); None: run until killed.
+        max_jobs: stop after handling this many jobs (tests).
+
+    Returns:
+        How many jobs this worker completed.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
+    course = load_course(course_root)
+    worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    gradebook = open_gradebook(db_url)
+    sessions = sessionmaker(gradebook.engine, expire_on_commit=False)
+    done = handled = 0
+    try:
+        while (stop is None or not stop.is_set()) and (max_jobs is None or handled < max_jobs):
+            held = _claim_some(sessions, worker_id, lease_s,
+                               concurrency if engine == "ray" else 1)
+            if not held:
+                with sessions() as session:
+                    queue.requeue_expired(session)
+                if stop is not None:
+                    stop.wait(POLL_S)
+                else:
+                    time.sleep(POLL_S)
+                continue
+            with Heartbeat(sessions, held, lease_s):
+                done += _grade_held(sessions, course, held, engine, address)
+            handled += len(held)
+    finally:
+        gradebook.close()
+    return done
+
+
+def _claim_some(sessions: sessionmaker, worker_id: str, lease_s: float,
+                n: int) -> list[queue.Job]:
+    held = []
+    for _ in range(n):
+        with sessions() as session:
+            job = queue.claim(session, worker_id, lease_s)
+        if job is None:
+            break
+        held.append(job)
+    return held
+
+
+def _grade_held(sessions: sessionmaker, course: Course, held: list[queue.Job], engine: str,
+                address: str | None) -> int:
+    """Grades the held jobs and completes each; returns how many this worker completed."""
+    ready: list[tuple[queue.Job, AssignmentConfig, batch.Job]] = []
+    for job in held:
+        try:
+            config, bjob = batch_job(course, job)
+        except BaseException as error:  # noqa: BLE001 - this job only
+            _fail(sessions, job, grader_problem("find the job's assignment or upload",
+                                                batch.passing(error)))
+            continue
+        ready.append((job, config, bjob))
+    completed = 0
+
+    def deliver(job: queue.Job, config: AssignmentConfig, graded: GradedSubmission) -> None:
+        nonlocal completed
+        try:
+            completed += finish(sessions, course, job, config, graded)
+        except BaseException as error:  # noqa: BLE001 - this job only
+            _fail(sessions, job, grader_problem("record its results", batch.passing(error)))
+
+    if engine == "ray":
+        by_path = {bjob.path: (job, config) for job, config, bjob in ready}
+        report = batch.run_ray([bjob for _, _, bjob in ready], address=address,
+                               on_result=lambda graded: deliver(
+                                   *by_path[Path(graded.submission.source)], graded))
+        for path, reason in report.failed:
+            _fail(sessions, by_path[path][0], reason)
+        return completed
+    for job, config, bjob in ready:
+        deliver(job, config, batch.grade_one(bjob))  # grade_one never raises for a submission
+    return completed
+
+
+def _fail(sessions: sessionmaker, job: queue.Job, error: str) -> None:
+    try:
+        with sessions() as session:
+            queue.fail(session, job, error)
+    except Exception as again:  # noqa: BLE001 - the lease expires and the job goes again
+        print(f"grader worker: could not mark job {job.id} failed: {again}", file=sys.stderr)
+
+
+# --- local worker processes -----------------------------------------------------------------
+
+
+@dataclass
+class Workers:
+    """Local worker processes (`start_local_workers`); `stop` ends them."""
+
+    processes: list[multiprocessing.process.BaseProcess]
+    event: Any
+
+    def alive(self) -> int:
+        return sum(process.is_alive() for process in self.processes)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Asks every worker to stop after its current job; kills those still busy after
+        `timeout` seconds (their jobs' leases expire and other workers take them)."""
+        self.event.set()
+        deadline = time.monotonic() + timeout
+        for process in self.processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in self.processes:
+            if process.is_alive() and process.pid:
+                for pid in reversed(process_tree(process.pid)):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                process.join(5)
+
+
+def start_local_workers(db_url: str, course: str | Path | Course, n: int, *,
+                        lease_s: float = queue.DEFAULT_LEASE_S) -> Workers:
+    """Starts `n` worker processes on this machine (what `grader serve` does by default).
+
+    Returns:
+        The handle; call its `stop()` when the service ends.
+    """
+    if n < 1:
+        raise ValueError(f"the number of workers is at least 1. Received: {n}")
+    root = str(course.root if isinstance(course, Course) else course)
+    context = multiprocessing.get_context("spawn")  # no inherited threads or TF state
+    event = context.Event()
+    threads = os.environ.get(THREADS_ENV) or str(max(1, batch.default_workers() // n))
+    processes = [context.Process(target=_process_main, name=f"grader-worker-{i}",
+                                 args=(db_url, root, lease_s, event, threads), daemon=False)
+                 for i in range(n)]
+    for process in processes:
+        process.start()
+    return Workers(processes, event)
+
+
+def _process_main(db_url: str, root: str, lease_s: float, event: Any, threads: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    signal.signal(signal.SIGTERM, lambda signum, frame: event.set())
+    os.environ[THREADS_ENV] = threads
+    work(db_url, root, lease_s=lease_s, stop=event)
+
+
+def main(*, db: str | None = None, course: Path | None = None, engine: str = "local",
+         concurrency: int = 1, lease: float = queue.DEFAULT_LEASE_S,
+         address: str | None = None, wait: Callable[[], None] | None = None) -> int:
+    """`grader worker`: grades queued jobs until Ctrl-C or SIGTERM.
+
+    Returns:
+        0 after a clean stop.
+    """
+    from grader.course import current
+    from grader.gradebook import database_url
+
+    the_course = load_course(course) if course is not None else current()
+    url = database_url(db if db is not None else the_course.gradebook)
+    open_gradebook(url).close()  # a bad URL fails here, in one line, before any process
+    shown = make_url(url).render_as_string(hide_password=True)
+    print(f"grader worker: {concurrency} {engine} worker(s) on {shown} for the course "
+          f"{the_course.root}; Ctrl-C stops them after their current job", file=sys.stderr)
+    if engine == "ray":
+        event = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: event.set())
+        try:
+            work(url, the_course.root, lease_s=lease, engine="ray", concurrency=concurrency,
+                 address=address, stop=event)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        return 0
+    workers = start_local_workers(url, the_course, concurrency, lease_s=lease)
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    try:
+        if wait is not None:
+            wait()
+        else:
+            while not stopping.wait(1.0) and workers.alive():
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        print("grader worker: stopping after the current jobs", file=sys.stderr)
+        workers.stop()
+    return 0
