@@ -101,6 +101,37 @@ def _autograde_main(args: argparse.Namespace) -> int:
                           submitted_at=args.submitted_at)
 
 
+def _worker_main(args: argparse.Namespace) -> int:
+    from grader.service import worker
+
+    return worker.main(db=args.db, course=args.course, engine=args.engine,
+                       concurrency=args.concurrency, lease=args.lease, address=args.address)
+
+
+def _positive_int(text: str) -> int:
+    """A count of at least 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1. "
+                                         f"Received: {text!r}")
+    return value
+
+
+def _lease_seconds(text: str) -> float:
+    """`--lease`: seconds, between 1 and a day (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 1.0 <= value <= 86400.0:  # NaN fails both
+        raise argparse.ArgumentTypeError(f"expected seconds between 1 and 86400. "
+                                         f"Received: {text!r}")
+    return value
+
+
 def _aware_time(text: str):
     """`--submitted-at`: an ISO 8601 time with a UTC offset (argparse type)."""
     from datetime import datetime
@@ -378,6 +409,27 @@ def build_parser() -> argparse.ArgumentParser:
                            "UTC offset (e.g. 2026-12-01T23:59+08:00), instead of each one's "
                            "receipt time; the manifest's time is never used")
     autograde.set_defaults(run=_autograde_main)
+
+    worker = verbs.add_parser(
+        "worker", help="grade the queue of `grader serve` (instructor, GPU runner)",
+        description="Take jobs from the service's queue (in the gradebook's database) and "
+        "grade them: public checks first, then full grading, recorded as `grader autograde` "
+        "records it. Run it on other machines with --db pointing at the course's PostgreSQL "
+        "and --course at a copy of the course folder (with the uploads' folder shared). "
+        "Ctrl-C or SIGTERM stops the workers after their current job. "
+        "Example: grader worker --db postgresql+psycopg://grader@db/course --concurrency 2",
+    )
+    worker.add_argument("--db", help=DB_HELP)
+    worker.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="grade in local worker processes, or as tasks on a Ray cluster")
+    worker.add_argument("--concurrency", type=_positive_int, default=1,
+                        help="jobs graded at once (local: worker processes; default: 1)")
+    worker.add_argument("--lease", type=_lease_seconds, default=60.0,
+                        help="seconds a job stays with a silent worker before another takes "
+                        "it (default: 60; workers renew it every third)")
+    worker.add_argument("--address", help="with --engine ray: the cluster to join "
+                        "(default: start a local Ray instance)")
+    worker.set_defaults(run=_worker_main)
 
     feedback = verbs.add_parser(
         "feedback", help="write each student's report and the class summary (instructor)",
