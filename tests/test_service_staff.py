@@ -189,6 +189,8 @@ def test_regrade_all_queues_each_students_latest_upload_once(app):
             AttemptModel.student_id == "s1")))
         attempt = session.get(AttemptModel, latest_s1)
         assert attempt.hidden_job_id in {j.id for j in queued}  # the newest upload
+    fragment = prof.get("/staff/act/queue")  # polled meanwhile: leaves the message be
+    assert fragment.status_code == 200 and "hidden" in fragment.text
     assert "2 upload(s) queued for hidden grading" in prof.get("/staff/act").text
     post(prof, "/staff/act/regrade")  # again while both still wait: no second job
     assert len(jobs(app)) == 2

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from grader.gradebook.models import JobModel
+from grader.service import queue
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -95,6 +96,10 @@ def test_an_instructor_regrades_all_releases_and_exports(served):
             page.click("text=Release now")
             page.wait_for_url(base + "/staff/act")
             assert "Grades released on" in page.inner_text("#release-state")
+            with app.state.sessions.begin() as session:  # a student uploads meanwhile
+                queue.enqueue(session, "uploads/act/s2/act.py", queue.PUBLIC,
+                              assignment_id="act", student_id="s2")
+            page.wait_for_selector("#queue >> text=public")  # appears without a reload
             page.screenshot(path=str(ARTIFACTS / "staff-released.png"), full_page=True)
 
             with page.expect_download() as download_info:

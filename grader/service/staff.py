@@ -108,12 +108,14 @@ def _student(session: Session, student: str) -> StudentModel:
     return row
 
 
-def _render(request: Request, name: str, user: User, status: int = 200,
-            **context: Any) -> HTMLResponse:
+def _render(request: Request, name: str, user: User, status: int = 200, *,
+            fragment: bool = False, **context: Any) -> HTMLResponse:
+    """A staff page; a `fragment` (polled every 2 s) leaves the pending message for the page."""
     from grader.service.app import render  # the app imports this module when it starts
 
-    return render(request, f"service/{name}", status_code=status, user=user,
-                  flash=request.session.pop("staff_flash", None), **context)
+    flash = None if fragment else request.session.pop("staff_flash", None)
+    return render(request, f"service/{name}", status_code=status, user=user, flash=flash,
+                  **context)
 
 
 def flash_redirect(request: Request, where: str, message: str) -> RedirectResponse:
@@ -199,7 +201,7 @@ def dashboard(assignment: str, request: Request, user: Staff,
 def queue_table(assignment: str, request: Request, user: Staff,
                 session: Db) -> HTMLResponse:
     config = assignment_config(request, assignment)
-    return _render(request, "staff_queue.html.j2", user, config=config,
+    return _render(request, "staff_queue.html.j2", user, fragment=True, config=config,
                    queue=queue_view(session, config.id))
 
 
