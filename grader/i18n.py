@@ -48,7 +48,8 @@ ENV_VAR = "GRADER_LANG"
 # the i18n test and the pybabel commands in README read this one mapping.
 DOMAIN_SOURCES: dict[str, tuple[str, ...]] = {
     "cli": ("grader/kit", "grader/intake", "grader/runtime", "grader/grade_record.py",
-            "grader/cli.py", "grader/autograde.py"),
+            "grader/cli.py", "grader/autograde.py", "grader/release/build.py",
+            "grader/release/kit.py"),
     "reports": ("grader/reports", "grader/templates/report.html.j2",
                 "grader/templates/report.md.j2", "grader/templates/class_summary.html.j2",
                 "grader/templates/instructions.md.j2"),

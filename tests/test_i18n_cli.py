@@ -352,3 +352,34 @@ def test_a_hostile_zip_entry_is_named_literally_in_chinese(tmp_path, hostile):
     assert repr(f"../{hostile}.py") in text and "没有解压它" in text
     assert f"{hostile}.py" in text and "提交的内容中没有这个文件" in text  # the manifest's list
     assert "缺少 act.py" in text
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_a_release_refusal_names_edited_files_literally_in_chinese(released_zh, tmp_path,
+                                                                   hostile):
+    from grader.release.kit import replace_refusal
+
+    folder = _copy(released_zh, tmp_path, solved=True)
+    (folder / f"{hostile}.py").write_text("x = 1\n", encoding="utf-8")
+    i18n.set_language("zh_CN")
+    refusal = replace_refusal(folder)
+    assert f"{hostile}.py（新增）" in refusal and "act.py（已改动）" in refusal
+    assert "--force" in refusal and "在发布后被改动过" in refusal
+
+
+def test_a_broken_readme_template_is_refused_in_chinese_with_the_jinja2_spelling(tmp_path):
+    from grader.release.build import ReleaseRefused, render_instructions
+
+    course = tmp_path / "course"
+    shutil.copytree(COURSE, course)
+    (course / "course.toml").write_text('title = "t"\nlanguage = "zh_CN"\n', encoding="utf-8")
+    folder = course / "assignments" / "act"
+    (folder / "README.zh_CN.md").write_text("说明\n\n{{ parameters.unist }} 个\n",
+                                            encoding="utf-8")
+    config = load_assignment(folder / "assignment.toml")
+    i18n.set_language("zh_CN")
+    with pytest.raises(ReleaseRefused) as refused:
+        render_instructions(config)
+    text = str(refused.value)
+    assert "README.zh_CN.md 第 3 行" in text and "unist" in text
+    assert "{{ parameters.NAME }}" in text and "{{ '{{' }}" in text

@@ -125,8 +125,9 @@ def test_the_release_refuses_a_reference_that_contradicts_its_parameters(blank, 
 
 def test_a_readme_that_names_no_parameter_is_refused_with_its_line(blank, tmp_path):
     made = scaffold.new_assignment("layer", course=load_course(blank))
-    (made.root / "README.md").write_text("Intro\n\n{{ parameters.unist }} units\n")
-    with pytest.raises(ReleaseRefused, match=r"README.md line 3: .*unist"):
+    # The course is zh_CN: its release renders README.zh_CN.md.
+    (made.root / "README.zh_CN.md").write_text("Intro\n\n{{ parameters.unist }} units\n")
+    with pytest.raises(ReleaseRefused, match=r"README.zh_CN.md line 3: .*unist"):
         release(load_assignment(made.root), tmp_path / "release", grade=_grade)
 
 

@@ -28,12 +28,15 @@ import jinja2
 
 from grader.config import AssignmentConfig, parameter_mismatches, validate_tests
 from grader.course import template_loader
+from grader.i18n import Domain
 from grader.intake import intake
 from grader.kit.check import PUBLIC_SUITE
 from grader.release import kit
 from grader.release.strip import find_solution_leaks, strip_file
 from grader.reports.templates_env import add_i18n, rendering_language
 from grader.results.records import Grade
+
+_, _n = Domain("cli").functions()
 
 
 class ReleaseRefused(Exception):
@@ -62,8 +65,8 @@ def skeleton_texts(config: AssignmentConfig) -> dict[str, str]:
     texts = {}
     for file in config.files:
         if file.reference is None:
-            raise ReleaseRefused(f"{file.student}: no reference file to strip "
-                                 "(set `reference` in assignment.toml)")
+            raise ReleaseRefused(_("{file}: no reference file to strip (set `reference` in "
+                                   "assignment.toml)", file=file.student))
         if file.reference.suffix == ".ipynb":
             from grader.release.notebook import release_notebook_text  # nbgrader: an extra
 
@@ -78,8 +81,8 @@ def check_public_suite(config: AssignmentConfig, suite: Path) -> list[str]:
     path = suite / PUBLIC_SUITE
     public_parts = [part for part in config.parts if part.public]
     if not path.is_file():
-        return [f"{path} does not exist; parts marked public: "
-                f"{', '.join(p.name for p in public_parts) or 'none'}"] if public_parts else []
+        return [_("{path} does not exist; parts marked public: {parts}", path=path,
+                  parts=", ".join(p.name for p in public_parts))] if public_parts else []
     text = path.read_text(encoding="utf-8")
     reasons = []
     tree = ast.parse(text)
@@ -87,19 +90,22 @@ def check_public_suite(config: AssignmentConfig, suite: Path) -> list[str]:
         names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
                  [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
         if any(name == "reference" or name.startswith("reference.") for name in names):
-            reasons.append(f"{path.name}:{node.lineno}: the public suite imports the reference")
+            reasons.append(_("{file}:{line}: the public suite imports the reference",
+                             file=path.name, line=node.lineno))
     if "BEGIN HIDDEN TESTS" in text:
-        reasons.append(f"{path.name}: contains hidden tests")
+        reasons.append(_("{file}: contains hidden tests", file=path.name))
     defined = suite_tests(suite).get(PUBLIC_SUITE, set())
     for part in config.parts:
         outside = [test for test in part.tests if test not in defined]
         if part.public and outside:
-            reasons.append(f"part `{part.name}` is public but its tests {', '.join(outside)} "
-                           f"are not in {PUBLIC_SUITE}")
+            reasons.append(_("part `{part}` is public but its tests {tests} are not in "
+                             "{suite}", part=part.name, tests=", ".join(outside),
+                             suite=PUBLIC_SUITE))
         inside = [test for test in part.tests if test in defined]
         if not part.public and inside:
-            reasons.append(f"part `{part.name}` is hidden but its tests {', '.join(inside)} "
-                           f"are in {PUBLIC_SUITE}, which ships to students")
+            reasons.append(_("part `{part}` is hidden but its tests {tests} are in {suite}, "
+                             "which ships to students", part=part.name,
+                             tests=", ".join(inside), suite=PUBLIC_SUITE))
     return reasons
 
 
@@ -115,11 +121,17 @@ def render_instructions(config: AssignmentConfig) -> str:
                                                     config=config)
     except jinja2.TemplateError as error:  # the instructor's README: say where and what
         line = getattr(error, "lineno", None) or _template_line(error)
-        defined = ", ".join(config.parameters) or "none"
-        raise ReleaseRefused(f"{body_path}{f' line {line}' if line else ''}: {error}; "
-                             f"[parameters] defines: {defined} (the README is a jinja2 "
-                             "template: {{ parameters.NAME }} shows a value of [parameters] "
-                             "in assignment.toml; write {{ '{{' }} for a literal {{)") from None
+        # The jinja2 spellings are values: braces in a message are str.format's.
+        facts = {"path": body_path, "line": line, "error": error,
+                 "defined": ", ".join(config.parameters) or _("none"),
+                 "shows": "{{ parameters.NAME }}", "literal": "{{ '{{' }}", "braces": "{{"}
+        raise ReleaseRefused(_(
+            "{path} line {line}: {error}; [parameters] defines: {defined} (the README is a "
+            "jinja2 template: {shows} shows a value of [parameters] in assignment.toml; write "
+            "{literal} for a literal {braces})", **facts) if line else _(
+            "{path}: {error}; [parameters] defines: {defined} (the README is a jinja2 "
+            "template: {shows} shows a value of [parameters] in assignment.toml; write "
+            "{literal} for a literal {braces})", **facts)) from None
     # One template, rendered in the course's language (jinja2.ext.i18n, `reports` catalog).
     with rendering_language(kit.course_language(config)):
         return add_i18n(environment).get_template("instructions.md.j2").render(
@@ -196,7 +208,8 @@ def release(
     target = out / config.id
     refusal = None if force else kit.replace_refusal(target)
     if refusal:  # before grading: a minute of self-check would be wasted
-        raise ReleaseRefused(f"release of `{config.id}` refused: {refusal}")
+        raise ReleaseRefused(_("release of `{id}` refused: {reason}", id=config.id,
+                               reason=refusal))
     suite = config.repo_root / "autograde_tests" / config.id
     found = suite_tests(suite)
     validate_tests(config, set().union(*found.values()) if found else set())
@@ -205,8 +218,8 @@ def release(
     for file in config.files:
         leaks = find_solution_leaks(texts[file.student], file.reference.read_text(
             encoding="utf-8"), filename=file.student)
-        reasons += [f"{file.student}: solution text left in the skeleton: {leak}"
-                    for leak in leaks]
+        reasons += [_("{file}: solution text left in the skeleton: {leak}", file=file.student,
+                      leak=leak) for leak in leaks]
 
     with tempfile.TemporaryDirectory(prefix="nn-grader-release-") as scratch:
         scratch = Path(scratch)
@@ -220,7 +233,8 @@ def release(
         skeleton_grade = grade(config, skeleton_dir)
         reasons += _self_check(reference_grade, skeleton_grade)
         if reasons:
-            raise ReleaseRefused(f"release of `{config.id}` refused:\n- " + "\n- ".join(reasons))
+            raise ReleaseRefused(_("release of `{id}` refused:\n- {reasons}", id=config.id,
+                                   reasons="\n- ".join(reasons)))
 
         if (suite / PUBLIC_SUITE).is_file():
             (skeleton_dir / "tests").mkdir()
@@ -242,14 +256,17 @@ def _self_check(reference: Grade, skeleton: Grade) -> list[str]:
         if part.points < part.max_points:
             failed = [f"{t.case} ({t.status}: {t.message.splitlines()[0] if t.message else ''})"
                       for t in part.tests if t.fraction < 1]
-            reasons.append(f"the reference scores {part.points:g}/{part.max_points:g} on part "
-                           f"`{part.name}`; failing: {'; '.join(failed)}")
+            reasons.append(_("the reference scores {points}/{max_points} on part `{part}`; "
+                             "failing: {failing}", points=f"{part.points:g}",
+                             max_points=f"{part.max_points:g}", part=part.name,
+                             failing="; ".join(failed)))
     for part in skeleton.parts:
         if part.points > 0:
             passed = [t.case for t in part.tests if t.fraction > 0]
-            reasons.append(f"the bare skeleton scores {part.points:g}/{part.max_points:g} on "
-                           f"part `{part.name}` (tests passing without student code: "
-                           f"{', '.join(passed)})")
+            reasons.append(_("the bare skeleton scores {points}/{max_points} on part `{part}` "
+                             "(tests passing without student code: {passing})",
+                             points=f"{part.points:g}", max_points=f"{part.max_points:g}",
+                             part=part.name, passing=", ".join(passed)))
     return reasons
 
 
@@ -288,12 +305,16 @@ def main(*, assignment: str, out: Path, audit: bool = False, force: bool = False
         from grader import audit as audit_module
 
         if audit_module.main(assignment=assignment) != 0:
-            raise ReleaseRefused(f"release of `{config.id}` refused: the audit of its planted "
-                                 "bugs and variants is unfair (the reasons are listed above)")
-    print(f"releasing {config.id}: grading the reference and the bare skeleton...", flush=True)
+            raise ReleaseRefused(_("release of `{id}` refused: the audit of its planted bugs "
+                                   "and variants is unfair (the reasons are listed above)",
+                                   id=config.id))
+    print(_("releasing {id}: grading the reference and the bare skeleton...", id=config.id),
+          flush=True)
     report = release(config, out, grade=lambda cfg, folder: grade_path(cfg, folder).grade,
                      force=force)
-    print(f"reference: {report.reference_grade.score:g}/{report.reference_grade.max_score:g}, "
-          f"bare skeleton: {report.skeleton_grade.score:g}/{report.skeleton_grade.max_score:g}")
-    print(f"released to {report.folder}")
+    reference, skeleton = report.reference_grade, report.skeleton_grade
+    print(_("reference: {reference}/{total}, bare skeleton: {skeleton}/{total}",
+            reference=f"{reference.score:g}", skeleton=f"{skeleton.score:g}",
+            total=f"{reference.max_score:g}"))
+    print(_("released to {folder}", folder=report.folder))
     return 0

@@ -17,6 +17,9 @@ import re
 from pathlib import Path
 
 from grader.config import AssignmentConfig
+from grader.i18n import Domain
+
+_, _n = Domain("cli").functions()
 
 MANIFEST = ".nn-grader-release.json"
 DISTRIBUTION = "nn-grader"
@@ -96,11 +99,12 @@ def edited_files(folder: Path) -> list[str]:
         if not isinstance(recorded, dict):
             raise TypeError("files is not a table")
     except (OSError, ValueError, KeyError, TypeError):
-        return [f"{name} (no release record)" for name in now]  # an empty folder is no one's
-    edited = [f"{name} (changed)" for name in now if name in recorded and now[name] !=
-              recorded[name]]
-    edited += [f"{name} (added)" for name in now if name not in recorded]
-    edited += [f"{name} (removed)" for name in recorded if name not in now]
+        # An empty folder is no one's.
+        return [_("{name} (no release record)", name=name) for name in now]
+    edited = [_("{name} (changed)", name=name) for name in now if name in recorded and
+              now[name] != recorded[name]]
+    edited += [_("{name} (added)", name=name) for name in now if name not in recorded]
+    edited += [_("{name} (removed)", name=name) for name in recorded if name not in now]
     return edited
 
 
@@ -109,11 +113,17 @@ def replace_refusal(target: Path) -> str | None:
     if not target.exists():
         return None
     if not target.is_dir():
-        return f"{target} exists and is not a folder; move it away or pass --force"
+        return _("{target} exists and is not a folder; move it away or pass --force",
+                 target=target)
     edited = edited_files(target)
     if not edited:
         return None
-    shown = ", ".join(edited[:10]) + (f" and {len(edited) - 10} more" if len(edited) > 10
-                                      else "")
-    return (f"{target} was edited since it was released ({shown}); it may hold someone's "
-            "work: move it away, or pass --force to replace it")
+    shown = ", ".join(edited[:10])
+    if len(edited) > 10:
+        return _n("{target} was edited since it was released ({shown} and {n} more file); it "
+                  "may hold someone's work: move it away, or pass --force to replace it",
+                  "{target} was edited since it was released ({shown} and {n} more files); it "
+                  "may hold someone's work: move it away, or pass --force to replace it",
+                  len(edited) - 10, target=target, shown=shown)
+    return _("{target} was edited since it was released ({shown}); it may hold someone's "
+             "work: move it away, or pass --force to replace it", target=target, shown=shown)
