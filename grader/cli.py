@@ -183,7 +183,30 @@ def _calibrate_main(args: argparse.Namespace) -> int:
 def _roster_main(args: argparse.Namespace) -> int:
     from grader.gradebook import roster
 
+    if args.issue_codes:
+        from grader.service.auth import issue_codes_main
+
+        if args.roster is not None:
+            roster.main(roster=args.roster, db=args.db, columns=args.columns)
+        return issue_codes_main(db=args.db, out=args.out)
+    if args.roster is None:
+        print("grader: roster needs a ROSTER.csv, or --issue-codes", file=sys.stderr)
+        return 2
     return roster.main(roster=args.roster, db=args.db, columns=args.columns)
+
+
+def _serve_main(args: argparse.Namespace) -> int:
+    from grader.service.app import serve_main
+
+    return serve_main(host=args.host, port=args.port, db=args.db, workers=args.workers,
+                      https_only=args.https_only)
+
+
+def _user_main(args: argparse.Namespace) -> int:
+    from grader.service.auth import user_main
+
+    return user_main(name=args.name, role=args.role, password_stdin=args.password_stdin,
+                     db=args.db)
 
 
 def _override_main(args: argparse.Namespace) -> int:
@@ -488,12 +511,50 @@ def build_parser() -> argparse.ArgumentParser:
         "never submit get a report and a zero in exports. Creates the gradebook when there "
         "is none. Example: grader roster roster.csv --columns 学号=id,姓名=name",
     )
-    roster.add_argument("roster", type=Path)
+    roster.add_argument("roster", type=Path, nargs="?")
+    roster.add_argument("--issue-codes", action="store_true",
+                        help="issue a fresh access code for `grader serve` to every student "
+                        "(only hashes are stored; the old codes stop working)")
+    roster.add_argument("--out", help="with --issue-codes: write id,name,access_code to this "
+                        "CSV (mode 0600) instead of printing")
     roster.add_argument("--columns", metavar="HEADER=id,HEADER=name",
                         help="which headers hold the student id and the name, e.g. "
                         "学号=id,姓名=name (default: the columns called id and name)")
     roster.add_argument("--db", help=DB_HELP)
     roster.set_defaults(run=_roster_main)
+
+    serve = verbs.add_parser(
+        "serve", help="run the submission service (students upload, staff dashboard)",
+        description="Serve the course on the web: students sign in with their access code "
+        "(grader roster --issue-codes), upload, see the public tests' result in seconds and "
+        "the report once released; staff sign in with grader user add's password. Starts "
+        "--workers local grader workers (0: none; run grader worker elsewhere). HTTPS is the "
+        "reverse proxy's (docs/deploy/nginx.conf). Example: grader serve --port 8000",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                       "(default 127.0.0.1: behind a reverse proxy)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--db", help=DB_HELP)
+    serve.add_argument("--workers", type=int, default=1,
+                       help="local grader worker processes (default 1; 0: none)")
+    serve.add_argument("--https-only", action="store_true",
+                       help="send the session cookie over HTTPS only (behind TLS)")
+    serve.set_defaults(run=_serve_main)
+
+    user = verbs.add_parser(
+        "user", help="add a TA or instructor account for grader serve",
+        description="Add a staff account (or set a new password for one). The password is "
+        "prompted twice, or read from standard input with --password-stdin. "
+        "Example: grader user add zhang --role instructor",
+    )
+    user_verbs = user.add_subparsers(dest="action", required=True)
+    user_add = user_verbs.add_parser("add", help="add a TA or instructor")
+    user_add.add_argument("name")
+    user_add.add_argument("--role", choices=("ta", "instructor"), required=True)
+    user_add.add_argument("--password-stdin", action="store_true",
+                          help="read the password from standard input's first line")
+    user_add.add_argument("--db", help=DB_HELP)
+    user.set_defaults(run=_user_main)
 
     override = verbs.add_parser(
         "override", help="set or clear an instructor's override of a grade",
@@ -594,7 +655,7 @@ def _help_language(argv: list[str]) -> str | None:
 
 # Verbs a student runs in a released folder, and `init`, which makes a course: no course.
 _WITHOUT_COURSE = ("check", "submit", "data", "init")
-_GRADEBOOK_ONLY = ("roster", "override", "extend")
+_GRADEBOOK_ONLY = ("roster", "override", "extend", "user")
 
 
 def _course_defaults(args: argparse.Namespace) -> None:

@@ -193,3 +193,143 @@ def audit(session: Session, user: User | None, action: str,
     session.add(AuditModel(at=datetime.now(timezone.utc), user_id=user.id if user else None,
                            actor=user.name if user else "-", action=action[:100],
                            detail=dict(detail or {})))
+
+
+# --- accounts: `grader user add`, `grader roster --issue-codes` ----------------------------
+
+MIN_PASSWORD = 10
+
+
+class AccountError(ValueError):
+    """An account that cannot be made; the message says why and what to do."""
+
+
+def add_staff(session: Session, name: str, role: str, password: str) -> UserModel:
+    """Adds (or, for an existing staff name, re-passwords) a TA or instructor account.
+
+    Raises:
+        AccountError: a role other than ta/instructor, a bad name, a short password, or a
+            name that is a student's account.
+    """
+    from grader.ids import InvalidId, validate_id
+
+    if role not in STAFF:
+        raise AccountError(f"--role must be one of: {', '.join(STAFF)}. Received: {role!r}")
+    try:
+        name = validate_id(name)
+    except InvalidId as error:
+        raise AccountError(f"a user name follows the rules of ids: {error}") from None
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD} characters; "
+                           f"received {len(password)}")
+    row = find_user(session, name)
+    if row is not None and row.role == "student":
+        raise AccountError(f"{name!r} is a student's sign-in; choose another user name")
+    if row is None:
+        row = UserModel(name=name, role=role, created_at=datetime.now(timezone.utc),
+                        active=True)
+        session.add(row)
+    row.role, row.password_hash = role, hash_secret(password)
+    session.flush()
+    return row
+
+
+def issue_codes(session: Session, student_ids: list[str]) -> list[tuple[str, str]]:
+    """Fresh access codes for `student_ids` (accounts made when missing); only their
+    hashes are stored, and a new code ends the old one and its sessions.
+
+    Returns:
+        (student id, access code) pairs, in the given order.
+    """
+    moment = datetime.now(timezone.utc)
+    issued = []
+    for student_id in student_ids:
+        row = session.scalar(select(UserModel).where(UserModel.student_id == student_id))
+        if row is None:
+            row = find_user(session, student_id)
+            if row is not None:  # a staff account of that name: never turned into a student
+                raise AccountError(f"{student_id!r} is already a staff user name; rename the "
+                                   "staff account (grader user add) before issuing codes")
+            row = UserModel(name=student_id, role="student", student_id=student_id,
+                            created_at=moment, active=True)
+            session.add(row)
+        code = new_access_code()
+        row.code_hash, row.code_issued_at = hash_secret(code), moment
+        issued.append((student_id, code))
+    session.flush()
+    return issued
+
+
+def user_main(*, name: str, role: str, password_stdin: bool = False,
+              db: str | None = None) -> int:
+    """`grader user add NAME --role ta|instructor [--password-stdin]`: the password is
+    prompted twice (never echoed), or read from standard input's first line."""
+    import getpass
+    import sys
+
+    from grader.course import current
+    from grader.gradebook import open_gradebook
+    from grader.ids import printable
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("the same password again: ") != password:
+            print("grader: the two passwords differ; nothing was changed", file=sys.stderr)
+            return 2
+    with open_gradebook(db if db is not None else current().gradebook, create=True) as book:
+        with Session(book.engine) as session:
+            try:
+                row = add_staff(session, name, role, password)
+                audit(session, None, "user add", {"name": row.name, "role": role})
+                session.commit()
+            except AccountError as error:
+                print(f"grader: {printable(str(error), limit=400)}", file=sys.stderr)
+                return 2
+    print(f"{row.name} can sign in to `grader serve` as {role}")
+    return 0
+
+
+def issue_codes_main(*, db: str | None = None, out: str | None = None,
+                     students: list[str] | None = None) -> int:
+    """`grader roster --issue-codes [--out codes.csv]`: a fresh access code for every
+    student in the gradebook (or those named), printed or written to a CSV (mode 0600)."""
+    import csv
+    import io
+    import os
+    import sys
+
+    from grader.course import current
+    from grader.gradebook import open_gradebook
+
+    with open_gradebook(db if db is not None else current().gradebook, create=False) as book:
+        known = {s.id: s.display_name for s in book.students()}
+        wanted = students or list(known)
+        unknown = [s for s in wanted if s not in known]
+        if unknown or not wanted:
+            print("grader: " + (f"not in the gradebook: {', '.join(unknown[:20])}; add them "
+                                "with grader roster ROSTER.csv first" if unknown else
+                                "the gradebook has no students; add them with grader roster "
+                                "ROSTER.csv first"), file=sys.stderr)
+            return 2
+        with Session(book.engine) as session:
+            issued = issue_codes(session, wanted)
+            audit(session, None, "issue codes", {"students": len(issued)})
+            session.commit()
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["id", "name", "access_code"])
+    for student_id, code in issued:
+        # a name starting = + - @ is a formula to a spreadsheet: quote it as text
+        name = known[student_id]
+        writer.writerow([student_id, "'" + name if name[:1] in "=+-@" else name, code])
+    if out is None:
+        print(text.getvalue(), end="")
+    else:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # codes are secrets
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as handle:
+            handle.write(text.getvalue())
+        print(f"{len(issued)} access codes written to {out}; earlier codes no longer work",
+              file=sys.stderr)
+    return 0

@@ -1,0 +1,172 @@
+"""`grader serve`'s web application: `create_app(course, db_url)`.
+
+One FastAPI app: the student router (`grader.service.student`), the staff router
+(`grader.service.staff`) and LTI (`grader.service.lti`) when present, static files
+(`grader/service/static/`: the few lines of JS for live status, the CSS), and these
+layers around every request, outermost first: security headers (`security.SecurityHeaders`),
+the signed session cookie (Starlette's SessionMiddleware, secret from the course folder).
+
+Pages are the project's jinja2 templates (`grader/templates/service/`, a course's own
+`templates/service/` first), autoescaped, all extending ``service/base.html.j2``;
+`render` gives every page ``request``, ``user``, ``course`` and ``csrf_token()``.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from grader.course import Course, load_course, template_loader
+from grader.gradebook import open_gradebook
+from grader.service import security
+from grader.service.auth import SignInRequired
+
+STATIC = Path(__file__).resolve().parent / "static"
+SESSION_COOKIE = "grader_session"
+SESSION_MAX_AGE_S = 12 * 3600  # a working day; then sign in again
+
+
+def create_app(course: Course | str | Path, db_url: str | Path | None = None, *,
+               https_only: bool = False, upload_limit: int = security.MAX_UPLOAD_BYTES,
+               ) -> FastAPI:
+    """The service for `course` on the gradebook at `db_url`.
+
+    Args:
+        course: the course (or its folder): assignments, templates, uploads and the
+            session secret live in it.
+        db_url: the gradebook (SQLAlchemy URL or SQLite path); default: the course's
+            ``gradebook.db``. Created and migrated when needed.
+        https_only: mark the session cookie Secure (behind an HTTPS reverse proxy).
+        upload_limit: the largest upload in bytes.
+
+    Returns:
+        The ASGI application; ``app.state`` holds ``course``, ``gradebook``, ``sessions``
+        (a sessionmaker), ``db_url`` and ``templates`` (the jinja2 environment).
+    """
+    course = course if isinstance(course, Course) else load_course(course)
+    gradebook = open_gradebook(db_url if db_url is not None else course.gradebook, create=True)
+    app = FastAPI(title=f"nn-grader: {course.title}", docs_url=None, redoc_url=None,
+                  openapi_url=None)  # no API browser: every page is a form
+    app.state.course = course
+    app.state.gradebook = gradebook
+    app.state.db_url = gradebook.engine.url.render_as_string(hide_password=False)
+    app.state.sessions = sessionmaker(gradebook.engine, expire_on_commit=False)
+    app.state.templates = environment(course)
+    app.state.upload_limit = upload_limit
+    app.add_middleware(SessionMiddleware, secret_key=security.session_secret(course.root),
+                       session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE_S,
+                       same_site="lax", https_only=https_only)
+    app.add_middleware(security.SecurityHeaders)  # added last: outermost, on every reply
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    from grader.service import student
+    app.include_router(student.router)
+    for name in ("staff", "lti"):  # the other engineers' routers, when installed
+        try:
+            module = __import__(f"grader.service.{name}", fromlist=["router"])
+        except ImportError:
+            continue
+        if hasattr(module, "router"):
+            app.include_router(module.router)
+
+    app.add_exception_handler(SignInRequired, _sign_in_required)
+    # Starlette's own 404/405 (no route matched) too, not only the handlers' HTTPException
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _bad_request)
+    app.router.on_shutdown.append(gradebook.close)
+    return app
+
+
+def environment(course: Course) -> jinja2.Environment:
+    """The pages' templates: the course's `templates/` over the tool's, autoescaped."""
+    env = jinja2.Environment(loader=template_loader(course), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters["local"] = lambda moment: (
+        "—" if moment is None else course.local(moment).strftime("%Y-%m-%d %H:%M %Z"))
+    return env
+
+
+def render(request: Request, template: str, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    """A page: `template` with ``request``, ``course``, ``user`` and ``csrf_token()``.
+
+    ``user`` is the one a handler passes, else None (the page shows no account).
+    """
+    env: jinja2.Environment = request.app.state.templates
+    context.setdefault("user", None)
+    page = env.get_template(template).render(
+        request=request, course=request.app.state.course,
+        csrf_token=lambda: security.csrf_token(request), **context)
+    return HTMLResponse(page, status_code=status_code)
+
+
+def _sign_in_required(request: Request, exc: Exception) -> Response:
+    if request.method == "GET" and "text/html" in request.headers.get("accept", "text/html"):
+        return RedirectResponse("/login", status_code=303)
+    return HTMLResponse("Sign in first: your session ended or you never signed in.",
+                        status_code=401)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "The request was refused."
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = ("There is no such page, or it is not yours to see. Go back to your "
+                  "assignments.")
+    try:
+        return render(request, "service/error.html.j2", status_code=exc.status_code,
+                      message=detail)
+    except Exception:  # noqa: BLE001 - an error page must never fail itself
+        return HTMLResponse(html.escape(detail), status_code=exc.status_code)
+
+
+def _bad_request(request: Request, exc: Exception) -> Response:
+    fields = sorted({".".join(str(p) for p in error.get("loc", ())[1:])
+                     for error in getattr(exc, "errors", lambda: [])()})
+    message = (f"The form was incomplete or malformed (fields: {', '.join(fields) or '?'}). "
+               "Go back, fill in every field and send it again.")
+    return render(request, "service/error.html.j2", status_code=400, message=message)
+
+
+def serve_main(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
+               workers: int = 1, https_only: bool = False) -> int:
+    """`grader serve`: the web service on uvicorn, with `workers` local grader workers.
+
+    Returns:
+        0 after Ctrl-C.
+    """
+    import sys
+
+    import uvicorn
+
+    from grader.course import current
+    from grader.gradebook import database_url
+
+    course = current()
+    url = database_url(db if db is not None else course.gradebook)
+    app = create_app(course, url, https_only=https_only)
+    pool = None
+    if workers:
+        from grader.service.worker import start_local_workers
+
+        pool = start_local_workers(url, course, workers)
+    print(f"grader serve: {course.title} on http://{host}:{port}/ with {workers} local "
+          f"worker(s); Ctrl-C stops it", file=sys.stderr)
+    try:
+        # proxy_headers: behind nginx on this machine the client address is the real one
+        uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    finally:
+        if pool is not None:
+            pool.stop()
+    return 0
