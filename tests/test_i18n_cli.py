@@ -383,3 +383,20 @@ def test_a_broken_readme_template_is_refused_in_chinese_with_the_jinja2_spelling
     text = str(refused.value)
     assert "README.zh_CN.md 第 3 行" in text and "unist" in text
     assert "{{ parameters.NAME }}" in text and "{{ '{{' }}" in text
+
+
+def test_the_kit_installs_babel_and_ships_the_cli_catalog():
+    """`pip install nn-grader` alone must give a student `grader check` in Chinese."""
+    import fnmatch
+
+    from grader.config import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    requires = [line.split(">")[0].split("=")[0].strip().lower()
+                for line in project["project"]["dependencies"]]
+    assert "babel" in requires
+    patterns = project["tool"]["setuptools"]["package-data"]["grader"]
+    for name in ("locale/cli.pot", "locale/zh_CN/LC_MESSAGES/cli.po",
+                 "locale/zh_CN/LC_MESSAGES/cli.mo"):
+        assert (ROOT / "grader" / name).is_file(), name
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
