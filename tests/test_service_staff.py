@@ -60,13 +60,13 @@ def app(tmp_path):
     return seeded_app(tmp_path)
 
 
-def seeded_app(tmp_path: Path):
+def seeded_app(tmp_path: Path, db_url: str | None = None):
     """The app on a copy of the act course: s1 (a hostile name) and s2 graded, s3 on the
     roster only; users prof (instructor), ta1 (TA), s1 and s2; s1 uploaded twice, s2 once
-    plus one refused upload."""
+    plus one refused upload. `db_url`: another gradebook (PostgreSQL)."""
     root = tmp_path / "course"
     shutil.copytree(COURSE, root)
-    app = create_app(root)
+    app = create_app(root, db_url)  # default: the course's SQLite gradebook
     gradebook = app.state.gradebook
     config = load_assignment(root / "assignments" / "act" / "assignment.toml", repo_root=root)
     gradebook.add_students([("s1", HOSTILE_NAME), ("s2", "Bo"), ("s3", "No Upload")])
@@ -287,8 +287,8 @@ def test_override_is_recorded_audited_and_reaches_the_export(app):
     assert row.actor == "prof" and row.detail["points"] == 9.5
     exported = prof.get("/staff/act/export.csv")
     table = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
-    [s1] = [r for r in table if "s1" in r.values()]
-    assert "9.5" in s1.values()
+    [s1] = [r for r in table if r["student_id"] == "s1"]
+    assert (s1["score"], s1["final_score"]) == ("7", "9.5")
     post(prof, page + "/override", {"clear": "1"}, page=page)
     assert app.state.gradebook.overrides("act") == {}
 
@@ -405,3 +405,20 @@ def test_a_student_row_in_the_gradebook_is_not_a_staff_account(app):
                                         "csrf_token": _token(form.text)})
     assert reply.status_code == 401
     assert client.get("/staff", follow_redirects=False).status_code == 401
+
+
+def test_the_staff_actions_on_both_databases(tmp_path, db_url):
+    """Regrade all, release, override and export on SQLite and on the real PostgreSQL."""
+    app = seeded_app(tmp_path, db_url)
+    prof = signed_in(app, "prof")
+    post(prof, "/staff/act/regrade")
+    post(prof, "/staff/act/regrade")  # still waiting: not queued twice
+    assert sorted(job.student_id for job in jobs(app)) == ["s1", "s2"]
+    post(prof, "/staff/act/release", {"action": "now"})
+    assert "Grades released on" in prof.get("/staff/act").text
+    page = "/staff/act/students/s2"
+    post(prof, page + "/override", {"points": "4", "reason": "plagiarism hearing"}, page=page)
+    exported = prof.get("/staff/act/export.csv").content.decode("utf-8-sig")
+    [s2] = [row for row in csv.DictReader(io.StringIO(exported)) if row["student_id"] == "s2"]
+    assert (s2["score"], s2["final_score"]) == ("10", "4")
+    assert [row.action for row in audit_rows(app, "override")] == ["override"]
