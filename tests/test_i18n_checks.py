@@ -101,8 +101,9 @@ def test_softmax_backward_bug_graded_alike_in_both_languages(tmp_path):
     _same_facts(en, zh)
 
 
-def test_tf_basics_diagnosis_speaks_the_language_in_effect():
+def test_tf_basics_diagnosis_speaks_the_language_in_effect(monkeypatch):
     """tf_basics' hidden `_check` on a sigmoid with the sign slip, in process (no runtime)."""
+    monkeypatch.syspath_prepend(str(REPO))  # the suite imports the course's reference package
     spec = importlib.util.spec_from_file_location(
         "tf_basics_hidden_i18n", REPO / "autograde_tests" / "tf_basics" / "test_hidden.py")
     suite = importlib.util.module_from_spec(spec)

@@ -27,7 +27,10 @@ import numpy as np
 
 from grader.evaluator.runtime import evaluator_for
 from grader.evaluator.spec import ModelRefused, ModelSpec, chain_spec, describe, weight_shapes
+from grader.i18n import Domain
 from grader.runtime.errors import StudentFailure
+
+_, _n = Domain("checks").functions()
 
 __all__ = ["EQUIVALENCE_ATOL", "EQUIVALENCE_INPUTS", "EQUIVALENCE_RTOL", "describe_model",
            "loss_after_one_step", "model_weights", "read_model", "untrained_predictions"]
@@ -43,7 +46,7 @@ MAX_DEPTH = 3  # nested blocks a model may have
 def _plain(value: Any, what: str, depth: int = 0) -> Any:
     """``value`` if it is plain data (no handles to objects in the student's process)."""
     if depth > 40:
-        raise ModelRefused(f"{what} is nested too deeply")
+        raise ModelRefused(_("{what} is nested too deeply", what=what))
     if isinstance(value, dict):
         for item in value.values():
             _plain(item, what, depth + 1)
@@ -55,24 +58,26 @@ def _plain(value: Any, what: str, depth: int = 0) -> Any:
     if value is None or isinstance(value, (str, int, float, bool, np.ndarray)):
         return value
     type_name = getattr(value, "type_name", type(value).__name__)
-    raise ModelRefused(f"{what} holds a {type_name}, which is not plain data (a Keras config "
-                       "holds only numbers, strings, lists and dicts)")
+    raise ModelRefused(_("{what} holds a {type}, which is not plain data (a Keras config holds "
+                         "only numbers, strings, lists and dicts)", what=what, type=type_name))
 
 
 def _type_name(model: Any, what: str) -> str:
     name = getattr(model, "type_name", None)
     if not isinstance(name, str):
-        raise ModelRefused(f"{what} returned {type(model).__name__}; expected a Keras model")
+        raise ModelRefused(_("{what} returned {type}; expected a Keras model", what=what,
+                             type=type(model).__name__))
     return name
 
 
 def _block_entries(model: Any, what: str, depth: int = 0) -> list[dict[str, Any]]:
     """Config entries of a subclassed model's blocks, in the order it holds them."""
     if depth > MAX_DEPTH:
-        raise ModelRefused(f"{what}: blocks nested more than {MAX_DEPTH} deep")
+        raise ModelRefused(_("{what}: blocks nested more than {depth} deep", what=what,
+                             depth=MAX_DEPTH))
     blocks = model.layers
     if not isinstance(blocks, list) or not blocks:
-        raise ModelRefused(f"{what} holds no layers")
+        raise ModelRefused(_("{what} holds no layers", what=what))
     entries: list[dict[str, Any]] = []
     for block in blocks:
         kind = _type_name(block, f"{what}'s layer")
@@ -148,7 +153,8 @@ def _leaf_weights(layer: Any, depth: int = 0) -> Iterator[list[np.ndarray]]:
         return
     weights = layer.get_weights()
     if not isinstance(weights, list) or not all(isinstance(w, np.ndarray) for w in weights):
-        raise ModelRefused(f"`{kind}.get_weights()` did not return a list of arrays")
+        raise ModelRefused(_("`{kind}.get_weights()` did not return a list of arrays",
+                             kind=kind))
     yield weights
 
 
@@ -177,13 +183,15 @@ def model_weights(model: Any, spec: ModelSpec, what: str = "the model") -> list[
             break
     found = [tuple(int(d) for d in w.shape) for w in weights]
     if not found and expected:
-        raise ModelRefused(f"{what} has no weights yet; build it before returning it, e.g. "
-                           f"by calling it once on a batch of zeros of shape "
-                           f"(1, {', '.join(map(str, spec.input_shape))})")
+        raise ModelRefused(_("{what} has no weights yet; build it before returning it, e.g. by "
+                             "calling it once on a batch of zeros of shape (1, {shape})",
+                             what=what, shape=", ".join(map(str, spec.input_shape))))
     if found != expected or not all(w.dtype.kind == "f" for w in weights):
-        raise ModelRefused(f"{what}'s weights ({len(found)} arrays: {found[:6]}...) do not fit "
-                           f"the layers its config declares ({len(expected)} arrays: "
-                           f"{expected[:6]}...)")
+        raise ModelRefused(_("{what}'s weights ({found} arrays: {found_shapes}...) do not fit "
+                             "the layers its config declares ({expected} arrays: "
+                             "{expected_shapes}...)", what=what, found=len(found),
+                             found_shapes=found[:6], expected=len(expected),
+                             expected_shapes=expected[:6]))
     return [np.asarray(w, dtype=np.float32) for w in weights]
 
 
@@ -222,20 +230,21 @@ def _check_equivalence(student: Any, model: Any, spec: ModelSpec, what: str) -> 
     if not isinstance(theirs, np.ndarray) or theirs.dtype.kind != "f":
         theirs = np.asarray(theirs)
     if theirs.dtype.kind not in "fiu":  # strings or None would raise TypeError in allclose
-        raise ModelRefused(f"{what} is a subclassed model whose `predict` returned an array of "
-                           f"dtype {theirs.dtype}; expected real numbers (float predictions)")
+        raise ModelRefused(_("{what} is a subclassed model whose `predict` returned an array of "
+                             "dtype {dtype}; expected real numbers (float predictions)",
+                             what=what, dtype=theirs.dtype))
     ours = evaluator_for(student).evaluator.predict(spec.as_plain(), x, weights=weights)
     if theirs.shape != ours.shape or not np.allclose(theirs, ours, rtol=EQUIVALENCE_RTOL,
                                                      atol=EQUIVALENCE_ATOL):
         gap = (float(np.max(np.abs(theirs - ours))) if theirs.shape == ours.shape
-               else f"shapes {theirs.shape} and {ours.shape}")
+               else _("shapes {theirs} and {ours}", theirs=theirs.shape, ours=ours.shape))
         chain = ", ".join(layer["class"] for layer in spec.layers)
-        raise ModelRefused(
-            f"{what} is a subclassed model; the grader reads it as its layers applied in the "
-            f"order they are assigned in __init__ ({chain}), "
-            f"but on {EQUIVALENCE_INPUTS} random inputs that chain, with your model's own "
-            f"weights, does not give your model's predictions (largest difference: {gap}); "
-            "assign the layers in the order `call` uses them")
+        raise ModelRefused(_(
+            "{what} is a subclassed model; the grader reads it as its layers applied in the "
+            "order they are assigned in __init__ ({chain}), but on {inputs} random inputs that "
+            "chain, with your model's own weights, does not give your model's predictions "
+            "(largest difference: {gap}); assign the layers in the order `call` uses them",
+            what=what, chain=chain, inputs=EQUIVALENCE_INPUTS, gap=gap))
 
 
 def describe_model(student: Any, model: Any, *, what: str = "the model",
@@ -262,8 +271,8 @@ def _evaluate(student: Any, what: str, name: str, *args: Any, **kwargs: Any) -> 
     try:
         return getattr(evaluator_for(student).evaluator, name)(*args, **kwargs)
     except StudentFailure as exc:
-        raise AssertionError(f"running the model {what} declares failed in the grader's "
-                             f"evaluator: {exc}") from None
+        raise AssertionError(_("running the model {what} declares failed in the grader's "
+                               "evaluator: {error}", what=what, error=exc)) from None
 
 
 def untrained_predictions(student: Any, spec: ModelSpec, x: np.ndarray, *,
@@ -295,6 +304,7 @@ def loss_after_one_step(student: Any, spec: ModelSpec, x: np.ndarray, y: np.ndar
         ModelRefused: If the model is not compiled.
     """
     if spec.compile is None:
-        raise ModelRefused(f"{what} returned a model that is not compiled; expected "
-                           "`model.compile(optimizer=..., loss=..., metrics=[...])`")
+        raise ModelRefused(_("{what} returned a model that is not compiled; expected "
+                             "`model.compile(optimizer=..., loss=..., metrics=[...])`",
+                             what=what))
     return _evaluate(student, what, "loss_after_one_step", spec.as_plain(), x, y, seed=seed)

@@ -29,6 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from grader.i18n import Domain, lazy
+
+_CATALOG = Domain("checks")
+_, _n = _CATALOG.functions()
+
 __all__ = ["LAYERS", "LOSSES", "MAX_PARAMS", "OPTIMIZERS", "ModelRefused", "ModelSpec",
            "chain_spec", "compile_spec", "describe", "param_count", "weight_shapes"]
 
@@ -60,8 +65,8 @@ class ModelRefused(AssertionError):
 def _int(low: int, high: int) -> Callable[[str, Any], int]:
     def check(key: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise ModelRefused(f"`{key}` is {_show(value)}; expected an integer from {low} "
-                               f"to {high:,}")
+            raise ModelRefused(_("`{key}` is {value}; expected an integer from {low} to {high}",
+                                 key=key, value=_show(value), low=low, high=f"{high:,}"))
         return int(value)
     return check
 
@@ -74,15 +79,16 @@ def _float(low: float, high: float, *, none: bool = False) -> Callable[[str, Any
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not (isinstance(value, int) or math.isfinite(value)) \
                 or not low <= value <= high:
-            raise ModelRefused(f"`{key}` is {_show(value)}; expected a number from {low:g} "
-                               f"to {high:g}")
+            raise ModelRefused(_("`{key}` is {value}; expected a number from {low} to {high}",
+                                 key=key, value=_show(value), low=f"{low:g}", high=f"{high:g}"))
         return float(value)
     return check
 
 
 def _bool(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ModelRefused(f"`{key}` is {_show(value)}; expected True or False")
+        raise ModelRefused(_("`{key}` is {value}; expected True or False", key=key,
+                             value=_show(value)))
     return value
 
 
@@ -91,7 +97,8 @@ def _pair(key: str, value: Any) -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value, value]
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise ModelRefused(f"`{key}` is {_show(value)}; expected an integer or a pair")
+        raise ModelRefused(_("`{key}` is {value}; expected an integer or a pair", key=key,
+                             value=_show(value)))
     return [_int(1, MAX_SIZE)(key, item) for item in value]
 
 
@@ -101,7 +108,8 @@ def _pair_or_none(key: str, value: Any) -> list[int] | None:
 
 def _padding(key: str, value: Any) -> str:
     if not isinstance(value, str) or value.lower() not in ("same", "valid"):
-        raise ModelRefused(f"`{key}` is {_show(value)}; expected 'same' or 'valid'")
+        raise ModelRefused(_("`{key}` is {value}; expected 'same' or 'valid'", key=key,
+                             value=_show(value)))
     return value.lower()
 
 
@@ -120,20 +128,23 @@ def activation_name(value: Any) -> str | None:
 def _activation(key: str, value: Any) -> str:
     name = activation_name(value)
     if name not in ACTIVATIONS:
-        raise ModelRefused(f"`{key}` is {_show(value)}; expected one of Keras's activations "
-                           f"({', '.join(sorted(ACTIVATIONS))})")
+        raise ModelRefused(_("`{key}` is {value}; expected one of Keras's activations "
+                             "({names})", key=key, value=_show(value),
+                             names=", ".join(sorted(ACTIVATIONS))))
     return name
 
 
 def _target_shape(key: str, value: Any) -> list[int]:
     if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 4:
-        raise ModelRefused(f"`{key}` is {_show(value)}; expected a shape of 1 to 4 sizes")
+        raise ModelRefused(_("`{key}` is {value}; expected a shape of 1 to 4 sizes", key=key,
+                             value=_show(value)))
     return [_int(-1, 10**9)(key, item) for item in value]
 
 
 def _minus_one(key: str, value: Any) -> int:
     if value != -1 or isinstance(value, bool):
-        raise ModelRefused(f"`{key}` is {_show(value)}; the grader rebuilds only axis=-1")
+        raise ModelRefused(_("`{key}` is {value}; the grader rebuilds only axis=-1", key=key,
+                             value=_show(value)))
     return -1
 
 
@@ -177,10 +188,10 @@ DEFAULTS: dict[str, tuple[Any, ...]] = {
 }
 """Settings the evaluator does not rebuild: accepted only at these values."""
 REFUSED = {
-    "Lambda": "a Lambda layer holds Python code, which the grader never runs outside your "
-              "process; write the computation with Keras layers (e.g. Flatten, Reshape, "
-              "Activation) instead",
-    "TFSMLayer": "a TFSMLayer loads a saved model, which the grader does not load",
+    "Lambda": lazy("a Lambda layer holds Python code, which the grader never runs outside "
+                   "your process; write the computation with Keras layers (e.g. Flatten, "
+                   "Reshape, Activation) instead"),
+    "TFSMLayer": lazy("a TFSMLayer loads a saved model, which the grader does not load"),
 }
 
 OPTIMIZERS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
@@ -261,17 +272,18 @@ class ModelSpec:
 def _kind(entry: Mapping[str, Any], where: str) -> str:
     kind = entry.get("class_name")
     if not isinstance(kind, str):
-        raise ModelRefused(f"{where}: the config names no layer class")
+        raise ModelRefused(_("{where}: the config names no layer class", where=where))
     module = entry.get("module")
     registered = entry.get("registered_name")
     if kind in REFUSED:
-        raise ModelRefused(f"{where}: {REFUSED[kind]}")
+        raise ModelRefused(f"{where}: {_CATALOG.gettext(REFUSED[kind])}")
     custom = (registered not in (None, kind)) or (
         module is not None and not (isinstance(module, str) and module.startswith("keras")))
     if custom:
-        raise ModelRefused(f"{where}: {_show(kind)} is a custom class (module {_show(module)}); "
-                           "the grader rebuilds models only from Keras's own layers: "
-                           f"{', '.join(sorted(LAYERS))}")
+        raise ModelRefused(_("{where}: {kind} is a custom class (module {module}); the grader "
+                             "rebuilds models only from Keras's own layers: {names}",
+                             where=where, kind=_show(kind), module=_show(module),
+                             names=", ".join(sorted(LAYERS))))
     return KIND_ALIASES.get(kind, kind)
 
 
@@ -291,17 +303,20 @@ def layer_spec(kind: str, config: Any, where: str) -> dict[str, Any]:
     """
     kind = KIND_ALIASES.get(kind, kind)
     if kind in REFUSED:
-        raise ModelRefused(f"{where}: {REFUSED[kind]}")
+        raise ModelRefused(f"{where}: {_CATALOG.gettext(REFUSED[kind])}")
     if kind not in LAYERS:
-        raise ModelRefused(f"{where}: the grader does not rebuild {_show(kind)} layers; "
-                           f"it rebuilds {', '.join(sorted(LAYERS))}")
+        raise ModelRefused(_("{where}: the grader does not rebuild {kind} layers; it rebuilds "
+                             "{names}", where=where, kind=_show(kind),
+                             names=", ".join(sorted(LAYERS))))
     if not isinstance(config, Mapping):
-        raise ModelRefused(f"{where}: its config is {type(config).__name__}; expected a dict")
+        raise ModelRefused(_("{where}: its config is {type}; expected a dict", where=where,
+                             type=type(config).__name__))
     allowed = LAYERS[kind]
     args: dict[str, Any] = {}
     for key, value in config.items():
         if not isinstance(key, str):
-            raise ModelRefused(f"{where}: its config has a key that is not a string")
+            raise ModelRefused(_("{where}: its config has a key that is not a string",
+                                 where=where))
         if key in allowed:
             try:
                 args[key] = allowed[key](key, value)
@@ -309,11 +324,13 @@ def layer_spec(kind: str, config: Any, where: str) -> dict[str, Any]:
                 raise ModelRefused(f"{where} ({kind}): {exc}") from None
         elif key in DEFAULTS:
             if not any(_same(value, default) for default in DEFAULTS[key]):
-                raise ModelRefused(f"{where} ({kind}): `{key}` is {_show(value)}; the grader "
-                                   f"rebuilds only {_show(DEFAULTS[key][0])}")
+                raise ModelRefused(_("{where} ({kind}): `{key}` is {value}; the grader "
+                                     "rebuilds only {default}", where=where, kind=kind, key=key,
+                                     value=_show(value), default=_show(DEFAULTS[key][0])))
         elif key not in IGNORED and value not in (None, False):
-            raise ModelRefused(f"{where} ({kind}): the setting `{key}` ({_show(value)}) is "
-                               "not one the grader rebuilds")
+            raise ModelRefused(_("{where} ({kind}): the setting `{key}` ({value}) is not one "
+                                 "the grader rebuilds", where=where, kind=kind, key=key,
+                                 value=_show(value)))
     trainable = config.get("trainable", True)
     name = config.get("name")
     return {"class": kind, "name": name if isinstance(name, str) else kind.lower(),
@@ -329,18 +346,18 @@ def _same(value: Any, default: Any) -> bool:
 def _input_shape(value: Any, where: str) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or not 2 <= len(value) <= 4 or not (
             value[0] is None or isinstance(value[0], int)):  # a batch size, or None
-        raise ModelRefused(f"{where}: the input shape {_show(value)} is not a batch of examples "
-                           "of a fixed shape")
+        raise ModelRefused(_("{where}: the input shape {value} is not a batch of examples of a "
+                             "fixed shape", where=where, value=_show(value)))
     return tuple(_int(1, MAX_SIZE)("input shape", d) for d in value[1:])
 
 
 def _entries(config: Mapping[str, Any], where: str) -> list[Mapping[str, Any]]:
     layers = config.get("layers")
     if not isinstance(layers, list) or not all(isinstance(e, Mapping) for e in layers):
-        raise ModelRefused(f"{where}: the config lists no layers")
+        raise ModelRefused(_("{where}: the config lists no layers", where=where))
     if len(layers) > MAX_LAYERS:
-        raise ModelRefused(f"{where}: {len(layers)} layers; the grader rebuilds at most "
-                           f"{MAX_LAYERS}")
+        raise ModelRefused(_("{where}: {n} layers; the grader rebuilds at most {most}",
+                             where=where, n=len(layers), most=MAX_LAYERS))
     return layers
 
 
@@ -371,13 +388,16 @@ def _check_chain(entries: list[Mapping[str, Any]], config: Mapping[str, Any],
         nodes = entry.get("inbound_nodes")
         if not isinstance(nodes, list) or len(nodes) != 1 or \
                 _history(nodes[0]) != previous.get("name"):
-            raise ModelRefused(f"{where}: layer {_show(entry.get('name'))} does not take exactly "
-                               f"the output of {_show(previous.get('name'))}; the grader rebuilds "
-                               "functional models that are a single chain of layers")
+            raise ModelRefused(_("{where}: layer {name} does not take exactly the output of "
+                                 "{previous}; the grader rebuilds functional models that are a "
+                                 "single chain of layers", where=where,
+                                 name=_show(entry.get('name')),
+                                 previous=_show(previous.get('name'))))
     outputs = config.get("output_layers")
     last = entries[-1].get("name") if entries else None
     if outputs not in ([last, 0, 0], [[last, 0, 0]]):
-        raise ModelRefused(f"{where}: the model's output is not its last layer's")
+        raise ModelRefused(_("{where}: the model's output is not its last layer's",
+                             where=where))
 
 
 def _unchecked(entry: Mapping[str, Any], reason: str) -> dict[str, Any]:
@@ -421,18 +441,19 @@ def _flatten_entry(entry: Mapping[str, Any], index: int, where: str,
                    found: list[dict[str, Any]], shapes: list[tuple[int, ...]],
                    strict: bool) -> None:
     """One entry of a config's layer list: an input, a nested model or a leaf layer."""
-    kind = _kind(entry, f"{where}, layer {index}")
+    here = _("{where}, layer {index}", where=where, index=index)
+    kind = _kind(entry, here)
     inner = entry.get("config")
     if kind == "InputLayer":
         if not isinstance(inner, Mapping):
-            raise ModelRefused(f"{where}, layer {index}: an input layer without a config")
+            raise ModelRefused(_("{where}: an input layer without a config", where=here))
         shape = inner.get("batch_shape", inner.get("batch_input_shape"))
-        shapes.append(_input_shape(shape, f"{where}, layer {index}"))
+        shapes.append(_input_shape(shape, here))
         return
     if kind in ("Sequential", "Functional"):
         if not isinstance(inner, Mapping):
-            raise ModelRefused(f"{where}, layer {index}: a nested model without a config")
-        _flatten(inner, f"{where}, layer {index} ({kind})", found, shapes,
+            raise ModelRefused(_("{where}: a nested model without a config", where=here))
+        _flatten(inner, f"{here} ({kind})", found, shapes,
                  kind == "Functional", strict)
         return
     build = entry.get("build_config")
@@ -442,7 +463,8 @@ def _flatten_entry(entry: Mapping[str, Any], index: int, where: str,
         except ModelRefused:
             pass  # a build shape is only a hint; an unusable one is read past
     name = inner.get("name") if isinstance(inner, Mapping) else None
-    found.append(layer_spec(kind, inner, f"layer {len(found) + 1} ({_show(name)})"))
+    found.append(layer_spec(kind, inner, _("layer {index} ({name})", index=len(found) + 1,
+                                           name=_show(name))))
 
 
 def chain_spec(config: Any, *, model_class: str = "Sequential",
@@ -470,25 +492,27 @@ def chain_spec(config: Any, *, model_class: str = "Sequential",
         ModelRefused: Anything outside the allow-list, or shapes that do not fit.
     """
     if not isinstance(config, Mapping):
-        raise ModelRefused(f"the model's config is {type(config).__name__}; expected a dict")
+        raise ModelRefused(_("the model's config is {type}; expected a dict",
+                             type=type(config).__name__))
     config = _as_lists(config)
     found: list[dict[str, Any]] = []
     shapes: list[tuple[int, ...]] = []
-    _flatten(config, "the model", found, shapes,
+    _flatten(config, _("the model"), found, shapes,
              functional=model_class == "Functional" or "output_layers" in config,
              strict=strict)
     shape = tuple(input_shape) if input_shape is not None else (shapes[0] if shapes else None)
     if shape is None:
-        raise ModelRefused("the model's config does not say the shape of its input; build it "
-                           "with keras.Input(shape=...) as its first layer")
+        raise ModelRefused(_("the model's config does not say the shape of its input; build it "
+                             "with keras.Input(shape=...) as its first layer"))
     if math.prod(shape) > MAX_INPUT_VALUES:
         # the grader draws random inputs of this shape (the equivalence check): a claimed
         # 20000x20000 image made it allocate 18 GB in its own process
-        raise ModelRefused(f"the model's input has shape {tuple(shape)} "
-                           f"({math.prod(shape):,} values per example); the grader rebuilds "
-                           f"models whose inputs have at most {MAX_INPUT_VALUES:,}")
+        raise ModelRefused(_("the model's input has shape {shape} ({values} values per "
+                             "example); the grader rebuilds models whose inputs have at most "
+                             "{most}", shape=tuple(shape), values=f"{math.prod(shape):,}",
+                             most=f"{MAX_INPUT_VALUES:,}"))
     if not found:
-        raise ModelRefused("the model has no layers")
+        raise ModelRefused(_("the model has no layers"))
     if implicit_flatten:
         found = _with_flatten(found, shape)
     refused = [layer["refused"] for layer in found if layer.get("refused")]
@@ -506,15 +530,15 @@ def chain_spec(config: Any, *, model_class: str = "Sequential",
         return spec
     total = param_count(spec)
     if total > MAX_PARAMS:
-        raise ModelRefused(f"the model has {total:,} parameters; the grader trains models of at "
-                           f"most {MAX_PARAMS:,}")
+        raise ModelRefused(_("the model has {total} parameters; the grader trains models of at "
+                             "most {most}", total=f"{total:,}", most=f"{MAX_PARAMS:,}"))
     return spec
 
 
 def _as_lists(value: Any, depth: int = 0) -> Any:
     """Tuples as lists, all the way down (a config that crossed the proxy keeps tuples)."""
     if depth > 64:
-        raise ModelRefused("the model's config is nested too deeply")
+        raise ModelRefused(_("the model's config is nested too deeply"))
     if isinstance(value, (list, tuple)):
         return [_as_lists(item, depth + 1) for item in value]
     if isinstance(value, Mapping):
@@ -523,8 +547,9 @@ def _as_lists(value: Any, depth: int = 0) -> Any:
         # an array in a config (a get_config that returns one) is read as the plain
         # numbers it holds; `value in (None, False)` on an array would raise in the grader
         if value.size > MAX_CONFIG_ARRAY:
-            raise ModelRefused(f"the model's config holds an array of shape {value.shape}; "
-                               "a Keras config holds only numbers, strings, lists and dicts")
+            raise ModelRefused(_("the model's config holds an array of shape {shape}; a Keras "
+                                 "config holds only numbers, strings, lists and dicts",
+                                 shape=value.shape))
         return _as_lists(value.tolist(), depth + 1)
     return value
 
@@ -537,7 +562,7 @@ def _with_flatten(layers: list[dict[str, Any]], shape: tuple[int, ...]) -> list[
                         "trainable": True, "implicit": True})
             shape = (math.prod(shape),)
         out.append(layer)
-        shape, _ = _output(layer, shape, len(out))
+        shape, _weights = _output(layer, shape, len(out))
     return out
 
 
@@ -550,19 +575,19 @@ def _optimizer(value: Any) -> dict[str, Any]:
                                                                         value.capitalize()),
                  "config": {}}
     if not isinstance(value, Mapping):
-        raise ModelRefused(f"optimizer: {_show(value)} is not a Keras optimizer")
+        raise ModelRefused(_("optimizer: {value} is not a Keras optimizer", value=_show(value)))
     kind = value.get("class_name")
     # a list or dict as the class name must be refused, not raise TypeError (unhashable)
     if not isinstance(kind, str) or kind not in OPTIMIZERS \
             or value.get("registered_name") not in (None, kind):
-        raise ModelRefused(f"optimizer: the grader trains with {', '.join(sorted(OPTIMIZERS))}; "
-                           f"found {_show(kind)}")
+        raise ModelRefused(_("optimizer: the grader trains with {names}; found {kind}",
+                             names=", ".join(sorted(OPTIMIZERS)), kind=_show(kind)))
     config = value.get("config") or {}
     if not isinstance(config, Mapping):
-        raise ModelRefused("optimizer: its config is not a dict")
+        raise ModelRefused(_("optimizer: its config is not a dict"))
     if isinstance(config.get("learning_rate"), Mapping):
-        raise ModelRefused("optimizer: a learning-rate schedule is not something the grader "
-                           "rebuilds; pass a number as learning_rate")
+        raise ModelRefused(_("optimizer: a learning-rate schedule is not something the grader "
+                             "rebuilds; pass a number as learning_rate"))
     args = {}
     for key, item in config.items():
         if key in OPTIMIZERS[kind]:
@@ -571,8 +596,8 @@ def _optimizer(value: Any) -> dict[str, Any]:
             except ModelRefused as exc:
                 raise ModelRefused(f"optimizer {kind}: {exc}") from None
         elif key not in OPTIMIZER_IGNORED and item not in (None, False):
-            raise ModelRefused(f"optimizer {kind}: the setting `{key}` ({_show(item)}) is not "
-                               "one the grader rebuilds")
+            raise ModelRefused(_("optimizer {kind}: the setting `{key}` ({value}) is not one "
+                                 "the grader rebuilds", kind=kind, key=key, value=_show(item)))
     return {"class": kind, "args": args}
 
 
@@ -589,8 +614,9 @@ def _loss(value: Any) -> dict[str, Any]:
         if value.get("registered_name") not in (None, "function", name):
             name = None
     if not isinstance(name, str) or name not in LOSSES:
-        raise ModelRefused(f"loss: the grader trains with Keras's own losses "
-                           f"({', '.join(sorted(set(LOSSES.values())))}); found {_show(value)}")
+        raise ModelRefused(_("loss: the grader trains with Keras's own losses ({names}); found "
+                             "{value}", names=", ".join(sorted(set(LOSSES.values()))),
+                             value=_show(value)))
     passed_class = isinstance(value, Mapping) and value.get("passed_class") is True
     return {"name": LOSSES[name], "shown": f"<class {name}>" if passed_class else name,
             "args": args}
@@ -636,18 +662,19 @@ def compile_spec(config: Any) -> dict[str, Any] | None:
     if config is None or config == {}:
         return None
     if not isinstance(config, Mapping):
-        raise ModelRefused(f"the compile config is {type(config).__name__}; expected a dict")
+        raise ModelRefused(_("the compile config is {type}; expected a dict",
+                             type=type(config).__name__))
     if config.get("optimizer") is None:
         return None
     loss = config.get("loss")
     if isinstance(loss, (list, dict)) and not (isinstance(loss, Mapping)
                                                and "class_name" in loss):
-        raise ModelRefused("loss: one loss for the one output is expected; found several")
+        raise ModelRefused(_("loss: one loss for the one output is expected; found several"))
     metrics = config.get("metrics") or []
     if isinstance(metrics, (str, Mapping)):
         metrics = [metrics]
     if not isinstance(metrics, list):
-        raise ModelRefused(f"metrics: {_show(metrics)} is not a list")
+        raise ModelRefused(_("metrics: {value} is not a list", value=_show(metrics)))
     return {"optimizer": _optimizer(config["optimizer"]), "loss": _loss(loss),
             "metrics": [_metric_name(metric) for metric in metrics[:20]]}
 
@@ -663,7 +690,7 @@ def _output(layer: Mapping[str, Any], shape: tuple[int, ...],
             index: int) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
     """A layer's output shape and weight shapes for an input of ``shape`` (one example)."""
     kind, args = layer["class"], layer["args"]
-    where = f"layer {index} ({kind})"
+    where = _("layer {index} ({name})", index=index, name=kind)
     weights: list[tuple[int, ...]] = []
     if kind == "Dense":
         units = args.get("units", 1)
@@ -671,8 +698,8 @@ def _output(layer: Mapping[str, Any], shape: tuple[int, ...],
         out = (*shape[:-1], units)
     elif kind in ("Conv2D", "MaxPooling2D", "AveragePooling2D"):
         if len(shape) != 3:
-            raise ModelRefused(f"{where} takes images (height, width, channels); its input has "
-                               f"shape {shape}")
+            raise ModelRefused(_("{where} takes images (height, width, channels); its input "
+                                 "has shape {shape}", where=where, shape=shape))
         window = args.get("kernel_size") or args.get("pool_size") or [2, 2]
         strides = args.get("strides") or (window if kind != "Conv2D" else [1, 1])
         padding = args.get("padding", "valid")
@@ -685,7 +712,8 @@ def _output(layer: Mapping[str, Any], shape: tuple[int, ...],
         out = (*size, channels)
     elif kind in ("GlobalMaxPooling2D", "GlobalAveragePooling2D"):
         if len(shape) != 3:
-            raise ModelRefused(f"{where} takes images; its input has shape {shape}")
+            raise ModelRefused(_("{where} takes images; its input has shape {shape}",
+                                 where=where, shape=shape))
         out = (shape[2],)
     elif kind == "Flatten":
         out = (math.prod(shape),)
@@ -693,15 +721,17 @@ def _output(layer: Mapping[str, Any], shape: tuple[int, ...],
         target = list(args.get("target_shape", []))
         known = math.prod(d for d in target if d != -1)
         if target.count(-1) > 1 or known <= 0 or math.prod(shape) % known:
-            raise ModelRefused(f"{where}: cannot reshape {shape} to {tuple(target)}")
+            raise ModelRefused(_("{where}: cannot reshape {shape} to {target}", where=where,
+                                 shape=shape, target=tuple(target)))
         out = tuple(math.prod(shape) // known if d == -1 else d for d in target)
         if math.prod(out) != math.prod(shape):
-            raise ModelRefused(f"{where}: cannot reshape {shape} to {tuple(target)}")
+            raise ModelRefused(_("{where}: cannot reshape {shape} to {target}", where=where,
+                                 shape=shape, target=tuple(target)))
     else:  # Dropout and the activation layers keep the shape
         out = shape
     if any(d < 1 for d in out):
-        raise ModelRefused(f"{where}: its output would be empty (shape {out}) for an input of "
-                           f"shape {shape}")
+        raise ModelRefused(_("{where}: its output would be empty (shape {out}) for an input of "
+                             "shape {shape}", where=where, out=out, shape=shape))
     return out, weights
 
 
