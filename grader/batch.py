@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from grader import scoring
+from grader import i18n, scoring
 from grader.config import AssignmentConfig, load_assignment
 from grader.grading.run import THREADS_ENV, GradedSubmission, run_suite, suite_dir
 from grader.ids import validate_id
@@ -371,6 +371,8 @@ def run_ray(
                      "PYTHONPATH": os.pathsep.join(_import_roots()),
                      # A task's runtime uses the CPUs the task reserved, no more.
                      THREADS_ENV: str(max(1, int(num_cpus))),
+                     # Every node's suites speak the batch's language (GRADER_LANG).
+                     i18n.ENV_VAR: i18n.current_language(),
                  }})
     remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=retries)(grade_one)
     report = BatchReport()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -219,3 +220,29 @@ def test_a_message_missing_from_the_catalog_fails_the_i18n_test(tmp_path, monkey
         ci.test_catalog_is_complete_and_current(domain)
     path.write_text(known + "\n", encoding="utf-8")  # every message in the catalog: passes
     ci.test_catalog_is_complete_and_current(domain)
+
+
+def test_a_ray_batch_passes_the_language_to_every_node(monkeypatch):
+    """Ray starts its workers itself (on other machines too): the language travels in the
+    runtime environment with the other variables, so remote suites speak it."""
+    from grader.batch import run_ray
+
+    started = {}
+
+    class FakeRay:
+        def is_initialized(self) -> bool:
+            return False
+
+        def init(self, **options) -> None:
+            started.update(options)
+
+        def remote(self, **_options):
+            return lambda function: function
+
+        def shutdown(self) -> None:
+            pass
+
+    monkeypatch.setitem(sys.modules, "ray", FakeRay())
+    with i18n.speaking("zh_CN"):
+        run_ray([], on_result=lambda graded: None)
+    assert started["runtime_env"]["env_vars"][i18n.ENV_VAR] == "zh_CN"
