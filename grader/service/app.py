@@ -112,7 +112,7 @@ def render(request: Request, template: str, status_code: int = 200,
 
 
 def _sign_in_required(request: Request, exc: Exception) -> Response:
-    if request.method == "GET" and "text/html" in request.headers.get("accept", "text/html"):
+    if request.method == "GET":  # a page or a polled fragment: to the sign-in form
         return RedirectResponse("/login", status_code=303)
     return HTMLResponse("Sign in first: your session ended or you never signed in.",
                         status_code=401)

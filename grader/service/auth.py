@@ -281,13 +281,13 @@ def user_main(*, name: str, role: str, password_stdin: bool = False,
     with open_gradebook(db if db is not None else current().gradebook, create=True) as book:
         with Session(book.engine) as session:
             try:
-                row = add_staff(session, name, role, password)
-                audit(session, None, "user add", {"name": row.name, "role": role})
+                name = add_staff(session, name, role, password).name
+                audit(session, None, "user add", {"name": name, "role": role})
                 session.commit()
             except AccountError as error:
                 print(f"grader: {printable(str(error), limit=400)}", file=sys.stderr)
                 return 2
-    print(f"{row.name} can sign in to `grader serve` as {role}")
+    print(f"{name} can sign in to `grader serve` as {role}")
     return 0
 
 

@@ -191,10 +191,15 @@ async def read_upload(upload: object, limit: int = MAX_UPLOAD_BYTES) -> bytes:
     while chunk := await upload.read(_CHUNK):  # type: ignore[attr-defined]
         data += chunk
         if len(data) > limit:
-            raise HTTPException(413, f"The file is larger than {limit // (1024 * 1024)} MB; "
+            raise HTTPException(413, f"The file is larger than {size_text(limit)}; "
                                      "hand in only the assignment's files (no datasets, "
                                      "model weights or virtual environments).")
     return bytes(data)
+
+
+def size_text(size: int) -> str:
+    """A byte count for people: "5 MB", "64 KB"."""
+    return f"{size / 1048576:g} MB" if size >= 1048576 else f"{size / 1024:g} KB"
 
 
 def upload_type(file_name: str) -> str | None:

@@ -238,7 +238,7 @@ def _assignment_page(request: Request, session: Session, user: User, config: Ass
                   config=config, attempts=attempts, left=left, next_at=next_at, error=error,
                   release=release_state(session, config, request),
                   types=", ".join(security.UPLOAD_TYPES),
-                  limit_mb=request.app.state.upload_limit // (1024 * 1024))
+                  limit=security.size_text(request.app.state.upload_limit))
 
 
 @router.post("/assignments/{assignment_id}/upload", response_class=HTMLResponse,
