@@ -29,7 +29,7 @@ LEASE_S = 1.5
 SHORT_LEASE_S = 0.3  # queue-only tests: expires while the test sleeps a little longer
 WAIT_S = 150  # the most a grading test waits for its jobs (2 shared cores, loaded)
 # The sandbox's limits for the hostile uploads: a looping call is stopped within seconds.
-LIMITS = "\n[sandbox]\ncall_timeout_s = 4\ntotal_time_s = 15\n"
+LIMITS = "\n[sandbox]\ncall_timeout_s = 2\ntotal_time_s = 6\n"
 WRONG = "import numpy as np\n\ndef relu(x):\n    return np.abs(x)\n\n" \
         "def dense_relu(x, w, b):\n    return relu(x @ w + b)\n"
 LOOPS = "def relu(x):\n    while True:\n        pass\n\n" \
@@ -279,6 +279,11 @@ def test_two_workers_grade_every_submission_once_and_hostile_ones_fail_alone(cou
         assert messages, f"{hostile}: the student is told what happened"
         assert all(len(test["message"]) <= worker.MESSAGE_CHARS for test in
                    by[(f"s_{hostile}", "hidden")].result["tests"])
+    loops = by[("s_loops", "hidden")].result["tests"]
+    assert {test["kind"] for test in loops} <= {"time limit", "time budget exhausted"}
+    assert "did not finish within 2 s" in " ".join(test["message"] for test in loops)
+    floods = by[("s_floods", "public")].result["tests"]
+    assert all("output limit exceeded" in test["message"] for test in floods)
     for row in rows.values():
         if row.kind == "hidden":
             assert row.record_id is not None
