@@ -69,9 +69,17 @@ class Attention:
 
     def line(self) -> str:
         """One terminal line, control characters shown as escapes."""
-        who = printable(self.student_id, limit=80)
-        return (f"  {who} ({printable(self.source.name, limit=80)}): "
-                f"{printable(self.problem, limit=400)}; {self.todo}")
+        facts = {"who": printable(self.student_id, limit=80),
+                 "file": printable(self.source.name, limit=80),
+                 "problem": printable(self.problem, limit=400)}
+        if self.todo == GRADER_TODO:  # one whole sentence per kind, in the reader's language
+            return "  " + _("{who} ({file}): {problem}; the grader failed, not the student: it "
+                            "is graded again on the next `grader autograde` run; if it fails "
+                            "again, report the message", **facts)
+        if self.todo == STUDENT_TODO:
+            return "  " + _("{who} ({file}): {problem}; once it is fixed, grade it again with "
+                            "--force (its results.json and report say the same)", **facts)
+        return f"  {facts['who']} ({facts['file']}): {facts['problem']}; {self.todo}"
 
 
 def write_results(graded: GradedSubmission, out: Path, config: AssignmentConfig | None = None,

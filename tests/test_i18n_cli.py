@@ -332,6 +332,8 @@ def test_autograde_speaks_chinese_with_the_same_scores(tmp_path, capsys):
     assert "已新建一个" in err_zh and "1 份提交有问题：" in err_zh
     assert "每位学生的 results.json" in out_zh and "成绩记录在" in out_zh
     assert "created a new one" in err_en and "1 submission had problems:" in err_en
+    assert "  2023002（2023002）：缺少 act.py" in err_zh and "问题解决后，请用 --force" in err_zh
+    assert "  2023002 (2023002): act.py is missing" in err_en and "once it is fixed" in err_en
     table_zh = [line for line in out_zh.splitlines() if line.startswith("2023")]
     table_en = [line for line in out_en.splitlines() if line.startswith("2023")]
     assert table_zh == table_en and len(table_zh) == 2  # the same grades, word for word
@@ -400,3 +402,13 @@ def test_the_kit_installs_babel_and_ships_the_cli_catalog():
                  "locale/zh_CN/LC_MESSAGES/cli.mo"):
         assert (ROOT / "grader" / name).is_file(), name
         assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
+
+
+def test_a_missing_file_is_said_in_chinese_by_intake_and_by_the_import(released_zh, tmp_path,
+                                                                      capsys):
+    folder = _copy(released_zh, tmp_path, solved=False)
+    (folder / "act.py").unlink()
+    code, zh = _check(capsys, str(folder))
+    assert code == 1
+    assert "问题：缺少 act.py：提交的内容中没有任何文件" in zh
+    assert "无法导入 act：文件夹中没有 act.py" in zh

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.i18n import Domain
 from grader.runtime import callables, protocol
 from grader.runtime.definitions import DefinitionsResult, SkippedStatement, definitions_only
 from grader.runtime.errors import (
@@ -42,6 +43,8 @@ from grader.runtime.errors import (
     StudentError,
     TracebackLine,
 )
+
+_, _n = Domain("cli").functions()
 
 PLAIN_SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 
@@ -110,13 +113,15 @@ class LocalRuntime:
         path = self.workspace / f"{name}.py"
         filename = path.name
         if not path.is_file():
-            self._failed[name] = ImportFailed(name, f"{filename} does not exist in the folder")
+            self._failed[name] = ImportFailed(name, _("{file} does not exist in the folder",
+                                                      file=filename))
             return
         result = definitions_only(path.read_bytes(), filename)
         self.definitions[name] = result
         self._skipped[name] = result.skipped
         if result.source is None:  # a syntax error, or a file Python cannot read
-            reason = str(result.error) if result.error is not None else f"{filename}: unreadable"
+            reason = (str(result.error) if result.error is not None
+                      else _("{file}: unreadable", file=filename))
             self._failed[name] = ImportFailed(name, reason)
             return
         module = types.ModuleType(name)

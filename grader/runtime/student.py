@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from grader.i18n import Domain
 from grader.intake.notebooks import NotebookLines
 from grader.runtime import protocol
 from grader.runtime.definitions import DefinitionsResult, SkippedStatement, definitions_only
@@ -71,6 +72,8 @@ from grader.runtime.sandbox import (
 from grader.runtime.seccomp import SeccompUnavailable, filter_fd
 
 __all__ = ["StudentRuntime"]
+
+_, _n = Domain("cli").functions()
 
 
 def _frames(raw: Any) -> tuple[TracebackLine, ...]:
@@ -235,14 +238,15 @@ class StudentRuntime:
         for name in self.modules:
             path = self.workspace / f"{name}.py"
             if not path.is_file():
-                found = ", ".join(present) or "no .py files"
-                self.import_errors[name] = ImportFailed(
-                    name, f"{name}.py was not found in the submission; found: {found}")
+                self.import_errors[name] = ImportFailed(name, _(
+                    "{file} was not found in the submission; found: {found}", file=f"{name}.py",
+                    found=", ".join(present) or _("no .py files")))
                 continue
             try:
                 text = path.read_bytes()  # decoded as Python would (BOM, coding line)
             except OSError as exc:
-                self.import_errors[name] = ImportFailed(name, f"{name}.py could not be read: {exc}")
+                self.import_errors[name] = ImportFailed(name, _(
+                    "{file} could not be read: {error}", file=f"{name}.py", error=exc))
                 continue
             lines = NotebookLines.from_module(text)
             if lines is not None:
@@ -252,8 +256,9 @@ class StudentRuntime:
             if result.error is not None:
                 error, where = result.error, lines.position(result.error.line) if lines else None
                 if where is not None:  # "act.ipynb, cell 3, line 2", as the student sees it
-                    error = dataclasses.replace(error, filename=f"{lines.notebook}, cell "
-                                                f"{where[0]}", line=where[1])
+                    error = dataclasses.replace(error, filename=_(
+                        "{notebook}, cell {cell}", notebook=lines.notebook, cell=where[0]),
+                        line=where[1])
                 self.import_errors[name] = ImportFailed(name, str(error))
                 continue
             sources.append({"name": name, "source": result.source or ""})
@@ -449,17 +454,20 @@ class StudentRuntime:
             type_name = str(error.get("type"))
             message = str(error.get("message"))
             if error.get("memory") and self.limits.address_space_mb:
-                message += f" (memory limit {self.limits.address_space_mb} MB)"
+                message = _("{message} (memory limit {limit} MB)", message=message,
+                            limit=self.limits.address_space_mb)
             if error.get("file_too_large"):
-                message += f" (file size limit {self.limits.file_size_mb} MB)"
+                message = _("{message} (file size limit {limit} MB)", message=message,
+                            limit=self.limits.file_size_mb)
             if error.get("disk_full"):
-                message += f" ({self.limits.workspace_full()})"
+                message = _("{message} ({full})", message=message,
+                            full=self.limits.workspace_full())
             cls = StudentAttributeError if (op == "getattr" and type_name == "AttributeError") \
                 else StudentError
             return cls(type_name, message, frames)
         if kind == "exit":
-            return StudentCrashed(f"the submission called sys.exit({error.get('code')}) "
-                                  f"during {what}")
+            return StudentCrashed(_("the submission called sys.exit({code}) during {what}",
+                                    code=error.get("code"), what=what))
         if kind == "protocol":
             return ProtocolViolation(f"{what}: {error.get('message')}")
         return ProtocolViolation(f"{what}: the runtime refused the request: "
