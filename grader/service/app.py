@@ -69,6 +69,9 @@ def create_app(course: Course | str | Path, db_url: str | Path | None = None, *,
     app.add_middleware(security.SecurityHeaders)  # added last: outermost, on every reply
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    app.add_api_route("/favicon.ico", lambda: Response(status_code=204),
+                      include_in_schema=False)  # the reports link none; no 404 per page
+
     from grader.service import student
     app.include_router(student.router)
     for name in ("staff", "lti"):  # the other engineers' routers, when installed

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import os
 import re
 import secrets
@@ -48,6 +49,7 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # code and notebooks; datasets and weights d
 UPLOAD_TYPES = (".py", ".ipynb", ".zip")
 _CHUNK = 64 * 1024
 _STYLE_RE = re.compile(rb"<style>(.*?)</style>", re.S)
+_STYLE_ATTR_RE = re.compile(rb'\sstyle="([^"]*)"')
 
 
 def session_secret(course_root: Path) -> str:
@@ -72,17 +74,22 @@ def session_secret(course_root: Path) -> str:
 
 
 def content_security_policy(style_hashes: tuple[str, ...] = ()) -> str:
-    """The CSP: this origin only, no inline script, inline styles only by hash."""
-    styles = " ".join(["'self'", *(f"'sha256-{h}'" for h in style_hashes)])
+    """The CSP: this origin only, no inline script, inline styles only by hash (with
+    ``'unsafe-hashes'``, which admits exactly those style attributes, when there are any)."""
+    hashed = [f"'sha256-{h}'" for h in style_hashes]
+    styles = " ".join(["'self'", *(["'unsafe-hashes'"] if hashed else []), *hashed])
     return ("default-src 'self'; script-src 'self'; "
             f"style-src {styles}; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
             "form-action 'self'; frame-ancestors 'none'")
 
 
-def style_hashes(html: bytes) -> tuple[str, ...]:
-    """The CSP hashes of a page's inline ``<style>`` blocks (the reports' CSS)."""
-    return tuple(base64.b64encode(hashlib.sha256(block).digest()).decode("ascii")
-                 for block in _STYLE_RE.findall(html))
+def style_hashes(page: bytes) -> tuple[str, ...]:
+    """The CSP hashes of a page's inline ``<style>`` blocks and ``style="..."`` attributes
+    (the reports' CSS and their score bars), each distinct one once."""
+    blocks = _STYLE_RE.findall(page) + [
+        html.unescape(value.decode()).encode() for value in _STYLE_ATTR_RE.findall(page)]
+    return tuple(dict.fromkeys(base64.b64encode(hashlib.sha256(block).digest()).decode("ascii")
+                               for block in blocks))
 
 
 class SecurityHeaders:
