@@ -27,6 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from grader import i18n, scoring
 from grader.config import AssignmentConfig, load_assignment
@@ -366,14 +367,7 @@ def run_ray(
         raise RuntimeError("the Ray engine needs Ray: pip install 'nn-grader[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {
-                     "PYTHONPATH": os.pathsep.join(_import_roots()),
-                     # A task's runtime uses the CPUs the task reserved, no more.
-                     THREADS_ENV: str(max(1, int(num_cpus))),
-                     # Every node's suites speak the batch's language (GRADER_LANG).
-                     i18n.ENV_VAR: i18n.current_language(),
-                 }})
+        ray_init(ray, address, num_cpus)
     remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=retries)(grade_one)
     report = BatchReport()
     refs = {remote.remote(job): job for job in jobs}
@@ -401,6 +395,18 @@ def run_ray(
         if started_here:
             ray.shutdown()
     return report
+
+
+def ray_init(ray: Any, address: str | None, num_cpus: float = 1.0) -> None:
+    """Starts or joins Ray for grading (`run_ray`; `grader worker --engine ray` once)."""
+    ray.init(address=address, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {
+                 "PYTHONPATH": os.pathsep.join(_import_roots()),
+                 # A task's runtime uses the CPUs the task reserved, no more.
+                 THREADS_ENV: str(max(1, int(num_cpus))),
+                 # Every node's suites speak the batch's language (GRADER_LANG).
+                 i18n.ENV_VAR: i18n.current_language(),
+             }})
 
 
 def _import_roots() -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -314,6 +315,55 @@ def test_a_worker_killed_mid_job_loses_it_to_another_and_the_record_is_written_o
     assert (row.state, row.attempts, row.lease_owner) == ("done", 2, "rescuer")
     assert row.result["score"] == 10 and row.record_id is not None
     assert _records(sessions) == {"s_slow": 1}
+
+
+class _InlineRay:
+    """Just enough of Ray for `run_ray`: each task runs at once, here; results in order."""
+
+    class exceptions:  # noqa: N801 - mirrors ray.exceptions
+        class WorkerCrashedError(Exception):
+            pass
+
+    def __init__(self):
+        self.results, self.batches = {}, []
+
+    def is_initialized(self) -> bool:
+        return True  # joined, not started here: never shut down
+
+    def remote(self, **_options):
+        def wrap(function):
+            def remote(job):
+                self.results[len(self.results)] = function(job)
+                self.batches[-1].append(job.path.name)
+                return len(self.results) - 1
+            return type("Remote", (), {"remote": staticmethod(remote)})
+        self.batches.append([])
+        return wrap
+
+    def wait(self, refs, num_returns, timeout):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        return self.results[ref]
+
+
+def test_the_ray_engine_grades_claimed_jobs_as_tasks_and_records_each_once(course, book,
+                                                                         db_url, monkeypatch):
+    gradebook, sessions = book
+    fake = _InlineRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    for upload in ("right", "wrong"):
+        _enqueue(sessions, f"uploads/{upload}", "hidden", student=f"s_{upload}")
+        _enqueue(sessions, f"uploads/{upload}", "public", student=f"s_{upload}")
+    assert worker.work(db_url, course, engine="ray", concurrency=3, lease_s=LEASE_S,
+                       max_jobs=4) == 4
+    # up to --concurrency jobs at a time; one task per upload in each round
+    assert fake.batches == [["right", "wrong"], ["right"], ["wrong"]]
+    rows = _jobs(sessions)
+    assert {row.state for row in rows.values()} == {"done"}
+    assert _records(sessions) == {"s_right": 1, "s_wrong": 1}
+    scores = {row.student_id: row.grade.score for row in gradebook.latest("layer")}
+    assert scores["s_right"] == 10 and scores["s_wrong"] < 10
 
 
 def test_a_job_for_a_missing_upload_or_assignment_fails_with_a_reason(course, book, db_url):

@@ -119,6 +119,14 @@ def claim(session: Session, worker_id: str, lease_s: float = DEFAULT_LEASE_S) ->
     """
     moment = now()
     claimable = _claimable(moment)
+    try:  # a plain read first: an idle worker's poll never takes SQLite's write lock
+        waiting = session.execute(select(JobModel.id).where(claimable).limit(1)).first()
+        session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    if waiting is None:
+        return None
     pick = (select(JobModel.id).where(claimable)
             .order_by(case((JobModel.kind == PUBLIC, 0), else_=1), JobModel.priority.desc(),
                       JobModel.created_at, JobModel.id)

@@ -43,6 +43,7 @@ from grader.runtime.process import process_tree
 from grader.service import queue
 
 POLL_S = 0.5  # how often an idle worker looks for a job
+SWEEP_S = 10.0  # how often an idle worker ends jobs whose workers died (`requeue_expired`)
 MESSAGE_CHARS = 2000  # a test message kept in a public result (the report has the rest)
 LISTED_TESTS = 200  # tests kept in a public result
 ENGINES = batch.ENGINES
@@ -171,13 +172,17 @@ def work(db_url: str, course_root: str | Path, *, worker_id: str | None = None,
     gradebook = open_gradebook(db_url)
     sessions = sessionmaker(gradebook.engine, expire_on_commit=False)
     done = handled = 0
+    swept = 0.0  # when expired leases were last put back
+    ray = _joined_ray(address) if engine == "ray" else None
     try:
         while (stop is None or not stop.is_set()) and (max_jobs is None or handled < max_jobs):
             held = _claim_some(sessions, worker_id, lease_s,
                                concurrency if engine == "ray" else 1)
             if not held:
-                with sessions() as session:
-                    queue.requeue_expired(session)
+                if time.monotonic() - swept > SWEEP_S:
+                    with sessions() as session:
+                        queue.requeue_expired(session)
+                    swept = time.monotonic()
                 if stop is not None:
                     stop.wait(POLL_S)
                 else:
@@ -188,7 +193,21 @@ def work(db_url: str, course_root: str | Path, *, worker_id: str | None = None,
             handled += len(held)
     finally:
         gradebook.close()
+        if ray is not None:
+            ray.shutdown()
     return done
+
+
+def _joined_ray(address: str | None) -> Any:
+    """Ray, started or joined once for this worker's life (`run_ray` then reuses it)."""
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("the Ray engine needs Ray: pip install 'nn-grader[ray]'") from None
+    if ray.is_initialized():
+        return None  # someone else's: theirs to shut down
+    batch.ray_init(ray, address)
+    return ray
 
 
 def _claim_some(sessions: sessionmaker, worker_id: str, lease_s: float,
@@ -225,12 +244,16 @@ def _grade_held(sessions: sessionmaker, course: Course, held: list[queue.Job], e
             _fail(sessions, job, grader_problem("record its results", batch.passing(error)))
 
     if engine == "ray":
-        by_path = {bjob.path: (job, config) for job, config, bjob in ready}
-        report = batch.run_ray([bjob for _, _, bjob in ready], address=address,
-                               on_result=lambda graded: deliver(
-                                   *by_path[Path(graded.submission.source)], graded))
-        for path, reason in report.failed:
-            _fail(sessions, by_path[path][0], reason)
+        while ready:  # a result names its upload only: one job per upload in each round
+            by_path = {}
+            for item in ready:
+                by_path.setdefault(item[2].path, item)
+            ready = [item for item in ready if by_path[item[2].path] is not item]
+            report = batch.run_ray([bjob for _, _, bjob in by_path.values()], address=address,
+                                   on_result=lambda graded, by_path=by_path: deliver(
+                                       *by_path[Path(graded.submission.source)][:2], graded))
+            for path, reason in report.failed:
+                _fail(sessions, by_path[path][0], reason)
         return completed
     for job, config, bjob in ready:
         deliver(job, config, batch.grade_one(bjob))  # grade_one never raises for a submission
