@@ -118,6 +118,13 @@ def test_an_instructor_regrades_all_releases_and_exports(served):
             page.click("text=Grant extension")
             assert "Extension saved: s2 has 2 more day(s)" in page.inner_text(".flash")
             page.screenshot(path=str(ARTIFACTS / "staff-student.png"), full_page=True)
+            for report in ("/staff/act/students/s1/report", "/staff/act/summary"):
+                page.goto(base + report)  # self-contained pages: their CSS allowed by hash
+                page.wait_for_load_state("load")
+                widths = page.eval_on_selector_all(
+                    ".bar > span", "spans => spans.map(s => s.getBoundingClientRect().width)")
+                assert widths and max(widths) > 0, (report, widths)  # style attributes applied
+            page.screenshot(path=str(ARTIFACTS / "staff-summary.png"), full_page=True)
             assert not [e for e in errors if "Content Security Policy" in e], errors
         finally:
             browser.close()
