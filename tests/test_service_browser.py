@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_service_student import course_template, release_now, service  # noqa: F401
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

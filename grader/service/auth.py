@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -116,6 +116,9 @@ def db_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
+Db = Annotated[Session, Depends(db_session)]
+
+
 def _user(request: Request, session: Session) -> User | None:
     uid, seal = request.session.get("uid"), request.session.get("stamp")
     if not isinstance(uid, int) or not isinstance(seal, str):
@@ -127,12 +130,12 @@ def _user(request: Request, session: Session) -> User | None:
     return User(id=row.id, name=row.name, role=row.role, student_id=row.student_id)
 
 
-def optional_user(request: Request, session: Session = Depends(db_session)) -> User | None:
+def optional_user(request: Request, session: Db) -> User | None:
     """The signed-in user, or None."""
     return _user(request, session)
 
 
-def current_user(request: Request, session: Session = Depends(db_session)) -> User:
+def current_user(request: Request, session: Db) -> User:
     """The signed-in user.
 
     Raises:
@@ -144,6 +147,9 @@ def current_user(request: Request, session: Session = Depends(db_session)) -> Us
     return user
 
 
+SignedIn = Annotated[User, Depends(current_user)]
+
+
 def _role(user: User, allowed: tuple[str, ...], what: str) -> User:
     if user.role not in allowed:
         raise HTTPException(403, f"This page is for {what}; you are signed in as "
@@ -151,17 +157,17 @@ def _role(user: User, allowed: tuple[str, ...], what: str) -> User:
     return user
 
 
-def require_student(user: User = Depends(current_user)) -> User:
+def require_student(user: SignedIn) -> User:
     """The signed-in student (403 for staff: a student's pages show one student's data)."""
     return _role(user, ("student",), "students")
 
 
-def require_staff(user: User = Depends(current_user)) -> User:
+def require_staff(user: SignedIn) -> User:
     """The signed-in TA or instructor."""
     return _role(user, STAFF, "teaching assistants and instructors")
 
 
-def require_instructor(user: User = Depends(current_user)) -> User:
+def require_instructor(user: SignedIn) -> User:
     """The signed-in instructor."""
     return _role(user, ("instructor",), "instructors")
 

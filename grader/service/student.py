@@ -29,7 +29,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -49,10 +49,10 @@ from grader.intake import IntakeLimits, intake
 from grader.service import queue, security
 from grader.service.app import render
 from grader.service.auth import (
+    Db,
+    SignedIn,
     User,
     audit,
-    current_user,
-    db_session,
     find_user,
     normalise_code,
     optional_user,
@@ -63,6 +63,7 @@ from grader.service.auth import (
 )
 
 router = APIRouter()
+Student = Annotated[User, Depends(require_student)]
 
 UPLOADS = "uploads"  # under the course folder
 DEFAULT_ATTEMPTS_PER_HOUR = 10
@@ -159,21 +160,21 @@ def own_attempt(session: Session, user: User, attempt_id: int) -> AttemptModel:
 # --- sign-in ------------------------------------------------------------------------------
 
 @router.get("/", response_class=HTMLResponse)
-def home(user: User = Depends(current_user)) -> Response:
+def home(user: SignedIn) -> Response:
     return RedirectResponse("/assignments" if user.role == "student" else "/staff",
                             status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, user: User | None = Depends(optional_user)) -> Response:
+def login_form(request: Request, user: Annotated[User | None, Depends(optional_user)]) -> Response:
     return render(request, "service/login.html.j2", user=user, error=None, name="")
 
 
 @router.post("/login", response_class=HTMLResponse,
              dependencies=[Depends(security.csrf_protect)])
-def login(request: Request, name: str = Form(..., max_length=200),
-          secret: str = Form(..., max_length=200),
-          session: Session = Depends(db_session)) -> Response:
+def login(request: Request, name: Annotated[str, Form(max_length=200)],
+          secret: Annotated[str, Form(max_length=200)],
+          session: Db) -> Response:
     name = name.strip()
     client = security.client_address(request)
     refused = security.sign_in_refused(session, name, client)
@@ -207,8 +208,8 @@ def logout(request: Request) -> Response:
 # --- assignments and uploads --------------------------------------------------------------
 
 @router.get("/assignments", response_class=HTMLResponse)
-def assignment_list(request: Request, user: User = Depends(require_student),
-                    session: Session = Depends(db_session)) -> Response:
+def assignment_list(request: Request, user: Student,
+                    session: Db) -> Response:
     rows = []
     for config in assignments(request).values():
         left, _ = attempts_left(session, config, user.student_id)
@@ -223,8 +224,8 @@ def assignment_list(request: Request, user: User = Depends(require_student),
 
 @router.get("/assignments/{assignment_id}", response_class=HTMLResponse)
 def assignment_page(request: Request, assignment_id: str,
-                    user: User = Depends(require_student),
-                    session: Session = Depends(db_session)) -> Response:
+                    user: Student,
+                    session: Db) -> Response:
     return _assignment_page(request, session, user, assignment(request, assignment_id))
 
 
@@ -243,10 +244,8 @@ def _assignment_page(request: Request, session: Session, user: User, config: Ass
 
 @router.post("/assignments/{assignment_id}/upload", response_class=HTMLResponse,
              dependencies=[Depends(security.csrf_protect)])
-async def upload(request: Request, assignment_id: str,
-                 file: UploadFile | None = File(None),
-                 user: User = Depends(require_student),
-                 session: Session = Depends(db_session)) -> Response:
+async def upload(request: Request, assignment_id: str, user: Student, session: Db,
+                 file: Annotated[UploadFile | None, File()] = None) -> Response:
     config = assignment(request, assignment_id)
     now = datetime.now(timezone.utc)
     shown = printable(file.filename or "", limit=SHOWN_NAME) if file else ""
@@ -356,8 +355,8 @@ def _cannot_grade(owner: Path, config: AssignmentConfig, scratch: Path) -> str |
 # --- attempts -----------------------------------------------------------------------------
 
 @router.get("/attempts/{attempt_id}", response_class=HTMLResponse)
-def attempt_page(request: Request, attempt_id: int, user: User = Depends(require_student),
-                 session: Session = Depends(db_session)) -> Response:
+def attempt_page(request: Request, attempt_id: int, user: Student,
+                 session: Db) -> Response:
     row = own_attempt(session, user, attempt_id)
     config = assignment(request, row.assignment_id)
     return render(request, "service/attempt.html.j2", user=user, attempt=row, config=config,
@@ -365,8 +364,8 @@ def attempt_page(request: Request, attempt_id: int, user: User = Depends(require
 
 
 @router.get("/attempts/{attempt_id}/status", response_class=HTMLResponse)
-def attempt_status(request: Request, attempt_id: int, user: User = Depends(require_student),
-                   session: Session = Depends(db_session)) -> Response:
+def attempt_status(request: Request, attempt_id: int, user: Student,
+                   session: Db) -> Response:
     row = own_attempt(session, user, attempt_id)
     config = assignment(request, row.assignment_id)
     return render(request, "service/_status.html.j2", user=user, attempt=row, config=config,
@@ -406,8 +405,8 @@ def _number(value: Any) -> float:
 
 
 @router.get("/attempts/{attempt_id}/report", response_class=HTMLResponse)
-def attempt_report(request: Request, attempt_id: int, user: User = Depends(require_student),
-                   session: Session = Depends(db_session)) -> Response:
+def attempt_report(request: Request, attempt_id: int, user: Student,
+                   session: Db) -> Response:
     row = own_attempt(session, user, attempt_id)
     config = assignment(request, row.assignment_id)
     release = release_state(session, config, request)
