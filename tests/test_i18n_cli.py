@@ -412,3 +412,18 @@ def test_a_missing_file_is_said_in_chinese_by_intake_and_by_the_import(released_
     assert code == 1
     assert "问题：缺少 act.py：提交的内容中没有任何文件" in zh
     assert "无法导入 act：文件夹中没有 act.py" in zh
+
+
+@pytest.mark.parametrize("zone", ["../../etc/passwd", "Mars/Olympus_Mons", 8, None])
+def test_the_due_date_is_shown_in_the_courses_zone_or_its_own_offset(released_zh, tmp_path,
+                                                                     capsys, zone):
+    folder = _copy(released_zh, tmp_path, solved=True)
+    _, zh = _check(capsys, str(folder))
+    _, en = _check(capsys, str(folder), "--lang", "en")
+    # The golden course's zone is UTC; the due date is 2026-12-23T00:00+08:00.
+    assert "截止时间：2026-12-22 16:00" in zh and "Due: 2026-12-22 16:00" in en
+    record = json.loads((folder / RELEASE_RECORD).read_text(encoding="utf-8"))
+    record["time_zone"] = zone  # a hostile or unknown zone: the due date's own offset
+    (folder / RELEASE_RECORD).write_text(json.dumps(record), encoding="utf-8")
+    _, zh = _check(capsys, str(folder))
+    assert "截止时间：2026-12-23 00:00 GMT+08:00" in zh

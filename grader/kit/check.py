@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from grader import i18n
 from grader.config import CONFIG_NAME, AssignmentConfig, ConfigError, load_assignment
@@ -203,6 +204,16 @@ def all_passed(grade: Grade) -> bool:
     return all(t.status == PASSED for p in grade.parts for t in p.tests) and bool(grade.parts)
 
 
+def kit_time_zone(folder: Path) -> ZoneInfo | None:
+    """The course's time zone `grader release` recorded in a released folder (None: none, or
+    not an IANA name this machine knows)."""
+    try:
+        record = json.loads((folder / RELEASE_RECORD).read_text(encoding="utf-8"))
+        return ZoneInfo(record["time_zone"])
+    except (OSError, ValueError, KeyError, TypeError, ZoneInfoNotFoundError):
+        return None
+
+
 def kit_language(folder: Path) -> str | None:
     """The course language `grader release` recorded in a released folder (None: none or
     unreadable; a student's edit of the record is the student's own choice of language)."""
@@ -240,6 +251,8 @@ def main(*, folder: Path, dataset: str | None = None) -> int:
     grade = check_folder(folder, dataset=dataset)
     print(format_check(grade))
     config = load_released(released)
-    if config.due is not None:  # shown in the due date's own zone (the course's)
-        print(_("Due: {due}.", due=i18n.format_datetime(config.due, zone=config.due.tzinfo)))
+    if config.due is not None:  # in the course's time zone, else the due date's own offset
+        zone = kit_time_zone(released) or config.due.tzinfo
+        print(_("Due: {due}.", due=i18n.format_datetime(config.due, zone=zone,
+                                                        length="deadline")))
     return 0 if all_passed(grade) else 1

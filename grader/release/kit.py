@@ -65,6 +65,19 @@ def course_language(config: AssignmentConfig) -> str:
         return "zh_CN"  # the release reports a broken course.toml where it reads it
 
 
+def course_time_zone(config: AssignmentConfig) -> str | None:
+    """The IANA time zone the course shows dates in (``course.toml``'s ``time_zone``); None
+    without a readable course (the kit then shows the due date in its own UTC offset)."""
+    from grader.course import COURSE_FILE, CourseError, load_course
+
+    if not (config.repo_root / COURSE_FILE).is_file():
+        return None
+    try:
+        return load_course(config.repo_root).time_zone
+    except CourseError:
+        return None  # the release reports a broken course.toml where it reads it
+
+
 def file_hashes(folder: Path) -> dict[str, str]:
     """Relative POSIX path -> sha256 of every file under `folder` (generated folders and the
     manifest itself left out)."""
@@ -82,7 +95,7 @@ def write_manifest(folder: Path, config: AssignmentConfig) -> Path:
     path = folder / MANIFEST
     # The language is the kit's: `grader check` and `submit` speak it (`grader.kit.check`).
     record = {"assignment": config.id, "language": course_language(config),
-              "files": file_hashes(folder)}
+              "time_zone": course_time_zone(config), "files": file_hashes(folder)}
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
