@@ -54,9 +54,13 @@ def course_template(tmp_path_factory) -> Path:
 @pytest.fixture()
 def service(course_template, tmp_path):
     """(app, access codes): students s1 (a hostile display name) and s2."""
+    return make_service(course_template, tmp_path)
+
+
+def make_service(course_template: Path, tmp_path: Path, db_url: str | None = None):
     root = tmp_path / "c"
     shutil.copytree(course_template, root)
-    app = create_app(root, upload_limit=64 * 1024)
+    app = create_app(root, db_url, upload_limit=64 * 1024)
     app.state.gradebook.add_students([("s1", HOSTILE), ("s2", "Bo")])
     with app.state.sessions() as session:
         codes = dict(issue_codes(session, ["s1", "s2"]))
@@ -334,3 +338,25 @@ def test_cli_adds_staff_and_issues_codes_that_sign_in(service, tmp_path, monkeyp
     code = rows[2].split(",")[-1]
     assert sign_in(app, "s2", code) and sign_in(app, "prof", "a-long-password")
     assert code not in (root / "gradebook.db").read_bytes().decode("latin-1")
+
+
+def test_uploads_limits_and_isolation_hold_on_sqlite_and_postgresql(course_template, tmp_path,
+                                                                    db_url):
+    app, codes = make_service(course_template, tmp_path, db_url)
+    one, csrf = sign_in(app, "s1", codes["s1"])
+    assert upload(one, csrf, "layer.py", reference(app)).status_code == 303
+    assert upload(one, csrf, "layer.py", b"def f(:\n").status_code == 422
+    counted = [row.counted for row in attempts(app, "s1")]
+    assert counted == [True, False]
+    with app.state.sessions() as session:
+        jobs = session.scalars(select(JobModel).order_by(JobModel.id)).all()
+        assert [(job.kind, job.student_id) for job in jobs] == [("public", "s1"),
+                                                                ("hidden", "s1")]
+    two, _ = sign_in(app, "s2", codes["s2"])
+    assert two.get(f"/attempts/{attempts(app, 's1')[0].id}").status_code == 404
+    client = TestClient(app)
+    csrf = token(client.get("/login").text)
+    for _ in range(security.MAX_FAILURES_PER_NAME):
+        client.post("/login", data={"name": "s2", "secret": "nope", "csrf_token": csrf})
+    assert client.post("/login", data={"name": "s2", "secret": codes["s2"],
+                                       "csrf_token": csrf}).status_code == 429
