@@ -6,6 +6,7 @@
 #   postgresql             a real server for the gradebook's PostgreSQL tests
 #   chromium               a real browser for the report tests
 #   fonts-noto-cjk         Chinese glyphs, so screenshots of reports show Chinese names
+#   nginx-light            the reverse proxy of docs/deploy/nginx.conf, run in front of grader serve in a test
 # As root it installs them with apt-get; otherwise it says what to install.
 set -euo pipefail
 
@@ -16,6 +17,7 @@ command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
