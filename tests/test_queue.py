@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -377,6 +378,30 @@ def test_a_job_for_a_missing_upload_or_assignment_fails_with_a_reason(course, bo
     assert "could not find the job's assignment" in rows[no_assignment].error
     assert rows[missing].state == "done"  # an unreadable upload is the student's 0, said why
     assert rows[missing].result["score"] == 0 and rows[missing].result["problems"]
+
+
+def test_grader_worker_grades_the_queue_and_stops_cleanly_on_sigterm(course, tmp_path):
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    gradebook = open_gradebook(url)
+    sessions = sessionmaker(gradebook.engine, expire_on_commit=False)
+    job_id = _enqueue(sessions, "uploads/right", "public", student="s_cli")
+    command = [sys.executable, "-m", "grader", "worker", "--db", url, "--course", str(course),
+               "--concurrency", "2", "--lease", "5"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while _jobs(sessions)[job_id].state != "done":
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        gradebook.close()
+    assert process.returncode == 0, err
+    assert "2 local worker(s)" in err and "stopping after the current jobs" in err
+    assert _jobs(sessions)[job_id].result["score"] == 4
 
 
 def test_worker_cli_refuses_bad_counts_and_leases(capsys):

@@ -176,8 +176,15 @@ def work(db_url: str, course_root: str | Path, *, worker_id: str | None = None,
     ray = _joined_ray(address) if engine == "ray" else None
     try:
         while (stop is None or not stop.is_set()) and (max_jobs is None or handled < max_jobs):
-            held = _claim_some(sessions, worker_id, lease_s,
-                               concurrency if engine == "ray" else 1)
+            try:
+                held = _claim_some(sessions, worker_id, lease_s,
+                                   concurrency if engine == "ray" else 1)
+            except Exception as error:  # noqa: BLE001 - the database blinked: try again
+                print(f"grader worker {worker_id}: cannot take a job from the queue: "
+                      f"{type(error).__name__}: {str(error).strip()[:300]}; trying again",
+                      file=sys.stderr)
+                held = []
+                swept = time.monotonic()  # no sweep either until it answers again
             if not held:
                 if time.monotonic() - swept > SWEEP_S:
                     with sessions() as session:
@@ -332,7 +339,7 @@ def main(*, db: str | None = None, course: Path | None = None, engine: str = "lo
     """`grader worker`: grades queued jobs until Ctrl-C or SIGTERM.
 
     Returns:
-        0 after a clean stop.
+        0 after a clean stop; 1 when every worker process ended by itself.
     """
     from grader.course import current
     from grader.gradebook import database_url
@@ -363,6 +370,10 @@ def main(*, db: str | None = None, course: Path | None = None, engine: str = "lo
         else:
             while not stopping.wait(1.0) and workers.alive():
                 pass
+            if not stopping.is_set():
+                print("grader worker: every worker process ended (their errors are above)",
+                      file=sys.stderr)
+                return 1
     except KeyboardInterrupt:
         pass
     finally:
