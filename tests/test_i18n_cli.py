@@ -427,3 +427,13 @@ def test_the_due_date_is_shown_in_the_courses_zone_or_its_own_offset(released_zh
     (folder / RELEASE_RECORD).write_text(json.dumps(record), encoding="utf-8")
     _, zh = _check(capsys, str(folder))
     assert "截止时间：2026-12-23 00:00 GMT+08:00" in zh
+
+
+def test_a_syntax_error_is_named_in_chinese_with_the_same_line(released_zh, tmp_path, capsys):
+    folder = _copy(released_zh, tmp_path, solved=False)
+    (folder / "act.py").write_text("import numpy as np\n\ndef relu(x:\n    return x\n",
+                                   encoding="utf-8")
+    _, zh = _check(capsys, str(folder))
+    _, en = _check(capsys, str(folder), "--lang", "en")
+    assert "act.py 第 3 行有 SyntaxError（语法错误）" in zh
+    assert "SyntaxError in act.py, line 3" in en

@@ -38,6 +38,10 @@ import tokenize
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from grader.i18n import Domain
+
+_, _n = Domain("cli").functions()
+
 MAX_SOURCE_BYTES = 1 << 20
 """Largest student source the grader parses (1 MiB); the course's files are under 50 KB."""
 
@@ -62,7 +66,7 @@ class SkippedStatement:
     text: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.text}"
+        return _("line {line}: {statement}", line=self.line, statement=self.text)
 
 
 @dataclass(frozen=True)
@@ -85,9 +89,11 @@ class SourceError:
     def __str__(self) -> str:
         if not self.syntax:
             return f"the grader could not parse {self.filename}: {self.message}"
-        where = f"{self.filename}, line {self.line}" if self.line else self.filename
-        shown = f"\n    {self.text}" if self.text else ""
-        return f"SyntaxError in {where}: {self.message}{shown}"
+        shown = f"\n    {self.text}" if self.text else ""  # the student's line, as Python shows it
+        if self.line:
+            return _("SyntaxError in {file}, line {line}: {error}", file=self.filename,
+                     line=self.line, error=self.message) + shown
+        return _("SyntaxError in {file}: {error}", file=self.filename, error=self.message) + shown
 
 
 class UnreadableSource(ValueError):
