@@ -273,10 +273,11 @@ def unrecognized(extras: list[str], known: Iterable[str]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="grader",
-        description="Release, check, submit and grade the neural-network assignments.",
-        epilog="Exit status: 0 done; 1 `check`: a public test failed, `audit`: an unfair "
-        "matrix; 2 bad arguments or input (the message says what to change); 3 `autograde`: "
-        "some submissions had problems (listed per submission); 130 stopped by Ctrl-C.",
+        description=_("Release, check, submit and grade the neural-network assignments."),
+        epilog=_("Exit status: 0 done; 1 `check`: a public test failed, `audit`: an unfair "
+                 "matrix; 2 bad arguments or input (the message says what to change); 3 "
+                 "`autograde`: some submissions had problems (listed per submission); 130 "
+                 "stopped by Ctrl-C."),
     )
     parser.add_argument("--course", type=Path, metavar="DIR", help=COURSE_HELP)
     parser.add_argument("--lang", type=_language, metavar="LANG", help=LANG_HELP)
@@ -284,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   parser_class=Parser)
 
     init = verbs.add_parser(
-        "init", help="start a course of your own: a copy of this lecture's course (instructor)",
+        "init", help=_("start a course of your own: a copy of this lecture's course (instructor)"),
         description="Copy the lecture's course (course.toml, assignments/, reference/, "
         "autograde_tests/) into DIR, a new or empty folder; edit course.toml, then work "
         "inside DIR. Example: grader init ~/nn-course && cd ~/nn-course",
@@ -296,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.set_defaults(run=_init_main)
 
     new = verbs.add_parser(
-        "new", help="scaffold an assignment in the current course (instructor)",
+        "new", help=_("scaffold an assignment in the current course (instructor)"),
         description="Write assignments/ID/assignment.toml and README.md, reference/ID.py "
         "with solution markers, and autograde_tests/ID/test_public.py and test_hidden.py: "
         "an assignment that releases as created (the reference scores full marks, the "
@@ -308,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.set_defaults(run=_new_main)
 
     data_parser = verbs.add_parser(
-        "data", help="check, describe or fetch the dataset",
+        "data", help=_("check, describe or fetch the dataset"),
         description="Check, describe or fetch the dataset the assignments use. "
         "Example: grader data info --dataset fashion_mnist",
     )
@@ -325,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_parser.set_defaults(run=_data_main)
 
     demo_parser = verbs.add_parser(
-        "demo", help="an instructor's day end to end: release, a sample class, grading, reports",
+        "demo", help=_("an instructor's day end to end: release, a sample class, grading, reports"),
         description="For every assignment: release it, build a sample class (the reference, "
         "the bare skeleton, planted bugs, correct variants), grade it in parallel into a "
         "gradebook and write the reports and the class summary. "
@@ -345,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.set_defaults(run=_demo_main)
 
     release = verbs.add_parser(
-        "release", help="strip the reference into the student folder (instructor)",
+        "release", help=_("strip the reference into the student folder (instructor)"),
         description="Strip the reference solution into a student skeleton, copy the public "
         "tests, render the instructions, and refuse unless the reference scores full marks "
         "and the bare skeleton scores zero. Example: grader release mlp_numpy --out release",
@@ -363,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     release.set_defaults(run=_release_main)
 
     audit = verbs.add_parser(
-        "audit", help="grade every planted bug and variant: a bug x part matrix (instructor)",
+        "audit", help=_("grade every planted bug and variant: a bug x part matrix (instructor)"),
         description="Grade the reference, the bare skeleton, every planted bug of "
         "samples/bugs.toml and every correct variant, and print the points each loses per "
         "part. Exits 1, saying why, when a bug costs a part it does not list or nothing in a "
@@ -403,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.set_defaults(run=_submit_main)
 
     autograde = verbs.add_parser(
-        "autograde", help="grade submissions with the hidden tests (instructor)",
+        "autograde", help=_("grade submissions with the hidden tests (instructor)"),
         description="Grade one submission (folder, zip, .py or .ipynb) or a class folder "
         "with the hidden suite, each in its own sandbox, and write results.json per student. "
         "Progress: a bar on a terminal, one line per submission in a log. Ctrl-C stops at "
@@ -434,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     autograde.set_defaults(run=_autograde_main)
 
     worker = verbs.add_parser(
-        "worker", help="grade the queue of `grader serve` (instructor, GPU runner)",
+        "worker", help=_("grade the queue of `grader serve` (instructor, GPU runner)"),
         description="Take jobs from the service's queue (in the gradebook's database) and "
         "grade them: public checks first, then full grading, recorded as `grader autograde` "
         "records it. Run it on other machines with --db pointing at the course's PostgreSQL "
@@ -455,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=_worker_main)
 
     feedback = verbs.add_parser(
-        "feedback", help="write each student's report and the class summary (instructor)",
+        "feedback", help=_("write each student's report and the class summary (instructor)"),
         description="Write a self-contained HTML (and Markdown) report for every student and "
         "the class summary, from the gradebook. Example: grader feedback mlp_numpy",
     )
@@ -468,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.set_defaults(run=_feedback_main)
 
     export = verbs.add_parser(
-        "export", help="export grades: CSV for the LMS, Gradescope results (instructor)",
+        "export", help=_("export grades: CSV for the LMS, Gradescope results (instructor)"),
         description="Export an assignment's grades. Example: grader export mlp_numpy "
         "--format csv --preset canvas --out canvas.csv",
     )
@@ -491,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_export_main)
 
     calibrate = verbs.add_parser(
-        "calibrate", help="measure accuracy thresholds from the reference (instructor)",
+        "calibrate", help=_("measure accuracy thresholds from the reference (instructor)"),
         description="Run the reference under each accuracy test's budget for several seeds, "
         "by that test's own protocol (Keras [[accuracy]] entries; mlp_numpy's trained weights), "
         "and write assignments/<id>/calibration/<dataset>-<device>.toml (threshold = mean - "
@@ -505,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.set_defaults(run=_calibrate_main)
 
     roster = verbs.add_parser(
-        "roster", help="add a class roster (CSV: id,name) to the gradebook",
+        "roster", help=_("add a class roster (CSV: id,name) to the gradebook"),
         description="Add the students of a roster CSV (columns id,name, or any headers with "
         "--columns; UTF-8 with or without a BOM, or GBK) to the gradebook, so those who "
         "never submit get a report and a zero in exports. Creates the gradebook when there "
@@ -524,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     roster.set_defaults(run=_roster_main)
 
     serve = verbs.add_parser(
-        "serve", help="run the submission service (students upload, staff dashboard)",
+        "serve", help=_("run the submission service (students upload, staff dashboard)"),
         description="Serve the course on the web: students sign in with their access code "
         "(grader roster --issue-codes), upload, see the public tests' result in seconds and "
         "the report once released; staff sign in with grader user add's password. Starts "
@@ -542,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve_main)
 
     user = verbs.add_parser(
-        "user", help="add a TA or instructor account for grader serve",
+        "user", help=_("add a TA or instructor account for grader serve"),
         description="Add a staff account (or set a new password for one). The password is "
         "prompted twice, or read from standard input with --password-stdin. "
         "Example: grader user add zhang --role instructor",
@@ -557,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     user.set_defaults(run=_user_main)
 
     override = verbs.add_parser(
-        "override", help="set or clear an instructor's override of a grade",
+        "override", help=_("set or clear an instructor's override of a grade"),
         description="Override a student's final score for an assignment (0 to the "
         "assignment's points, with a reason); the override survives re-grading and is "
         "shown in reports and exports. "
@@ -574,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     override.set_defaults(run=_override_main)
 
     extend = verbs.add_parser(
-        "extend", help="grant a student an extension of the due date",
+        "extend", help=_("grant a student an extension of the due date"),
         description="Move one student's due date (and any late cutoff) by N days; their "
         "lateness is recomputed at once and the grant is kept with who, when and why. "
         "--days 0 clears it. Example: grader extend mlp_numpy 2023001 --days 3 --reason "
@@ -627,7 +628,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _help_language(argv: list[str]) -> str | None:
     """The language of the help, read before the parser exists: ``--lang``, else (with no
-    $GRADER_LANG) the released folder's for `grader check`/`submit`; None: the default."""
+    $GRADER_LANG) the released folder's (`grader check`/`submit`'s, else the current
+    folder's); None: the default."""
     import os
 
     from grader import i18n
@@ -641,10 +643,11 @@ def _help_language(argv: list[str]) -> str | None:
                 return i18n.normalise(value)
             except i18n.LanguageError:
                 return None  # the parser says what is wrong with it
-    if i18n.ENV_VAR in os.environ or not {"check", "submit"} & set(argv):
+    if i18n.ENV_VAR in os.environ:
         return None
+    # A student's verb names the folder; `grader --help` is read where the student works.
     folders = [Path(word) for word in argv if not word.startswith("-")
-               and word not in ("check", "submit")]
+               and word not in ("check", "submit")] if {"check", "submit"} & set(argv) else []
     for candidate in [*folders, Path.cwd()]:
         try:
             return kit_language(released_folder(candidate)[0])

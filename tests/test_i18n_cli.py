@@ -437,3 +437,17 @@ def test_a_syntax_error_is_named_in_chinese_with_the_same_line(released_zh, tmp_
     _, en = _check(capsys, str(folder), "--lang", "en")
     assert "act.py 第 3 行有 SyntaxError（语法错误）" in zh
     assert "SyntaxError in act.py, line 3" in en
+
+
+def test_the_top_level_help_speaks_the_kits_language_where_the_student_works(
+        released_zh, tmp_path, capsys, monkeypatch):
+    folder = _copy(released_zh, tmp_path, solved=False)
+    monkeypatch.chdir(folder)
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    zh = capsys.readouterr().out
+    assert "发布、检查、提交神经网络作业" in zh and "用隐藏测试为提交评分" in zh
+    monkeypatch.chdir(tmp_path)  # not a released folder: English
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "Release, check, submit and grade" in capsys.readouterr().out
