@@ -263,6 +263,17 @@ def test_uploads_that_cannot_be_graded_say_why_and_cost_no_attempt(service, name
                                            for p in uploads.iterdir())
 
 
+def test_a_request_far_over_the_limit_is_refused_before_it_is_read(service):
+    app, codes = service
+    client, csrf = sign_in(app, "s1", codes["s1"])
+    reply = upload(client, csrf, "layer.py", b"#" * (1024 * 1024))
+    assert reply.status_code == 413 and "larger than" in reply.text
+    chunked = client.post("/assignments/layer/upload", content=iter([b"x" * 65536] * 4),
+                          headers={"content-type": "multipart/form-data; boundary=b"})
+    assert chunked.status_code == 413
+    assert attempts(app, "s1") == []
+
+
 def test_hostile_file_names_are_shown_escaped_and_never_used_on_disk(service):
     app, codes = service
     client, csrf = sign_in(app, "s1", codes["s1"])

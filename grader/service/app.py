@@ -34,6 +34,7 @@ from grader.service.auth import SignInRequired
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "grader_session"
 SESSION_MAX_AGE_S = 12 * 3600  # a working day; then sign in again
+FORM_OVERHEAD = 64 * 1024  # an upload form's other fields and multipart headers
 
 
 def create_app(course: Course | str | Path, db_url: str | Path | None = None, *,
@@ -66,6 +67,8 @@ def create_app(course: Course | str | Path, db_url: str | Path | None = None, *,
     app.add_middleware(SessionMiddleware, secret_key=security.session_secret(course.root),
                        session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE_S,
                        same_site="lax", https_only=https_only)
+    # the form around a file: its other fields and multipart headers
+    app.add_middleware(security.BodyLimit, max_bytes=upload_limit + FORM_OVERHEAD)
     app.add_middleware(security.SecurityHeaders)  # added last: outermost, on every reply
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -124,6 +124,46 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class BodyLimit:
+    """ASGI middleware: a request body over `max_bytes` is refused with 413 before it is
+    parsed or spooled to disk (by its Content-Length, or as it streams when chunked)."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            await _too_large(send, self.max_bytes)
+            return
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise HTTPException(413, _TOO_LARGE.format(size=size_text(self.max_bytes)))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+_TOO_LARGE = ("The request is larger than {size}; hand in only the assignment's files (no "
+              "datasets, model weights or virtual environments).")
+
+
+async def _too_large(send: Callable, max_bytes: int) -> None:
+    body = _TOO_LARGE.format(size=size_text(max_bytes)).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 _OURS = {b"content-security-policy", b"x-frame-options", b"x-content-type-options",
          b"referrer-policy", b"cache-control"}
 
