@@ -218,6 +218,34 @@ def course_domain(course_root: Path | str) -> Domain:
     return Domain("course", locale_dir=Path(course_root) / "locale")
 
 
+def course_text(text: str, course_root: Path | str | None) -> str:
+    """A course's own text from its ``assignment.toml`` (title, part descriptions) in the
+    language in effect: looked up in the course's catalog, unchanged when it has none."""
+    if not text or course_root is None:
+        return text
+    return course_domain(course_root).gettext(text)
+
+
+def extract_assignment_toml(fileobj, keywords, comment_tags, options):  # noqa: ARG001
+    """Babel extractor (babel.cfg ``[extractors]``) for an ``assignment.toml``: its ``title``
+    and every part's ``description``, the texts `course_text` translates.
+
+    Yields:
+        ``(lineno, funcname, message, comments)`` as Babel expects.
+    """
+    import tomllib
+
+    text = fileobj.read().decode("utf-8")
+    table = tomllib.loads(text)
+    found = [table.get("title")] + [part.get("description") for part in table.get("parts", [])
+                                    if isinstance(part, dict)]
+    lines = text.splitlines()
+    for message in found:
+        if isinstance(message, str) and message:
+            lineno = next((n for n, line in enumerate(lines, 1) if message in line), 0)
+            yield lineno, None, message, []
+
+
 def lazy(message: str) -> str:
     """Marks a message for extraction where it is defined and translated later (``N_``)."""
     return message

@@ -49,12 +49,11 @@ def _method_map():
 
 
 def _source_files(domain: str) -> list[Path]:
-    """The files under the domain's source paths that babel.cfg extracts from."""
+    """The files under the domain's source paths (babel.cfg's patterns pick the extractor)."""
     files: list[Path] = []
     for entry in i18n.DOMAIN_SOURCES[domain]:
         path = ROOT / entry
-        found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        files += [p for p in found if p.suffix in (".py", ".j2")]
+        files += [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     return files
 
 
@@ -106,6 +105,33 @@ def test_babel_cfg_extracts_python_and_templates():
     assert methods.get("**.py") == "python"
     assert methods.get("**.j2") == "jinja2"
     assert "jinja2.ext.i18n" in options_map["**.j2"]["extensions"]
+    assert methods.get("**/assignment.toml") == "grader.i18n:extract_assignment_toml"
+
+
+def test_assignment_toml_texts_are_extracted_and_translated_through_the_course(tmp_path):
+    """A course's title and part descriptions: extracted from assignment.toml, shown in the
+    course's language when its catalog has them, unchanged when it does not."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo as write
+
+    toml = tmp_path / "assignment.toml"
+    toml.write_text('id = "a"\ntitle = "Two activations"\n[[parts]]\nname = "p"\n'
+                    'description = "relu is max(0, x)"\n[[parts]]\nname = "q"\n',
+                    encoding="utf-8")
+    found = [m for _l, m, _c, _x in extract_from_file(
+        "grader.i18n:extract_assignment_toml", str(toml))]
+    assert found == ["Two activations", "relu is max(0, x)"]
+    catalog = Catalog(locale="zh_CN")
+    catalog.add("Two activations", "两个激活函数")
+    folder = tmp_path / "locale" / "zh_CN" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    with open(folder / "course.mo", "wb") as handle:
+        write(handle, catalog)
+    with i18n.speaking("zh_CN"):
+        assert i18n.course_text("Two activations", tmp_path) == "两个激活函数"
+        assert i18n.course_text("relu is max(0, x)", tmp_path) == "relu is max(0, x)"
+        assert i18n.course_text("Two activations", None) == "Two activations"
+    assert i18n.course_text("Two activations", tmp_path) == "Two activations"  # English
 
 
 def test_every_domain_source_path_exists():

@@ -111,6 +111,14 @@ def _reason_label(reason: str | None) -> str:
     return reason_label(reason)
 
 
+@jinja2.pass_context
+def _course_text(context: Any, text: str) -> str:
+    """``{{ config.title|course }}``: a course's own text in the language in effect, from the
+    catalog in the course's ``locale/`` (`grader.i18n.course_text`)."""
+    config = context.get("config")
+    return i18n.course_text(text, getattr(config, "repo_root", None))
+
+
 class Verbatim(str):
     """Markdown the template built on purpose (a code fence, a number): never escaped."""
 
@@ -172,6 +180,7 @@ def _environment(*, markdown: bool = False,
     env.filters["when"] = when
     env.filters["fence"] = _fence
     env.filters["pct"] = percent
+    env.filters["course"] = _course_text
     env.filters["num"] = lambda v, decimals=None: i18n.format_number(v, decimals=decimals)
     # Looked up at render time, so one environment serves every language (newstyle:
     # `%(name)s` formatted by jinja2, which escapes the values in HTML).
@@ -198,7 +207,7 @@ def add_i18n(env: jinja2.Environment) -> jinja2.Environment:
     such as the one `grader release` renders the instructions in."""
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(*i18n.Domain("reports").jinja_callables(), newstyle=True)
-    env.filters.update(pts=points, when=when, pct=percent,
+    env.filters.update(pts=points, when=when, pct=percent, course=_course_text,
                        num=lambda v, decimals=None: i18n.format_number(v, decimals=decimals))
     return env
 
