@@ -245,6 +245,7 @@ def _zip(entries: dict[str, bytes]) -> bytes:
     ("layer.zip", _zip({"../../../evil.py": b"x = 1\n"}), 422, "cannot be graded"),
     ("layer.py", b"def relu(x:\n    return x\n", 422, "syntax error on line 1"),
     ("notes.zip", _zip({"notes.txt": b"hello"}), 422, "layer.py is missing"),
+    ("layer.ipynb", b"{not json", 422, "cannot be graded"),
 ])
 def test_uploads_that_cannot_be_graded_say_why_and_cost_no_attempt(service, name, data,
                                                                    status, says):
@@ -371,3 +372,17 @@ def test_uploads_limits_and_isolation_hold_on_sqlite_and_postgresql(course_templ
         client.post("/login", data={"name": "s2", "secret": "nope", "csrf_token": csrf})
     assert client.post("/login", data={"name": "s2", "secret": codes["s2"],
                                        "csrf_token": csrf}).status_code == 429
+
+
+def test_a_notebook_is_graded_as_its_code_cells(service):
+    import nbformat
+
+    app, codes = service
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# my layer"),
+        nbformat.v4.new_code_cell(reference(app).decode())])
+    client, csrf = sign_in(app, "s1", codes["s1"])
+    reply = upload(client, csrf, "作业 layer.ipynb", nbformat.writes(notebook).encode())
+    assert reply.status_code == 303, reply.text
+    (row,) = attempts(app, "s1")
+    assert row.counted and row.stored.endswith("/layer.ipynb") and row.file_name.startswith("作业")
