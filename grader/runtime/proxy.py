@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from grader.i18n import Domain
 from grader.runtime.errors import StudentCrashed
 from grader.runtime.protocol import Handle, ModuleRef
 
@@ -17,6 +18,8 @@ if TYPE_CHECKING:  # the runtime imports these proxies; only type hints point ba
     from grader.runtime.student import StudentRuntime
 
 __all__ = ["HandleProxy", "ModuleProxy", "StudentProxy"]
+
+_, _n = Domain("cli").functions()
 
 
 class StudentProxy:
@@ -90,9 +93,13 @@ class HandleProxy:
     def _check_alive(self) -> None:
         if self._generation != self._runtime._generation:
             crashes = self._runtime.crashes
-            why = f" ({crashes[-1]})" if crashes else ""
-            raise StudentCrashed(f"this {self._handle.type_name} came from an earlier run of the "
-                                 f"submission that ended{why}; its state is lost")
+            kind = self._handle.type_name
+            if crashes:
+                raise StudentCrashed(_("this {kind} came from an earlier run of the submission "
+                                       "that ended ({reason}); its state is lost", kind=kind,
+                                       reason=crashes[-1]))
+            raise StudentCrashed(_("this {kind} came from an earlier run of the submission "
+                                   "that ended; its state is lost", kind=kind))
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
