@@ -386,3 +386,33 @@ def test_a_notebook_is_graded_as_its_code_cells(service):
     assert reply.status_code == 303, reply.text
     (row,) = attempts(app, "s1")
     assert row.counted and row.stored.endswith("/layer.ipynb") and row.file_name.startswith("作业")
+
+
+def test_uploads_of_any_kind_are_bounded_per_hour(service, monkeypatch):
+    from grader.service import student
+
+    app, codes = service
+    monkeypatch.setattr(student, "MAX_UPLOADS_PER_HOUR", 2)
+    client, csrf = sign_in(app, "s1", codes["s1"])
+    for _ in range(2):
+        assert upload(client, csrf, "notes.txt", b"x").status_code == 415
+    reply = upload(client, csrf, "layer.py", reference(app))
+    assert reply.status_code == 429 and "within the last hour" in reply.text
+    assert len(attempts(app, "s1")) == 2  # the refusal over the bound is not stored
+
+
+def test_student_text_from_a_result_is_escaped(service):
+    app, codes = service
+    client, csrf = sign_in(app, "s1", codes["s1"])
+    assert upload(client, csrf, "layer.py", reference(app)).status_code == 303
+    (row,) = attempts(app, "s1")
+    with app.state.sessions() as session:
+        job = session.get(JobModel, row.public_job_id)
+        job.state = "done"
+        job.result = {"score": "1e308", "max_score": None, "problems": [HOSTILE],
+                      "tests": [{"name": HOSTILE, "status": "failed", "message": HOSTILE},
+                                {"status": "passed"}, "not a test"]}
+        session.commit()
+    page = client.get(f"/attempts/{row.id}").text
+    assert HOSTILE not in page and page.count("&lt;script&gt;") == 3
+    assert "1 of 2 passed" in page

@@ -35,6 +35,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from grader.config import AssignmentConfig, ConfigError, load_assignment
 from grader.gradebook.models import (
@@ -67,6 +68,7 @@ Student = Annotated[User, Depends(require_student)]
 
 UPLOADS = "uploads"  # under the course folder
 DEFAULT_ATTEMPTS_PER_HOUR = 10
+MAX_UPLOADS_PER_HOUR = 60  # refused ones included: each costs the service a read
 PUBLIC_PRIORITY, HIDDEN_PRIORITY = 0, 0
 SHOWN_NAME = 120  # characters of an uploaded file's name kept for display
 
@@ -146,6 +148,14 @@ def attempts_left(session: Session, config: AssignmentConfig, student_id: str,
         .order_by(AttemptModel.uploaded_at)).all()
     left = max(0, limit - len(recent))
     return left, (recent[0] + timedelta(hours=1) if not left and recent else None)
+
+
+def _uploads_last_hour(session: Session, assignment_id: str, student_id: str,
+                      now: datetime) -> int:
+    """Uploads of any kind (refused ones too) in the last hour."""
+    return session.scalar(select(func.count()).select_from(AttemptModel).where(
+        AttemptModel.assignment_id == assignment_id, AttemptModel.student_id == student_id,
+        AttemptModel.uploaded_at > now - timedelta(hours=1))) or 0
 
 
 def own_attempt(session: Session, user: User, attempt_id: int) -> AttemptModel:
@@ -274,6 +284,11 @@ async def upload(request: Request, assignment_id: str, user: Student, session: D
     if wrong:
         return refuse(f"The file {shown!r} cannot be read: {wrong}. Upload the file your "
                       "editor saved, unchanged.", 415)
+    if _uploads_last_hour(session, config.id, user.student_id, now) >= MAX_UPLOADS_PER_HOUR:
+        # refused uploads cost no attempt but do cost a read: bounded too, and not recorded
+        raise HTTPException(429, f"You uploaded {MAX_UPLOADS_PER_HOUR} files for "
+                                 f"{config.id} within the last hour; wait a while, check your "
+                                 "work with `grader check`, then upload again.")
     left, next_at = attempts_left(session, config, user.student_id, now)
     if left == 0:
         local = request.app.state.templates.filters["local"]
@@ -290,7 +305,8 @@ async def upload(request: Request, assignment_id: str, user: Student, session: D
         owner.mkdir()
         stored_name = _stored_name(config, kind)
         (owner / stored_name).write_bytes(data)
-        reason = _cannot_grade(owner, config, staging)
+        # intake may take seconds (a zip at its limits): off the event loop
+        reason = await run_in_threadpool(_cannot_grade, owner, config, staging)
         if reason:
             return refuse(reason)
         row = AttemptModel(assignment_id=config.id, student_id=user.student_id,
@@ -394,7 +410,8 @@ def _result(job: JobModel | None) -> dict[str, Any] | None:
     if job is None or job.state != queue.DONE or not isinstance(job.result, dict):
         return None
     result = job.result
-    tests = [t for t in result.get("tests", []) if isinstance(t, dict)]
+    tests = [{key: str(t.get(key) or "") for key in ("name", "status", "message")}
+             for t in result.get("tests", []) if isinstance(t, dict)]
     return {"score": _number(result.get("score")), "max_score": _number(result.get("max_score")),
             "problems": [str(p) for p in result.get("problems", []) if p],
             "tests": tests, "passed": sum(1 for t in tests if t.get("status") == "passed")}
