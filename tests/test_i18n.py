@@ -323,3 +323,22 @@ def test_a_course_with_an_unknown_language_is_refused(tmp_path, monkeypatch, cap
                                                 "--format", "csv"])
     assert (status, seen) == (2, None)
     assert "language" in capsys.readouterr().err
+
+
+def test_every_reason_and_hint_reads_in_chinese():
+    """The lazily marked texts of hints.py are looked up when shown, in the language then."""
+    from grader.reports import hints
+    from grader.reports.templates_env import status_label
+
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    with i18n.speaking("zh_CN"):
+        for reason in hints.REASONS:
+            assert cjk.search(hints.reason_label(reason)), reason
+            assert cjk.search(hints.reason_text(reason)), reason
+            assert cjk.search(hints.HINTS[reason]) is None  # stored in English ...
+            outcome_hint = i18n.Domain("reports").gettext(hints.HINTS[reason])
+            assert cjk.search(outcome_hint), reason  # ... and shown in Chinese
+        assert status_label("partial") == "部分通过"
+    assert hints.reason_label(hints.WRONG) == "wrong result"
+    assert status_label("partial") == "partial"
+    assert hints.reason_label("<script>") == "<script>"  # an unknown kind is shown as is
