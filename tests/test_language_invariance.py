@@ -3,8 +3,8 @@
 The same class is graded once in English and once in Chinese (the hidden suite's process
 inherits ``GRADER_LANG``): part and test points, fractions, statuses, kinds, diagnoses and
 the figures' data must agree. The grades are then reported in each language: the numbers
-the pages show and their pictures must agree too. Only the words may differ (and must, for a failing test:
-otherwise nothing was translated and the comparison proves nothing).
+the pages show and their pictures must agree too. Only the words may differ (and must, for
+a failing test: otherwise nothing was translated and the comparison proves nothing).
 """
 
 from __future__ import annotations
