@@ -153,8 +153,12 @@ def test_a_student_sees_only_their_own_attempts(service):
         assert "only-s1" not in reply.text
     assert "only-s1" not in two.get("/assignments/layer").text
     assert two.get("/attempts/abc").status_code == 400  # not an id at all
-    for path in ("/assignments/..%2f..%2fetc", "/assignments/missing"):
-        assert two.get(path).status_code == 404
+    for path in ("/assignments/..%2f..%2fetc", "/assignments/missing", "/../../etc/passwd",
+                 "/static/../app.py", "/no/such/page"):
+        reply = two.get(path)
+        assert reply.status_code == 404 and reply.headers["content-type"].startswith(
+            "text/html"), path
+        assert "not yours to see" in reply.text or "no such assignment" in reply.text
     release_now(app)
     assert two.get(f"/attempts/{mine}/report").status_code == 404
     anonymous = TestClient(app)
