@@ -54,7 +54,8 @@ DOMAIN_SOURCES: dict[str, tuple[str, ...]] = {
                 "grader/templates/report.md.j2", "grader/templates/class_summary.html.j2",
                 "grader/templates/instructions.md.j2"),
     "checks": ("grader/checks", "grader/evaluator"),
-    "course": ("autograde_tests",),  # the built-in course's suites; catalog in locale/
+    # the built-in course's suites and assignment.toml texts; catalog in locale/
+    "course": ("autograde_tests", "assignments"),
 }
 COURSE_DOMAIN = "course"
 # The keywords `pybabel extract -k _ -k _n:1,2 -k lazy` adds to Babel's defaults.
