@@ -50,7 +50,9 @@ _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _RESERVED = frozenset({REFERENCE_PACKAGE, "grader", "assignments", "autograde_tests", "tests",
                        "conftest", "templates"})
 DUE_IN_DAYS = 14  # a new assignment's placeholder due date
-GITIGNORE = "gradebook.db\ngraded/\nfeedback/\nrelease/\n__pycache__/\n"
+# What a course keeps out of version control: results, student uploads and the service's secret.
+GITIGNORE = ("gradebook.db\ngraded/\nfeedback/\nrelease/\nuploads/\n.grader-serve-secret\n"
+             "__pycache__/\n")
 
 
 class ScaffoldRefused(ValueError):
