@@ -239,6 +239,8 @@ def release(
         if (suite / PUBLIC_SUITE).is_file():
             (skeleton_dir / "tests").mkdir()
             shutil.copyfile(suite / PUBLIC_SUITE, skeleton_dir / "tests" / PUBLIC_SUITE)
+        # Only the public suite's and the toml's sentences: never the hidden suite's.
+        kit.write_course_catalog(skeleton_dir, config, suite / PUBLIC_SUITE)
         (skeleton_dir / "assignment.toml").write_text(public_config_text(config),
                                                       encoding="utf-8")
         (skeleton_dir / "README.md").write_text(render_instructions(config), encoding="utf-8")

@@ -100,6 +100,48 @@ def write_manifest(folder: Path, config: AssignmentConfig) -> Path:
     return path
 
 
+def write_course_catalog(folder: Path, config: AssignmentConfig, public_suite: Path) -> Path | None:
+    """The kit's own ``course`` catalog: ``<folder>/locale/<language>/LC_MESSAGES/course.mo``.
+
+    It holds only the messages extracted from `public_suite` and the assignment's
+    ``assignment.toml`` texts, with the course catalog's translations: the full
+    ``course.mo`` holds the hidden suites' sentences and must never ship.
+    `grader.grading.fixtures.course_messages` finds it in the kit's folder.
+
+    Returns:
+        The catalog written; None for an English course or one without a catalog.
+    """
+    from babel.messages.catalog import Catalog
+    from babel.messages.extract import extract_from_file
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    from grader.i18n import COURSE_DOMAIN, EXTRACT_KEYWORDS, extract_assignment_toml
+
+    language = course_language(config)
+    source = config.repo_root / "locale" / language / "LC_MESSAGES" / f"{COURSE_DOMAIN}.po"
+    if language == "en" or not source.is_file():
+        return None
+    with source.open("rb") as file:
+        full = read_po(file, locale=language, domain=COURSE_DOMAIN)
+    wanted = []
+    if public_suite.is_file():
+        wanted += extract_from_file("python", str(public_suite), keywords=EXTRACT_KEYWORDS)
+    toml = config.root / "assignment.toml"
+    if toml.is_file():
+        wanted += extract_from_file(extract_assignment_toml, str(toml), keywords=EXTRACT_KEYWORDS)
+    kit_catalog = Catalog(locale=language, domain=COURSE_DOMAIN)
+    for _line, message_id, _comments, _context in wanted:
+        found = full.get(message_id)
+        if found is not None and found.string and not found.fuzzy:
+            kit_catalog.add(found.id, found.string)
+    path = folder / "locale" / language / "LC_MESSAGES" / f"{COURSE_DOMAIN}.mo"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as file:
+        write_mo(file, kit_catalog)
+    return path
+
+
 def edited_files(folder: Path) -> list[str]:
     """What differs in `folder` from what the release recorded: changed, added, removed.
 
