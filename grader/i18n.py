@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import gettext as _gettext
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -259,6 +259,24 @@ def babel_locale(language: str | None = None) -> Locale:
         return Locale.parse(name)
     except (UnknownLocaleError, ValueError):
         return Locale.parse("en")
+
+
+# Between clauses of one sentence ("[0]: got 1, expected 2; [3]: ..."): CLDR has no such
+# list pattern, and a Chinese sentence takes the full-width semicolon.
+_CLAUSE_SEPARATORS = {"zh": "；"}
+
+
+def join_items(items: Iterable[str], language: str | None = None) -> str:
+    """Items of a list inside a sentence with the locale's separator (CLDR's list pattern,
+    Babel: ``a, b, c`` / ``a、b、c``); no "and", so a list of code names reads as code."""
+    middle = babel_locale(language).list_patterns["standard"]["middle"]
+    separator = middle.replace("{0}", "").replace("{1}", "")
+    return separator.join(items)
+
+
+def join_clauses(items: Iterable[str], language: str | None = None) -> str:
+    """Clauses of one sentence, e.g. a check's differences: ``a; b`` / ``a；b``."""
+    return _CLAUSE_SEPARATORS.get(babel_locale(language).language, "; ").join(items)
 
 
 def format_number(value: float, language: str | None = None, *,

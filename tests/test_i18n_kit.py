@@ -124,3 +124,27 @@ def test_check_in_chinese_shows_the_public_suites_phrase_in_chinese(chinese_kit,
     assert checked.returncode == 1, checked.stdout + checked.stderr
     assert PUBLIC_CHINESE.split("{")[0] in checked.stdout, checked.stdout
     assert "write its body" not in checked.stdout
+
+
+def test_a_checks_differences_are_joined_by_the_locales_separators():
+    """Clauses with "；" and list items with "、" in Chinese; "; " and ", " in English."""
+    import numpy as np
+
+    from grader.checks.arrays import assert_close
+    from grader.checks.mlp_diagnoses import worst_entries
+    from grader.i18n import join_items, speaking
+
+    received, expected = np.array([[1.0, 9.0], [9.0, 4.0]]), np.array([[1.0, 2.0], [3.0, 4.0]])
+    messages = {}
+    for language in ("zh_CN", "en"):
+        with speaking(language), pytest.raises(AssertionError) as failed:
+            assert_close(received, expected, "`relu(x)`")
+        messages[language] = str(failed.value)
+    assert "得到 9，应为 2；[1, 0]：得到 9，应为 3" in messages["zh_CN"], messages["zh_CN"]
+    assert "; [" not in messages["zh_CN"] and ", [" not in messages["zh_CN"]
+    assert "got 9, expected 2; [1, 0]: got 9, expected 3" in messages["en"], messages["en"]
+    with speaking("zh_CN"):
+        worst = worst_entries(received, expected)
+        items = join_items(["Dense", "Dropout"])
+    assert worst.startswith("[0, 1]：得到 9，应为 2；[1, 0]：得到 9，应为 3；"), worst
+    assert items == "Dense、Dropout"

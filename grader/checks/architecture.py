@@ -38,7 +38,7 @@ from typing import Any
 
 from babel.lists import format_list
 
-from grader.i18n import Domain, babel_locale
+from grader.i18n import Domain, babel_locale, join_items
 
 _, _n = Domain("checks").functions()
 
@@ -348,8 +348,8 @@ def compare_kinds(found: Sequence[Mapping[str, Any]], expected: Sequence[LayerSp
                               layer=have[j].show(have[j].settings), n=j + 1))
     if problems:
         problems.append(_("expected layers: {expected}; found: {found}",
-                          expected=", ".join(layer.kind for layer in want),
-                          found=", ".join(layer.kind for layer in have) or _("none")))
+                          expected=join_items(layer.kind for layer in want),
+                          found=join_items(layer.kind for layer in have) or _("none")))
     return problems
 
 

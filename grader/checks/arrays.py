@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.i18n import Domain
+from grader.i18n import Domain, join_clauses, join_items
 
 _, _n = Domain("checks").functions()
 
@@ -80,7 +80,8 @@ def assert_close(
     mismatch = ~np.isclose(array, expected, rtol=rtol, atol=atol, equal_nan=True)
     if mismatch.any():
         where = np.argwhere(mismatch)[:MAX_SHOWN]
-        shown = ", ".join(
+        # Each difference is a clause; the locale joins them ("; " / "；").
+        shown = join_clauses(
             _("[{index}]: got {received}, expected {expected}",
               index=", ".join(map(str, idx)), received=f"{array[tuple(idx)]:.6g}",
               expected=f"{expected[tuple(idx)]:.6g}") for idx in where) if array.ndim else (
@@ -148,7 +149,7 @@ def assert_number(received: Any, expected: float, what: str, *, tolerance: float
 
 
 def _indices(rows: np.ndarray) -> str:
-    return ", ".join("[" + ", ".join(map(str, row)) + "]" for row in rows)
+    return join_items("[" + ", ".join(map(str, row)) + "]" for row in rows)
 
 
 def _describe(value: Any) -> str:

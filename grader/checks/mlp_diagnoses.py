@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from grader.checks.diagnose import Mistake
-from grader.i18n import Domain, lazy
+from grader.i18n import Domain, join_clauses, lazy
 
 _, _n = Domain("checks").functions()
 
@@ -265,10 +265,10 @@ def worst_entries(received: Any, expected: Any, count: int = WORST_SHOWN) -> str
     difference = np.abs(np.nan_to_num(received - expected, nan=np.inf))
     order = np.argsort(difference, axis=None)[::-1][:count]
     shown = [np.unravel_index(i, received.shape) for i in order]
-    return "; ".join(_("[{index}]: received {received}, expected {expected}",
-                       index=", ".join(str(int(k)) for k in idx),
-                       received=f"{received[idx]:.6g}", expected=f"{expected[idx]:.6g}")
-                     for idx in shown)
+    return join_clauses(_("[{index}]: received {received}, expected {expected}",
+                          index=", ".join(str(int(k)) for k in idx),
+                          received=f"{received[idx]:.6g}", expected=f"{expected[idx]:.6g}")
+                        for idx in shown)
 
 
 def difference_figure(check: str, received: Any, expected: Any) -> dict | None:
