@@ -40,6 +40,8 @@ from grader.reports import (
 from grader.reports.templates_env import html_language, markdown_text
 from grader.results.records import grader_problem
 
+_, _n = i18n.Domain("cli").functions()
+
 PROBLEMS_EXIT = 3  # exit status when some reports had problems (listed on stderr)
 T = TypeVar("T")
 
@@ -181,8 +183,9 @@ def inputs_from_results(folder: Path, config: AssignmentConfig,
     """
     paths = sorted(folder.glob("*/results.json"))
     if not paths:
-        raise FileNotFoundError(f"{folder}: no <student>/results.json files; expected the "
-                                f"folder `grader autograde {config.id} ... --out` wrote")
+        raise FileNotFoundError(_("{folder}: no <student>/results.json files; expected the "
+                                  "folder `grader autograde {id} ... --out` wrote",
+                                  folder=folder, id=config.id))
     inputs = []
     for path in paths:
         read = _isolated("read results.json", lambda path=path: from_results_json(
@@ -250,18 +253,30 @@ def main(*, assignment: str, db: str | Path | None = None, out: Path | None = No
     problems += written.problems
     graded = sum(1 for row in inputs if row.grade is not None)
     total = len({*(_roster_id(e) for e in roster), *(row.student_id for row in inputs)})
-    print(f"{config.id}: {graded} graded, {total - graded} without a submission")
-    print(f"class summary:   {written.index}")
-    print(f"student reports: {out}/<student>/report.html (and report.md)")
-    if not inputs and not roster:
-        print(f"no grades for `{config.id}` yet: run `grader autograde {config.id} ...` first")
+    with i18n.speaking(language):  # the summary speaks the reports' language
+        return _summary(config, out, written.index, graded=graded, total=total,
+                        problems=problems, empty=not inputs and not roster)
+
+
+def _summary(config: AssignmentConfig, out: Path, index: Path, *, graded: int, total: int,
+             problems: list[tuple[str, str]], empty: bool) -> int:
+    """Prints what `grader feedback` wrote, and each report's problem; the exit status."""
+    print(_n("{id}: {n} graded, {missing} without a submission",
+             "{id}: {n} graded, {missing} without a submission", graded, id=config.id,
+             missing=total - graded))
+    print(_("class summary:   {index}", index=index))
+    print(_("student reports: {out}/<student>/report.html (and report.md)", out=out))
+    if empty:
+        print(_("no grades for `{id}` yet: run `grader autograde {id} ...` first", id=config.id))
     if problems:
-        print(f"\n{len(problems)} report(s) had problems (the others are written):",
+        print("\n" + _n("{n} report had problems (the others are written):",
+                        "{n} reports had problems (the others are written):", len(problems)),
               file=sys.stderr)
         for who, problem in problems:
-            print(f"  {printable(who, limit=80)}: {printable(problem, limit=400)}; a short "
-                  "report saying so was written where possible: fix the cause and run "
-                  "`grader feedback` again", file=sys.stderr)
+            print("  " + _("{who}: {problem}; a short report saying so was written where "
+                           "possible: fix the cause and run `grader feedback` again",
+                           who=printable(who, limit=80), problem=printable(problem, limit=400)),
+                  file=sys.stderr)
         return PROBLEMS_EXIT
     return 0
 

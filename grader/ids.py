@@ -13,6 +13,11 @@ import hashlib
 import re
 import unicodedata
 
+from grader.i18n import Domain
+
+# A refused id's reason is read inside the `--student-id` message, in the run's language.
+_, _n = Domain("cli").functions()
+
 MAX_ID_LENGTH = 64
 """Longest accepted id (characters); university ids and LMS user ids are far shorter."""
 
@@ -45,30 +50,31 @@ def validate_id(student_id: object) -> str:
             zero-width spaces, line separators), path separators, or only dots.
     """
     if not isinstance(student_id, str):
-        raise InvalidId(f"a student id must be text; received {type(student_id).__name__}")
+        raise InvalidId(_("a student id must be text; received {received}",
+                          received=type(student_id).__name__))
     text = student_id.strip()
     shown = printable(text, limit=40)
     if not text:
-        raise InvalidId("the student id is empty")
+        raise InvalidId(_("the student id is empty"))
     if len(text) > MAX_ID_LENGTH:
-        raise InvalidId(f"the student id {shown!r} is {len(text)} characters long; "
-                        f"the limit is {MAX_ID_LENGTH}")
+        raise InvalidId(_("the student id {id} is {length} characters long; the limit is "
+                          "{limit}", id=repr(shown), length=len(text), limit=MAX_ID_LENGTH))
     bad = _FORBIDDEN_CHARS.search(text)
     if bad:
-        raise InvalidId(f"the student id {shown!r} holds the character "
-                        f"{bad.group()!r}; control characters and path separators "
-                        "(/ and \\) are not allowed")
+        raise InvalidId(_("the student id {id} holds the character {char}; control "
+                          "characters and path separators (/ and \\) are not allowed",
+                          id=repr(shown), char=repr(bad.group())))
     invisible = next((char for char in text
                       if unicodedata.category(char) in _INVISIBLE_CATEGORIES), None)
     if invisible is not None:
         # a right-to-left override shows "s1\u202e99" as "s199" in a report; a zero-width
         # space makes two ids look the same in the gradebook
-        raise InvalidId(f"the student id {shown!r} holds the invisible character "
-                        f"U+{ord(invisible):04X} ({unicodedata.name(invisible, 'unnamed')}); "
-                        "format characters, line separators and unassigned code points are "
-                        "not allowed")
+        raise InvalidId(_("the student id {id} holds the invisible character {code} ({name}); "
+                          "format characters, line separators and unassigned code points are "
+                          "not allowed", id=repr(shown), code=f"U+{ord(invisible):04X}",
+                          name=unicodedata.name(invisible, "unnamed")))
     if set(text) == {"."}:
-        raise InvalidId(f"the student id {shown!r} is only dots")
+        raise InvalidId(_("the student id {id} is only dots", id=repr(shown)))
     return text
 
 

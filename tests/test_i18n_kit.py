@@ -148,3 +148,42 @@ def test_a_checks_differences_are_joined_by_the_locales_separators():
         items = join_items(["Dense", "Dropout"])
     assert worst.startswith("[0, 1]：得到 9，应为 2；[1, 0]：得到 9，应为 3；"), worst
     assert items == "Dense、Dropout"
+
+
+@pytest.mark.parametrize(("hostile", "chinese"), [
+    ("{0}/{id}", "含有字符 '/'；不允许使用控制字符和路径分隔符"),  # braces: a value, not a format
+    ("s1\u202e99", "含有不可见字符 U+202E"),
+    ("...", "只由点号组成"),
+    ("9" * 65, "长 65 个字符；上限为 64 个"),
+    ("   ", "学号为空"),
+])
+def test_a_refused_student_ids_reason_reads_in_chinese(hostile, chinese):
+    from grader.i18n import speaking
+    from grader.ids import InvalidId, validate_id
+
+    with speaking("zh_CN"), pytest.raises(InvalidId) as refused:
+        validate_id(hostile)
+    assert chinese in str(refused.value), str(refused.value)
+    with speaking("en"), pytest.raises(InvalidId) as refused:
+        validate_id(hostile)
+    assert not any("\u4e00" <= char <= "\u9fff" for char in str(refused.value))
+
+
+def test_a_skipped_statements_position_and_the_feedback_summary_read_in_chinese(capsys,
+                                                                               tmp_path):
+    from grader.feedback import _summary
+    from grader.grading.run import _position
+    from grader.i18n import speaking
+
+    with speaking("zh_CN"):
+        assert _position({}, "act.py", 17) == "act.py 第 17 行"
+    with speaking("en"):
+        assert _position({}, "act.py", 17) == "act.py line 17"
+    config = load_assignment(COURSE / "assignments" / "act" / "assignment.toml")
+    with speaking("zh_CN"):
+        code = _summary(config, tmp_path, tmp_path / "index.html", graded=3, total=5,
+                        problems=[("s{1}", "results.json is not JSON")], empty=False)
+    out = capsys.readouterr()
+    assert code != 0
+    assert "act：3 人已评分，2 人未提交" in out.out and "全班汇总：" in out.out
+    assert "1 份报告有问题" in out.err and "s{1}：results.json is not JSON；" in out.err

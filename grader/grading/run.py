@@ -26,6 +26,7 @@ from grader.config import AssignmentConfig, load_assignment
 from grader.course import course_imports
 from grader.devices import default_gpu, detect_device
 from grader.grading.fixtures import GradingFixtures
+from grader.i18n import Domain
 from grader.ids import file_name
 from grader.intake import Submission, intake
 from grader.intake.notebooks import NotebookLines
@@ -33,6 +34,9 @@ from grader.results.plugin import ResultsCollector
 from grader.results.records import Grade, json_text, to_results_json
 from grader.runtime.sandbox import GpuAssignment, SandboxLimits
 from grader.runtime.student import StudentRuntime
+
+# A skipped statement's position is read in the report, like a notebook's "cell 3, line 5".
+_, _n = Domain("cli").functions()
 
 PYTEST_ARGS = (
     "-c", os.devnull,           # no ini file: the repo's own pytest settings must not apply
@@ -149,8 +153,8 @@ def run_suite(
         _forget_suite_modules(suite)
         sandbox_notes = tuple(getattr(runtime, "notes", ()))
         notebooks = getattr(runtime, "notebooks", {})  # converted notebooks: cell and line
-        skipped = tuple(f"{_position(notebooks, f'{module}.py', statement.line)}: "
-                        f"{statement.text}"
+        skipped = tuple(_("{where}: {statement}", where=_position(
+                            notebooks, f"{module}.py", statement.line), statement=statement.text)
                         for module, statements in runtime.skipped.items()
                         for statement in statements)
     outcomes = collector.outcomes
@@ -216,7 +220,8 @@ def _position(notebooks: Mapping[str, NotebookLines], file: str, line: int) -> s
     """``act.py line 15``, or ``act.ipynb cell 3, line 5`` for a converted notebook."""
     lines = notebooks.get(file)
     where = lines.describe(line) if lines is not None else None
-    return f"{lines.notebook} {where}" if where else f"{file} line {line}"
+    return (f"{lines.notebook} {where}" if where
+            else _("{file} line {line}", file=file, line=line))
 
 
 def _forget_suite_modules(suite: Path) -> None:
