@@ -153,7 +153,8 @@ def test_new_refuses_a_bad_or_taken_id(blank, ident, says, capsys, monkeypatch):
     scaffold.new_assignment("taken", course=load_course(blank))
     before = sorted(p.relative_to(blank) for p in blank.rglob("*"))
     monkeypatch.chdir(blank)
-    assert cli.main(["new", ident]) == 2
+    # English: the blank course speaks zh_CN, and the id's reasons are in the cli catalog.
+    assert cli.main(["--lang", "en", "new", ident]) == 2
     err = capsys.readouterr().err
     assert says in err, err
     assert "\x1b" not in err and "\u202e" not in err  # shown escaped
