@@ -86,3 +86,22 @@ def db_url(request, tmp_path) -> str:
                          autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     return f"{server}/{name}"
+
+
+@pytest.fixture(autouse=True)
+def _each_test_starts_in_english() -> Iterator[None]:
+    """Every test starts in the source language and leaves no language behind.
+
+    A `grader` verb called in-process sets the course's language (zh_CN for this lecture)
+    for its process and, through ``GRADER_LANG``, its children; without this, one CLI test
+    would turn every later test's messages Chinese.
+    """
+    from grader import i18n
+
+    saved = os.environ.pop(i18n.ENV_VAR, None)
+    i18n._current.set(None)
+    yield
+    i18n._current.set(None)
+    os.environ.pop(i18n.ENV_VAR, None)
+    if saved is not None:
+        os.environ[i18n.ENV_VAR] = saved
