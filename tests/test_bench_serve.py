@@ -1,0 +1,58 @@
+"""`bench/serve_load.py` at a tiny scale: the real `grader serve` with 2 workers on SQLite,
+3 students uploading within 3 seconds; the report is written and counts no lost or
+duplicated submission. Plus the schedule and the refusal of impossible options.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("bench_serve_load", BENCH / "serve_load.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_serve_load"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+serve_load = _load()
+
+
+def test_a_tiny_run_writes_the_report_with_nothing_lost_or_duplicated(tmp_path):
+    out = tmp_path / "serve.md"
+    code = serve_load.main(["--students", "3", "--minutes", "0.05", "--out", str(out)])
+    text = out.read_text(encoding="utf-8")
+    assert code == 0, text
+    assert "| lost submissions | 0 | 0 | met |" in text
+    assert "| duplicated submissions | 0 | 0 | met |" in text
+    assert "3 uploads, 3 attempts, 6 jobs of which 6 done, 3 gradebook records" in text
+    # the uploads were really graded: the 3 correct ones passed their public tests
+    assert "3 of 3 correct uploads passed every public test" in text
+    assert "python bench/serve_load.py --students 3 --minutes 0.05" in text
+    png = tmp_path / "serve-sqlite.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_schedule_puts_the_rush_share_in_the_last_minutes():
+    moments = serve_load.schedule(100, minutes=10, rush_share=0.3, rush_minutes=2)
+    rush = [at for at, in_rush in moments if in_rush]
+    assert len(moments) == 100 and len(rush) == 30
+    assert all(8 * 60 <= at <= 10 * 60 for at in rush)
+    assert all(0 <= at <= 10 * 60 for at, _ in moments)
+    assert [at for at, _ in moments] == sorted(at for at, _ in moments)
+
+
+@pytest.mark.parametrize("argv", [["--students", "0"], ["--rush-share", "1.5"],
+                                  ["--minutes", "2", "--rush-minutes", "3"]])
+def test_impossible_options_are_refused_with_what_was_received(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        serve_load.main(argv)
+    assert exit_.value.code == 2
+    assert "Received:" in capsys.readouterr().err
