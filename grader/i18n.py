@@ -7,6 +7,8 @@ Messages are written in English in the code and looked up in a catalog per *doma
 - ``reports``: the templates (reports, class summary, instructions) and the hints;
 - ``checks``: what the grader's checks say (what was checked, expected, received) and the
   diagnoses in ``grader/checks``;
+- ``service``: `grader serve`'s pages (``grader/templates/service``) and the messages of
+  ``grader/service``;
 - ``course``: a course's own texts (its hidden and public suites' messages), kept in the
   course's ``locale/`` folder, not in the tool's.
 
@@ -41,7 +43,7 @@ from babel.support import Translations
 
 LANGUAGES = ("zh_CN", "en")
 DEFAULT_LANGUAGE = "zh_CN"
-DOMAINS = ("cli", "reports", "checks")
+DOMAINS = ("cli", "reports", "checks", "service")
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 ENV_VAR = "GRADER_LANG"
 # The files each domain's messages are extracted from (relative to the repository root);
@@ -55,6 +57,8 @@ DOMAIN_SOURCES: dict[str, tuple[str, ...]] = {
                 "grader/templates/report.md.j2", "grader/templates/class_summary.html.j2",
                 "grader/templates/instructions.md.j2"),
     "checks": ("grader/checks", "grader/evaluator"),
+    # `grader serve`'s pages and messages (students and staff read them)
+    "service": ("grader/service", "grader/templates/service"),
     # the built-in course's suites and assignment.toml texts; catalog in locale/
     "course": ("autograde_tests", "assignments"),
 }
@@ -140,6 +144,17 @@ def speaking(language: str | None) -> Iterator[str]:
             os.environ.pop(ENV_VAR, None)
         else:
             os.environ[ENV_VAR] = saved
+
+
+@contextmanager
+def in_language(language: str) -> Iterator[str]:
+    """`language` in this context only (``GRADER_LANG`` untouched): one request of a
+    long-lived service, which must not change its other requests' or children's language."""
+    token = _current.set(normalise(language))
+    try:
+        yield _current.get() or language
+    finally:
+        _current.reset(token)
 
 
 def current_language() -> str:

@@ -26,10 +26,13 @@ from sqlalchemy.orm import sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from grader import i18n
 from grader.course import Course, load_course, template_loader
 from grader.gradebook import open_gradebook
 from grader.service import security
 from grader.service.auth import SignInRequired
+
+_, _n = i18n.Domain("service").functions()
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "grader_session"
@@ -39,7 +42,7 @@ FORM_OVERHEAD = 64 * 1024  # an upload form's other fields and multipart headers
 
 def create_app(course: Course | str | Path, db_url: str | Path | None = None, *,
                https_only: bool = False, upload_limit: int = security.MAX_UPLOAD_BYTES,
-               ) -> FastAPI:
+               language: str | None = None) -> FastAPI:
     """The service for `course` on the gradebook at `db_url`.
 
     Args:
@@ -49,10 +52,13 @@ def create_app(course: Course | str | Path, db_url: str | Path | None = None, *,
             ``gradebook.db``. Created and migrated when needed.
         https_only: mark the session cookie Secure (behind an HTTPS reverse proxy).
         upload_limit: the largest upload in bytes.
+        language: what the pages speak (``zh_CN`` or ``en``); default: the language in
+            effect (`grader serve` sets the course's, or ``--lang``).
 
     Returns:
         The ASGI application; ``app.state`` holds ``course``, ``gradebook``, ``sessions``
-        (a sessionmaker), ``db_url`` and ``templates`` (the jinja2 environment).
+        (a sessionmaker), ``db_url``, ``templates`` (the jinja2 environment) and
+        ``language``.
     """
     course = course if isinstance(course, Course) else load_course(course)
     gradebook = open_gradebook(db_url if db_url is not None else course.gradebook, create=True)
@@ -64,11 +70,13 @@ def create_app(course: Course | str | Path, db_url: str | Path | None = None, *,
     app.state.sessions = sessionmaker(gradebook.engine, expire_on_commit=False)
     app.state.templates = environment(course)
     app.state.upload_limit = upload_limit
+    app.state.language = i18n.normalise(language) if language else i18n.current_language()
     app.add_middleware(SessionMiddleware, secret_key=security.session_secret(course.root),
                        session_cookie=SESSION_COOKIE, max_age=SESSION_MAX_AGE_S,
                        same_site="lax", https_only=https_only)
     # the form around a file: its other fields and multipart headers
     app.add_middleware(security.BodyLimit, max_bytes=upload_limit + FORM_OVERHEAD)
+    app.add_middleware(_Speaking, language=app.state.language)
     app.add_middleware(security.SecurityHeaders)  # added last: outermost, on every reply
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -93,11 +101,27 @@ def create_app(course: Course | str | Path, db_url: str | Path | None = None, *,
     return app
 
 
+class _Speaking:
+    """ASGI middleware: every request is answered in the service's language (the context
+    only: concurrent requests and the process's children are left alone)."""
+
+    def __init__(self, app: Any, language: str) -> None:
+        self.app, self.language = app, language
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        with i18n.in_language(self.language):
+            await self.app(scope, receive, send)
+
+
 def environment(course: Course) -> jinja2.Environment:
-    """The pages' templates: the course's `templates/` over the tool's, autoescaped."""
+    """The pages' templates: the course's `templates/` over the tool's, autoescaped, with
+    jinja2's i18n extension on the ``service`` catalog (looked up at render time; newstyle:
+    the values in a sentence are escaped)."""
     env = jinja2.Environment(loader=template_loader(course), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True)
+                             lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    env.install_gettext_callables(*i18n.Domain("service").jinja_callables(), newstyle=True)
+    env.globals["html_lang"] = lambda: i18n.current_language().replace("_", "-")
     env.filters["local"] = lambda moment: (
         "—" if moment is None else course.local(moment).strftime("%Y-%m-%d %H:%M %Z"))
     return env
@@ -120,16 +144,18 @@ def render(request: Request, template: str, status_code: int = 200,
 def _sign_in_required(request: Request, exc: Exception) -> Response:
     if request.method == "GET":  # a page or a polled fragment: to the sign-in form
         return RedirectResponse("/login", status_code=303)
-    return HTMLResponse("Sign in first: your session ended or you never signed in.",
-                        status_code=401)
+    return HTMLResponse(html.escape(_("Sign in first: your session ended or you never "
+                                      "signed in.")), status_code=401)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) else "The request was refused."
+    detail = exc.detail if isinstance(exc.detail, str) else _("The request was refused.")
     if exc.status_code == 404 and detail == "Not Found":
-        detail = ("There is no such page, or it is not yours to see. Go back to your "
-                  "assignments.")
+        detail = _("There is no such page, or it is not yours to see. Go back to your "
+                   "assignments.")
+    elif exc.status_code == 405 and detail == "Method Not Allowed":
+        detail = _("This page cannot be used that way. Go back to your assignments.")
     try:
         return render(request, "service/error.html.j2", status_code=exc.status_code,
                       message=detail)
@@ -140,8 +166,8 @@ def _http_error(request: Request, exc: Exception) -> Response:
 def _bad_request(request: Request, exc: Exception) -> Response:
     fields = sorted({".".join(str(p) for p in error.get("loc", ())[1:])
                      for error in getattr(exc, "errors", lambda: [])()})
-    message = (f"The form was incomplete or malformed (fields: {', '.join(fields) or '?'}). "
-               "Go back, fill in every field and send it again.")
+    message = _("The form was incomplete or malformed (fields: {fields}). Go back, fill in "
+                "every field and send it again.", fields=i18n.join_items(fields) or "?")
     return render(request, "service/error.html.j2", status_code=400, message=message)
 
 

@@ -31,7 +31,10 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grader import i18n
 from grader.gradebook.models import ROLES, AuditModel, UserModel
+
+_, _n = i18n.Domain("service").functions()
 
 __all__ = [
     "ROLES", "STAFF", "SignInRequired", "User", "audit", "current_user", "db_session",
@@ -88,8 +91,8 @@ def verify_secret(stored: str | None, secret: str) -> bool:
 
 def new_access_code() -> str:
     """A fresh access code, e.g. ``k7mq-3xza-pe9t`` (lower case, no look-alike characters)."""
-    return "-".join("".join(secrets.choice(CODE_ALPHABET) for _ in range(4))
-                    for _ in range(CODE_GROUPS))
+    return "-".join("".join(secrets.choice(CODE_ALPHABET) for _i in range(4))
+                    for _j in range(CODE_GROUPS))
 
 
 def normalise_code(code: str) -> str:
@@ -150,26 +153,30 @@ def current_user(request: Request, session: Db) -> User:
 SignedIn = Annotated[User, Depends(current_user)]
 
 
-def _role(user: User, allowed: tuple[str, ...], what: str) -> User:
+def _role(user: User, allowed: tuple[str, ...], refusal: str) -> User:
+    """`user` when their role is `allowed`; else 403 with `refusal` (a `lazy` sentence with
+    ``{name}`` and ``{role}``) in the language in effect."""
     if user.role not in allowed:
-        raise HTTPException(403, f"This page is for {what}; you are signed in as "
-                                 f"{user.name} ({user.role}).")
+        raise HTTPException(403, _(refusal, name=user.name, role=user.role))
     return user
 
 
 def require_student(user: SignedIn) -> User:
     """The signed-in student (403 for staff: a student's pages show one student's data)."""
-    return _role(user, ("student",), "students")
+    return _role(user, ("student",), i18n.lazy(
+        "This page is for students; you are signed in as {name} ({role})."))
 
 
 def require_staff(user: SignedIn) -> User:
     """The signed-in TA or instructor."""
-    return _role(user, STAFF, "teaching assistants and instructors")
+    return _role(user, STAFF, i18n.lazy("This page is for teaching assistants and "
+                                        "instructors; you are signed in as {name} ({role})."))
 
 
 def require_instructor(user: SignedIn) -> User:
     """The signed-in instructor."""
-    return _role(user, ("instructor",), "instructors")
+    return _role(user, ("instructor",), i18n.lazy(
+        "This page is for instructors; you are signed in as {name} ({role})."))
 
 
 def sign_in(request: Request, row: UserModel) -> None:

@@ -37,7 +37,10 @@ from fastapi import HTTPException, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grader import i18n
 from grader.gradebook.models import LoginAttemptModel
+
+_, _n = i18n.Domain("service").functions()
 
 SECRET_FILE = ".grader-serve-secret"
 CSRF_FIELD = "csrf_token"
@@ -152,12 +155,12 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-_TOO_LARGE = ("The request is larger than {size}; hand in only the assignment's files (no "
-              "datasets, model weights or virtual environments).")
+_TOO_LARGE = i18n.lazy("The request is larger than {size}; hand in only the assignment's "
+                       "files (no datasets, model weights or virtual environments).")
 
 
 async def _too_large(send: Callable, max_bytes: int) -> None:
-    body = _TOO_LARGE.format(size=size_text(max_bytes)).encode()
+    body = _(_TOO_LARGE, size=size_text(max_bytes)).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8"),
                             (b"content-length", str(len(body)).encode())]})
@@ -191,9 +194,9 @@ async def csrf_protect(request: Request) -> None:
         sent = value if isinstance(value, str) else None
     if not isinstance(expected, str) or not sent or not secrets.compare_digest(
             sent.encode(), expected.encode()):
-        raise HTTPException(403, "The form was refused: its security token is missing or out "
-                                 "of date (the page was open too long, or came from another "
-                                 "site). Reload the page and send the form again.")
+        raise HTTPException(403, _("The form was refused: its security token is missing or "
+                                   "out of date (the page was open too long, or came from "
+                                   "another site). Reload the page and send the form again."))
 
 
 def client_address(request: Request) -> str:
@@ -216,9 +219,9 @@ def sign_in_refused(session: Session, name: str, client: str,
     by_client = session.scalar(failures.where(LoginAttemptModel.client == client)) or 0
     if by_name >= MAX_FAILURES_PER_NAME or by_client >= MAX_FAILURES_PER_CLIENT:
         minutes = int(FAILURE_WINDOW.total_seconds() // 60)
-        return (f"Too many failed sign-ins: at most {MAX_FAILURES_PER_NAME} per account "
-                f"within {minutes} minutes. Wait {minutes} minutes and try again, or ask "
-                "your instructor for a new access code.")
+        return _("Too many failed sign-ins: at most {limit} per account within {minutes} "
+                 "minutes. Wait {minutes} minutes and try again, or ask your instructor for "
+                 "a new access code.", limit=MAX_FAILURES_PER_NAME, minutes=minutes)
     return None
 
 
@@ -238,9 +241,9 @@ async def read_upload(upload: object, limit: int = MAX_UPLOAD_BYTES) -> bytes:
     while chunk := await upload.read(_CHUNK):  # type: ignore[attr-defined]
         data += chunk
         if len(data) > limit:
-            raise HTTPException(413, f"The file is larger than {size_text(limit)}; "
-                                     "hand in only the assignment's files (no datasets, "
-                                     "model weights or virtual environments).")
+            raise HTTPException(413, _("The file is larger than {size}; hand in only the "
+                                       "assignment's files (no datasets, model weights or "
+                                       "virtual environments).", size=size_text(limit)))
     return bytes(data)
 
 
@@ -258,10 +261,10 @@ def upload_type(file_name: str) -> str | None:
 def check_content(kind: str, data: bytes) -> str | None:
     """Why the bytes cannot be a file of `kind`, or None (the name is a claim too)."""
     if kind == ".zip" and not data.startswith(b"PK\x03\x04") and data != b"PK\x05\x06" + bytes(18):
-        return "the file ends in .zip but is not a zip archive"
+        return _("the file ends in .zip but is not a zip archive")
     if kind in (".py", ".ipynb"):
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
-            return f"the file ends in {kind} but is not UTF-8 text"
+            return _("the file ends in {kind} but is not UTF-8 text", kind=kind)
     return None

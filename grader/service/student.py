@@ -37,6 +37,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from grader import i18n
 from grader.config import AssignmentConfig, ConfigError, load_assignment
 from grader.gradebook.models import (
     AssignmentSettingModel,
@@ -63,6 +64,7 @@ from grader.service.auth import (
     verify_secret,
 )
 
+_, _n = i18n.Domain("service").functions()
 router = APIRouter()
 Student = Annotated[User, Depends(require_student)]
 
@@ -103,8 +105,8 @@ def assignment(request: Request, assignment_id: str) -> AssignmentConfig:
     """The assignment named in the URL (404 for any other string: never a path)."""
     config = assignments(request).get(assignment_id)
     if config is None:
-        raise HTTPException(404, "There is no such assignment in this course. Go back to "
-                                 "your assignments and choose one from the list.")
+        raise HTTPException(404, _("There is no such assignment in this course. Go back to "
+                                   "your assignments and choose one from the list."))
     return config
 
 
@@ -124,14 +126,15 @@ def release_state(session: Session, config: AssignmentConfig, request: Request,
     row = settings(session, config.id)
     local = request.app.state.templates.filters["local"]
     if row.released_at is not None and row.released_at <= now:
-        return Release(True, f"Grades released on {local(row.released_at)}.")
+        return Release(True, _("Grades released on {when}.", when=local(row.released_at)))
     if row.release_mode == "due":
         if config.due <= now:
-            return Release(True, f"Grades released at the due date, {local(config.due)}.")
-        return Release(False, f"Hidden results and the full report appear at the due date, "
-                              f"{local(config.due)}.")
-    return Release(False, "Hidden results and the full report appear when your instructor "
-                          "releases them.")
+            return Release(True, _("Grades released at the due date, {when}.",
+                                   when=local(config.due)))
+        return Release(False, _("Hidden results and the full report appear at the due date, "
+                                "{when}.", when=local(config.due)))
+    return Release(False, _("Hidden results and the full report appear when your instructor "
+                            "releases them."))
 
 
 def attempts_left(session: Session, config: AssignmentConfig, student_id: str,
@@ -162,8 +165,8 @@ def own_attempt(session: Session, user: User, attempt_id: int) -> AttemptModel:
     """The student's attempt `attempt_id`; 404 when it is missing or someone else's."""
     row = session.get(AttemptModel, attempt_id)
     if row is None or row.student_id != user.student_id:
-        raise HTTPException(404, "There is no such attempt among yours. Go back to your "
-                                 "assignments to see your attempts.")
+        raise HTTPException(404, _("There is no such attempt among yours. Go back to your "
+                                   "assignments to see your attempts."))
     return row
 
 
@@ -199,7 +202,7 @@ def login(request: Request, name: Annotated[str, Form(max_length=200)],
     security.note_sign_in(session, name, client, ok)
     if not ok or row is None:
         session.commit()  # the failure counts even though this reply is an error
-        return render(request, "service/login.html.j2", status_code=401, name=name, error=(
+        return render(request, "service/login.html.j2", status_code=401, name=name, error=_(
             "Sign-in failed: that id and access code (or name and password) do not match an "
             "account. Check both and try again; a lost access code is replaced by your "
             "instructor."))
@@ -222,7 +225,7 @@ def assignment_list(request: Request, user: Student,
                     session: Db) -> Response:
     rows = []
     for config in assignments(request).values():
-        left, _ = attempts_left(session, config, user.student_id)
+        left, _next = attempts_left(session, config, user.student_id)
         rows.append({"config": config, "release": release_state(session, config, request),
                      "left": left,
                      "count": session.scalar(select(func.count()).select_from(AttemptModel)
@@ -248,7 +251,7 @@ def _assignment_page(request: Request, session: Session, user: User, config: Ass
     return render(request, "service/assignment.html.j2", status_code=status_code, user=user,
                   config=config, attempts=attempts, left=left, next_at=next_at, error=error,
                   release=release_state(session, config, request),
-                  types=", ".join(security.UPLOAD_TYPES),
+                  types=i18n.join_items(security.UPLOAD_TYPES),
                   limit=security.size_text(request.app.state.upload_limit))
 
 
@@ -270,32 +273,34 @@ async def upload(request: Request, assignment_id: str, user: Student, session: D
                                 status_code=status_code)
 
     if file is None or not file.filename:
-        return refuse("No file was chosen. Choose your solution file and upload it.", 400)
+        return refuse(_("No file was chosen. Choose your solution file and upload it."), 400)
     kind = security.upload_type(file.filename)
     if kind is None:
-        return refuse(f"The file {shown!r} is not a {', '.join(security.UPLOAD_TYPES)} file; "
-                      f"hand in {', '.join(config.student_files)} (the file itself, a "
-                      "notebook, or a zip holding it).", 415)
+        return refuse(_("The file {name} is not a {types} file; hand in {files} (the file "
+                        "itself, a notebook, or a zip holding it).", name=repr(shown),
+                        types=i18n.join_items(security.UPLOAD_TYPES),
+                        files=i18n.join_items(config.student_files)), 415)
     try:
         data = await security.read_upload(file, request.app.state.upload_limit)
     except HTTPException as too_big:
         return refuse(str(too_big.detail), too_big.status_code)
     wrong = security.check_content(kind, data)
     if wrong:
-        return refuse(f"The file {shown!r} cannot be read: {wrong}. Upload the file your "
-                      "editor saved, unchanged.", 415)
+        return refuse(_("The file {name} cannot be read: {why}. Upload the file your editor "
+                        "saved, unchanged.", name=repr(shown), why=wrong), 415)
     if _uploads_last_hour(session, config.id, user.student_id, now) >= MAX_UPLOADS_PER_HOUR:
         # refused uploads cost no attempt but do cost a read: bounded too, and not recorded
-        raise HTTPException(429, f"You uploaded {MAX_UPLOADS_PER_HOUR} files for "
-                                 f"{config.id} within the last hour; wait a while, check your "
-                                 "work with `grader check`, then upload again.")
+        raise HTTPException(429, _("You uploaded {n} files for {assignment} within the last "
+                                   "hour; wait a while, check your work with `grader check`, "
+                                   "then upload again.", n=MAX_UPLOADS_PER_HOUR,
+                                   assignment=config.id))
     left, next_at = attempts_left(session, config, user.student_id, now)
     if left == 0:
         local = request.app.state.templates.filters["local"]
-        return refuse(f"You have used all {settings(session, config.id).attempts_per_hour} "
-                      f"graded attempts of this hour for {config.id}; the next one frees up "
-                      f"at {local(next_at)}. Check your work with `grader check` meanwhile.",
-                      429)
+        return refuse(_("You have used all {n} graded attempts of this hour for {assignment}; "
+                        "the next one frees up at {when}. Check your work with `grader check` "
+                        "meanwhile.", n=settings(session, config.id).attempts_per_hour,
+                        assignment=config.id, when=local(next_at)), 429)
     uploads = request.app.state.course.root / UPLOADS
     uploads.mkdir(exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=uploads))
@@ -347,11 +352,12 @@ def _cannot_grade(owner: Path, config: AssignmentConfig, scratch: Path) -> str |
         submission = intake(owner, scratch, expected_files=config.student_files,
                             limits=IntakeLimits(), assignment=config.id)
     except OSError:
-        return "The service could not store the upload for reading; try again in a minute."
+        return _("The service could not store the upload for reading; try again in a minute.")
     if config.student_files and not submission.files:
-        why = "; ".join(submission.problems) or "none of the expected files were in it"
-        return (f"This upload cannot be graded: {why}. It cost no attempt; fix it and "
-                "upload again.")
+        why = i18n.join_clauses(submission.problems) or _("none of the expected files were "
+                                                          "in it")
+        return _("This upload cannot be graded: {why}. It cost no attempt; fix it and upload "
+                 "again.", why=why)
     for name in submission.files:
         if not name.endswith(".py"):
             continue
@@ -359,12 +365,14 @@ def _cannot_grade(owner: Path, config: AssignmentConfig, scratch: Path) -> str |
         try:
             ast.parse(source, filename=name)
         except SyntaxError as error:
-            return (f"This upload cannot be graded: {name} has a syntax error on line "
-                    f"{error.lineno}: {printable(str(error.msg), limit=200)}. It cost no "
-                    "attempt; run `python " + name + "` to see it, fix it and upload again.")
+            return _("This upload cannot be graded: {name} has a syntax error on line {line}: "
+                     "{error}. It cost no attempt; run `python {name}` to see it, fix it and "
+                     "upload again.", name=name, line=error.lineno,
+                     error=printable(str(error.msg), limit=200))
         except (ValueError, RecursionError, MemoryError) as error:
-            return (f"This upload cannot be graded: {name} cannot be parsed as Python "
-                    f"({type(error).__name__}). It cost no attempt; fix it and upload again.")
+            return _("This upload cannot be graded: {name} cannot be parsed as Python "
+                     "({error}). It cost no attempt; fix it and upload again.", name=name,
+                     error=type(error).__name__)
     return None
 
 
@@ -428,16 +436,16 @@ def attempt_report(request: Request, attempt_id: int, user: Student,
     config = assignment(request, row.assignment_id)
     release = release_state(session, config, request)
     if not release.released:
-        raise HTTPException(403, f"The full report of this attempt is not released yet. "
-                                 f"{release.text} Until then your attempt page shows the "
-                                 f"public tests' result.")
+        raise HTTPException(403, _("The full report of this attempt is not released yet. "
+                                   "{release} Until then your attempt page shows the public "
+                                   "tests' result.", release=release.text))
     hidden = session.get(JobModel, row.hidden_job_id) if row.hidden_job_id else None
     record = session.get(SubmissionModel, hidden.record_id) if hidden and hidden.record_id \
         else None
     if record is None or record.grade is None or record.student_id != user.student_id:
-        raise HTTPException(404, "This attempt has no graded report yet: its hidden suite "
-                                 "has not finished. Look again in a few minutes.")
-    page = _report_html(session, record, config, request.app.state.course.language)
+        raise HTTPException(404, _("This attempt has no graded report yet: its hidden suite "
+                                   "has not finished. Look again in a few minutes."))
+    page = _report_html(session, record, config, request.app.state.language)
     request.state.style_hashes = security.style_hashes(page.encode())
     return HTMLResponse(page)
 
