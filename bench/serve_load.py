@@ -2,14 +2,16 @@
 
 Usage:
     python bench/serve_load.py [--students 300] [--minutes 10] [--rush-share 0.5]
-                               [--rush-minutes M] [--workers 2] [--db URL] [--out FILE]
+                               [--rush-minutes M] [--workers 2] [--db URL | --postgres]
+                               [--out FILE]
 
 What it does:
 
 1. makes a course in a temporary folder (`grader init` + `grader new layer`: a small numpy
    assignment whose public tests run in about a second), N students with access codes
-   (`auth.issue_codes`) in the gradebook (SQLite in the course folder, or ``--db``, e.g. a
-   PostgreSQL URL: the benchmark empties nothing, so give it a fresh database);
+   (`auth.issue_codes`) in the gradebook (SQLite in the course folder; ``--postgres``: a
+   throwaway PostgreSQL server started as tests/conftest.py starts one; or ``--db URL`` of
+   a fresh, empty database: the benchmark empties nothing);
 2. starts the real service, ``grader serve --workers 2`` under uvicorn on 127.0.0.1 (a child
    process; the course folder as its current course);
 3. every simulated student (httpx, one cookie jar each) at their moment signs in, then
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import platform
@@ -46,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -134,6 +138,42 @@ def add_students(db_url: str, n: int) -> dict[str, str]:
     finally:
         gradebook.close()
     return codes
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A PostgreSQL server of Debian's `postgresql` package in a temporary folder, as
+    tests/conftest.py starts one (fsync left on: a benchmark of the real thing); its URL."""
+    import pwd
+
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not found:
+        raise SystemExit("--postgres needs PostgreSQL's initdb and pg_ctl in "
+                         "/usr/lib/postgresql/*/bin: apt-get install postgresql, or give a "
+                         "server's URL with --db")
+    bindir = found[-1].parent
+    root = Path(tempfile.mkdtemp(prefix="nn-grader-bench-postgres-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        user = pwd.getpwnam("postgres")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", free_port()
+
+    def run(*args: str) -> None:
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+
+    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+        "--encoding=UTF8", "--no-sync")
+    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w",
+        "-o", f"-k {root} -c listen_addresses=127.0.0.1 -p {port}", "start")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -553,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--db", help="the gradebook's URL (e.g. postgresql+psycopg://…, a "
                                      "fresh database); default: SQLite in the course folder")
+    parser.add_argument("--postgres", action="store_true",
+                        help="start a throwaway PostgreSQL server for the run (as the tests do)")
     parser.add_argument("--out", type=Path, default=RESULTS / "serve.md")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -565,13 +607,18 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.rush_minutes <= args.minutes:
         parser.error(f"--rush-minutes must be above 0 and at most --minutes ({args.minutes}). "
                      f"Received: {args.rush_minutes}")
-    database = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
+    if args.postgres and args.db:
+        parser.error("give --postgres (a throwaway server) or --db URL, not both. Received: "
+                     "both")
+    database = ("PostgreSQL" if args.postgres or (args.db and args.db.startswith("postgres"))
+                else "SQLite")
     folder = Path(tempfile.mkdtemp(prefix="nn-grader-serve-load-"))
     load_before = os.getloadavg()[0]
     try:
-        result = run(students=args.students, minutes=args.minutes, rush_share=args.rush_share,
-                     rush_minutes=args.rush_minutes, workers=args.workers, db=args.db,
-                     folder=folder, seed=args.seed)
+        with (throwaway_postgres() if args.postgres else contextlib.nullcontext(args.db)) as db:
+            result = run(students=args.students, minutes=args.minutes,
+                         rush_share=args.rush_share, rush_minutes=args.rush_minutes,
+                         workers=args.workers, db=db, folder=folder, seed=args.seed)
     except Exception:
         print(f"the service's log is kept in {folder}", file=sys.stderr)
         raise
