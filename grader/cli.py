@@ -199,7 +199,7 @@ def _serve_main(args: argparse.Namespace) -> int:
     from grader.service.app import serve_main
 
     return serve_main(host=args.host, port=args.port, db=args.db, workers=args.workers,
-                      https_only=args.https_only)
+                      https_only=args.https_only, demo=args.demo)
 
 
 def _user_main(args: argparse.Namespace) -> int:
@@ -540,6 +540,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local grader worker processes (default 1; 0: none)")
     serve.add_argument("--https-only", action="store_true",
                        help="send the session cookie over HTTPS only (behind TLS)")
+    serve.add_argument("--demo", nargs="?", const="", metavar="DIR",
+                       help="serve a demo class and print its instructor's and student's "
+                       "sign-ins: alone, a throwaway copy of the course; with DIR, the one "
+                       "`grader demo` kept there (demo-out/service). --db is ignored")
     serve.set_defaults(run=_serve_main)
 
     user = verbs.add_parser(
@@ -697,6 +701,8 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from grader.release.strip import MarkerError
     from grader.samples import SampleError
     from grader.scaffold import ScaffoldRefused
+    from grader.service.demo import NotADemo
 
     return (ConfigError, ReleaseRefused, MarkerError, SubmitRefused, FileNotFoundError,
-            GradebookError, RosterError, NoCalibration, SampleError, ScaffoldRefused)
+            GradebookError, RosterError, NoCalibration, SampleError, ScaffoldRefused,
+            NotADemo)

@@ -119,4 +119,32 @@ def main(*, dataset: str | None = None, quick: bool = True, references: bool = F
     for name in names:
         print(f"  {out / 'feedback' / name / 'index.html'}   (class summary, links to reports)")
     print(f"  student folders: {out / 'release'}/<id>/   gradebooks: {out / 'gradebooks'}/")
+    print_service(out / "service")
     return 0
+
+
+def print_service(folder: Path) -> None:
+    """Makes the demo class `grader serve --demo` serves (a copy of the course with an
+    instructor and a student, `grader.service.demo.setup_demo`) in `folder`, replacing the
+    one an earlier demo left there, and prints how to open it; it starts no server."""
+    import shutil
+
+    from grader.service.demo import SIGN_INS, setup_demo
+
+    try:
+        import fastapi  # noqa: F401 - the `serve` extra
+    except ImportError:
+        print("\nThe submission service (grader serve) needs the serve extra: "
+              "pip install 'nn-grader[serve]'; then run grader demo again.")
+        return
+    if (folder / SIGN_INS).is_file():  # an earlier demo's class: ours to replace
+        shutil.rmtree(folder)
+    elif folder.exists():
+        print(f"\n{folder} exists and is not a demo class; the service demo was not set up "
+              "(move that folder away and run grader demo again).")
+        return
+    demo = setup_demo(folder)
+    print("\nRun the course as a service on a demo class (students upload and see results; "
+          "the staff dashboard):")
+    print(f"  grader serve --demo {folder}      then open http://127.0.0.1:8000/ and sign in as")
+    print(demo.sign_ins())

@@ -172,27 +172,54 @@ def _bad_request(request: Request, exc: Exception) -> Response:
 
 
 def serve_main(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = None,
-               workers: int = 1, https_only: bool = False) -> int:
+               workers: int = 1, https_only: bool = False, demo: str | None = None) -> int:
     """`grader serve`: the web service on uvicorn, with `workers` local grader workers.
+
+    With `demo` (``""``: a throwaway copy of the course in a temporary folder removed on
+    exit, `grader.service.demo.setup_demo`; a folder: the demo class `grader demo` kept
+    there), the course is a copy with one instructor and one student, whose sign-ins are
+    printed; `db` is then ignored (the copy has its own gradebook).
 
     Returns:
         0 after Ctrl-C.
     """
+    import os
+    import shutil
     import sys
+    import tempfile
 
     import uvicorn
 
     from grader.course import current
     from grader.gradebook import database_url
 
-    course = current()
-    url = database_url(db if db is not None else course.gradebook)
+    scratch = None
+    if demo is not None:
+        from grader.service.demo import load_demo, setup_demo
+
+        if demo:
+            demo_class = load_demo(Path(demo))
+        else:
+            scratch = Path(tempfile.mkdtemp(prefix="nn-grader-demo-"))
+            demo_class = setup_demo(scratch / "course")
+        course = demo_class.course
+        if i18n.ENV_VAR not in os.environ:  # no --lang, $GRADER_LANG or course chose one
+            i18n.set_language(course.language)
+        url = database_url(course.gradebook)
+    else:
+        course = current()
+        url = database_url(db if db is not None else course.gradebook)
     app = create_app(course, url, https_only=https_only)
     pool = None
     if workers:
         from grader.service.worker import start_local_workers
 
         pool = start_local_workers(url, course, workers)
+    if demo is not None:
+        kept = "kept" if demo else "removed when the service stops"
+        print(f"grader serve --demo: a copy of {course.title} in {course.root} ({kept}). "
+              f"Open http://{host}:{port}/ and sign in as\n{demo_class.sign_ins()}",
+              file=sys.stderr)
     print(f"grader serve: {course.title} on http://{host}:{port}/ with {workers} local "
           f"worker(s); Ctrl-C stops it", file=sys.stderr)
     try:
@@ -201,4 +228,6 @@ def serve_main(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = No
     finally:
         if pool is not None:
             pool.stop()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return 0
