@@ -508,7 +508,7 @@ def report(result: Run, *, command: str, database: str, args: argparse.Namespace
     ]
     peak = max(result.samples, key=lambda s: s[1], default=(0.0, 0, 0))
     lines = [
-        "# `grader serve` under load: uploads on the loopback interface",
+        f"## {database}: {args.students} students over {args.minutes:g} min",
         "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "
         f"({platform.processor() or platform.machine()}), {platform.system().lower()}; Python "
@@ -525,13 +525,13 @@ def report(result: Run, *, command: str, database: str, args: argparse.Namespace
         f"{args.rush_minutes:g} min. The driver (httpx) runs on the same machine as the "
         f"service and its workers.",
         "",
-        "## Targets",
+        "### Targets",
         "",
         "| figure | target | measured | |",
         "| --- | --- | ---: | --- |",
         *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
         "",
-        "## Latencies (seconds)",
+        "### Latencies (seconds)",
         "",
         "| measure | n | p50 | p95 | max |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -544,7 +544,7 @@ def report(result: Run, *, command: str, database: str, args: argparse.Namespace
         "| upload → public result, all | "
         + " | ".join(percentiles(calm + rush)) + " |",
         "",
-        "## The queue",
+        "### The queue",
         "",
         f"![queued and running jobs over time]({png.name})",
         "",
@@ -563,7 +563,7 @@ def report(result: Run, *, command: str, database: str, args: argparse.Namespace
                          f"{max(s[2] for s in inside)} |")
     lines += [
         "",
-        "## Exactly once",
+        "### Exactly once",
         "",
         f"From the database after the run: {checks['uploads']} uploads, {checks['attempts']} "
         f"attempts, {checks['jobs']} jobs of which {checks['jobs_done']} done, "
@@ -579,6 +579,24 @@ def report(result: Run, *, command: str, database: str, args: argparse.Namespace
         lines += ["", "Errors seen by the students:", "",
                   *(f"- {e}" for e in errors[:20])]
     return "\n".join(lines) + "\n"
+
+
+TITLE = "# `grader serve` under load: uploads on the loopback interface"
+INTRO = ("One section per database, each from its latest run of `bench/serve_load.py` "
+         "(the command is in it). A run replaces its own database's section only.")
+
+
+def write_report(path: Path, database: str, section: str) -> None:
+    """Writes `section` as `database`'s part of the report at `path`, keeping the others."""
+    begin, end = f"<!-- serve_load: {database} -->", f"<!-- /serve_load: {database} -->"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    sections = re.findall(r"<!-- serve_load: \w+ -->\n.*?<!-- /serve_load: \w+ -->\n", old,
+                          flags=re.S)
+    ours = f"{begin}\n{section}{end}\n"
+    kept = [ours if part.startswith(begin) else part for part in sections]
+    if ours not in kept:
+        kept.append(ours)
+    path.write_text("\n".join([TITLE, "", INTRO, "", *kept]), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -628,9 +646,9 @@ def main(argv: list[str] | None = None) -> int:
     shown = [a if not a.startswith("postgres") else re.sub(r"//[^@/]*@", "//…@", a)
              for a in (argv if argv is not None else sys.argv[1:])]
     command = " ".join(["python bench/serve_load.py", *shown])
-    args.out.write_text(report(result, command=command, database=database, args=args, png=png,
-                               load_before=load_before, load_after=os.getloadavg()[0]),
-                        encoding="utf-8")
+    section = report(result, command=command, database=database, args=args, png=png,
+                     load_before=load_before, load_after=os.getloadavg()[0])
+    write_report(args.out, database, section)
     shutil.rmtree(folder, ignore_errors=True)
     checks = result.checks
     print(f"wrote {args.out} and {png}: lost {checks['lost']}, duplicated "

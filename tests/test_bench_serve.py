@@ -56,3 +56,15 @@ def test_impossible_options_are_refused_with_what_was_received(argv, capsys):
         serve_load.main(argv)
     assert exit_.value.code == 2
     assert "Received:" in capsys.readouterr().err
+
+
+def test_a_run_replaces_only_its_own_database_section(tmp_path):
+    out = tmp_path / "serve.md"
+    serve_load.write_report(out, "SQLite", "## SQLite: first\n")
+    serve_load.write_report(out, "PostgreSQL", "## PostgreSQL: only\n")
+    serve_load.write_report(out, "SQLite", "## SQLite: second\n")
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith(serve_load.TITLE)
+    assert "SQLite: second" in text and "SQLite: first" not in text
+    assert "PostgreSQL: only" in text
+    assert text.index("SQLite: second") < text.index("PostgreSQL: only")  # order kept
