@@ -131,7 +131,7 @@ def test_release_with_audit_refuses_an_unfair_matrix_and_writes_nothing(monkeypa
                                                                       tmp_path):
     _unfair_pipeline(monkeypatch)
     code = cli_main(["release", str(REPO / "assignments" / "tf_basics" / "assignment.toml"),
-                     "--out", str(tmp_path / "release"), "--audit"])
+                     "--out", str(tmp_path / "release"), "--audit", "--lang", "en"])
     captured = capsys.readouterr()
     assert code == 2, captured.out
     assert "the audit of its planted bugs and variants is unfair" in captured.err
