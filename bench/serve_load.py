@@ -361,7 +361,8 @@ def wait_for_hidden(db_url: str, timeout_s: float) -> float:
 def check_database(db_url: str, uploads: list[Upload]) -> dict[str, int]:
     """Lost and duplicated submissions, from the gradebook itself.
 
-    lost: an upload without an attempt, or whose public or hidden job is not done;
+    lost: an upload without an attempt, or whose public or hidden job is missing or ended
+    without a result (failed, cancelled); a job still queued or running is counted apart;
     duplicated: a student with more attempts than uploads, a job claimed more than once,
     or a hidden job's upload recorded more than once in the gradebook.
     """
@@ -384,8 +385,10 @@ def check_database(db_url: str, uploads: list[Upload]) -> dict[str, int]:
     for row in attempts:
         by_student[row.student_id] = by_student.get(row.student_id, 0) + 1
     lost = sum(1 for u in uploads if by_student.get(u.student, 0) == 0)
-    unfinished = sum(1 for row in attempts for job in (row.public_job_id, row.hidden_job_id)
-                     if job not in jobs or jobs[job].state != "done")
+    own = [jobs.get(job) for row in attempts for job in (row.public_job_id, row.hidden_job_id)]
+    # still queued or running when the benchmark stopped waiting: not lost, not done either
+    waiting = sum(1 for job in own if job is not None and job.state in ("queued", "running"))
+    unfinished = sum(1 for job in own if job is None or job.state != "done") - waiting
     hidden = [jobs[row.hidden_job_id] for row in attempts if row.hidden_job_id in jobs]
     recorded = [job.record_id for job in hidden if job.record_id is not None]
     return {
@@ -396,6 +399,7 @@ def check_database(db_url: str, uploads: list[Upload]) -> dict[str, int]:
                        + sum(1 for job in jobs.values() if job.attempts > 1)
                        + (len(recorded) - len(set(recorded)))),
         "jobs": len(jobs),
+        "jobs_waiting": waiting,
         "jobs_done": sum(1 for job in jobs.values() if job.state == "done"),
         "gradebook_records": records or 0,
     }
@@ -404,7 +408,8 @@ def check_database(db_url: str, uploads: list[Upload]) -> dict[str, int]:
 # --- the run and its report ------------------------------------------------------------------
 
 def run(*, students: int, minutes: float, rush_share: float, rush_minutes: float,
-        workers: int, db: str | None, folder: Path, seed: int = 0) -> Run:
+        workers: int, db: str | None, folder: Path, seed: int = 0,
+        drain_minutes: float = 10.0) -> Run:
     """One whole benchmark run in `folder` (the course and the service's log go there)."""
     from grader.gradebook import database_url
 
@@ -432,7 +437,7 @@ def run(*, students: int, minutes: float, rush_share: float, rush_minutes: float
                                       {False: reference, True: buggy}, minutes))
             result.schedule_start_s = start - sampler.t0
             result.wall_s = time.monotonic() - began
-            result.hidden_wait_s = wait_for_hidden(db_url, RESULT_TIMEOUT_S)
+            result.hidden_wait_s = wait_for_hidden(db_url, drain_minutes * 60)
         finally:
             sampler.stop()
     finally:
@@ -571,8 +576,10 @@ def report(result: Run, *, command: str, database: str, args: argparse.Namespace
         "",
         f"From the database after the run: {checks['uploads']} uploads, {checks['attempts']} "
         f"attempts, {checks['jobs']} jobs of which {checks['jobs_done']} done, "
-        f"{checks['gradebook_records']} gradebook records; lost {checks['lost']} (an upload "
-        f"without an attempt, or a job of it not done), duplicated {checks['duplicated']} "
+        f"{checks['gradebook_records']} gradebook records, {checks['jobs_waiting']} jobs still "
+        f"queued or running when the benchmark stopped waiting ({args.drain_minutes:g} min "
+        f"after the last public result); lost {checks['lost']} (an upload without an "
+        f"attempt, or a job of it missing, failed or cancelled), duplicated {checks['duplicated']} "
         f"(a second attempt, a job claimed twice, a hidden run recorded twice). Public runs "
         f"that failed on the grader's side: {failed_public}. Graded as expected: "
         f"{sum(1 for u in correct if u.all_passed)} of {len(correct)} correct uploads passed "
@@ -613,6 +620,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rush-minutes", type=float, default=None,
                         help="the rush: the last part of the window (default: a fifth)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--drain-minutes", type=float, default=10.0,
+                        help="how long to wait for the hidden jobs after the last public "
+                             "result (those still waiting then are reported, not lost)")
     parser.add_argument("--db", help="the gradebook's URL (e.g. postgresql+psycopg://…, a "
                                      "fresh database); default: SQLite in the course folder")
     parser.add_argument("--postgres", action="store_true",
@@ -640,7 +650,8 @@ def main(argv: list[str] | None = None) -> int:
         with (throwaway_postgres() if args.postgres else contextlib.nullcontext(args.db)) as db:
             result = run(students=args.students, minutes=args.minutes,
                          rush_share=args.rush_share, rush_minutes=args.rush_minutes,
-                         workers=args.workers, db=db, folder=folder, seed=args.seed)
+                         workers=args.workers, db=db, folder=folder, seed=args.seed,
+                         drain_minutes=args.drain_minutes)
     except Exception:
         print(f"the service's log is kept in {folder}", file=sys.stderr)
         raise

@@ -68,3 +68,42 @@ def test_a_run_replaces_only_its_own_database_section(tmp_path):
     assert "SQLite: second" in text and "SQLite: first" not in text
     assert "PostgreSQL: only" in text
     assert text.index("SQLite: second") < text.index("PostgreSQL: only")  # order kept
+
+
+def test_the_database_check_counts_a_lost_and_a_duplicated_submission(tmp_path):
+    from datetime import datetime, timezone
+
+    from sqlalchemy.orm import Session
+
+    from grader.gradebook import open_gradebook
+    from grader.gradebook.models import AttemptModel, JobModel
+
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    gradebook = open_gradebook(url, create=True)
+    gradebook.add_students([("s001", "A"), ("s002", "B"), ("s003", "C")])
+    now = datetime.now(timezone.utc)
+
+    def job(kind: str, state: str, claims: int) -> JobModel:
+        return JobModel(submission="uploads/x.py", assignment_id="layer", student_id="s001",
+                        kind=kind, priority=0, state=state, attempts=claims,
+                        submitted_at=now, created_at=now)
+
+    with Session(gradebook.engine) as session:
+        jobs = [job("public", "done", 1), job("hidden", "done", 2),  # claimed twice
+                job("public", "done", 1), job("hidden", "failed", 1),  # ended without result
+                job("public", "done", 1), job("hidden", "queued", 0)]  # still waiting
+        session.add_all(jobs)
+        session.flush()
+        for student, (public, hidden) in [("s001", jobs[0:2]), ("s001", jobs[2:4]),
+                                          ("s002", jobs[4:6])]:
+            session.add(AttemptModel(assignment_id="layer", student_id=student, uploaded_at=now,
+                                     file_name="layer.py", counted=True,
+                                     public_job_id=public.id, hidden_job_id=hidden.id))
+        session.commit()
+    gradebook.close()
+    uploads = [serve_load.Upload(student=s, buggy=False, at_s=0.0, rush=False)
+               for s in ("s001", "s002", "s003")]  # s003's upload left no attempt
+    checks = serve_load.check_database(url, uploads)
+    assert checks["lost"] == 2  # s003 without an attempt, the failed hidden job
+    assert checks["duplicated"] == 2  # s001's second attempt, the job claimed twice
+    assert checks["jobs_waiting"] == 1
