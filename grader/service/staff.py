@@ -45,6 +45,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from grader import i18n
 from grader.config import AssignmentConfig, ConfigError, load_assignment
 from grader.export import ExportError, export
 from grader.export.presets import PRESETS
@@ -63,6 +64,7 @@ from grader.service import student as student_side
 from grader.service.auth import User, audit, db_session, require_instructor, require_staff
 from grader.service.security import csrf_protect, style_hashes
 
+_, _n = i18n.Domain("service").functions()
 router = APIRouter(prefix="/staff")
 Staff = Annotated[User, Depends(require_staff)]
 Instructor = Annotated[User, Depends(require_instructor)]
@@ -89,9 +91,10 @@ def assignment_config(request: Request, assignment: str) -> AssignmentConfig:
     """The course's assignment named in the URL, or a 404 listing the course's ones."""
     configs = student_side.assignments(request)  # the app's cache, shared with students
     if assignment not in configs:
-        raise HTTPException(404, f"There is no assignment `{printable(assignment, limit=80)}` "
-                                 f"in this course; the course has: "
-                                 f"{', '.join(sorted(configs)) or 'none'}.")
+        raise HTTPException(404, _("There is no assignment `{assignment}` in this course; the "
+                                   "course has: {known}.",
+                                   assignment=printable(assignment, limit=80),
+                                   known=i18n.join_items(sorted(configs)) or _("none")))
     return configs[assignment]
 
 
@@ -103,8 +106,9 @@ def _student(session: Session, student: str) -> StudentModel:
         ident = ""
     row = session.get(StudentModel, ident) if ident else None
     if row is None:
-        raise HTTPException(404, f"There is no student `{printable(student, limit=80)}` in "
-                                 "the gradebook; add the class with `grader roster` first.")
+        raise HTTPException(404, _("There is no student `{student}` in the gradebook; add the "
+                                   "class with `grader roster` first.",
+                                   student=printable(student, limit=80)))
     return row
 
 
@@ -256,10 +260,10 @@ def student_report(assignment: str, student: str, request: Request,
     except GradebookError:
         current = []
     if not current:
-        raise HTTPException(404, f"{printable(row.id)} has no graded submission for "
-                                 f"{config.id} yet.")
+        raise HTTPException(404, _("{student} has no graded submission for {assignment} yet.",
+                                   student=printable(row.id), assignment=config.id))
     report = render_student_report(from_grade_row(current[0]), config=config,
-                                   language=_course(request).language)
+                                   language=request.app.state.language)
     return _report_page(request, report.html)
 
 
@@ -332,11 +336,15 @@ def regrade_all(assignment: str, request: Request, user: Instructor,
     if problems:
         detail["not queued"] = problems
     audit(session, user, "regrade all", detail)
-    return flash_redirect(
-        request, f"/staff/{config.id}",
-        f"Regrade of {config.id}: {queued} upload(s) queued for hidden grading"
-        + (f", {skipped} already waiting in the queue" if skipped else "") + "."
-        + (f" Not queued ({len(problems)}): " + "; ".join(problems[:5]) if problems else ""))
+    message = _("Regrade of {assignment}: {queued} upload(s) queued for hidden grading, "
+                "{skipped} already waiting in the queue.", assignment=config.id, queued=queued,
+                skipped=skipped) if skipped else _(
+        "Regrade of {assignment}: {queued} upload(s) queued for hidden grading.",
+        assignment=config.id, queued=queued)
+    if problems:  # a second whole sentence
+        message += " " + _("Not queued ({n}): {problems}", n=len(problems),
+                           problems=i18n.join_clauses(problems[:5]))
+    return flash_redirect(request, f"/staff/{config.id}", message)
 
 
 @router.post("/{assignment}/students/{student}/regrade", dependencies=[Depends(csrf_protect)])
@@ -348,15 +356,18 @@ def regrade_one(assignment: str, student: str, request: Request,
     uploads = latest_uploads(session, config.id, row.id)
     page = f"/staff/{config.id}/students/{_quote(row.id)}"
     if not uploads:
-        return flash_redirect(request, page, f"{row.id} has no upload of {config.id} that can be "
-                                    "graded; nothing was queued.")
-    queued, _, problems = regrade(session, uploads)
+        return flash_redirect(request, page, _("{student} has no upload of {assignment} that "
+                                               "can be graded; nothing was queued.",
+                                               student=row.id, assignment=config.id))
+    queued, _skipped, problems = regrade(session, uploads)
     if problems:
-        return flash_redirect(request, page, f"Nothing was queued: {problems[0]}")
+        return flash_redirect(request, page, _("Nothing was queued: {problem}",
+                                               problem=problems[0]))
     audit(session, user, "regrade", {"assignment": config.id, "student": row.id,
                                      "queued": queued})
-    return flash_redirect(request, page, f"{row.id}'s latest upload is queued for hidden grading."
-                 if queued else f"{row.id}'s latest upload is already waiting in the queue.")
+    return flash_redirect(request, page, _("{student}'s latest upload is queued for hidden "
+                                           "grading.", student=row.id) if queued else _(
+        "{student}'s latest upload is already waiting in the queue.", student=row.id))
 
 
 @router.post("/{assignment}/release", dependencies=[Depends(csrf_protect)])
@@ -366,8 +377,9 @@ def release(assignment: str, request: Request, action: FormText,
     """``action``: "now" (released by hand), "due" (at the due date), "withhold"."""
     config = assignment_config(request, assignment)
     if action not in RELEASE_ACTIONS:
-        raise HTTPException(400, f"Unknown release action {printable(action, limit=40)!r}; "
-                                 f"expected one of: {', '.join(RELEASE_ACTIONS)}.")
+        raise HTTPException(400, _("Unknown release action {action}; expected one of: "
+                                   "{actions}.", action=repr(printable(action, limit=40)),
+                                   actions=i18n.join_items(RELEASE_ACTIONS)))
     row = student_side.settings(session, config.id)  # the stored row, or the defaults
     session.add(row)  # (a new row keeps the default attempt limit)
     if action == "now":
@@ -380,7 +392,9 @@ def release(assignment: str, request: Request, action: FormText,
     state = student_side.release_state(session, config, request)
     audit(session, user, "release", {"assignment": config.id, "action": action,
                                      "state": state.text})
-    return flash_redirect(request, f"/staff/{config.id}", f"{config.id}: {state.text}")
+    return flash_redirect(request, f"/staff/{config.id}", _("{assignment}: {state}",
+                                                            assignment=config.id,
+                                                            state=state.text))
 
 
 @router.post("/{assignment}/students/{student}/override",
@@ -392,18 +406,20 @@ def override(assignment: str, student: str, request: Request, user: Instructor, 
     page = f"/staff/{config.id}/students/{_quote(row.id)}"
     try:
         result = _gradebook(request).set_override(
-            config.id, row.id, None if clear else _number(points, "points"), reason,
+            config.id, row.id, None if clear else _number(points, _POINTS_NOT_A_NUMBER), reason,
             by=user.name)
     except (GradebookError, ValueError) as error:
-        return flash_redirect(request, page, f"The override was not saved: {error}")
+        return flash_redirect(request, page, _("The override was not saved: {error}",
+                                               error=error))
     audit(session, user, "override", {
         "assignment": config.id, "student": row.id,
         "points": None if result is None else result.points,
         "reason": "" if result is None else result.reason})
     return flash_redirect(
-        request, page, f"Override cleared: {row.id} gets the computed grade again."
-        if result is None else
-        f"Override saved: {row.id} gets {result.points:g} points ({result.reason}).")
+        request, page, _("Override cleared: {student} gets the computed grade again.",
+                         student=row.id) if result is None else
+        _("Override saved: {student} gets {points} points ({reason}).", student=row.id,
+          points=f"{result.points:g}", reason=result.reason))
 
 
 @router.post("/{assignment}/students/{student}/extension",
@@ -414,23 +430,30 @@ def extension(assignment: str, student: str, request: Request, user: Instructor,
     row = _student(session, student)
     page = f"/staff/{config.id}/students/{_quote(row.id)}"
     try:
-        granted = _gradebook(request).extend(config, row.id, _number(days, "days"), reason,
+        granted = _gradebook(request).extend(config, row.id, _number(days, _DAYS_NOT_A_NUMBER),
+                                             reason,
                                              by=user.name)
     except (GradebookError, ValueError) as error:
-        return flash_redirect(request, page, f"The extension was not saved: {error}")
+        return flash_redirect(request, page, _("The extension was not saved: {error}",
+                                               error=error))
     audit(session, user, "extension", {"assignment": config.id, "student": row.id,
                                        "days": granted.days, "reason": granted.reason})
-    return flash_redirect(request, page, f"Extension cleared for {row.id}." if not granted.days else
-                 f"Extension saved: {row.id} has {granted.days:g} more day(s) "
-                 f"({granted.reason}).")
+    return flash_redirect(request, page, _("Extension cleared for {student}.", student=row.id)
+                          if not granted.days else
+                          _("Extension saved: {student} has {days} more day(s) ({reason}).",
+                            student=row.id, days=f"{granted.days:g}", reason=granted.reason))
 
 
-def _number(text: str, what: str) -> float:
+_POINTS_NOT_A_NUMBER = i18n.lazy("points must be a number; received {received}")
+_DAYS_NOT_A_NUMBER = i18n.lazy("days must be a number; received {received}")
+
+
+def _number(text: str, refusal: str) -> float:
+    """`text` as a number; else ValueError with `refusal` (a `lazy` sentence, ``{received}``)."""
     try:
         return float(text.strip())
     except (AttributeError, ValueError):
-        raise ValueError(f"{what} must be a number; received {printable(str(text), limit=40)!r}"
-                         ) from None
+        raise ValueError(_(refusal, received=repr(printable(str(text), limit=40)))) from None
 
 
 @router.get("/{assignment}/export.csv")
@@ -438,8 +461,9 @@ def export_csv(assignment: str, request: Request, user: Staff, session: Db,
                preset: str = "") -> Response:
     config = assignment_config(request, assignment)
     if preset and preset not in PRESETS:
-        raise HTTPException(400, f"Unknown preset {printable(preset, limit=40)!r}; presets: "
-                                 f"{', '.join(sorted(PRESETS))}.")
+        raise HTTPException(400, _("Unknown preset {preset}; presets: {presets}.",
+                                   preset=repr(printable(preset, limit=40)),
+                                   presets=i18n.join_items(sorted(PRESETS))))
     with tempfile.TemporaryDirectory(prefix="grader-export-") as folder:
         target = Path(folder) / f"{config.id}.csv"
         _export(request, config, "csv", target, preset=preset or None)
@@ -476,5 +500,6 @@ def _export(request: Request, config: AssignmentConfig, fmt: str, target: Path,
         export(assignment=str(config.root),
                format=fmt, out=target, db=url, problems=problems, **options)
     except (ExportError, GradebookError) as error:
-        raise HTTPException(409, f"Nothing to export for {config.id} yet: {error}") from None
+        raise HTTPException(409, _("Nothing to export for {assignment} yet: {error}",
+                                   assignment=config.id, error=error)) from None
 
