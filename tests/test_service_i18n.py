@@ -134,3 +134,31 @@ def test_refusals_outside_the_pages_read_in_chinese(course_template, tmp_path):
     assert forged.status_code == 403 and "安全令牌" in forged.text
     staff_only = client.get("/staff")
     assert staff_only.status_code == 403 and "只供助教和教师使用" in staff_only.text
+
+
+def test_the_staff_pages_read_in_chinese_and_show_a_students_file_name_literally(
+        course_template, tmp_path):
+    from grader.service.auth import add_staff
+
+    app, code = make_app(course_template, tmp_path, "zh_CN")
+    client, csrf, _page = sign_in(app, code)
+    assert upload(client, csrf, f"{HOSTILE}.txt", b"x").status_code == 415
+    with app.state.sessions() as session:
+        add_staff(session, "prof", "instructor", "a-long-password")
+        session.commit()
+    staff = TestClient(app)
+    staff.post("/login", data={"name": "prof", "secret": "a-long-password",
+                               "csrf_token": token(staff.get("/login").text)})
+    dashboard = staff.get("/staff/layer").text
+    assert "立即公布" in dashboard and "全部重新评分" in dashboard and "队列" in dashboard
+    assert "Release now" not in dashboard
+    page = staff.get("/staff/layer/students/s1").text
+    assert "上传" in page and "修改成绩" in page
+    assert ESCAPED in page and "<b>x</b>" not in page  # the refused upload's file name
+    # a refused form value inside a translated flash sentence: literal, escaped
+    refused = staff.post("/staff/layer/students/s1/override", follow_redirects=False,
+                         data={"points": HOSTILE, "reason": "r", "csrf_token": token(page)})
+    assert refused.status_code == 303, refused.text
+    shown = staff.get("/staff/layer/students/s1").text
+    assert "成绩修改没有保存：分数必须是数字；得到的是：" in shown, shown
+    assert "&lt;b&gt;x&lt;/b&gt;" in shown and "<b>x</b>" not in shown

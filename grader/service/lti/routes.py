@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from grader import i18n
 from grader.gradebook import GradebookError
 from grader.gradebook.models import AuditModel, StudentModel, UserModel
 from grader.ids import printable
@@ -61,6 +62,7 @@ from grader.service.lti.platforms import (
 )
 from grader.service.security import csrf_protect
 
+_, _n = i18n.Domain("service").functions()
 router = APIRouter()
 Db = Annotated[Session, Depends(db_session)]
 LAUNCH_ACTION = "lti-launch"
@@ -81,10 +83,10 @@ def lti_state(request: Request) -> LtiState:
         try:
             loaded = load_platforms(request.app.state.course.root)
         except LtiConfigError as error:
-            raise HTTPException(500, f"LTI is not usable: {error}") from None
+            raise HTTPException(500, _("LTI is not usable: {error}", error=error)) from None
         if loaded is None:
-            raise HTTPException(404, "This course has no LMS connection (no lti.toml); sign "
-                                     "in with your access code instead.")
+            raise HTTPException(404, _("This course has no LMS connection (no lti.toml); sign "
+                                       "in with your access code instead."))
         state = request.app.state.lti = LtiState(*loaded)
     return state
 
@@ -115,13 +117,15 @@ def lti_launch(request: Request, session: Db, id_token: Annotated[str, Form()] =
                state: Annotated[str, Form()] = "") -> Response:
     lti = lti_state(request)
     if request.cookies.get(STATE_COOKIE + state) != "1":
-        raise HTTPException(400, "The LMS launch was refused: it did not start in this browser "
-                                 "(a launch sent from elsewhere, or the browser blocks the "
-                                 "tool's cookies). Open the tool from the LMS in a new window.")
+        raise HTTPException(400, _("The LMS launch was refused: it did not start in this "
+                                   "browser (a launch sent from elsewhere, or the browser "
+                                   "blocks the tool's cookies). Open the tool from the LMS in "
+                                   "a new window."))
     try:
         launch = validate_launch(id_token, state, registry=lti.registry, store=lti.store)
     except LtiError as error:
-        raise HTTPException(error.status, f"The LMS launch was refused: {error}") from None
+        raise HTTPException(error.status, _("The LMS launch was refused: {error}",
+                                            error=error)) from None
     row = launch_user(session, launch)
     sign_in(request, row)
     audit(session, User(row.id, row.name, row.role, row.student_id), LAUNCH_ACTION,
@@ -145,13 +149,13 @@ def launch_user(session: Session, launch: Launch) -> UserModel:
     """
     if launch.role == "student":
         if launch.student_id is None:
-            raise HTTPException(403, "The LMS did not send a student number the grader can use; "
-                                     "sign in with your access code, or ask your instructor "
-                                     "to check the LMS's roster export.")
+            raise HTTPException(403, _("The LMS did not send a student number the grader can "
+                                       "use; sign in with your access code, or ask your "
+                                       "instructor to check the LMS's roster export."))
         if session.get(StudentModel, launch.student_id) is None:
-            raise HTTPException(403, f"Student number {printable(launch.student_id)} is not on "
-                                     "this course's roster; ask your instructor to add you "
-                                     "(grader roster).")
+            raise HTTPException(403, _("Student number {student} is not on this course's "
+                                       "roster; ask your instructor to add you (grader "
+                                       "roster).", student=printable(launch.student_id)))
         row = session.scalar(select(UserModel).where(UserModel.student_id == launch.student_id))
         if row is None:
             row = UserModel(name=launch.student_id, role="student", student_id=launch.student_id,
@@ -159,15 +163,15 @@ def launch_user(session: Session, launch: Launch) -> UserModel:
             session.add(row)
             session.flush()
         if not row.active or row.role != "student":
-            raise HTTPException(403, "This account is disabled; ask your instructor.")
+            raise HTTPException(403, _("This account is disabled; ask your instructor."))
         return row
     for name in (launch.email, launch.student_id or ""):
         row = find_user(session, name) if name else None
         if row is not None and row.active and row.role in STAFF:
             return row
-    raise HTTPException(403, "Your LMS account is staff, but the grader has no staff account "
-                             "named after your e-mail; ask the instructor to create one "
-                             "(grader user add), or sign in with your password.")
+    raise HTTPException(403, _("Your LMS account is staff, but the grader has no staff "
+                               "account named after your e-mail; ask the instructor to create "
+                               "one (grader user add), or sign in with your password."))
 
 
 @router.get("/lti/jwks.json")
@@ -197,8 +201,8 @@ def lti_passback(assignment: str, request: Request,
     lti = lti_state(request)
     if not student.release_state(session, config, request).released:
         return staff.flash_redirect(
-            request, f"/staff/{config.id}", "Grades were not sent to the LMS: release them "
-            "first (students would see them there).")
+            request, f"/staff/{config.id}", _("Grades were not sent to the LMS: release them "
+                                              "first (students would see them there)."))
     try:
         grades = {row.student_id: row for row in request.app.state.gradebook.latest(config.id)}
     except GradebookError:
@@ -220,8 +224,10 @@ def lti_passback(assignment: str, request: Request,
             problems.append(f"{student_id}: {error}")
     audit(session, user, "lti-passback", {"assignment": config.id, "sent": sent,
                                           "failed": len(problems)})
-    message = f"{sent} grade(s) of {config.id} sent to the LMS."
-    if problems:
-        message += (f" {len(problems)} could not be sent (send again once the LMS answers): "
-                    + "; ".join(problems[:5]))
+    message = _("{sent} grade(s) of {assignment} sent to the LMS.", sent=sent,
+                assignment=config.id)
+    if problems:  # a second whole sentence
+        message += " " + _("{n} could not be sent (send again once the LMS answers): "
+                           "{problems}", n=len(problems),
+                           problems=i18n.join_clauses(problems[:5]))
     return staff.flash_redirect(request, f"/staff/{config.id}", message)
