@@ -97,7 +97,8 @@ class Run:
     """Everything measured in one run."""
 
     uploads: list[Upload]
-    samples: list[tuple[float, int, int]] = field(default_factory=list)  # (t, queued, running)
+    # (t, queued public, queued hidden, running) on the sampler's clock
+    samples: list[tuple[float, int, int, int]] = field(default_factory=list)
     checks: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     schedule_start_s: float = 0.0  # the schedule's start on the samples' clock
@@ -325,10 +326,13 @@ class Sampler(threading.Thread):
 
         while not self.halt.is_set():
             with self.engine.connect() as connection:
-                counts = dict(connection.execute(
-                    select(JobModel.state, func.count()).group_by(JobModel.state)).all())
-            self.samples.append((time.monotonic() - self.t0, counts.get("queued", 0),
-                                 counts.get("running", 0)))
+                counts = {(state, kind): n for state, kind, n in connection.execute(
+                    select(JobModel.state, JobModel.kind, func.count())
+                    .group_by(JobModel.state, JobModel.kind))}
+            self.samples.append((time.monotonic() - self.t0, counts.get(("queued", "public"), 0),
+                                 counts.get(("queued", "hidden"), 0),
+                                 sum(n for (state, _), n in counts.items()
+                                     if state == "running")))
             self.halt.wait(SAMPLE_S)
 
     def stop(self) -> None:
@@ -470,9 +474,10 @@ def plot(result: Run, path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    times = [t / 60 for t, _, _ in result.samples]
-    ax.plot(times, [q for _, q, _ in result.samples], label="queued jobs")
-    ax.plot(times, [r for _, _, r in result.samples], label="running jobs")
+    times = [s[0] / 60 for s in result.samples]
+    ax.plot(times, [s[1] for s in result.samples], label="queued public jobs")
+    ax.plot(times, [s[2] for s in result.samples], label="queued hidden jobs")
+    ax.plot(times, [s[3] for s in result.samples], label="running jobs")
     rush = [(result.schedule_start_s + u.at_s) / 60 for u in result.uploads if u.rush]
     if rush:
         ax.axvspan(min(rush), max(rush), alpha=0.15, color="tab:red", label="rush uploads")
@@ -513,7 +518,8 @@ def report(result: Run, *, command: str, database: str, args: argparse.Namespace
          "—" if p95_calm is None else f"{p95_calm:.1f} s",
          verdict(None if p95_calm is None else p95_calm < TARGET_PUBLIC_P95_S)),
     ]
-    peak = max(result.samples, key=lambda s: s[1], default=(0.0, 0, 0))
+    peak = max(result.samples, key=lambda s: s[1], default=(0.0, 0, 0, 0))
+    peak_hidden = max(result.samples, key=lambda s: s[2], default=(0.0, 0, 0, 0))
     lines = [
         f"## {database}: {args.students} students over {args.minutes:g} min",
         "",
@@ -557,19 +563,20 @@ def report(result: Run, *, command: str, database: str, args: argparse.Namespace
         "",
         f"![queued and running jobs over time]({png.name})",
         "",
-        f"Longest queue: {peak[1]} jobs waiting at {peak[0] / 60:.1f} min (public and "
-        f"hidden jobs together; public ones are taken first). Uploads and public results "
+        f"Longest public queue: {peak[1]} jobs waiting at {peak[0] / 60:.1f} min; longest "
+        f"hidden queue: {peak_hidden[2]} at {peak_hidden[0] / 60:.1f} min (public jobs are "
+        f"taken first). Uploads and public results "
         f"took {result.wall_s:.0f} s from the schedule's start; the hidden jobs still queued "
         f"then took {result.hidden_wait_s:.0f} s more.",
         "",
-        "| minute | queued (max) | running (max) |",
-        "| ---: | ---: | ---: |",
+        "| minute | public queued (max) | hidden queued (max) | running (max) |",
+        "| ---: | ---: | ---: | ---: |",
     ]
-    for minute in range(int(max((t for t, _, _ in result.samples), default=0) // 60) + 1):
+    for minute in range(int(max((s[0] for s in result.samples), default=0) // 60) + 1):
         inside = [s for s in result.samples if minute * 60 <= s[0] < (minute + 1) * 60]
         if inside:
             lines.append(f"| {minute} | {max(s[1] for s in inside)} | "
-                         f"{max(s[2] for s in inside)} |")
+                         f"{max(s[2] for s in inside)} | {max(s[3] for s in inside)} |")
     lines += [
         "",
         "### Exactly once",
