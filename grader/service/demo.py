@@ -66,6 +66,8 @@ def setup_demo(folder: Path, source: Path | None = None) -> DemoClass:
 
     source = source if source is not None else lecture_course()
     init_course(folder, source=source)
+    with (Path(folder) / ".gitignore").open("a", encoding="utf-8") as ignored:
+        ignored.write(SIGN_INS + "\n")  # a demo's secrets never go into git either
     course = load_course(folder)
     if not course.assignment_ids():
         new_assignment(DEMO_ASSIGNMENT, course=course)
