@@ -158,7 +158,8 @@ def test_a_submission_with_no_learning_in_it_earns_nothing(assignment, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
         [sys.executable, "-m", "grader", "autograde", assignment, str(FILES / "mlp_constant"),
-         "--out", str(tmp_path / "graded"), "--db", f"sqlite:///{tmp_path / 'gradebook.db'}"],
+         "--out", str(tmp_path / "graded"), "--db", f"sqlite:///{tmp_path / 'gradebook.db'}",
+         "--lang", "en"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     results = json.loads((tmp_path / "graded" / "mlp_constant" / "results.json").read_text())

@@ -63,6 +63,9 @@ def _clean_env(environment: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items()
            if key not in ("PYTHONPATH", "VIRTUAL_ENV", "GRADER_COURSE", "PYTHONHOME")}
     env["PATH"] = f"{environment / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    # The day is read in English here (a new course speaks zh_CN); Chinese output is tested
+    # in tests/test_i18n_cli.py and tests/test_i18n_kit.py.
+    env["GRADER_LANG"] = "en"
     return env
 
 
