@@ -82,7 +82,8 @@ def _results(batch: dict, student: str) -> dict:
 
 
 def test_the_200000_term_expression_is_a_problem_and_the_batch_goes_on(batch) -> None:
-    assert batch["run"].returncode == 3, batch["run"].stderr  # 3: some submissions had problems, listed
+    # 3: some submissions had problems, listed
+    assert batch["run"].returncode == 3, batch["run"].stderr
     assert "Traceback" not in batch["run"].stderr
     assert batch["scores"]["a_deep"] == "0/10"
     assert batch["scores"]["b_good"] == "10/10"  # the next submission grades normally
