@@ -47,10 +47,10 @@ ALL_SAMPLES = os.environ.get("NN_GRADER_ALL_KERAS_SAMPLES") == "1"
 # in bench/results/validity.md) and here with NN_GRADER_ALL_KERAS_SAMPLES=1.
 QUICK = {
     "keras_mlp": {"softmax_forgotten", "functional_sparse_loss", "sgd_lr_keras2",
-                  "images_unscaled", "keras2_habits", "lecture_model_add"},
+                  "keras2_habits"},
     "keras_cnn": {"padding_valid", "conv_keras1_positional", "flatten_forgotten",
-                  "dropout_before_dense", "keras2_input_shape", "separate_activations"},
-    "alexnet": {"save_weights_ckpt", "shuffled_separately", "seeds_inside_build"},
+                  "separate_activations"},
+    "alexnet": {"shuffled_separately", "seeds_inside_build"},
 }
 SLOW_HOSTILE = pytest.mark.skipif(not ALL_SAMPLES, reason="30 to 60 s; "
                                   "NN_GRADER_ALL_KERAS_SAMPLES=1 runs it")
