@@ -143,38 +143,15 @@ def add_students(db_url: str, n: int) -> dict[str, str]:
 
 @contextlib.contextmanager
 def throwaway_postgres() -> Iterator[str]:
-    """A PostgreSQL server of Debian's `postgresql` package in a temporary folder, as
-    tests/conftest.py starts one (fsync left on: a benchmark of the real thing); its URL."""
-    import pwd
+    """grader.testing.postgres's throwaway server, as the tests start one (fsync left on: a
+    benchmark of the real thing); the URL of its `postgres` database."""
+    from grader.testing import postgres
 
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    if not found:
-        raise SystemExit("--postgres needs PostgreSQL's initdb and pg_ctl in "
-                         "/usr/lib/postgresql/*/bin: apt-get install postgresql, or give a "
-                         "server's URL with --db")
-    bindir = found[-1].parent
-    root = Path(tempfile.mkdtemp(prefix="nn-grader-bench-postgres-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        user = pwd.getpwnam("postgres")
-        os.chown(root, user.pw_uid, user.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", free_port()
-
-    def run(*args: str) -> None:
-        done = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-        "--encoding=UTF8", "--no-sync")
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w",
-        "-o", f"-k {root} -c listen_addresses=127.0.0.1 -p {port}", "start")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+    if postgres.postgres_bindir() is None:
+        raise SystemExit(f"--postgres: {postgres.NOT_INSTALLED}; or give a server's URL "
+                         "with --db")
+    with postgres.throwaway_postgres(fsync=True) as url:
+        yield f"{url}/postgres"
 
 
 def free_port() -> int:

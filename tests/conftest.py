@@ -1,9 +1,7 @@
 """A real PostgreSQL server for the gradebook tests, started once per test session.
 
-Debian's `postgresql` package is used from /usr/lib/postgresql/<version>/bin: `initdb` into
-a temporary folder, `pg_ctl start` on a free loopback port (the socket in that folder too),
-one database per test. As root the server runs as the `postgres` user (PostgreSQL refuses
-to run as root). The tests that need it are skipped, with the reason, only where the
+The server is grader.testing.postgres's throwaway one (shared with bench/serve_load.py), one
+database per test. The tests that need it are skipped, with the reason, only where the
 binaries are missing.
 """
 
@@ -11,66 +9,23 @@ from __future__ import annotations
 
 import itertools
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+from grader.testing.postgres import NOT_INSTALLED, postgres_bindir, throwaway_postgres
+
 _databases = itertools.count()
-
-
-def _postgres_bin() -> Path | None:
-    found = sorted(Path("/").glob(_BIN_GLOB.lstrip("/")), key=lambda p: p.parent.name)
-    found = [p for p in found if (p / "initdb").exists() and (p / "pg_ctl").exists()]
-    if found:
-        return found[-1]
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb and shutil.which("pg_ctl") else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """The URL prefix (``postgresql+psycopg://postgres@127.0.0.1:PORT``) of a running server."""
-    bindir = _postgres_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb/pg_ctl in /usr/lib/postgresql/*/bin "
-                    "or on PATH); install it with: apt-get install postgresql")
-    # Not under pytest's tmp folder: that one is private to root, and the server runs as
-    # the `postgres` user, who must reach its data folder.
-    root = Path(tempfile.mkdtemp(prefix="nn-grader-postgres-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(root, user.pw_uid, user.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
-
-    def run(*args: str) -> None:
-        done = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-        "--encoding=UTF8", "--no-sync")
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w",
-        "-o", f"-k {root} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off", "start")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+    if postgres_bindir() is None:
+        pytest.skip(NOT_INSTALLED)
+    with throwaway_postgres(fsync=False) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

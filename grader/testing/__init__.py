@@ -1,0 +1,1 @@
+"""Helpers the project's own tests and benchmarks share; nothing here is course material."""
