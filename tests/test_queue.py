@@ -187,6 +187,42 @@ def test_a_job_whose_worker_keeps_dying_is_failed_after_max_attempts(book):
     assert row.state == "failed" and f"{queue.MAX_ATTEMPTS} times" in row.error
 
 
+def test_a_hidden_job_out_of_attempts_is_recorded_as_not_graded_once(course, book):
+    gradebook, sessions = book
+    hidden = _enqueue(sessions, "uploads/right", "hidden", student="s_dies")
+    public = _enqueue(sessions, "uploads/right", "public", student="s_dies")
+    for attempt in range(1, queue.MAX_ATTEMPTS + 1):  # public first, then hidden
+        for _ in range(2):
+            _claim(sessions, f"w{attempt}", SHORT_LEASE_S)
+        time.sleep(SHORT_LEASE_S * 2)
+    assert worker.sweep(sessions, load_course(course)) == (0, 2)
+    assert worker.sweep(sessions, load_course(course)) == (0, 0)  # nothing twice
+    rows = _jobs(sessions)
+    assert rows[public].state == rows[hidden].state == "failed"
+    assert rows[public].record_id is None  # a public run records nothing
+    assert rows[hidden].record_id is not None
+    graded = {row.student_id: row for row in gradebook.latest("layer")}
+    assert graded["s_dies"].grade.score == 0
+    problems = graded["s_dies"].grade.problems
+    assert len(problems) == 1 and problems[0].startswith("the grader could not grade it")
+    assert f"{queue.MAX_ATTEMPTS} times" in problems[0]
+
+
+def test_a_hidden_job_the_worker_fails_is_recorded_as_not_graded(course, book, db_url):
+    gradebook, sessions = book
+    with sessions() as session:
+        job_id = queue.enqueue(session, "uploads/right", "hidden", assignment_id="layer",
+                               student_id="s_grader_fails")
+        session.commit()
+    job = _claim(sessions, "w")
+    worker._fail(sessions, load_course(course), job, "the grader could not run it: OSError")
+    row = _jobs(sessions)[job_id]
+    assert row.state == "failed" and row.record_id is not None
+    graded = {row.student_id: row for row in gradebook.latest("layer")}
+    assert list(graded["s_grader_fails"].grade.problems) == [
+        "the grader could not run it: OSError"]
+
+
 def test_requeue_expired_puts_a_dead_workers_job_back_and_cancel_stops_a_queued_one(book):
     _, sessions = book
     running = _enqueue(sessions, "uploads/a", "public")

@@ -353,7 +353,10 @@ def test_cli_adds_staff_and_issues_codes_that_sign_in(service, tmp_path, monkeyp
     assert rows[0] == "id,name,access_code" and len(rows) == 3
     code = rows[2].split(",")[-1]
     assert sign_in(app, "s2", code) and sign_in(app, "prof", "a-long-password")
-    assert code not in (root / "gradebook.db").read_bytes().decode("latin-1")
+    stored = [root / name for name in ("gradebook.db", "gradebook.db-wal")]  # WAL mode
+    assert stored[0].is_file()
+    assert not any(code in path.read_bytes().decode("latin-1")
+                   for path in stored if path.is_file())
 
 
 def test_uploads_limits_and_isolation_hold_on_sqlite_and_postgresql(course_template, tmp_path,

@@ -38,6 +38,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "grader_session"
 SESSION_MAX_AGE_S = 12 * 3600  # a working day; then sign in again
 FORM_OVERHEAD = 64 * 1024  # an upload form's other fields and multipart headers
+# FastAPI runs each request's database work in anyio's thread pool (40 threads): with a
+# connection for each, a deadline rush never waits for one (SQLAlchemy's default is 5+10).
+DB_CONNECTIONS = 40
 
 
 def create_app(course: Course | str | Path, db_url: str | Path | None = None, *,
@@ -61,7 +64,8 @@ def create_app(course: Course | str | Path, db_url: str | Path | None = None, *,
         ``language``.
     """
     course = course if isinstance(course, Course) else load_course(course)
-    gradebook = open_gradebook(db_url if db_url is not None else course.gradebook, create=True)
+    gradebook = open_gradebook(db_url if db_url is not None else course.gradebook, create=True,
+                               connections=DB_CONNECTIONS)
     app = FastAPI(title=f"nn-grader: {course.title}", docs_url=None, redoc_url=None,
                   openapi_url=None)  # no API browser: every page is a form
     app.state.course = course
@@ -216,12 +220,13 @@ def serve_main(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = No
 
         pool = start_local_workers(url, course, workers)
     if demo is not None:
-        kept = "kept" if demo else "removed when the service stops"
-        print(f"grader serve --demo: a copy of {course.title} in {course.root} ({kept}). "
-              f"Open http://{host}:{port}/ and sign in as\n{demo_class.sign_ins()}",
-              file=sys.stderr)
-    print(f"grader serve: {course.title} on http://{host}:{port}/ with {workers} local "
-          f"worker(s); Ctrl-C stops it", file=sys.stderr)
+        kept = _("kept") if demo else _("removed when the service stops")
+        print(_("grader serve --demo: a copy of {title} in {root} ({kept}). Open {url} and sign "
+                "in as\n{sign_ins}", title=course.title, root=course.root, kept=kept,
+                url=f"http://{host}:{port}/", sign_ins=demo_class.sign_ins()), file=sys.stderr)
+    print(_n("grader serve: {title} on {url} with {n} local worker; Ctrl-C stops it",
+             "grader serve: {title} on {url} with {n} local workers; Ctrl-C stops it",
+             workers, title=course.title, url=f"http://{host}:{port}/"), file=sys.stderr)
     try:
         # proxy_headers: behind nginx on this machine the client address is the real one
         uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")

@@ -30,8 +30,11 @@ from typing import Any
 from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
+from grader import i18n
 from grader.gradebook.models import JOB_KINDS, JobModel
 from grader.ids import validate_id
+
+_, _n = i18n.Domain("service").functions()  # QueueError's messages
 
 MAX_ATTEMPTS = 3  # a job whose worker died this many times is failed, not tried forever
 DEFAULT_LEASE_S = 60.0  # a worker heartbeats every third of it
@@ -64,6 +67,12 @@ class Job:
     submitted_at: datetime
 
 
+# A `Job`'s fields, in order, as an UPDATE ... RETURNING gives them.
+_JOB_COLUMNS = (JobModel.id, JobModel.submission, JobModel.assignment_id, JobModel.student_id,
+                JobModel.kind, JobModel.priority, JobModel.attempts, JobModel.lease_owner,
+                JobModel.lease_expires, JobModel.submitted_at)
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -92,15 +101,17 @@ def enqueue(session: Session, submission_id: str, kind: str, priority: int = 0, 
         QueueError: an unknown kind, a bad id, an absolute path or one leaving the course.
     """
     if kind not in JOB_KINDS:
-        raise QueueError(f"unknown job kind {kind!r}; expected one of: {', '.join(JOB_KINDS)}")
+        raise QueueError(_("unknown job kind {kind}; expected one of: {kinds}", kind=repr(kind),
+                           kinds=", ".join(JOB_KINDS)))
     if not isinstance(priority, int) or isinstance(priority, bool):
-        raise QueueError(f"a job's priority is an integer. Received: {priority!r}")
+        raise QueueError(_("a job's priority is an integer. Received: {priority}",
+                           priority=repr(priority)))
     _check_path(submission_id)
     try:
         validate_id(student_id)
         validate_id(assignment_id)
     except ValueError as error:
-        raise QueueError(f"cannot queue a job: {error}") from None
+        raise QueueError(_("cannot queue a job: {error}", error=error)) from None
     created = now()
     row = JobModel(submission=submission_id, content_hash=content_hash,
                    assignment_id=assignment_id, student_id=student_id, kind=kind,
@@ -138,10 +149,7 @@ def claim(session: Session, worker_id: str, lease_s: float = DEFAULT_LEASE_S) ->
                  .values(state=RUNNING, lease_owner=worker_id,
                          lease_expires=moment + timedelta(seconds=lease_s),
                          attempts=JobModel.attempts + 1, started_at=moment)
-                 .returning(JobModel.id, JobModel.submission, JobModel.assignment_id,
-                            JobModel.student_id, JobModel.kind, JobModel.priority,
-                            JobModel.attempts, JobModel.lease_owner, JobModel.lease_expires,
-                            JobModel.submitted_at)
+                 .returning(*_JOB_COLUMNS)
                  .execution_options(synchronize_session=False))
     try:
         row = session.execute(statement).first()
@@ -185,11 +193,7 @@ def complete(session: Session, job: Job, result: Mapping[str, Any], *,
                      result=dict(result), error=None):
             session.rollback()
             return False
-        if record is not None:
-            record_id = record(session)
-            session.execute(update(JobModel).where(JobModel.id == job.id)
-                            .values(record_id=record_id)
-                            .execution_options(synchronize_session=False))
+        _record_into(session, job.id, record)
         session.commit()
     except BaseException:
         session.rollback()
@@ -197,21 +201,40 @@ def complete(session: Session, job: Job, result: Mapping[str, Any], *,
     return True
 
 
-def fail(session: Session, job: Job, error: str) -> bool:
+def fail(session: Session, job: Job, error: str, *, record: Any = None) -> bool:
     """Ends `job` as failed with `error` (the grader's fault, not the student's); commits.
+
+    Args:
+        record: as `complete`'s: a hidden job's recorder (the worker records the upload as
+            not graded, so the gradebook and the dashboard show the grader's failure),
+            called inside the same transaction once the job is known to be this worker's.
 
     Returns:
         As `complete`: False when the job was no longer this worker's.
     """
-    return _held_update(session, job, state=FAILED, finished_at=now(), lease_expires=None,
-                        error=error[-ERROR_CHARS:])
+    try:
+        if not _held(session, job, state=FAILED, finished_at=now(), lease_expires=None,
+                     error=error[-ERROR_CHARS:]):
+            session.rollback()
+            return False
+        _record_into(session, job.id, record)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return True
 
 
-def requeue_expired(session: Session) -> tuple[int, int]:
+def requeue_expired(session: Session, *, record: Any = None) -> tuple[int, int]:
     """Puts jobs whose lease expired back in the queue; fails those out of attempts; commits.
 
     (`claim` takes an expired job by itself; this makes the dashboard's states true and
     ends the jobs no worker may take any more.)
+
+    Args:
+        record: called as ``record(session, job)`` for each hidden job failed here, inside
+            the same transaction (the worker records the upload as not graded: a hidden job
+            never ends without a gradebook record); returns the record's id or None.
 
     Returns:
         (jobs requeued, jobs failed).
@@ -224,16 +247,22 @@ def requeue_expired(session: Session) -> tuple[int, int]:
             .values(state=FAILED, finished_at=moment, lease_owner=None, lease_expires=None,
                     error=f"the grader's worker stopped (died or lost its lease) "
                           f"{MAX_ATTEMPTS} times while grading it")
-            .execution_options(synchronize_session=False)).rowcount
+            .returning(*_JOB_COLUMNS)
+            .execution_options(synchronize_session=False)).all()
         requeued = session.execute(
             update(JobModel).where(expired)
             .values(state=QUEUED, lease_owner=None, lease_expires=None)
             .execution_options(synchronize_session=False)).rowcount
+        if record is not None:
+            for row in failed:
+                job = Job(*row)
+                if job.kind == HIDDEN:
+                    _record_into(session, job.id, lambda session, job=job: record(session, job))
         session.commit()
     except BaseException:
         session.rollback()
         raise
-    return requeued, failed
+    return requeued, len(failed)
 
 
 def cancel(session: Session, job_id: int) -> bool:
@@ -248,6 +277,17 @@ def cancel(session: Session, job_id: int) -> bool:
         session.rollback()
         raise
     return done == 1
+
+
+def _record_into(session: Session, job_id: int, record: Any) -> None:
+    """Calls a job's recorder in the caller's transaction and keeps its record id."""
+    if record is None:
+        return
+    record_id = record(session)
+    if record_id is not None:
+        session.execute(update(JobModel).where(JobModel.id == job_id)
+                        .values(record_id=record_id)
+                        .execution_options(synchronize_session=False))
 
 
 def _claimable(moment: datetime) -> Any:
@@ -282,9 +322,10 @@ def _check_path(submission_id: str) -> None:
     from pathlib import PurePosixPath
 
     if not isinstance(submission_id, str) or not submission_id or "\x00" in submission_id:
-        raise QueueError(f"a job's submission is a path relative to the course folder. "
-                         f"Received: {submission_id!r}")
+        raise QueueError(_("a job's submission is a path relative to the course folder. "
+                           "Received: {path}", path=repr(submission_id)))
     path = PurePosixPath(submission_id)
     if path.is_absolute() or ".." in path.parts or "\\" in submission_id:
-        raise QueueError(f"a job's submission must stay inside the course folder (a relative "
-                         f"path without `..`). Received: {submission_id!r}")
+        raise QueueError(_("a job's submission must stay inside the course folder (a "
+                           "relative path without `..`). Received: {path}",
+                           path=repr(submission_id)))

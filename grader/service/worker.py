@@ -38,15 +38,20 @@ from grader.config import AssignmentConfig, load_assignment
 from grader.course import Course, load_course
 from grader.gradebook import Gradebook, open_gradebook
 from grader.grading.run import THREADS_ENV, GradedSubmission
-from grader.results.records import grader_problem
+from grader.results.records import GRADER_PROBLEM, grader_problem
 from grader.runtime.process import process_tree
 from grader.service import queue
+from grader.service.lti import passback as lti_passback
 
 POLL_S = 0.5  # how often an idle worker looks for a job
 SWEEP_S = 10.0  # how often an idle worker ends jobs whose workers died (`requeue_expired`)
 MESSAGE_CHARS = 2000  # a test message kept in a public result (the report has the rest)
 LISTED_TESTS = 200  # tests kept in a public result
 ENGINES = batch.ENGINES
+# Local workers (and the sandboxes below them) run at a lower CPU priority than the web
+# process beside them: on a busy machine a page, a poll or an upload's "received" comes
+# first and grading takes what is left (it is queued work; the page is a person waiting).
+WORKER_NICENESS = 10
 
 
 def summary(graded: GradedSubmission) -> dict[str, Any]:
@@ -117,6 +122,39 @@ def finish(sessions: sessionmaker, course: Course, job: queue.Job, config: Assig
     return won
 
 
+def not_graded_recorder(course: Course, problem: str
+                        ) -> Callable[[Session, queue.Job], int | None]:
+    """What records a hidden job the grader failed on: the upload as not graded (0 points,
+    every test an error naming `problem`), like `grader autograde` records a submission
+    whose worker kept dying, so the gradebook, the student's report and the dashboard's
+    grader errors show it and a regrade replaces it.
+
+    The returned ``record(session, job)`` writes in the caller's transaction and returns
+    the record's id; None (and a line on stderr) when the job's assignment is gone.
+    """
+    def record(session: Session, job: queue.Job) -> int | None:
+        try:
+            config, bjob = batch_job(course, job)
+            graded = as_served(batch.not_graded(config, bjob.path, problem), job)
+        except Exception as error:  # noqa: BLE001 - nothing to record it against
+            print(f"grader worker: job {job.id} failed and cannot be recorded as not graded: "
+                  f"{type(error).__name__}: {error}", file=sys.stderr)
+            return None
+        return Gradebook(session.get_bind()).record(config, graded.submission, graded.grade,
+                                                    session=session)
+    return record
+
+
+def sweep(sessions: sessionmaker, course: Course) -> tuple[int, int]:
+    """Requeues jobs whose worker died; a hidden one out of attempts is recorded as not
+    graded (`not_graded_recorder`). Returns (requeued, failed)."""
+    problem = (f"{GRADER_PROBLEM} grade it: its worker stopped (died or lost its lease) "
+               f"{queue.MAX_ATTEMPTS} times while grading it")
+    recorder = not_graded_recorder(course, problem)
+    with sessions() as session:
+        return queue.requeue_expired(session, record=recorder)
+
+
 class Heartbeat:
     """Extends the leases of held jobs every third of the lease, in a thread."""
 
@@ -173,6 +211,7 @@ def work(db_url: str, course_root: str | Path, *, worker_id: str | None = None,
     sessions = sessionmaker(gradebook.engine, expire_on_commit=False)
     done = handled = 0
     swept = 0.0  # when expired leases were last put back
+    passed_back = 0.0  # when LTI grade passback last ran (`lti.passback.worker_tick`)
     ray = _joined_ray(address) if engine == "ray" else None
     try:
         while (stop is None or not stop.is_set()) and (max_jobs is None or handled < max_jobs):
@@ -187,9 +226,16 @@ def work(db_url: str, course_root: str | Path, *, worker_id: str | None = None,
                 swept = time.monotonic()  # no sweep either until it answers again
             if not held:
                 if time.monotonic() - swept > SWEEP_S:
-                    with sessions() as session:
-                        queue.requeue_expired(session)
+                    try:
+                        sweep(sessions, course)
+                    except Exception as error:  # noqa: BLE001 - the database blinked
+                        print(f"grader worker {worker_id}: cannot sweep expired jobs: "
+                              f"{type(error).__name__}: {str(error).strip()[:300]}",
+                              file=sys.stderr)
                     swept = time.monotonic()
+                if time.monotonic() - passed_back > lti_passback.TICK_S:  # never raises
+                    lti_passback.worker_tick(sessions, course, worker_id)
+                    passed_back = time.monotonic()
                 if stop is not None:
                     stop.wait(POLL_S)
                 else:
@@ -237,8 +283,8 @@ def _grade_held(sessions: sessionmaker, course: Course, held: list[queue.Job], e
         try:
             config, bjob = batch_job(course, job)
         except BaseException as error:  # noqa: BLE001 - this job only
-            _fail(sessions, job, grader_problem("find the job's assignment or upload",
-                                                batch.passing(error)))
+            _fail(sessions, course, job, grader_problem("find the job's assignment or upload",
+                                                        batch.passing(error)))
             continue
         ready.append((job, config, bjob))
     completed = 0
@@ -248,7 +294,8 @@ def _grade_held(sessions: sessionmaker, course: Course, held: list[queue.Job], e
         try:
             completed += finish(sessions, course, job, config, graded)
         except BaseException as error:  # noqa: BLE001 - this job only
-            _fail(sessions, job, grader_problem("record its results", batch.passing(error)))
+            _fail(sessions, course, job, grader_problem("record its results",
+                                                        batch.passing(error)))
 
     if engine == "ray":
         while ready:  # a result names its upload only: one job per upload in each round
@@ -260,17 +307,26 @@ def _grade_held(sessions: sessionmaker, course: Course, held: list[queue.Job], e
                                    on_result=lambda graded, by_path=by_path: deliver(
                                        *by_path[Path(graded.submission.source)][:2], graded))
             for path, reason in report.failed:
-                _fail(sessions, by_path[path][0], reason)
+                _fail(sessions, course, by_path[path][0], reason)
         return completed
     for job, config, bjob in ready:
         deliver(job, config, batch.grade_one(bjob))  # grade_one never raises for a submission
     return completed
 
 
-def _fail(sessions: sessionmaker, job: queue.Job, error: str) -> None:
+def _fail(sessions: sessionmaker, course: Course, job: queue.Job, error: str) -> None:
+    """Ends `job` as the grader's failure; a hidden one is recorded as not graded."""
+    record = None
+    if job.kind == queue.HIDDEN:
+        problem = error if error.startswith(GRADER_PROBLEM) else \
+            f"{GRADER_PROBLEM} grade it: {error}"
+        recorder = not_graded_recorder(course, problem)
+
+        def record(session: Session) -> int | None:
+            return recorder(session, job)
     try:
         with sessions() as session:
-            queue.fail(session, job, error)
+            queue.fail(session, job, error, record=record)
     except Exception as again:  # noqa: BLE001 - the lease expires and the job goes again
         print(f"grader worker: could not mark job {job.id} failed: {again}", file=sys.stderr)
 
@@ -330,6 +386,10 @@ def _process_main(db_url: str, root: str, lease_s: float, event: Any, threads: s
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     signal.signal(signal.SIGTERM, lambda signum, frame: event.set())
     os.environ[THREADS_ENV] = threads
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:  # not allowed here (some containers): grade at the same priority
+        pass
     work(db_url, root, lease_s=lease_s, stop=event)
 
 
