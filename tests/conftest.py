@@ -1,22 +1,31 @@
-"""A real PostgreSQL server for the gradebook tests, started once per test session.
+"""Fixtures shared by the project's tests.
 
-The server is grader.testing.postgres's throwaway one (shared with bench/serve_load.py), one
-database per test. The tests that need it are skipped, with the reason, only where the
-binaries are missing.
+- A real PostgreSQL server for the gradebook tests, started once per test session:
+  grader.testing.postgres's throwaway one (shared with bench/serve_load.py), one database per
+  test. The tests that need it are skipped, with the reason, only where the binaries are
+  missing.
+- A Playwright browser on Debian's Chromium and ASGI apps served under uvicorn in a thread,
+  for the service's browser tests.
+- Every test starts in English.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from grader.testing.net import free_port
 from grader.testing.postgres import NOT_INSTALLED, postgres_bindir, throwaway_postgres
 
 _databases = itertools.count()
+SERVER_START_TIMEOUT_S = 20
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +50,55 @@ def db_url(request, tmp_path) -> str:
                          autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     return f"{server}/{name}"
+
+
+@pytest.fixture()
+def browser() -> Iterator[object]:
+    """A Playwright ``Browser`` on Debian's Chromium (no browser downloaded), closed afterwards.
+
+    Skipped, with how to install it, where Chromium or Playwright is missing.
+    """
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        # --no-sandbox: the tests run as root in a container, where Chromium's sandbox fails
+        launched = playwright.chromium.launch(executable_path=chromium,
+                                              args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture()
+def serve_in_thread() -> Iterator[object]:
+    """Serves ASGI apps under uvicorn on the loopback interface, each in a thread.
+
+    Call it with ``(app, port=None, **uvicorn_config)``; it returns the base URL
+    (``http://127.0.0.1:PORT``) once the server is up. Every server is stopped afterwards.
+    """
+    uvicorn = pytest.importorskip("uvicorn")
+    servers: list[tuple[object, threading.Thread]] = []
+
+    def serve(app: object, port: int | None = None, **config: object) -> str:
+        port = port or free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_level="warning", lifespan="off", **config))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=SERVER_START_TIMEOUT_S)
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -20,114 +18,86 @@ from sqlalchemy import select
 
 from grader.gradebook.models import JobModel
 from grader.service import queue
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
-sync_api = pytest.importorskip("playwright.sync_api")
-uvicorn = pytest.importorskip("uvicorn")
+from grader.testing.net import free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "service"
 START_TIMEOUT_S = 20
 STEP_TIMEOUT_MS = 15_000
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture()
-def served(tmp_path):
+def served(tmp_path, serve_in_thread):
     """(base URL, app): the seeded app under uvicorn in a thread, stopped afterwards."""
     import test_service_staff as staff_tests
 
     app = staff_tests.seeded_app(tmp_path)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(timeout=START_TIMEOUT_S)
+    return serve_in_thread(app), app
 
 
-def test_an_instructor_regrades_all_releases_and_exports(served):
+def test_an_instructor_regrades_all_releases_and_exports(browser, served):
     base, app = served
     import test_service_staff as staff_tests
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=["--no-sandbox", "--disable-gpu"])
-        try:
-            context = browser.new_context(accept_downloads=True,
-                                          viewport={"width": 1200, "height": 1400})
-            page = context.new_page()
-            page.set_default_timeout(STEP_TIMEOUT_MS)
-            errors: list[str] = []
-            page.on("console", lambda message: errors.append(message.text)
-                    if message.type == "error" else None)
+    context = browser.new_context(accept_downloads=True,
+                                  viewport={"width": 1200, "height": 1400})
+    page = context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" else None)
 
-            page.goto(base + "/staff/act")  # not signed in: the sign-in form
-            assert page.url.endswith("/login")
-            page.fill("input[name=name]", "prof")
-            page.fill("input[name=secret]", staff_tests.PASSWORDS["prof"])
-            page.click("button[type=submit]")
-            page.wait_for_url(base + "/staff")
-            page.click("text=Two activations")
-            page.wait_for_url(base + "/staff/act")
-            assert "appear at the due date" in page.inner_text("#release-state")
-            page.screenshot(path=str(ARTIFACTS / "staff-dashboard.png"), full_page=True)
+    page.goto(base + "/staff/act")  # not signed in: the sign-in form
+    assert page.url.endswith("/login")
+    page.fill("input[name=name]", "prof")
+    page.fill("input[name=secret]", staff_tests.PASSWORDS["prof"])
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/staff")
+    page.click("text=Two activations")
+    page.wait_for_url(base + "/staff/act")
+    assert "appear at the due date" in page.inner_text("#release-state")
+    page.screenshot(path=str(ARTIFACTS / "staff-dashboard.png"), full_page=True)
 
-            page.click("text=Regrade all")
-            page.wait_for_url(base + "/staff/act")
-            assert "2 upload(s) queued for hidden grading" in page.inner_text(".flash")
-            page.wait_for_selector("#queue >> text=hidden")  # the live queue shows them
-            with app.state.sessions() as session:
-                assert len(list(session.scalars(select(JobModel)))) == 2
+    page.click("text=Regrade all")
+    page.wait_for_url(base + "/staff/act")
+    assert "2 upload(s) queued for hidden grading" in page.inner_text(".flash")
+    page.wait_for_selector("#queue >> text=hidden")  # the live queue shows them
+    with app.state.sessions() as session:
+        assert len(list(session.scalars(select(JobModel)))) == 2
 
-            page.click("text=Release now")
-            page.wait_for_url(base + "/staff/act")
-            assert "Grades released on" in page.inner_text("#release-state")
-            with app.state.sessions.begin() as session:  # a student uploads meanwhile
-                queue.enqueue(session, "uploads/act/s2/act.py", queue.PUBLIC,
-                              assignment_id="act", student_id="s2")
-            page.wait_for_selector("#queue >> text=public")  # appears without a reload
-            page.screenshot(path=str(ARTIFACTS / "staff-released.png"), full_page=True)
+    page.click("text=Release now")
+    page.wait_for_url(base + "/staff/act")
+    assert "Grades released on" in page.inner_text("#release-state")
+    with app.state.sessions.begin() as session:  # a student uploads meanwhile
+        queue.enqueue(session, "uploads/act/s2/act.py", queue.PUBLIC,
+                      assignment_id="act", student_id="s2")
+    page.wait_for_selector("#queue >> text=public")  # appears without a reload
+    page.screenshot(path=str(ARTIFACTS / "staff-released.png"), full_page=True)
 
-            with page.expect_download() as download_info:
-                page.click("a[href='/staff/act/export.csv']")
-            download = download_info.value
-            assert download.suggested_filename == "act-grades.csv"
-            saved = ARTIFACTS / "act-grades.csv"
-            download.save_as(str(saved))
-            rows = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
-            assert any("s2" in row for row in rows) and any("s1" in row for row in rows)
+    with page.expect_download() as download_info:
+        page.click("a[href='/staff/act/export.csv']")
+    download = download_info.value
+    assert download.suggested_filename == "act-grades.csv"
+    saved = ARTIFACTS / "act-grades.csv"
+    download.save_as(str(saved))
+    rows = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
+    assert any("s2" in row for row in rows) and any("s1" in row for row in rows)
 
-            page.click("text=s2")
-            page.wait_for_url(base + "/staff/act/students/s2")
-            page.fill("input[name=days]", "2")
-            page.fill("#extensions input[name=reason]", "medical")
-            page.click("text=Grant extension")
-            assert "Extension saved: s2 has 2 more day(s)" in page.inner_text(".flash")
-            page.screenshot(path=str(ARTIFACTS / "staff-student.png"), full_page=True)
-            for report in ("/staff/act/students/s1/report", "/staff/act/summary"):
-                page.goto(base + report)  # self-contained pages: their CSS allowed by hash
-                page.wait_for_load_state("load")
-                widths = page.eval_on_selector_all(
-                    ".bar > span", "spans => spans.map(s => s.getBoundingClientRect().width)")
-                assert widths and max(widths) > 0, (report, widths)  # style attributes applied
-            page.screenshot(path=str(ARTIFACTS / "staff-summary.png"), full_page=True)
-            assert not [e for e in errors if "Content Security Policy" in e], errors
-        finally:
-            browser.close()
+    page.click("text=s2")
+    page.wait_for_url(base + "/staff/act/students/s2")
+    page.fill("input[name=days]", "2")
+    page.fill("#extensions input[name=reason]", "medical")
+    page.click("text=Grant extension")
+    assert "Extension saved: s2 has 2 more day(s)" in page.inner_text(".flash")
+    page.screenshot(path=str(ARTIFACTS / "staff-student.png"), full_page=True)
+    for report in ("/staff/act/students/s1/report", "/staff/act/summary"):
+        page.goto(base + report)  # self-contained pages: their CSS allowed by hash
+        page.wait_for_load_state("load")
+        widths = page.eval_on_selector_all(
+            ".bar > span", "spans => spans.map(s => s.getBoundingClientRect().width)")
+        assert widths and max(widths) > 0, (report, widths)  # style attributes applied
+    page.screenshot(path=str(ARTIFACTS / "staff-summary.png"), full_page=True)
+    assert not [e for e in errors if "Content Security Policy" in e], errors
     actions = [row.action for row in staff_tests.audit_rows(app, "release")]
     assert actions == ["release"]
 
@@ -141,7 +111,8 @@ DEPLOY = Path(__file__).resolve().parents[1] / "docs" / "deploy" / "nginx.conf"
 @pytest.mark.skipif(NGINX is None or OPENSSL is None,
                     reason="nginx and openssl are not installed (Debian: apt-get install "
                            "nginx-light openssl)")
-def test_the_nginx_example_terminates_https_and_passes_the_real_client(tmp_path):
+def test_the_nginx_example_terminates_https_and_passes_the_real_client(tmp_path,
+                                                                      serve_in_thread):
     """docs/deploy/nginx.conf as shipped (ports and certificate swapped for the test) in
     front of uvicorn with the proxy settings the README gives."""
     import subprocess
@@ -156,13 +127,9 @@ def test_the_nginx_example_terminates_https_and_passes_the_real_client(tmp_path)
 
     app = staff_tests.seeded_app(tmp_path)
     app.state.lti = LtiState(test_lti.PlatformRegistry([test_lti.platform()]),
-                             test_lti.TOOL_KEY)
-    upstream, plain, tls = _free_port(), _free_port(), _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=upstream,
-                                           log_level="warning", lifespan="off",
-                                           proxy_headers=True, forwarded_allow_ips="127.0.0.1"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+                             test_lti.TOOL_KEY, app.state.sessions)
+    upstream, plain, tls = free_port(), free_port(), free_port()
+    serve_in_thread(app, port=upstream, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
     subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem"),
                     "-subj", "/CN=grader.example.edu"], check=True, capture_output=True)
@@ -224,5 +191,3 @@ def test_the_nginx_example_terminates_https_and_passes_the_real_client(tmp_path)
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)
-        server.should_exit = True
-        thread.join(timeout=START_TIMEOUT_S)

@@ -19,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from grader.testing.net import free_port
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
 NOT_INSTALLED = ("PostgreSQL is not installed (no initdb/pg_ctl in /usr/lib/postgresql/*/bin "
@@ -42,12 +43,6 @@ def postgres_bindir() -> Path | None:
         return found[-1]
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb and shutil.which("pg_ctl") else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -76,7 +71,7 @@ def throwaway_postgres(*, fsync: bool = True) -> Iterator[str]:
         user = pwd.getpwnam("postgres")
         os.chown(root, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
 
     def run(*args: str) -> None:
         done = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
