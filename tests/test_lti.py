@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,7 +19,11 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
+from grader.gradebook import open_gradebook
+from grader.gradebook.models import LtiLaunchModel
 from grader.service.lti import (
     AgsClient,
     AgsError,
@@ -117,6 +122,14 @@ def registry(lms: Emulator) -> PlatformRegistry:
     return PlatformRegistry([platform()], lms.client())
 
 
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[NonceStore]:
+    """Login states and nonces in a fresh gradebook (SQLite), as the service keeps them."""
+    gradebook = open_gradebook(f"sqlite:///{tmp_path / 'lti.db'}")
+    yield NonceStore(sessionmaker(gradebook.engine))
+    gradebook.close()
+
+
 def id_token(token_nonce: str, *, key: RSAKey = PLATFORM_KEY, alg: str = "RS256",
              **changes: object) -> str:
     now = int(time.time())
@@ -153,8 +166,8 @@ def login(registry: PlatformRegistry, store: NonceStore) -> tuple[str, str]:
     return query["state"], query["nonce"]
 
 
-def test_a_valid_launch_gives_role_student_id_and_line_item(registry: PlatformRegistry) -> None:
-    store = NonceStore()
+def test_a_valid_launch_gives_role_student_id_and_line_item(
+        registry: PlatformRegistry, store: NonceStore) -> None:
     state, nonce = login(registry, store)
     launch = validate_launch(id_token(nonce), state, registry=registry, store=store)
     assert launch.role == "student" and launch.student_id == "2024001"
@@ -163,17 +176,17 @@ def test_a_valid_launch_gives_role_student_id_and_line_item(registry: PlatformRe
     assert launch.name == "<script>alert(1)</script>"  # kept as text; pages escape it
 
 
-def test_login_from_an_unregistered_platform_is_refused(registry: PlatformRegistry) -> None:
+def test_login_from_an_unregistered_platform_is_refused(
+        registry: PlatformRegistry, store: NonceStore) -> None:
     with pytest.raises(LtiError, match="not registered") as error:
-        login_redirect(registry, NonceStore(), {"iss": "https://evil.test", "login_hint": "x"},
+        login_redirect(registry, store, {"iss": "https://evil.test", "login_hint": "x"},
                        launch_url=LAUNCH_URL)
     assert error.value.status == 403
     with pytest.raises(LtiError, match="needs `iss` and `login_hint`"):
-        login_redirect(registry, NonceStore(), {"iss": ISSUER}, launch_url=LAUNCH_URL)
+        login_redirect(registry, store, {"iss": ISSUER}, launch_url=LAUNCH_URL)
 
 
-def test_bad_signature_is_refused(registry: PlatformRegistry) -> None:
-    store = NonceStore()
+def test_bad_signature_is_refused(registry: PlatformRegistry, store: NonceStore) -> None:
     state, nonce = login(registry, store)
     forged = id_token(nonce, key=ATTACKER_KEY)
     with pytest.raises(LtiError, match="signature does not verify") as error:
@@ -181,8 +194,7 @@ def test_bad_signature_is_refused(registry: PlatformRegistry) -> None:
     assert error.value.status == 401
 
 
-def test_a_tampered_payload_is_refused(registry: PlatformRegistry) -> None:
-    store = NonceStore()
+def test_a_tampered_payload_is_refused(registry: PlatformRegistry, store: NonceStore) -> None:
     state, nonce = login(registry, store)
     header, payload, signature = id_token(nonce).split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
@@ -192,8 +204,7 @@ def test_a_tampered_payload_is_refused(registry: PlatformRegistry) -> None:
         validate_launch(f"{header}.{raw}.{signature}", state, registry=registry, store=store)
 
 
-def test_alg_none_is_refused(registry: PlatformRegistry) -> None:
-    store = NonceStore()
+def test_alg_none_is_refused(registry: PlatformRegistry, store: NonceStore) -> None:
     state, nonce = login(registry, store)
     good = id_token(nonce)
     unsigned_header = base64.urlsafe_b64encode(
@@ -204,10 +215,10 @@ def test_alg_none_is_refused(registry: PlatformRegistry) -> None:
     assert error.value.status == 401
 
 
-def test_hmac_with_the_public_key_as_secret_is_refused(registry: PlatformRegistry) -> None:
+def test_hmac_with_the_public_key_as_secret_is_refused(
+        registry: PlatformRegistry, store: NonceStore) -> None:
     from joserfc.jwk import OctKey
 
-    store = NonceStore()
     state, nonce = login(registry, store)
     secret = OctKey.import_key(json.dumps(PLATFORM_KEY.as_dict(private=False)).encode())
     forged = id_token(nonce, key=secret, alg="HS256")  # type: ignore[arg-type]
@@ -215,8 +226,7 @@ def test_hmac_with_the_public_key_as_secret_is_refused(registry: PlatformRegistr
         validate_launch(forged, state, registry=registry, store=store)
 
 
-def test_wrong_audience_is_refused(registry: PlatformRegistry) -> None:
-    store = NonceStore()
+def test_wrong_audience_is_refused(registry: PlatformRegistry, store: NonceStore) -> None:
     state, nonce = login(registry, store)
     with pytest.raises(LtiError, match="expected this tool's client id"):
         validate_launch(id_token(nonce, aud="another-tool"), state, registry=registry,
@@ -227,16 +237,14 @@ def test_wrong_audience_is_refused(registry: PlatformRegistry) -> None:
                         registry=registry, store=store)
 
 
-def test_wrong_issuer_is_refused(registry: PlatformRegistry) -> None:
-    store = NonceStore()
+def test_wrong_issuer_is_refused(registry: PlatformRegistry, store: NonceStore) -> None:
     state, nonce = login(registry, store)
     with pytest.raises(LtiError, match="claims were refused"):
         validate_launch(id_token(nonce, iss="https://evil.test"), state, registry=registry,
                         store=store)
 
 
-def test_expired_token_is_refused(registry: PlatformRegistry) -> None:
-    store = NonceStore()
+def test_expired_token_is_refused(registry: PlatformRegistry, store: NonceStore) -> None:
     state, nonce = login(registry, store)
     old = int(time.time()) - 3600
     with pytest.raises(LtiError, match="has expired") as error:
@@ -245,8 +253,7 @@ def test_expired_token_is_refused(registry: PlatformRegistry) -> None:
     assert error.value.status == 401
 
 
-def test_replayed_launch_is_refused(registry: PlatformRegistry) -> None:
-    store = NonceStore()
+def test_replayed_launch_is_refused(registry: PlatformRegistry, store: NonceStore) -> None:
     state, nonce = login(registry, store)
     token = id_token(nonce)
     validate_launch(token, state, registry=registry, store=store)
@@ -257,14 +264,12 @@ def test_replayed_launch_is_refused(registry: PlatformRegistry) -> None:
         validate_launch(token, state2, registry=registry, store=store)
 
 
-def test_used_nonce_is_refused_even_with_its_state() -> None:
-    store = NonceStore()
+def test_used_nonce_is_refused_even_with_its_state(store: NonceStore) -> None:
     assert store.use_nonce("n1") is True
     assert store.use_nonce("n1") is False
 
 
-def test_unknown_deployment_is_refused(registry: PlatformRegistry) -> None:
-    store = NonceStore()
+def test_unknown_deployment_is_refused(registry: PlatformRegistry, store: NonceStore) -> None:
     state, nonce = login(registry, store)
     with pytest.raises(LtiError, match="deployment `deploy-666` is not one") as error:
         validate_launch(id_token(nonce, **{CLAIM + "deployment_id": "deploy-666"}), state,
@@ -273,8 +278,7 @@ def test_unknown_deployment_is_refused(registry: PlatformRegistry) -> None:
 
 
 def test_other_message_types_versions_and_roles_are_refused(
-        registry: PlatformRegistry) -> None:
-    store = NonceStore()
+        registry: PlatformRegistry, store: NonceStore) -> None:
     for changes, message in [
             ({CLAIM + "message_type": "LtiDeepLinkingRequest"}, "not supported"),
             ({CLAIM + "version": "1.1"}, "expected 1.3.0"),
@@ -286,16 +290,15 @@ def test_other_message_types_versions_and_roles_are_refused(
             validate_launch(id_token(nonce, **changes), state, registry=registry, store=store)
 
 
-def test_garbage_and_huge_tokens_are_refused(registry: PlatformRegistry) -> None:
-    store = NonceStore()
+def test_garbage_and_huge_tokens_are_refused(registry: PlatformRegistry, store: NonceStore) -> None:
     for token in ["not-a-jwt", "a.b.c", "x" * 100_000, ""]:
         state, _ = login(registry, store)
         with pytest.raises(LtiError):
             validate_launch(token, state, registry=registry, store=store)
 
 
-def test_hostile_sourcedid_is_not_a_student_id(registry: PlatformRegistry) -> None:
-    store = NonceStore()
+def test_hostile_sourcedid_is_not_a_student_id(
+        registry: PlatformRegistry, store: NonceStore) -> None:
     state, nonce = login(registry, store)
     launch = validate_launch(id_token(nonce, **{CLAIM + "lis": {"person_sourcedid": "../../x/y"}}),
                              state, registry=registry, store=store)
@@ -310,8 +313,7 @@ def test_roles_map_to_the_service_roles() -> None:
 
 
 def test_an_unknown_kid_refetches_the_platform_keys_once(registry: PlatformRegistry,
-                                                         lms: Emulator) -> None:
-    store = NonceStore()
+                                                         lms: Emulator, store: NonceStore) -> None:
     state, nonce = login(registry, store)
     validate_launch(id_token(nonce), state, registry=registry, store=store)
     assert lms.jwks_fetches == 1
@@ -387,7 +389,8 @@ def _service(staff_app, lms: Emulator):
     """The app with LTI switched on against the emulator (as lti.toml would)."""
     from grader.service.lti.routes import LtiState
 
-    staff_app.state.lti = LtiState(PlatformRegistry([platform()], lms.client()), TOOL_KEY)
+    staff_app.state.lti = LtiState(PlatformRegistry([platform()], lms.client()), TOOL_KEY,
+                                   staff_app.state.sessions)
     return staff_app
 
 
@@ -402,7 +405,7 @@ def _launch_form(client, **claims: object) -> dict[str, str]:
             "state": query["state"]}
 
 
-def test_a_launch_signs_the_student_in_and_passback_sends_the_released_grade(lms, tmp_path):
+def test_a_launch_signs_the_student_in_and_refuses_strangers_and_login_csrf(lms, tmp_path):
     import test_service_staff as staff_tests
     from fastapi.testclient import TestClient
 
@@ -436,20 +439,11 @@ def test_a_launch_signs_the_student_in_and_passback_sends_the_released_grade(lms
     refused = staff.post("/lti/launch", data=form)
     assert refused.status_code == 403 and "no staff account" in refused.text
 
-    prof = staff_tests.signed_in(app, "prof")
-    staff_tests.post(prof, "/staff/act/lti-passback")
-    assert lms.scores == []  # not released: nothing leaves
-    assert "release them first" in prof.get("/staff/act").text
-    staff_tests.post(prof, "/staff/act/release", {"action": "now"})
-    staff_tests.post(prof, "/staff/act/lti-passback")
-    scores = {score["userId"]: score for score in lms.scores}
-    assert sorted(scores) == ["lms-user-17", "lms-user-18"]
-    s1, s2 = scores["lms-user-17"], scores["lms-user-18"]  # s1 failed relu_values (3 points)
-    assert (s1["scoreGiven"], s2["scoreGiven"], s1["scoreMaximum"]) == (7.0, 10.0, 10.0)
-    assert s1["url"].endswith("/line_items/42/scores?type=x")
-    assert "2 grade(s) of act sent to the LMS" in prof.get("/staff/act").text
-    [row] = staff_tests.audit_rows(app, "lti-passback")
-    assert row.detail == {"assignment": "act", "sent": 2, "failed": 0}
+    with app.state.sessions() as session:  # every accepted launch is in the launch table
+        launches = session.scalars(select(LtiLaunchModel).order_by(LtiLaunchModel.id)).all()
+    assert [(row.student_id, row.subject) for row in launches] == [
+        ("s1", "lms-user-17"), ("s2", "lms-user-18")]
+    assert len(staff_tests.audit_rows(app, "lti-launch")) == 2  # and audited
 
 
 def test_without_lti_toml_the_lti_routes_say_so(tmp_path):

@@ -321,3 +321,90 @@ class LoginAttemptModel(Base):
     name: Mapped[str] = mapped_column(String(200))
     client: Mapped[str] = mapped_column(String(100))
     success: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# --- LTI 1.3: launches, login states, used nonces, grade passback (migration 0005) --------
+PASSBACK_STATES = ("pending", "sending", "sent", "failed")
+
+
+class LtiLaunchModel(Base):
+    """One checked LTI launch (`grader.service.lti`): who came from which LMS activity, and
+    the Assignment and Grade Services line item their grade goes to ("" for none)."""
+
+    __tablename__ = "lti_launches"
+    __table_args__ = (Index("ix_lti_launches_link", "assignment_id", "student_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    issuer: Mapped[str] = mapped_column(String(300))
+    client_id: Mapped[str] = mapped_column(String(300))
+    deployment_id: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))  # the LMS's user id (`sub`)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    student_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    role: Mapped[str] = mapped_column(String(20))
+    context_id: Mapped[str] = mapped_column(String(300), default="")
+    resource_link_id: Mapped[str] = mapped_column(String(300), default="")
+    assignment_id: Mapped[str] = mapped_column(String(100), default="")  # "" when none
+    lineitem: Mapped[str] = mapped_column(Text, default="")
+    ags_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class LtiStateModel(Base):
+    """An OIDC login waiting for its launch: taken once (deleted), refused after `expires_at`."""
+
+    __tablename__ = "lti_states"
+    __table_args__ = (Index("ix_lti_states_expires", "expires_at"),)
+
+    state: Mapped[str] = mapped_column(String(100), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(100))
+    issuer: Mapped[str] = mapped_column(String(300))
+    client_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LtiNonceModel(Base):
+    """A nonce an accepted id_token carried: the primary key refuses its second use."""
+
+    __tablename__ = "lti_nonces"
+    __table_args__ = (Index("ix_lti_nonces_expires", "expires_at"),)
+
+    nonce: Mapped[str] = mapped_column(String(100), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LtiPassbackModel(Base):
+    """One student's grade for one LMS line item: the outbox of grade passback.
+
+    `score` is what should be in the LMS (the gradebook's final score once released);
+    `sent_score` what the LMS last accepted. A row is pending while they differ, sending
+    while a worker holds it, failed after its last retry (the instructor sends it again).
+    """
+
+    __tablename__ = "lti_passbacks"
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "student_id", "lineitem",
+                         name="uq_lti_passbacks_target"),
+        CheckConstraint("state IN ('pending', 'sending', 'sent', 'failed')",
+                        name="ck_lti_passbacks_state"),
+        Index("ix_lti_passbacks_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[str] = mapped_column(String(100))
+    student_id: Mapped[str] = mapped_column(String(200))
+    issuer: Mapped[str] = mapped_column(String(300))
+    client_id: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+    lineitem: Mapped[str] = mapped_column(String(2000))
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed sends of this score
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

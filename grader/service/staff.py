@@ -390,8 +390,11 @@ def release(assignment: str, request: Request, action: FormText,
         row.released_at, row.released_by = None, None
     session.flush()
     state = student_side.release_state(session, config, request)
+    from grader.service.lti.passback import schedule_release  # LTI grade passback's outbox
+
     audit(session, user, "release", {"assignment": config.id, "action": action,
-                                     "state": state.text})
+                                     "state": state.text,
+                                     "lti_queued": schedule_release(request, session, config)})
     return flash_redirect(request, f"/staff/{config.id}", _("{assignment}: {state}",
                                                             assignment=config.id,
                                                             state=state.text))

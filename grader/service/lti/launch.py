@@ -1,8 +1,9 @@
 """LTI 1.3 launch: OIDC login initiation, then the platform's id_token checked claim by claim.
 
 The flow (IMS Security Framework 1.0, section 5.1.1): the LMS calls the tool's login URL
-(``iss``, ``login_hint``, ``target_link_uri``, ...); `login_redirect` remembers a fresh
-``state`` with a fresh ``nonce`` and sends the browser to the platform's authorisation
+(``iss``, ``login_hint``, ``target_link_uri``, ...); `login_redirect` stores a fresh
+``state`` with a fresh ``nonce`` (`NonceStore`: in the gradebook's database, shared by every
+process of the service) and sends the browser to the platform's authorisation
 endpoint; the platform POSTs back a signed ``id_token`` with that ``state``;
 `validate_launch` takes the state once (a replayed form fails here), checks the
 signature against the platform's JWKS (RS256 only: ``alg=none`` and HMAC tricks are
@@ -14,16 +15,19 @@ what was checked, what was expected and what came back.
 from __future__ import annotations
 
 import secrets
-import threading
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
 from joserfc import jws, jwt
 from joserfc.errors import ExpiredTokenError, JoseError
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
+from grader.gradebook.models import LtiNonceModel, LtiStateModel
 from grader.ids import InvalidId, printable, validate_id
 from grader.service.lti.platforms import Platform, PlatformRegistry
 
@@ -31,6 +35,7 @@ ALGORITHMS = ("RS256",)  # LTI 1.3 requires RS256; nothing else is accepted
 STATE_TTL_S = 600.0  # a login must come back within 10 minutes
 LEEWAY_S = 60  # clock skew allowed between the platform and the tool
 MAX_TOKEN_CHARS = 64_000  # an id_token is a few kB; a megabyte one is refused unread
+MAX_STATE_CHARS = 100  # ours are 43; a longer one is not ours (and is not looked up)
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
@@ -87,46 +92,66 @@ class Launch:
 
 
 class NonceStore:
-    """Login states and used nonces, each kept until it expires (one process).
+    """Login states and used nonces in the gradebook's database, shared by every process.
 
-    `grader serve` runs one process; several would need this in the database.
+    Each method commits in its own short transaction (never the request's: a refused
+    launch still uses up its state). One-time use is the database's: `take_state` is one
+    ``DELETE … RETURNING`` (of two processes taking the same state, one gets the row), and
+    `use_nonce` an ``INSERT`` whose primary key refuses a second use. Expired rows are
+    refused and pruned whenever a login starts.
+
+    Args:
+        sessions: a sessionmaker on the gradebook's engine.
+        ttl_s: how long a login may take to come back.
+        clock: the current time (tests pass a fixed one).
     """
 
-    def __init__(self, ttl_s: float = STATE_TTL_S) -> None:
-        self.ttl_s = ttl_s
-        self._states: dict[str, tuple[float, str, str, str | None]] = {}
-        self._used: dict[str, float] = {}
-        self._lock = threading.Lock()
+    def __init__(self, sessions: sessionmaker, ttl_s: float = STATE_TTL_S,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.sessions, self.ttl_s = sessions, ttl_s
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     def new_state(self, issuer: str, client_id: str | None) -> tuple[str, str]:
-        """A fresh (state, nonce) for a login of `issuer`."""
+        """A fresh (state, nonce) for a login of `issuer`, stored until it expires."""
         state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        with self._lock:
-            self._expire()
-            self._states[state] = (time.monotonic() + self.ttl_s, nonce, issuer, client_id)
+        now = self.clock()
+        with self.sessions.begin() as session:
+            self._prune(session, now)
+            session.add(LtiStateModel(state=state, nonce=nonce, issuer=issuer,
+                                      client_id=client_id,
+                                      expires_at=now + timedelta(seconds=self.ttl_s)))
         return state, nonce
 
     def take_state(self, state: str) -> tuple[str, str, str | None] | None:
-        """(nonce, issuer, client id) of a state, removed so it works once; None if unknown."""
-        with self._lock:
-            self._expire()
-            found = self._states.pop(state, None)
-        return found[1:] if found is not None else None
+        """(nonce, issuer, client id) of a state, deleted so it works once; None if it is
+        unknown, used or expired."""
+        if not state or len(state) > MAX_STATE_CHARS:
+            return None
+        with self.sessions.begin() as session:
+            row = session.execute(
+                delete(LtiStateModel).where(LtiStateModel.state == state)
+                .returning(LtiStateModel.nonce, LtiStateModel.issuer,
+                           LtiStateModel.client_id, LtiStateModel.expires_at)
+                .execution_options(synchronize_session=False)).first()
+        if row is None or row.expires_at <= self.clock():
+            return None
+        return row.nonce, row.issuer, row.client_id
 
     def use_nonce(self, nonce: str) -> bool:
         """Marks a nonce used; False when it was used already (a replayed id_token)."""
-        with self._lock:
-            self._expire()
-            if nonce in self._used:
-                return False
-            self._used[nonce] = time.monotonic() + self.ttl_s + 2 * LEEWAY_S
-            return True
+        expires = self.clock() + timedelta(seconds=self.ttl_s + 2 * LEEWAY_S)
+        try:
+            with self.sessions.begin() as session:
+                session.add(LtiNonceModel(nonce=nonce, expires_at=expires))
+        except IntegrityError:
+            return False
+        return True
 
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for table in (self._states, self._used):
-            for key in [k for k, v in table.items() if (v[0] if isinstance(v, tuple) else v) < now]:
-                del table[key]
+    @staticmethod
+    def _prune(session: Session, now: datetime) -> None:
+        for model in (LtiStateModel, LtiNonceModel):
+            session.execute(delete(model).where(model.expires_at < now)
+                            .execution_options(synchronize_session=False))
 
 
 def login_redirect(registry: PlatformRegistry, store: NonceStore, params: Mapping[str, str],

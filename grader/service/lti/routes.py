@@ -28,13 +28,12 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from grader import i18n
-from grader.gradebook import GradebookError
-from grader.gradebook.models import AuditModel, StudentModel, UserModel
+from grader.gradebook.models import LtiLaunchModel, LtiPassbackModel, StudentModel, UserModel
 from grader.ids import printable
 from grader.service.auth import (
     STAFF,
@@ -43,9 +42,10 @@ from grader.service.auth import (
     db_session,
     find_user,
     require_instructor,
+    require_staff,
     sign_in,
 )
-from grader.service.lti.ags import AgsClient, AgsError, Score
+from grader.service.lti import passback
 from grader.service.lti.launch import (
     STATE_TTL_S,
     Launch,
@@ -70,10 +70,12 @@ STATE_COOKIE = "lti_state_"  # + the login's state: set at login, required at la
 
 
 class LtiState:
-    """What the app keeps for LTI: the registry, the tool key, the login states."""
+    """What the app keeps for LTI: the registry, the tool key, and the login states and nonces
+    (in the gradebook's database: every process of the service shares them)."""
 
-    def __init__(self, registry: PlatformRegistry, key: ToolKey) -> None:
-        self.registry, self.key, self.store = registry, key, NonceStore()
+    def __init__(self, registry: PlatformRegistry, key: ToolKey,
+                 sessions: sessionmaker) -> None:
+        self.registry, self.key, self.store = registry, key, NonceStore(sessions)
 
 
 def lti_state(request: Request) -> LtiState:
@@ -87,7 +89,7 @@ def lti_state(request: Request) -> LtiState:
         if loaded is None:
             raise HTTPException(404, _("This course has no LMS connection (no lti.toml); sign "
                                        "in with your access code instead."))
-        state = request.app.state.lti = LtiState(*loaded)
+        state = request.app.state.lti = LtiState(*loaded, request.app.state.sessions)
     return state
 
 
@@ -128,10 +130,7 @@ def lti_launch(request: Request, session: Db, id_token: Annotated[str, Form()] =
                                             error=error)) from None
     row = launch_user(session, launch)
     sign_in(request, row)
-    audit(session, User(row.id, row.name, row.role, row.student_id), LAUNCH_ACTION,
-          {"issuer": launch.issuer, "client_id": launch.client_id, "subject": launch.subject,
-           "assignment": launch.assignment, "lineitem": launch.lineitem,
-           "student": row.student_id, "lms_role": launch.role})
+    record_launch(session, launch, row)
     target = "/"
     if row.role == "student" and launch.assignment in request.app.state.course.assignment_ids():
         target = f"/assignments/{launch.assignment}"
@@ -179,55 +178,63 @@ def lti_jwks(request: Request) -> JSONResponse:
     return JSONResponse(lti_state(request).key.public_jwks())
 
 
-def latest_launches(session: Session, assignment_id: str) -> dict[str, dict[str, Any]]:
-    """Student id -> the detail of their latest launch of the assignment with a line item."""
-    rows = session.scalars(select(AuditModel).where(AuditModel.action == LAUNCH_ACTION)
-                           .order_by(AuditModel.id))
-    found: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        detail = row.detail or {}
-        if detail.get("assignment") == assignment_id and detail.get("lineitem") \
-                and detail.get("student"):
-            found[str(detail["student"])] = dict(detail)
-    return found
+def record_launch(session: Session, launch: Launch, user: UserModel) -> LtiLaunchModel:
+    """Stores a checked launch (the launch table: what passback needs) and audits it (who,
+    what, when); in the request's transaction."""
+    row = LtiLaunchModel(
+        at=datetime.now(timezone.utc), issuer=launch.issuer, client_id=launch.client_id,
+        deployment_id=launch.deployment_id, subject=launch.subject, user_id=user.id,
+        student_id=user.student_id, role=launch.role, context_id=launch.context_id,
+        resource_link_id=launch.resource_link_id, assignment_id=launch.assignment,
+        lineitem=launch.lineitem, ags_scopes=list(launch.ags_scopes))
+    session.add(row)
+    session.flush()
+    audit(session, User(user.id, user.name, user.role, user.student_id), LAUNCH_ACTION,
+          {"launch": row.id, "issuer": launch.issuer, "subject": launch.subject,
+           "assignment": launch.assignment, "student": user.student_id,
+           "lms_role": launch.role, "lineitem": bool(launch.lineitem)})
+    return row
 
 
 @router.post("/staff/{assignment}/lti-passback", dependencies=[Depends(csrf_protect)])
 def lti_passback(assignment: str, request: Request,
                  user: Annotated[User, Depends(require_instructor)], session: Db) -> Response:
+    """The instructor's resend: every linked student's released grade queued for the LMS
+    again (failed and sent ones included); the workers send them (`passback`)."""
     from grader.service import staff, student
 
     config = staff.assignment_config(request, assignment)
-    lti = lti_state(request)
+    lti_state(request)  # 404 without lti.toml
     if not student.release_state(session, config, request).released:
         return staff.flash_redirect(
             request, f"/staff/{config.id}", _("Grades were not sent to the LMS: release them "
                                               "first (students would see them there)."))
-    try:
-        grades = {row.student_id: row for row in request.app.state.gradebook.latest(config.id)}
-    except GradebookError:
-        grades = {}
-    sent, problems = 0, []
-    clients: dict[tuple[str, str], AgsClient] = {}
-    for student_id, launch in sorted(latest_launches(session, config.id).items()):
-        row = grades.get(student_id)
-        platform = lti.registry.find(str(launch["issuer"]), str(launch["client_id"]))
-        if row is None or platform is None:
-            continue
-        client = clients.setdefault((platform.issuer, platform.client_id),
-                                    AgsClient(platform, lti.key, lti.registry.http))
-        try:
-            client.post_score(str(launch["lineitem"]), Score(
-                str(launch["subject"]), row.final_score, row.max_score))
-            sent += 1
-        except AgsError as error:
-            problems.append(f"{student_id}: {error}")
-    audit(session, user, "lti-passback", {"assignment": config.id, "sent": sent,
-                                          "failed": len(problems)})
-    message = _("{sent} grade(s) of {assignment} sent to the LMS.", sent=sent,
-                assignment=config.id)
-    if problems:  # a second whole sentence
-        message += " " + _("{n} could not be sent (send again once the LMS answers): "
-                           "{problems}", n=len(problems),
-                           problems=i18n.join_clauses(problems[:5]))
-    return staff.flash_redirect(request, f"/staff/{config.id}", message)
+    queued = passback.sync(session, request.app.state.gradebook, config, force=True)
+    audit(session, user, "lti-passback", {"assignment": config.id, "queued": queued})
+    return staff.flash_redirect(request, f"/staff/{config.id}/lti", _(
+        "{n} grade(s) of {assignment} queued for the LMS; the grader's workers send them "
+        "within a minute. This page shows each one's state.", n=queued,
+        assignment=config.id))
+
+
+@router.get("/staff/{assignment}/lti", response_class=HTMLResponse)
+def lti_page(assignment: str, request: Request,
+             user: Annotated[User, Depends(require_staff)], session: Db) -> HTMLResponse:
+    """The assignment's grade passback: each linked student's row (state, score, error)."""
+    from grader.service import staff
+
+    config = staff.assignment_config(request, assignment)
+    lti_state(request)
+    rows = session.scalars(select(LtiPassbackModel).where(
+        LtiPassbackModel.assignment_id == config.id).order_by(
+        case((LtiPassbackModel.state == passback.FAILED, 0),
+             (LtiPassbackModel.state == passback.PENDING, 1), else_=2),
+        LtiPassbackModel.student_id))
+    states = {passback.PENDING: _("waiting to be sent"), passback.SENDING: _("being sent"),
+              passback.SENT: _("sent"), passback.FAILED: _("failed: send again")}
+    entries = [{"student": row.student_id, "state": row.state, "shown": states[row.state],
+                "score": row.score, "max": row.max_score, "sent": row.sent_score,
+                "sent_at": row.sent_at, "attempts": row.attempts,
+                "next": row.next_attempt_at if row.state == passback.PENDING else None,
+                "error": row.error or ""} for row in rows]
+    return staff._render(request, "staff_lti.html.j2", user, config=config, entries=entries)
