@@ -1,62 +1,24 @@
 """`grader export` and its CSV (grader/export/__init__.py, csv.py, presets.py): columns,
 presets, encodings, bad input. Gradescope's formats: tests/test_export_gradescope.py.
 
-Two submissions of the golden `act` assignment are graded once for the module (wrong_relu:
-7/10, train_at_top: 10/10) and recorded into a fresh gradebook per test.
+The class: tests/export_class.py (two graded submissions of the golden `act` assignment,
+recorded into a fresh gradebook per test).
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-import shutil
-from datetime import timedelta
-from pathlib import Path
 
+import export_class
 import pytest
+from export_class import course_late_config, run_export
 
 from grader import export
-from grader.config import LatePolicy, load_assignment
 from grader.gradebook import open_gradebook
-from grader.grading.run import grade_path
 
-FILES = Path(__file__).parent / "files" / "grading"
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """A copy of the course folder and its two graded submissions."""
-    course = tmp_path_factory.mktemp("export") / "course"
-    shutil.copytree(FILES / "repo", course)
-    config = load_assignment(course / "assignments" / "act")
-    return course, config, [grade_path(config, FILES / "submissions" / name)
-                            for name in ("wrong_relu", "train_at_top")]
-
-
-@pytest.fixture
-def course(graded, db_url, monkeypatch):
-    """The course folder as the current folder, its gradebook at `db_url`: wrong_relu two
-    days late under 10 % a day, train_at_top on time, `absent` on the roster only."""
-    folder, config, results = graded
-    monkeypatch.chdir(folder)
-    late = dataclasses.replace(config, late=LatePolicy("percent_per_day", percent=10))
-    with open_gradebook(db_url) as gradebook:
-        gradebook.add_students([("absent", "Absent Student"), ("wrong_relu", "Wendy Relu")])
-        for result in results:
-            when = config.due + (timedelta(hours=30) if result.submission.student_id ==
-                                 "wrong_relu" else -timedelta(days=1))
-            submission = dataclasses.replace(result.submission, submitted_at=when)
-            gradebook.record(late, submission, result.grade)
-    return folder, db_url
-
-
-def _export(course, capsys, **kwargs) -> tuple[int, str, str]:
-    folder, db = course
-    kwargs.setdefault("out", "-")
-    code = export.main(assignment="act", db=db, **kwargs)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+# the shared class's fixtures, used by name
+graded, course = export_class.graded, export_class.course
 
 
 def _table(text: str) -> list[dict[str, str]]:
@@ -64,7 +26,7 @@ def _table(text: str) -> list[dict[str, str]]:
 
 
 def test_csv_has_a_row_per_student_with_parts_lateness_and_final_score(course, capsys):
-    code, out, err = _export(course, capsys, format="csv")
+    code, out, err = run_export(course, capsys, format="csv")
     assert code == 0, err
     rows = {row["student_id"]: row for row in _table(out)}
     assert list(rows) == ["absent", "train_at_top", "wrong_relu"]
@@ -84,30 +46,24 @@ def test_csv_presets_and_columns(course, capsys, tmp_path):
     folder, db = course
     with open_gradebook(db) as gradebook:
         gradebook.set_override("act", "absent", 8, "paper submission")
-    _, out, _ = _export(course, capsys, format="csv", preset="canvas")
+    _, out, _ = run_export(course, capsys, format="csv", preset="canvas")
     assert out.splitlines()[0] == "Student,ID,SIS User ID,SIS Login ID,Section,Two activations"
     assert "Absent Student,absent,,,,8" in out.splitlines()
-    _, out, _ = _export(course, capsys, format="csv", preset="moodle")
+    _, out, _ = run_export(course, capsys, format="csv", preset="moodle")
     assert out.splitlines()[:2] == ["ID number,Full name,Two activations",
                                     "absent,Absent Student,8"]
-    _, out, _ = _export(course, capsys, format="csv",
+    _, out, _ = run_export(course, capsys, format="csv",
                         columns="student_id=Matrikel, part:relu=ReLU (6), final_score={id}")
     assert out.splitlines() == ["Matrikel,ReLU (6),act", "absent,,8", "train_at_top,6,10",
                                 "wrong_relu,3,5.6"]
-    code, out, _ = _export(course, capsys, format="csv", out=tmp_path)
+    code, out, _ = run_export(course, capsys, format="csv", out=tmp_path)
     assert code == 0 and "3 students written to" in out
     # utf-8-sig by default: the byte order mark makes Excel read the file as UTF-8
     assert (tmp_path / "act-grades.csv").read_bytes().startswith(
         b"\xef\xbb\xbfstudent_id,name,relu,")
-    code, _, _ = _export(course, capsys, format="csv", student="wrong_relu",
+    code, _, _ = run_export(course, capsys, format="csv", student="wrong_relu",
                          out=tmp_path / "one.csv")
     assert len((tmp_path / "one.csv").read_text().splitlines()) == 2
-
-
-def _late_config(course):
-    folder, _ = course
-    config = load_assignment(folder / "assignments" / "act")
-    return dataclasses.replace(config, late=LatePolicy("percent_per_day", percent=10))
 
 
 @pytest.mark.parametrize(("encoding", "bom", "codec"), [
@@ -118,7 +74,7 @@ def test_csv_encodings_for_excel_and_chinese_systems(course, capsys, tmp_path, e
     with open_gradebook(db) as gradebook:
         gradebook.add_students([("absent", "张三"), ("wrong_relu", "欧阳娜娜")])
     target = tmp_path / "grades.csv"
-    code, out, err = _export(course, capsys, format="csv", preset="generic", out=target,
+    code, out, err = run_export(course, capsys, format="csv", preset="generic", out=target,
                              encoding=encoding)
     assert code == 0, err
     assert f"3 students written to {target} ({encoding})" in out
@@ -134,20 +90,20 @@ def test_a_name_gbk_cannot_hold_is_an_error_naming_the_student(course, capsys, t
     with open_gradebook(db) as gradebook:
         gradebook.add_students([("absent", "吉\U00020bb7")])  # 𠮷: outside GBK
     target = tmp_path / "grades.csv"
-    code, _, err = _export(course, capsys, format="csv", out=target, encoding="gbk")
+    code, _, err = run_export(course, capsys, format="csv", out=target, encoding="gbk")
     assert code == 2 and not target.exists()
     assert "the row of `absent` holds" in err and "U+20BB7" in err
     assert "--encoding utf-8-sig" in err
-    code, _, err = _export(course, capsys, format="csv", out=target, encoding="latin-1")
+    code, _, err = run_export(course, capsys, format="csv", out=target, encoding="latin-1")
     assert code == 2 and "unknown encoding `latin-1`; encodings: utf-8-sig, utf-8, gbk" in err
 
 
 def test_the_generic_preset_says_lateness_extension_and_override_in_words(course, capsys):
     folder, db = course
     with open_gradebook(db) as gradebook:
-        gradebook.extend(_late_config(course), "wrong_relu", 1, "ill", by="prof")
+        gradebook.extend(course_late_config(course), "wrong_relu", 1, "ill", by="prof")
         gradebook.set_override("act", "absent", 8, '=HYPERLINK("http://evil")')
-    _, out, _ = _export(course, capsys, format="csv", preset="generic")
+    _, out, _ = run_export(course, capsys, format="csv", preset="generic")
     assert out.splitlines() == [
         "id,name,grade,max_grade,status,comment",
         "absent,Absent Student,8,10,overridden,"
@@ -155,7 +111,7 @@ def test_the_generic_preset_says_lateness_extension_and_override_in_words(course
         "train_at_top,,10,10,graded,",
         "wrong_relu,Wendy Relu,6.3,10,graded,extension of 1 day(s) (ill); 1 day(s) late: "
         "score x 0.9"]
-    _, out, _ = _export(course, capsys, format="csv",
+    _, out, _ = run_export(course, capsys, format="csv",
                         columns="student_id,extension_days,extension_reason,override_reason")
     assert out.splitlines()[1:] == [  # the reason starts with "=": quoted as text (OWASP)
         'absent,,,"\'=HYPERLINK(""http://evil"")"', "train_at_top,,,", "wrong_relu,1,ill,"]

@@ -1,78 +1,36 @@
 """`grader export --format gradescope` and `gradescope-autograder` (grader/export/gradescope.py,
 grader/export/autograder.py): results.json through the one serializer, the bundle.
 
-Two submissions of the golden `act` assignment are graded once for the module (wrong_relu:
-7/10, train_at_top: 10/10) and recorded into a fresh gradebook per test.
+The class: tests/export_class.py (two graded submissions of the golden `act` assignment,
+recorded into a fresh gradebook per test).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import sys
 import zipfile
-from datetime import timedelta
-from pathlib import Path
 
+import export_class
 import jsonschema
 import pytest
+from export_class import FILES, course_late_config, run_export
 
 from grader import export
-from grader.config import LatePolicy, load_assignment
 from grader.gradebook import open_gradebook
-from grader.grading.run import grade_path
 
-FILES = Path(__file__).parent / "files" / "grading"
 SCHEMA = json.loads(export.SCHEMA_PATH.read_text())
 
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """A copy of the course folder and its two graded submissions."""
-    course = tmp_path_factory.mktemp("export") / "course"
-    shutil.copytree(FILES / "repo", course)
-    config = load_assignment(course / "assignments" / "act")
-    return course, config, [grade_path(config, FILES / "submissions" / name)
-                            for name in ("wrong_relu", "train_at_top")]
-
-
-@pytest.fixture
-def course(graded, db_url, monkeypatch):
-    """The course folder as the current folder, its gradebook at `db_url`: wrong_relu two
-    days late under 10 % a day, train_at_top on time, `absent` on the roster only."""
-    folder, config, results = graded
-    monkeypatch.chdir(folder)
-    late = dataclasses.replace(config, late=LatePolicy("percent_per_day", percent=10))
-    with open_gradebook(db_url) as gradebook:
-        gradebook.add_students([("absent", "Absent Student"), ("wrong_relu", "Wendy Relu")])
-        for result in results:
-            when = config.due + (timedelta(hours=30) if result.submission.student_id ==
-                                 "wrong_relu" else -timedelta(days=1))
-            submission = dataclasses.replace(result.submission, submitted_at=when)
-            gradebook.record(late, submission, result.grade)
-    return folder, db_url
-
-
-def _export(course, capsys, **kwargs) -> tuple[int, str, str]:
-    folder, db = course
-    kwargs.setdefault("out", "-")
-    code = export.main(assignment="act", db=db, **kwargs)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _late_config(course):
-    folder, _ = course
-    config = load_assignment(folder / "assignments" / "act")
-    return dataclasses.replace(config, late=LatePolicy("percent_per_day", percent=10))
+# the shared class's fixtures, used by name
+graded, course = export_class.graded, export_class.course
 
 
 def test_gradescope_results_are_valid_and_hide_hidden_tests(course, capsys, tmp_path):
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
-    code, out, err = _export(course, capsys, format="gradescope", out=tmp_path / "gs")
+    code, out, err = run_export(course, capsys, format="gradescope", out=tmp_path / "gs")
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "gs").iterdir()) == ["train_at_top",
                                                                    "wrong_relu"]
@@ -94,9 +52,9 @@ def test_gradescope_results_are_valid_and_hide_hidden_tests(course, capsys, tmp_
 def test_gradescope_results_carry_the_one_grade_record(course, capsys, tmp_path):
     folder, db = course
     with open_gradebook(db) as gradebook:
-        gradebook.extend(_late_config(course), "wrong_relu", 1, "ill", by="prof")
+        gradebook.extend(course_late_config(course), "wrong_relu", 1, "ill", by="prof")
         gradebook.set_override("act", "train_at_top", 9.5, "copied the sigmoid")
-    code, _, err = _export(course, capsys, format="gradescope", out=tmp_path / "gs")
+    code, _, err = run_export(course, capsys, format="gradescope", out=tmp_path / "gs")
     assert code == 0, err
     wrong = json.loads((tmp_path / "gs" / "wrong_relu" / "results.json").read_text())
     top = json.loads((tmp_path / "gs" / "train_at_top" / "results.json").read_text())
