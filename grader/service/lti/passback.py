@@ -45,6 +45,7 @@ from grader.config import AssignmentConfig, ConfigError, load_assignment
 from grader.course import Course
 from grader.gradebook import Gradebook, GradebookError
 from grader.gradebook.models import (
+    PASSBACK_STATES,
     AssignmentSettingModel,
     AuditModel,
     LtiLaunchModel,
@@ -53,7 +54,7 @@ from grader.gradebook.models import (
 from grader.service.lti.ags import AgsClient, AgsError, Score
 from grader.service.lti.platforms import LtiConfigError, PlatformRegistry, ToolKey, load_platforms
 
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+PENDING, SENDING, SENT, FAILED = PASSBACK_STATES
 TICK_S = 15.0  # how often an idle worker syncs released grades and sends what is due
 LEASE_S = 120.0  # a send (token + score, 10 s timeouts each) is long over by then
 MAX_TRIES = 8  # 1+2+4+...+60 minutes: about three hours of an LMS being down
