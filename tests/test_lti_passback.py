@@ -354,3 +354,34 @@ def test_the_launch_table_and_outbox_on_both_databases(tmp_path, db_url):
     assert run_tick(app, lms) == (2, 0)
     assert sorted(sent(lms)) == [("lms-user-17", 7.0, 10.0), ("lms-user-18", 10.0, 10.0)]
     assert run_tick(app, lms) == (0, 0)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite has one writer
+def test_a_worker_queuing_the_same_rows_during_a_release_does_not_fail_it(tmp_path, db_url,
+                                                                           monkeypatch):
+    lms = FlakyLms()
+    app = _service(staff_tests.seeded_app(tmp_path, db_url), lms)
+    for student in ("s1", "s2"):
+        launched(app, student)
+    prof = staff_tests.signed_in(app, "prof")
+    staff_tests.post(prof, "/staff/act/release", {"action": "withhold"})
+    gradebook, real_latest = app.state.gradebook, app.state.gradebook.latest
+
+    def latest_while_a_worker_syncs(assignment_id):
+        rows = real_latest(assignment_id)
+        with app.state.sessions.begin() as worker:  # after the release read the outbox
+            for row in rows:
+                worker.add(LtiPassbackModel(
+                    assignment_id="act", student_id=row.student_id, issuer=ISSUER,
+                    client_id="tool-client-1", subject=SUBJECTS[row.student_id],
+                    lineitem=LINEITEM, score=row.final_score, max_score=row.max_score,
+                    state="pending", attempts=0, next_attempt_at=datetime.now(timezone.utc)))
+        return rows
+
+    monkeypatch.setattr(gradebook, "latest", latest_while_a_worker_syncs)
+    reply = staff_tests.post(prof, "/staff/act/release", {"action": "now"})
+    assert reply.status_code == 303  # released, not a 500
+    monkeypatch.setattr(gradebook, "latest", real_latest)
+    assert "Grades released on" in prof.get("/staff/act").text
+    assert set(outbox(app)) == {"s1", "s2"}
+    assert run_tick(app, lms) == (2, 0)

@@ -39,6 +39,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from grader.config import AssignmentConfig, ConfigError, load_assignment
@@ -121,12 +122,12 @@ def sync(session: Session, gradebook: Gradebook, config: AssignmentConfig, *,
     launches = latest_launches(session, config.id)
     if not launches:
         return 0
+    rows = {(row.student_id, row.lineitem): row for row in session.scalars(
+        select(LtiPassbackModel).where(LtiPassbackModel.assignment_id == config.id))}
     try:
         grades = {row.student_id: row for row in gradebook.latest(config.id)}
     except GradebookError:
         return 0  # nothing graded yet: the gradebook does not know the assignment
-    rows = {(row.student_id, row.lineitem): row for row in session.scalars(
-        select(LtiPassbackModel).where(LtiPassbackModel.assignment_id == config.id))}
     queued = 0
     for student_id, launch in sorted(launches.items()):
         grade = grades.get(student_id)
@@ -334,4 +335,8 @@ def schedule_release(request: Any, session: Session, config: AssignmentConfig) -
     if getattr(state, "lti", None) is None and not (state.course.root / "lti.toml").is_file():
         return 0  # no LMS connection (`routes.lti_state` reads lti.toml on first use)
     session.flush()
-    return sync(session, request.app.state.gradebook, config)
+    try:
+        with session.begin_nested():  # a savepoint: the release itself must not fail here
+            return sync(session, request.app.state.gradebook, config)
+    except IntegrityError:
+        return 0  # a worker's tick queued the same rows at the same moment
