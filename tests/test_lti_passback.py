@@ -385,3 +385,24 @@ def test_a_worker_queuing_the_same_rows_during_a_release_does_not_fail_it(tmp_pa
     assert "Grades released on" in prof.get("/staff/act").text
     assert set(outbox(app)) == {"s1", "s2"}
     assert run_tick(app, lms) == (2, 0)
+
+
+def test_a_0004_gradebook_gains_the_lti_tables_and_loses_them_on_downgrade(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine, inspect
+
+    from grader.gradebook import migrations, open_gradebook
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    open_gradebook(url).close()
+    tables = {"lti_launches", "lti_states", "lti_nonces", "lti_passbacks"}
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        assert tables <= set(inspect(connection).get_table_names())
+        command.downgrade(migrations.alembic_config(connection), "0004")
+        assert not tables & set(inspect(connection).get_table_names())
+        assert "audit_log" in inspect(connection).get_table_names()  # 0004's stay
+        migrations.upgrade(connection)
+        assert tables <= set(inspect(connection).get_table_names())
+        assert migrations.current(connection) == migrations.head()
+    engine.dispose()
