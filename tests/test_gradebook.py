@@ -339,6 +339,33 @@ def test_an_extension_recomputes_the_stored_lateness_and_is_audited(gradebook):
     assert gradebook.extension("act", "s1") is None  # 0 days: none in force
 
 
+def test_one_submissions_grade_row_is_the_row_latest_gives(gradebook):
+    from sqlalchemy.orm import sessionmaker
+
+    from grader.gradebook.models import SubmissionModel
+
+    gradebook.add_students([("s1", "Ada"), ("s2", "Alan")])
+    late = {"config": LATE, "submitted_at": DUE + timedelta(hours=30)}
+    first = _record(gradebook, "s1", fractions={"test_relu_values": 0.0}, **late)
+    second = _record(gradebook, "s1", content="v2", **late)
+    other = _record(gradebook, "s2", **late)
+    gradebook.extend(LATE, "s1", 1, "medical certificate", by="prof")
+    gradebook.set_override("act", "s1", 9.5, "regrade request")
+    current = {row.student_id: row for row in gradebook.latest("act")}
+    assert gradebook.grade_row(second) == current["s1"]
+    assert gradebook.grade_row(other) == current["s2"]  # s1's override and extension stay s1's
+    assert current["s2"].override is None and current["s2"].extension_days == 0
+    old = gradebook.grade_row(first)  # superseded, still readable
+    assert (old.submission_id, old.score, old.override.points) == (first, 7, 9.5)
+    with sessionmaker(gradebook.engine).begin() as session:  # inside the caller's transaction
+        assert gradebook.grade_row(second, session=session) == current["s1"]
+        session.get(SubmissionModel, other).grade = None
+    with pytest.raises(GradebookError, match=f"submission {other} is not graded yet"):
+        gradebook.grade_row(other)
+    with pytest.raises(GradebookError, match="submission 999999 does not exist"):
+        gradebook.grade_row(999999)
+
+
 def test_an_extension_before_any_submission_applies_when_it_is_graded(gradebook):
     gradebook.add_students([("s2", "Alan")])
     gradebook.extend(LATE, "s2", 2, "exchange programme", by="prof")

@@ -551,6 +551,34 @@ class Gradebook:
                         _extension(extension) if extension else None)
             return list(result.values())
 
+    def grade_row(self, submission_id: int, *, session: Session | None = None) -> GradeRow:
+        """One graded submission's row, as `latest` gives it: its grade, lateness, notes, and
+        its student's override and extension in force.
+
+        Args:
+            submission_id: the submission's id in the gradebook (`GradeRow.submission_id`,
+                what `record` returns).
+            session: read inside this session (the caller's transaction); default: a new one.
+
+        Returns:
+            The submission's `GradeRow`, whether or not it is the student's current one.
+
+        Raises:
+            GradebookError: no submission has that id, or it has no grade.
+        """
+        with self._transaction(session) as active:
+            row = active.get(SubmissionModel, submission_id)
+            if row is None or row.grade is None:
+                state = "is not graded yet" if row is not None else "does not exist"
+                raise GradebookError(f"submission {submission_id!r} {state} in the gradebook; "
+                                     "only a graded submission has a grade row")
+            override = active.scalar(select(OverrideModel).where(
+                OverrideModel.assignment_id == row.assignment_id,
+                OverrideModel.student_id == row.student_id))
+            extension = _extension_row(active, row.assignment_id, row.student_id)
+            return _grade_row(row, _override(override) if override else None,
+                              _extension(extension) if extension else None)
+
     def missing(self, assignment_id: str) -> list[StudentInfo]:
         """Known students (the roster) with no graded submission for the assignment."""
         graded = {row.student_id for row in self.latest(assignment_id)}

@@ -43,9 +43,9 @@ from grader.gradebook.models import (
     AssignmentSettingModel,
     AttemptModel,
     JobModel,
-    OverrideModel,
     SubmissionModel,
 )
+from grader.gradebook.store import Gradebook
 from grader.ids import file_name, printable
 from grader.intake import IntakeLimits, intake
 from grader.service import queue, security
@@ -445,23 +445,18 @@ def attempt_report(request: Request, attempt_id: int, user: Student,
     if record is None or record.grade is None or record.student_id != user.student_id:
         raise HTTPException(404, _("This attempt has no graded report yet: its hidden suite "
                                    "has not finished. Look again in a few minutes."))
-    page = _report_html(session, record, config, request.app.state.language)
+    page = _report_html(request.app.state.gradebook, session, record, config,
+                        request.app.state.language)
     request.state.style_hashes = security.style_hashes(page.encode())
     return HTMLResponse(page)
 
 
-def _report_html(session: Session, record: SubmissionModel, config: AssignmentConfig,
-                 language: str) -> str:
-    """The CLI's HTML report (`grader.reports`) of one recorded submission."""
-    from grader.gradebook.store import _extension, _extension_row, _grade_row, _override
+def _report_html(gradebook: Gradebook, session: Session, record: SubmissionModel,
+                 config: AssignmentConfig, language: str) -> str:
+    """The CLI's HTML report (`grader.reports`) of one recorded submission, read in the
+    request's `session`."""
     from grader.reports import inputs
     from grader.reports.student import render_student_report
 
-    override = session.scalar(select(OverrideModel).where(
-        OverrideModel.assignment_id == record.assignment_id,
-        OverrideModel.student_id == record.student_id))
-    extension = _extension_row(session, record.assignment_id, record.student_id)
-    grade_row = _grade_row(record, _override(override) if override else None,
-                           _extension(extension) if extension else None)
-    report = inputs.from_grade_row(grade_row)
+    report = inputs.from_grade_row(gradebook.grade_row(record.id, session=session))
     return render_student_report(report, config=config, language=language).html
