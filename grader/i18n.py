@@ -19,6 +19,17 @@ by ``pybabel compile``; both are package data). English is the source language: 
 The language is chosen by `set_language` (the CLI's ``--lang``, else the course's
 ``course.toml`` or the student kit's settings) and inherited by child processes through
 ``GRADER_LANG``, so a hidden suite run by pytest in another process speaks the same language.
+The CLI's help and usage errors are built before the run's language is set: they speak the
+language `grader.cli._help_language` reads from the command line first (``--lang``, else
+``$GRADER_LANG``, else the released folder's, else the course's ``language``).
+
+argparse's own words ("usage:", "options", "error:", "invalid choice", ...) are messages of
+the ``cli`` catalog under argparse's msgids (`grader.argparse_i18n.MESSAGES`): a bridge,
+`grader.argparse_i18n.argparse_speaks`, points ``argparse._``/``ngettext`` at that catalog
+while the CLI builds its parser and parses, and puts argparse's back after, so another
+argparse user in the process (pytest) keeps English. Decision: a bridge over shipping a
+catalog for argparse's own ``messages`` domain, which would be process-wide and need
+``gettext.bindtextdomain`` before argparse is first used.
 
 A message is one whole sentence with named parameters, formatted after translation
 (``_("expected {expected}, received {received}", expected=..., received=...)``): every
@@ -52,7 +63,7 @@ DOMAIN_SOURCES: dict[str, tuple[str, ...]] = {
     "cli": ("grader/kit", "grader/intake", "grader/runtime", "grader/grade_record.py",
             "grader/cli.py", "grader/autograde.py", "grader/release/build.py",
             "grader/release/kit.py", "grader/ids.py", "grader/feedback.py",
-            "grader/grading/run.py"),
+            "grader/grading/run.py", "grader/argparse_i18n.py"),
     "reports": ("grader/reports", "grader/templates/report.html.j2",
                 "grader/templates/report.md.j2", "grader/templates/class_summary.html.j2",
                 "grader/templates/instructions.md.j2"),

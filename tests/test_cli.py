@@ -24,6 +24,13 @@ REPO = Path(__file__).parents[1]
 MLP = REPO / "assignments" / "mlp_numpy"
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch):
+    """These tests read the English usage and messages: the lecture's course around them
+    speaks zh_CN (help included), so they ask for English as a user would."""
+    monkeypatch.setenv("GRADER_LANG", "en")
+
+
 def _verbs() -> dict[str, argparse.ArgumentParser]:
     parser = cli.build_parser()
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

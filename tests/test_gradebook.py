@@ -455,7 +455,7 @@ def test_override_without_points_or_clear_is_an_error_not_a_silent_clear(tmp_pat
     with open_gradebook(db) as gradebook:
         _record(gradebook, "s1")
         gradebook.set_override("act", "s1", 9, "regrade")
-    assert cli.main(["override", "act", "s1", "--db", str(db)]) == 2
+    assert cli.main(["--lang", "en", "override", "act", "s1", "--db", str(db)]) == 2
     assert "give the POINTS to set (with --reason) or --clear" in capsys.readouterr().err
     with open_gradebook(db) as gradebook:
         assert gradebook.overrides("act")["s1"].points == 9  # still there

@@ -342,3 +342,241 @@ def test_every_reason_and_hint_reads_in_chinese():
     assert hints.reason_label(hints.WRONG) == "wrong result"
     assert status_label("partial") == "partial"
     assert hints.reason_label("<script>") == "<script>"  # an unknown kind is shown as is
+
+
+# -- the instructor's side in Chinese: every verb's help, argparse's own words, usage errors --
+
+_USAGE_PREFIXES = ("用法：", "usage: ")
+# A verb's or option's name column in argparse's help ("  --out OUT    ...", "    init  ...").
+_NAME_COLUMN = re.compile(r"^ {2,4}\S.*?(?: {2,}|$)")
+# An example after "示例：" / "Example:" runs on in ASCII until the next Chinese character.
+_EXAMPLE = re.compile(r"(?:示例|Example)[：:][^\u4e00-\u9fff]*")
+_CODE = re.compile(r"`[^`]*`")
+_WIDE = re.compile(r"[^\x00-\x7f]")
+# Option names, metavars, paths, ids, numbers, placeholders: tokens that are code, not prose.
+_CODE_TOKEN = re.compile(r"""^(?:-.*|[A-Z0-9]+|.*[-_./=$<>:@\[\](){}'"\d].*)$""")
+_ENGLISH_RUN = re.compile(r"[A-Za-z]+(?:,? [A-Za-z]+){2,}")
+
+
+def english_leftovers(help_text: str) -> list[str]:
+    """Runs of three or more English words in `help_text` outside the usage block, the
+    option and verb names, examples, `code`, metavars, paths and identifiers.
+
+    Args:
+        help_text: What `grader ... --help` printed.
+
+    Returns:
+        The runs found, e.g. ``["the new course folder"]``; empty for a help all in Chinese.
+    """
+    kept, in_usage = [], False
+    for line in help_text.splitlines():
+        if line.startswith(_USAGE_PREFIXES):
+            in_usage = True
+        if in_usage:
+            in_usage = bool(line.strip())
+            continue
+        kept.append(_NAME_COLUMN.sub("", line))
+    # An example ends its paragraph (the description's) or at the next Chinese character.
+    paragraphs = "\n".join(kept).split("\n\n")
+    text = " | ".join(_CODE.sub(" | ", _EXAMPLE.sub(" | ", " ".join(paragraph.split())))
+                      for paragraph in paragraphs)
+    words = [word if not _CODE_TOKEN.match(word) else "|"
+             for word in _WIDE.sub(" | ", text).replace(";", " | ").split()]
+    return _ENGLISH_RUN.findall(" ".join(words))
+
+
+def _every_help() -> list[list[str]]:
+    """The argv before ``--help`` of the top level, every verb and every verb's verb."""
+    from argparse import _SubParsersAction
+
+    from grader.cli import build_parser
+
+    found = [[]]
+
+    def walk(parser, prefix):
+        for action in parser._actions:  # noqa: SLF001 - argparse keeps its verbs here
+            if isinstance(action, _SubParsersAction):
+                for name, child in action.choices.items():
+                    found.append([*prefix, name])
+                    walk(child, [*prefix, name])
+
+    walk(build_parser(), [])
+    return found
+
+
+def _help(capsys, argv: list[str]) -> str:
+    from grader.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("verb", _every_help(), ids=lambda verb: " ".join(verb) or "grader")
+def test_every_help_reads_in_chinese(verb, capsys, monkeypatch):
+    """`grader [VERB] --help` in zh_CN: argparse's words and ours in Chinese, no English
+    sentence left; the same help in English is caught by the same checker (not vacuous)."""
+    monkeypatch.delenv(i18n.ENV_VAR, raising=False)
+    zh = _help(capsys, ["--lang", "zh_CN", *verb, "--help"])
+    assert zh.startswith("用法：grader"), zh[:80]
+    assert "选项：" in zh and "显示此帮助信息并退出" in zh and "usage:" not in zh
+    assert english_leftovers(zh) == [], zh
+    en = _help(capsys, ["--lang", "en", *verb, "--help"])
+    assert en.startswith("usage: grader") and "show this help message and exit" in en
+    assert english_leftovers(en), en  # English prose is found where there is some
+    assert i18n.current_language() == "en"  # the run left no language behind
+
+
+def test_the_checker_keeps_code_and_examples_and_finds_prose():
+    assert english_leftovers("用法：grader x [-h]\n  assignment submissions\n\n说明") == []
+    assert english_leftovers("示例：grader autograde mlp_numpy subs/ --out graded\n") == []
+    assert english_leftovers("  --out OUT   用 `grader user add` 设置 DB_HELP a/b.csv") == []
+    assert english_leftovers("选项：the new course folder") == ["the new course folder"]
+    assert english_leftovers("成绩册，grade every planted bug") == ["grade every planted bug"]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["autograde"], "错误：缺少以下必需的参数：assignment, submissions"),
+    (["export", "a", "--format", "xlsx"], "无效的选项：'xlsx'（可选值："),
+    (["autograde", "a", "s", "--workers", "two"], "无效的 int 值：'two'"),
+    (["worker", "--concurrency", "0"], "应为不小于 1 的整数。得到的是：'0'"),
+    (["worker", "--lease", "nan"], "应为 1 到 86400 之间的秒数"),
+    (["autograde", "a", "s", "--submitted-at", "2026-12-01T23:59"], "没有 UTC 偏移"),
+    (["autograde", "a", "s", "--worker", "2"],
+     "无法识别的参数：--worker 2（你是不是想用 --workers？）"),
+    (["autograd"], "无效的选项：'autograd'"),
+    (["autograde", "a", "s", "--force=1"], "忽略了显式给出的参数 '1'"),
+    (["autograde", "a", "s", "--out"], "需要一个参数"),
+])
+def test_a_usage_error_reads_in_chinese(argv, says, capsys):
+    from grader.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--lang", "zh_CN", *argv])
+    err = capsys.readouterr().err
+    assert done.value.code == 2
+    assert err.startswith("用法：grader") and says in err, err
+    assert english_leftovers(err.split("错误：", 1)[1]) == [], err
+
+
+@pytest.mark.parametrize("hostile", ["{0}{name}%s%(x)s{__class__}", "%d {} }{ \x1b[2J"])
+def test_a_hostile_value_in_a_chinese_usage_error_is_shown_literally(hostile, capsys):
+    from grader.cli import main
+
+    for argv in (["export", "a", "--format", hostile], ["worker", "--lease", hostile],
+                 ["autograde", "a", "s", f"--{hostile}"]):
+        with pytest.raises(SystemExit) as done:
+            main(["--lang", "zh_CN", *argv])
+        err = capsys.readouterr().err
+        assert done.value.code == 2 and "错误：" in err
+        assert repr(hostile)[1:-1] in err or hostile in err, err
+
+
+def test_argparse_speaks_chinese_only_inside_the_cli(capsys):
+    """The bridge is scoped: argparse's own `_` is back after a run, and any other parser in
+    the process (pytest's) keeps argparse's English while the grader speaks Chinese."""
+    import argparse
+    import gettext
+
+    from grader.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--lang", "zh_CN", "autograde", "--help"])
+    capsys.readouterr()
+    assert argparse._ is gettext.gettext and argparse.ngettext is gettext.ngettext
+    with i18n.speaking("zh_CN"):
+        other = argparse.ArgumentParser(prog="other").format_help()
+    assert other.startswith("usage: other") and "show this help message" in other
+
+
+@pytest.mark.parametrize("course_language, env, expected", [
+    ("zh_CN", None, "用法："), ("en", None, "usage: "), ("zh_CN", "en", "usage: "),
+    ("en", "zh_CN", "用法："), ("klingon", None, "usage: "),
+])
+def test_the_help_speaks_the_courses_language(tmp_path, monkeypatch, capsys, course_language,
+                                              env, expected):
+    """An instructor's `grader VERB --help` (and usage error) in the course's language, unless
+    $GRADER_LANG or --lang says otherwise; a broken course leaves the help in English."""
+    folder = _course(tmp_path, course_language)
+    monkeypatch.delenv(i18n.ENV_VAR, raising=False)
+    if env is not None:
+        monkeypatch.setenv(i18n.ENV_VAR, env)
+    monkeypatch.chdir(tmp_path)
+    assert _help(capsys, ["--course", str(folder), "feedback", "--help"]).startswith(expected)
+    monkeypatch.chdir(folder)  # found from the current folder
+    assert _help(capsys, ["feedback", "--help"]).startswith(expected)
+    assert _help(capsys, ["--lang", "en", "feedback", "--help"]).startswith("usage: ")
+
+
+def test_chinese_help_is_wrapped_by_display_width():
+    from grader.argparse_i18n import display_width, wrap
+
+    text = ("把班级名单 CSV 中的学生加入成绩册（列为 id,name，或用 --columns 指定任意表头；编码为 "
+            "UTF-8 或 GBK），这样从未提交的学生也会有报告。示例：grader roster roster.csv")
+    lines = wrap(text, 40)
+    assert all(display_width(line) <= 40 for line in lines), lines
+    assert not [line for line in lines if line[0] in "，。；：、）"]
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")  # nothing lost
+    assert "--columns" in " ".join(lines).split() and "roster.csv" in "".join(lines)
+    assert wrap("plain English words", 11) == ["plain", "English", "words"]
+
+
+# -- the service's instructor terminal messages -------------------------------------------
+
+def test_account_errors_read_in_chinese_with_the_name_shown_literally(tmp_path):
+    from sqlalchemy.orm import Session
+
+    from grader.gradebook import open_gradebook
+    from grader.service.auth import AccountError, add_staff, issue_codes
+
+    hostile = "{0}%s"
+    with open_gradebook(tmp_path / "g.db", create=True) as book, Session(book.engine) as session:
+        with i18n.speaking("zh_CN"):
+            with pytest.raises(AccountError, match="密码至少需要 10 个字符；得到的是 5 个"):
+                add_staff(session, "prof", "instructor", "short")
+            with pytest.raises(AccountError, match=r"--role 必须是以下之一：ta, instructor。"
+                                                   r"得到的是：'\{0\}%s'"):
+                add_staff(session, "prof", hostile, "a-long-password")
+            with pytest.raises(AccountError, match="用户名须遵守 id 的规则"):
+                add_staff(session, "../x", "ta", "a-long-password")
+            add_staff(session, "prof", "ta", "a-long-password")
+            with pytest.raises(AccountError, match="'prof' 已经是教学人员的用户名"):
+                issue_codes(session, ["prof"])
+        with pytest.raises(AccountError, match="the password must have at least 10"):
+            add_staff(session, "prof2", "ta", "short")
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("kind", "{0}secret", "未知的任务类型 '{0}secret'；应为以下之一：public, hidden"),
+    ("priority", "9", "任务的优先级必须是整数。得到的是：'9'"),
+    ("submission_id", "/etc/{passwd}", "必须位于课程文件夹之内"),
+    ("submission_id", "", "必须是相对于课程文件夹的路径"),
+    ("student_id", "../../x", "无法把任务加入队列："),
+])
+def test_queue_errors_read_in_chinese(field, value, says):
+    from grader.service.queue import QueueError, enqueue
+
+    arguments = {"submission_id": "uploads/a.zip", "kind": "public", "priority": 0,
+                 "assignment_id": "act", "student_id": "s1", field: value}
+    with i18n.speaking("zh_CN"), pytest.raises(QueueError) as refused:
+        enqueue(None, **arguments)  # refused before the session is used
+    assert says in str(refused.value)
+
+
+def test_the_serve_banner_reads_in_chinese(tmp_path, monkeypatch, capsys):
+    import uvicorn
+
+    from grader import scaffold
+    from grader.service.app import serve_main
+
+    monkeypatch.setattr(scaffold, "lecture_course", lambda: None)  # an empty course
+    root = tmp_path / "c"
+    scaffold.init_course(root)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: None)  # no server: the banner
+    monkeypatch.setenv("GRADER_COURSE", str(root))
+    with i18n.speaking("zh_CN"):
+        assert serve_main(port=8123, workers=0, db=str(tmp_path / "g.db")) == 0
+    err = capsys.readouterr().err
+    assert "运行在 http://127.0.0.1:8123/，有 0 个本地评分进程；按 Ctrl-C 停止" in err
+    assert english_leftovers(err.split("grader serve：", 1)[1]) == [], err

@@ -440,7 +440,8 @@ def test_grader_worker_grades_the_queue_and_stops_cleanly_on_sigterm(course, tmp
     assert _jobs(sessions)[job_id].result["score"] == 4
 
 
-def test_worker_cli_refuses_bad_counts_and_leases(capsys):
+def test_worker_cli_refuses_bad_counts_and_leases(capsys, monkeypatch):
+    monkeypatch.setenv("GRADER_LANG", "en")  # the English below; the lecture's course is zh_CN
     for argv in (["worker", "--concurrency", "0"], ["worker", "--lease", "nan"],
                  ["worker", "--lease", "-5"], ["worker", "--engine", "gpu"]):
         with pytest.raises(SystemExit) as stopped:

@@ -341,7 +341,7 @@ def test_cli_adds_staff_and_issues_codes_that_sign_in(service, tmp_path, monkeyp
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert cli.main(["--course", str(root), "user", "add", "prof", "--role", "instructor",
                      "--password-stdin"]) == 2
-    assert "at least 10 characters" in capsys.readouterr().err
+    assert "密码至少需要 10 个字符" in capsys.readouterr().err  # the course speaks zh_CN
     monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
     assert cli.main(["--course", str(root), "user", "add", "prof", "--role", "instructor",
                      "--password-stdin"]) == 0

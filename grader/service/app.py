@@ -219,14 +219,15 @@ def serve_main(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = No
         from grader.service.worker import start_local_workers
 
         pool = start_local_workers(url, course, workers)
+    address = f"http://{host}:{port}/"
     if demo is not None:
         kept = _("kept") if demo else _("removed when the service stops")
         print(_("grader serve --demo: a copy of {title} in {root} ({kept}). Open {url} and sign "
                 "in as\n{sign_ins}", title=course.title, root=course.root, kept=kept,
-                url=f"http://{host}:{port}/", sign_ins=demo_class.sign_ins()), file=sys.stderr)
+                url=address, sign_ins=demo_class.sign_ins()), file=sys.stderr)
     print(_n("grader serve: {title} on {url} with {n} local worker; Ctrl-C stops it",
              "grader serve: {title} on {url} with {n} local workers; Ctrl-C stops it",
-             workers, title=course.title, url=f"http://{host}:{port}/"), file=sys.stderr)
+             workers, title=course.title, url=address), file=sys.stderr)
     try:
         # proxy_headers: behind nginx on this machine the client address is the real one
         uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")

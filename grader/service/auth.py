@@ -227,17 +227,20 @@ def add_staff(session: Session, name: str, role: str, password: str) -> UserMode
     from grader.ids import InvalidId, validate_id
 
     if role not in STAFF:
-        raise AccountError(f"--role must be one of: {', '.join(STAFF)}. Received: {role!r}")
+        raise AccountError(_("--role must be one of: {roles}. Received: {role}",
+                             roles=", ".join(STAFF), role=repr(role)))
     try:
         name = validate_id(name)
     except InvalidId as error:
-        raise AccountError(f"a user name follows the rules of ids: {error}") from None
+        raise AccountError(_("a user name follows the rules of ids: {error}",
+                             error=error)) from None
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD} characters; "
-                           f"received {len(password)}")
+        raise AccountError(_("the password must have at least {minimum} characters; "
+                             "received {length}", minimum=MIN_PASSWORD, length=len(password)))
     row = find_user(session, name)
     if row is not None and row.role == "student":
-        raise AccountError(f"{name!r} is a student's sign-in; choose another user name")
+        raise AccountError(_("{name} is a student's sign-in; choose another user name",
+                             name=repr(name)))
     if row is None:
         row = UserModel(name=name, role=role, created_at=datetime.now(timezone.utc),
                         active=True)
@@ -261,8 +264,9 @@ def issue_codes(session: Session, student_ids: list[str]) -> list[tuple[str, str
         if row is None:
             row = find_user(session, student_id)
             if row is not None:  # a staff account of that name: never turned into a student
-                raise AccountError(f"{student_id!r} is already a staff user name; rename the "
-                                   "staff account (grader user add) before issuing codes")
+                raise AccountError(_("{name} is already a staff user name; rename the staff "
+                                     "account (grader user add) before issuing codes",
+                                     name=repr(student_id)))
             row = UserModel(name=student_id, role="student", student_id=student_id,
                             created_at=moment, active=True)
             session.add(row)
@@ -287,9 +291,9 @@ def user_main(*, name: str, role: str, password_stdin: bool = False,
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = getpass.getpass(f"password for {name}: ")
-        if getpass.getpass("the same password again: ") != password:
-            print("grader: the two passwords differ; nothing was changed", file=sys.stderr)
+        password = getpass.getpass(_("password for {name}: ", name=name))
+        if getpass.getpass(_("the same password again: ")) != password:
+            print(_("grader: the two passwords differ; nothing was changed"), file=sys.stderr)
             return 2
     with open_gradebook(db if db is not None else current().gradebook, create=True) as book:
         with Session(book.engine) as session:
@@ -300,7 +304,7 @@ def user_main(*, name: str, role: str, password_stdin: bool = False,
             except AccountError as error:
                 print(f"grader: {printable(str(error), limit=400)}", file=sys.stderr)
                 return 2
-    print(f"{name} can sign in to `grader serve` as {role}")
+    print(_("{name} can sign in to `grader serve` as {role}", name=name, role=role))
     return 0
 
 
@@ -321,10 +325,10 @@ def issue_codes_main(*, db: str | None = None, out: str | None = None,
         wanted = students or list(known)
         unknown = [s for s in wanted if s not in known]
         if unknown or not wanted:
-            print("grader: " + (f"not in the gradebook: {', '.join(unknown[:20])}; add them "
-                                "with grader roster ROSTER.csv first" if unknown else
-                                "the gradebook has no students; add them with grader roster "
-                                "ROSTER.csv first"), file=sys.stderr)
+            print(_("grader: not in the gradebook: {students}; add them with grader roster "
+                    "ROSTER.csv first", students=", ".join(unknown[:20])) if unknown else
+                  _("grader: the gradebook has no students; add them with grader roster "
+                    "ROSTER.csv first"), file=sys.stderr)
             return 2
         with Session(book.engine) as session:
             issued = issue_codes(session, wanted)
@@ -343,6 +347,7 @@ def issue_codes_main(*, db: str | None = None, out: str | None = None,
         fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # codes are secrets
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as handle:
             handle.write(text.getvalue())
-        print(f"{len(issued)} access codes written to {out}; earlier codes no longer work",
-              file=sys.stderr)
+        print(_n("{n} access code written to {out}; earlier codes no longer work",
+                 "{n} access codes written to {out}; earlier codes no longer work",
+                 len(issued), out=out), file=sys.stderr)
     return 0
