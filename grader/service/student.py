@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -272,18 +273,31 @@ async def upload(request: Request, assignment_id: str, user: Student, session: D
         return _assignment_page(request, session, user, config, error=reason,
                                 status_code=status_code)
 
+    # The database and the disk are worked off the event loop (a write may wait for SQLite's
+    # lock): only reading the upload's bytes is the loop's.
     if file is None or not file.filename:
-        return refuse(_("No file was chosen. Choose your solution file and upload it."), 400)
+        return await run_in_threadpool(refuse, _("No file was chosen. Choose your solution "
+                                                 "file and upload it."), 400)
     kind = security.upload_type(file.filename)
     if kind is None:
-        return refuse(_("The file {name} is not a {types} file; hand in {files} (the file "
-                        "itself, a notebook, or a zip holding it).", name=repr(shown),
-                        types=i18n.join_items(security.UPLOAD_TYPES),
-                        files=i18n.join_items(config.student_files)), 415)
+        return await run_in_threadpool(refuse, _(
+            "The file {name} is not a {types} file; hand in {files} (the file itself, a "
+            "notebook, or a zip holding it).", name=repr(shown),
+            types=i18n.join_items(security.UPLOAD_TYPES),
+            files=i18n.join_items(config.student_files)), 415)
     try:
         data = await security.read_upload(file, request.app.state.upload_limit)
     except HTTPException as too_big:
-        return refuse(str(too_big.detail), too_big.status_code)
+        return await run_in_threadpool(refuse, str(too_big.detail), too_big.status_code)
+    return await run_in_threadpool(_store_upload, request, session, user, config, now, shown,
+                                   kind, data, refuse)
+
+
+def _store_upload(request: Request, session: Session, user: User, config: AssignmentConfig,
+                  now: datetime, shown: str, kind: str, data: bytes,
+                  refuse: Callable[..., Response]) -> Response:
+    """Checks an upload's bytes and limits, stores it, queues its two jobs and commits
+    before answering: "received" means it is in the gradebook."""
     wrong = security.check_content(kind, data)
     if wrong:
         return refuse(_("The file {name} cannot be read: {why}. Upload the file your editor "
@@ -310,8 +324,8 @@ async def upload(request: Request, assignment_id: str, user: Student, session: D
         owner.mkdir()
         stored_name = _stored_name(config, kind)
         (owner / stored_name).write_bytes(data)
-        # intake may take seconds (a zip at its limits): off the event loop
-        reason = await run_in_threadpool(_cannot_grade, owner, config, staging)
+        # intake may take seconds (a zip at its limits): read before any database write
+        reason = _cannot_grade(owner, config, staging)
         if reason:
             return refuse(reason)
         row = AttemptModel(assignment_id=config.id, student_id=user.student_id,
@@ -332,6 +346,7 @@ async def upload(request: Request, assignment_id: str, user: Student, session: D
                                           **common)
         audit(session, user, "upload", {"assignment": config.id, "attempt": row.id,
                                         "size": len(data)})
+        session.commit()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return RedirectResponse(f"/attempts/{row.id}", status_code=303)
