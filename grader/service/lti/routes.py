@@ -6,11 +6,15 @@
   person is signed in: a student by the roster number the LMS sends (LIS
   ``person_sourcedid``), which must be a student of the gradebook; staff only into an existing
   staff account whose name is their LMS e-mail or number (the service's role counts, and
-  the LMS must call them staff too). Every launch is audited (``lti-launch``) with what
-  passback needs: the platform, the user's LMS id and the activity's line item;
+  the LMS must call them staff too). Every launch is a row of ``lti_launches`` with what
+  passback needs (the platform, the user's LMS id, the activity's line item) and is audited
+  (``lti-launch``: who, what, when);
 - ``GET /lti/jwks.json``: the tool's public key (the platform checks AGS assertions with it);
-- ``POST /staff/{a}/lti-passback`` (instructor): every released grade of the assignment sent
-  to the line items of the students' latest launches (AGS).
+- ``POST /staff/{a}/lti-passback`` (instructor): every released grade of the assignment
+  queued again for the line items of the students' latest launches (a manual resend; the
+  release queues them by itself and `grader worker` sends them: `passback`);
+- ``GET /staff/{a}/lti`` (staff): each linked student's passback: state, score, the score
+  the LMS accepted, failed tries, the next try and the last error.
 
 The course's ``lti.toml`` (`grader.service.lti.platforms`) switches LTI on; without it these
 routes answer 404 with a sentence. The launch is a cross-site POST: it carries no CSRF
