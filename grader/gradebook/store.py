@@ -271,10 +271,10 @@ def open_gradebook(url_or_path: str | Path | None = None, *, create: bool = True
     kwargs: dict[str, Any] = {"json_serializer": _to_json}
     if backend == "sqlite":
         kwargs["connect_args"] = {"timeout": 60}  # parallel graders wait for the write lock
-    if connections is not None and database not in ("", ":memory:"):
-        kwargs["pool_size"], kwargs["max_overflow"] = connections, 0
         if create and database not in ("", ":memory:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if connections is not None and database not in ("", ":memory:"):
+        kwargs["pool_size"], kwargs["max_overflow"] = connections, 0
     try:
         engine = create_engine(url, **kwargs)
     except NoSuchModuleError:
