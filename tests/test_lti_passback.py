@@ -208,6 +208,8 @@ def test_nothing_is_sent_before_release(linked, lms):
     staff_tests.post(prof, "/staff/act/lti-passback")  # the button before release
     assert run_tick(app, lms) == (0, 0) and lms.scores == []
     assert "release them first" in prof.get("/staff/act").text
+    (app.state.course.root / "lti.toml").touch()  # what the dashboard looks for (LTI is on)
+    assert 'href="/staff/act/lti"' in prof.get("/staff/act").text  # the outbox's page
     # released, then withheld again before a worker came by: still nothing leaves
     staff_tests.post(prof, "/staff/act/release", {"action": "now"})
     assert set(outbox(app)) == {"s1", "s2"}

@@ -64,6 +64,7 @@ from grader.service.auth import (
     sign_out,
     verify_secret,
 )
+from grader.service.release import released
 
 _, _n = i18n.Domain("service").functions()
 router = APIRouter()
@@ -121,17 +122,17 @@ def settings(session: Session, assignment_id: str) -> AssignmentSettingModel:
 
 def release_state(session: Session, config: AssignmentConfig, request: Request,
                   now: datetime | None = None) -> Release:
-    """Whether hidden results and reports of `config` are out: released by hand (any
-    mode), or the due date passed in mode "due"."""
+    """Whether hidden results and reports of `config` are out (`grader.service.release`'s
+    rule), and the sentence that says so."""
     now = now or datetime.now(timezone.utc)
     row = settings(session, config.id)
     local = request.app.state.templates.filters["local"]
-    if row.released_at is not None and row.released_at <= now:
-        return Release(True, _("Grades released on {when}.", when=local(row.released_at)))
+    if released(session, config, now):
+        if row.released_at is not None:
+            return Release(True, _("Grades released on {when}.", when=local(row.released_at)))
+        return Release(True, _("Grades released at the due date, {when}.",
+                               when=local(config.due)))
     if row.release_mode == "due":
-        if config.due <= now:
-            return Release(True, _("Grades released at the due date, {when}.",
-                                   when=local(config.due)))
         return Release(False, _("Hidden results and the full report appear at the due date, "
                                 "{when}.", when=local(config.due)))
     return Release(False, _("Hidden results and the full report appear when your instructor "

@@ -47,13 +47,13 @@ from grader.course import Course
 from grader.gradebook import Gradebook, GradebookError
 from grader.gradebook.models import (
     PASSBACK_STATES,
-    AssignmentSettingModel,
     AuditModel,
     LtiLaunchModel,
     LtiPassbackModel,
 )
 from grader.service.lti.ags import AgsClient, AgsError, Score
 from grader.service.lti.platforms import LtiConfigError, PlatformRegistry, ToolKey, load_platforms
+from grader.service.release import released
 
 PENDING, SENDING, SENT, FAILED = PASSBACK_STATES
 TICK_S = 15.0  # how often an idle worker syncs released grades and sends what is due
@@ -75,25 +75,6 @@ class Lms:
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def release_moment(session: Session, config: AssignmentConfig) -> datetime | None:
-    """When `config`'s hidden results are (or were) released; None while withheld.
-
-    The rule of `grader.service.student.release_state`: released by hand at ``released_at``
-    (any mode), else at the due date in mode "due".
-    """
-    row = session.get(AssignmentSettingModel, config.id)
-    if row is not None and row.released_at is not None:
-        return row.released_at
-    if row is None or row.release_mode == "due":  # no row: the default mode, "due"
-        return config.due
-    return None
-
-
-def released(session: Session, config: AssignmentConfig, now: datetime) -> bool:
-    moment = release_moment(session, config)
-    return moment is not None and moment <= now
 
 
 def latest_launches(session: Session, assignment_id: str) -> dict[str, LtiLaunchModel]:
