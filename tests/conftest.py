@@ -17,7 +17,6 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -102,19 +101,16 @@ def serve_in_thread() -> Iterator[object]:
 
 
 @pytest.fixture(autouse=True)
-def _each_test_starts_in_english(request: pytest.FixtureRequest) -> Iterator[None]:
+def _each_test_starts_in_english() -> Iterator[None]:
     """Every test starts in the source language and leaves no language behind.
 
     A `grader` verb called in-process sets the course's language (zh_CN for this lecture)
     for its process and, through ``GRADER_LANG``, its children; without this, one CLI test
-    would turn every later test's messages Chinese. A suite under tests/files graded
-    in-process also finds this conftest: there the language is the grader's, left alone.
+    would turn every later test's messages Chinese. (A suite under tests/files graded
+    in-process never loads this file: the grader confines pytest to the suite's folder.)
     """
     from grader import i18n
 
-    if request.config.rootpath.resolve() != Path(__file__).resolve().parents[1]:
-        yield
-        return
     saved = os.environ.pop(i18n.ENV_VAR, None)
     i18n._current.set(None)
     yield

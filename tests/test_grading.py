@@ -262,3 +262,22 @@ def test_a_missing_protection_is_recorded_with_the_grade(monkeypatch, tmp_path):
     assert any("no seccomp filter" in note for note in graded.grade.sandbox_notes)
     saved = json.loads(write_results(graded, tmp_path).read_text(encoding="utf-8"))
     assert saved["extra_data"]["sandbox_notes"] == list(graded.grade.sandbox_notes)
+
+
+def test_a_course_inside_another_project_ignores_that_projects_conftest(tmp_path):
+    """Only the suite's own conftest.py loads: one in the project around the course, in the
+    course's folder or in autograde_tests/ would otherwise run inside the hidden suite."""
+    course = tmp_path / "project" / "course"
+    shutil.copytree(REPO, course)
+    for folder in (tmp_path / "project", course, course / "autograde_tests"):
+        (folder / "conftest.py").write_text(
+            f'raise RuntimeError("{folder.name}/conftest.py loaded inside a hidden suite")\n')
+    own = course / "autograde_tests" / "act" / "conftest.py"
+    own.write_text(own.read_text() + "\n\ndef pytest_collection_finish(session):\n"
+                   "    from pathlib import Path\n\n"
+                   "    (Path(__file__).parent / 'own-conftest-loaded').touch()\n")
+    config = _config(course)
+    assert _points(grade_path(config, SUBMISSIONS / "wrong_relu")) == {"relu": 3.0,
+                                                                        "sigmoid": 4.0}
+    assert grade_path(config, course / "solutions" / "act.py").grade.score == 10
+    assert (own.parent / "own-conftest-loaded").is_file()  # the suite's own one still does

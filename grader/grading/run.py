@@ -7,6 +7,11 @@ The pipeline for one submission is:
 3. the hidden suite run by pytest in this process, reaching the student's code only
    through the ``student`` proxy; `ResultsCollector` records each test;
 4. scoring (`grader.scoring`): test outcomes -> part points -> a `Grade`.
+
+Decisions:
+- A suite runs with no ini file and with its own folder as rootdir and confcutdir: only its
+  own conftest.py applies, never one of a project the course happens to sit in (nor a
+  course-wide autograde_tests/conftest.py: a suite's fixtures live with the suite).
 """
 
 from __future__ import annotations
@@ -46,6 +51,22 @@ PYTEST_ARGS = (
     "--assert=plain",           # no assert rewriting: messages never quote hidden test code
     "--import-mode=importlib",  # suites of several assignments in one process
 )
+
+
+def suite_args(suite: Path) -> list[str]:
+    """pytest's arguments that confine a run to the suite's folder.
+
+    Args:
+        suite: the folder of the suite's test files (and its own conftest.py, if any).
+
+    Returns:
+        ``--rootdir`` and ``--confcutdir`` both at `suite`: its own conftest.py is loaded,
+        none above it. A course kept inside another project (a student's repository, this
+        project's tests/files) would otherwise load that project's conftest.py files (with
+        ``-c /dev/null`` pytest stops looking only at /dev), whose fixtures and hooks would
+        run inside the suite, or break it.
+    """
+    return ["--rootdir", str(suite), "--confcutdir", str(suite)]
 
 
 @dataclass(frozen=True)
@@ -148,8 +169,8 @@ def run_suite(
         fixtures = GradingFixtures(config, runtime, dataset_name=dataset_name, device=device,
                                    submission_key=submission_key(submission))
         with course_imports(config.repo_root):  # `import reference.X`: this course's
-            pytest.main([*PYTEST_ARGS, "--rootdir", str(suite),
-                         *map(str, files)], plugins=[collector, fixtures])
+            pytest.main([*PYTEST_ARGS, *suite_args(suite), *map(str, files)],
+                         plugins=[collector, fixtures])
         _forget_suite_modules(suite)
         sandbox_notes = tuple(getattr(runtime, "notes", ()))
         notebooks = getattr(runtime, "notebooks", {})  # converted notebooks: cell and line
