@@ -72,6 +72,23 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture()
+def open_page(browser) -> object:
+    """Opens a page in a new browser context: call it with ``(timeout_ms,
+    **context_options)``; it returns ``(page, errors)``, `errors` the text of every console
+    error the page logs (a CSP violation is one)."""
+
+    def open_(timeout_ms: int, **context_options: object) -> tuple[object, list[str]]:
+        page = browser.new_context(**context_options).new_page()
+        page.set_default_timeout(timeout_ms)
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text)
+                if message.type == "error" else None)
+        return page, errors
+
+    return open_
+
+
+@pytest.fixture()
 def serve_in_thread() -> Iterator[object]:
     """Serves ASGI apps under uvicorn on the loopback interface, each in a thread.
 

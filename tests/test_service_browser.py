@@ -28,17 +28,13 @@ def served(service, serve_in_thread):  # noqa: F811 - the student tests' fixture
 
 
 def test_a_student_uploads_watches_the_result_and_reads_the_report_after_release(
-        browser, served):
+        open_page, served):
     from grader.service.worker import work
 
     base, app, codes = served
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     solution = app.state.course.root / "reference" / "layer.py"
-    page = browser.new_context(viewport={"width": 1100, "height": 1200}).new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text)
-            if message.type == "error" else None)
+    page, errors = open_page(STEP_TIMEOUT_MS, viewport={"width": 1100, "height": 1200})
 
     page.goto(base + "/assignments")  # not signed in: the sign-in form
     assert page.url.endswith("/login")

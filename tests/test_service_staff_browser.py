@@ -34,18 +34,13 @@ def served(tmp_path, serve_in_thread):
     return serve_in_thread(app), app
 
 
-def test_an_instructor_regrades_all_releases_and_exports(browser, served):
+def test_an_instructor_regrades_all_releases_and_exports(open_page, served):
     base, app = served
     import test_service_staff as staff_tests
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(accept_downloads=True,
-                                  viewport={"width": 1200, "height": 1400})
-    page = context.new_page()
-    page.set_default_timeout(STEP_TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text)
-            if message.type == "error" else None)
+    page, errors = open_page(STEP_TIMEOUT_MS, accept_downloads=True,
+                             viewport={"width": 1200, "height": 1400})
 
     page.goto(base + "/staff/act")  # not signed in: the sign-in form
     assert page.url.endswith("/login")
