@@ -13,7 +13,11 @@ the gradebook. `grader serve --demo` serves a throwaway copy; `grader demo` keep
 Decisions:
 - The class is graded through the queue, not copied from `grader demo`'s gradebooks: the
   service's pages read attempts, their public and hidden jobs and the records those jobs
-  wrote, which only the workers produce; ten `mlp_numpy` uploads take seconds to grade.
+  wrote, which only the workers produce. Eleven `mlp_numpy` uploads take about a minute on
+  2 cores, so the class is graded before the service starts and kept: `grader demo` grades
+  it once into ``demo-out/service``, which `grader serve --demo DIR` serves at once.
+- The uploads are dated hours to days ago: the class has a history, and the demo student
+  still has this hour's graded attempts to try the upload page.
 - The uploads are the course's own samples (`grader.samples`: planted bugs and correct
   variants), so a fix of the reference or of a bug reaches the demo too.
 - Uploads are graded in rounds (every student's first upload, then every second one): a
@@ -118,6 +122,8 @@ def class_banner(demo: DemoClass) -> str:
         return _("No sample class: this course has no {assignment} with sample "
                  "submissions; upload as the student to see the service grade.",
                  assignment=SAMPLE_ASSIGNMENT)
+    from grader.service.release import released
+
     with open_gradebook(demo.course.gradebook, create=False) as book, \
             Session(book.engine) as session:
         try:
@@ -126,9 +132,10 @@ def class_banner(demo: DemoClass) -> str:
             graded = 0
         uploads = session.scalar(select(func.count()).select_from(AttemptModel).where(
             AttemptModel.assignment_id == aid, AttemptModel.stored.is_not(None))) or 0
-        setting = session.get(AssignmentSettingModel, aid)
-        released = setting is not None and setting.released_at is not None
-    if released:
+        config = load_assignment(demo.course.assignments / aid / "assignment.toml",
+                                 repo_root=demo.course.root)
+        out = released(session, config, datetime.now(timezone.utc))  # the pages' own rule
+    if out:
         return _("Sample class: {assignment}, {graded} student(s) graded from {uploads} "
                  "upload(s); grades are released, so {student} can open the full report of "
                  "each attempt.", assignment=aid, graded=graded, uploads=uploads,
