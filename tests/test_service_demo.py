@@ -178,6 +178,17 @@ def test_a_folder_that_is_not_a_demo_class_is_left_alone_with_a_reason(tmp_path,
         load_demo(folder)
 
 
+def test_a_sign_ins_file_naming_another_sample_assignment_is_not_a_demo(tmp_path):
+    demo = setup_demo(tmp_path / "demo", sample_class=())
+    sign_ins = demo.course.root / "demo-sign-ins.txt"
+    for hostile in ("../../etc", "no_such_assignment"):
+        sign_ins.write_text(f"{demo.password}\n{demo.access_code}\n{hostile}\n")
+        with pytest.raises(NotADemo, match="does not have"):
+            load_demo(demo.course.root)  # its line is never followed as a path
+    sign_ins.write_text(f"{demo.password}\n{demo.access_code}\n")  # a demo made before
+    assert load_demo(demo.course.root).sample_assignment is None
+
+
 def student_rows(page: str) -> dict[str, tuple[str, str]]:
     """The dashboard's students table: id -> (name, grade)."""
     return {ident: (name, grade) for ident, name, grade in re.findall(

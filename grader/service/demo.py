@@ -405,4 +405,8 @@ def load_demo(folder: Path) -> DemoClass:
                        "run `grader demo` to make demo-out/service, or `grader serve --demo` "
                        "for a throwaway one")
     graded = lines[2] if len(lines) == 3 and lines[2] != "-" else None
-    return DemoClass(load_course(folder), INSTRUCTOR, lines[0], STUDENT, lines[1], graded)
+    course = load_course(folder)
+    if graded is not None and graded not in course.assignment_ids():  # never a path
+        raise NotADemo(f"{sign_ins} names the sample assignment {graded!r}, which {folder} "
+                       f"does not have; run `grader demo` again to make a fresh demo class")
+    return DemoClass(course, INSTRUCTOR, lines[0], STUDENT, lines[1], graded)
