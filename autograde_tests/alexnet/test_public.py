@@ -15,6 +15,8 @@ import numpy as np
 
 from grader.checks.arrays import as_array, assert_shape
 from grader.checks.keras_hints import keras_hints, step_failure
+from grader.checks.keras_outputs import assert_probability_rows
+from grader.checks.keras_outputs import step_batch as one_step_batch
 from grader.evaluator.artifact import loss_after_one_step, read_model, untrained_predictions
 from grader.evaluator.spec import describe
 from grader.grading.fixtures import course_messages
@@ -23,7 +25,6 @@ NUM_CLASSES = 10
 INPUT_SHAPE = (28, 28, 1)
 PARAMS = 27_672_714
 BATCH = 4
-SUM_TOLERANCE = 1e-4  # float32 probabilities sum to 1 within rounding
 STEP_BATCH = 16  # the one-step check: one full batch, the same before and after the step
 STEP_SEED = 2  # its inputs
 STEP_INIT_SEED = 0  # the grader's initialisation of the declared model
@@ -142,23 +143,14 @@ def test_outputs_are_probabilities(student):
     what = _("the untrained model `build_alexnet()` declares, run on a batch of {n}", n=BATCH)
     probs = assert_shape(as_array(untrained_predictions(student, spec, x, what=what), what),
                          (BATCH, NUM_CLASSES), what)
-    assert np.all(probs >= 0), _(
-        "{what} returned negative values (smallest {smallest}); expected class probabilities: "
-        "is the last layer's activation softmax?", what=what, smallest=f"{probs.min():.3g}")
-    sums = probs.sum(axis=1)
-    assert np.allclose(sums, 1.0, atol=SUM_TOLERANCE), _(
-        "{what}: each row must sum to 1; row sums are {sums} (is the last layer's activation "
-        "softmax?)", what=what, sums=np.round(sums, 4).tolist())
+    assert_probability_rows(probs, what)
 
 
-def step_batch(batch: int = STEP_BATCH, seed: int = STEP_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """The one-step check's batch: pixels in [0, 1] and one-hot labels; every correct model
-    lowers its loss on it from the grader's initialisation (tests/test_checks_keras_diagnoses.py
-    checks the reference and each correct variant over several seeds)."""
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0, 1, size=(batch, *INPUT_SHAPE)).astype(np.float32)
-    y = np.eye(NUM_CLASSES, dtype=np.float32)[rng.integers(0, NUM_CLASSES, size=batch)]
-    return x, y
+def step_batch() -> tuple[np.ndarray, np.ndarray]:
+    """The one-step check's batch (`grader.checks.keras_outputs.step_batch`); every correct
+    model lowers its loss on it from the grader's initialisation."""
+    return one_step_batch(INPUT_SHAPE, batch=STEP_BATCH, seed=STEP_SEED,
+                          num_classes=NUM_CLASSES)
 
 
 def test_training_step_lowers_loss(student):
