@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -281,6 +282,28 @@ def _records(sessions) -> dict[str, int]:
     with sessions() as session:
         return dict(session.execute(select(SubmissionModel.student_id, func.count())
                                     .group_by(SubmissionModel.student_id)).all())
+
+
+def test_a_students_later_upload_stays_the_grade_whichever_job_finishes_first(course, book):
+    from grader import batch
+
+    gradebook, sessions = book
+    the_course = load_course(course)
+    start = queue.now()
+    with sessions() as session:  # "right" uploaded first, "wrong" a minute later
+        for upload, minutes in (("uploads/right", 0), ("uploads/wrong", 1)):
+            queue.enqueue(session, upload, "hidden", assignment_id="layer",
+                          student_id="s_order", submitted_at=start + timedelta(minutes=minutes))
+        session.commit()
+    first, second = _claim(sessions, "w1"), _claim(sessions, "w2")
+    assert (first.submission, second.submission) == ("uploads/right", "uploads/wrong")
+    for job in (second, first):  # the later upload's worker finishes first
+        config, bjob = worker.batch_job(the_course, job)
+        assert worker.finish(sessions, the_course, job, config, batch.grade_one(bjob))
+    [row] = [row for row in gradebook.latest("layer") if row.student_id == "s_order"]
+    assert row.grade.score < 10  # the later ("wrong") upload is the grade
+    history = gradebook.history("layer", "s_order")
+    assert len(history) == 2 and sum(not item.superseded for item in history) == 1
 
 
 def test_two_workers_grade_every_submission_once_and_hostile_ones_fail_alone(course, book,

@@ -334,7 +334,8 @@ class Gradebook:
     # --- writing -----------------------------------------------------------------------
 
     def record(self, config: AssignmentConfig, submission: Submission, grade: Grade, *,
-               graded_at: datetime | None = None, session: Session | None = None) -> int:
+               graded_at: datetime | None = None, session: Session | None = None,
+               current: bool = True) -> int:
         """Stores one graded submission in one transaction, with its grade record.
 
         Lateness comes from `grade_record.submission_lateness` with the student's extension
@@ -347,6 +348,10 @@ class Gradebook:
             graded_at: when it was graded; default: now.
             session: write inside this session's transaction (the caller commits); the
                 queue's completion and its record are one transaction. Default: its own.
+            current: False records it already superseded by the student's current
+                submission (the service's worker grading an upload older than one already
+                recorded: finishing later must not make it the grade); without a current
+                one it is recorded as current.
 
         Returns:
             The submission's id. The same content recorded again keeps its id.
@@ -390,12 +395,17 @@ class Gradebook:
             row.superseded = False
             row.superseded_by = None
             session.flush()  # the row's id, for the rows below
-            for older in session.scalars(select(SubmissionModel).where(
-                    SubmissionModel.assignment_id == config.id,
-                    SubmissionModel.student_id == submission.student_id,
-                    SubmissionModel.id != row.id)):
-                if not older.superseded or older.superseded_by is None:
-                    older.superseded, older.superseded_by = True, row.id
+            others = list(session.scalars(select(SubmissionModel).where(
+                SubmissionModel.assignment_id == config.id,
+                SubmissionModel.student_id == submission.student_id,
+                SubmissionModel.id != row.id).order_by(SubmissionModel.id)))
+            newest = [other for other in others if not other.superseded]
+            if not current and newest:
+                row.superseded, row.superseded_by = True, newest[-1].id
+            else:
+                for older in others:
+                    if not older.superseded or older.superseded_by is None:
+                        older.superseded, older.superseded_by = True, row.id
             row.parts.extend(PartGradeModel(position=i, name=part.name,
                                             points=float(part.points),
                                             max_points=float(part.max_points))

@@ -31,7 +31,7 @@ from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from grader import i18n
-from grader.gradebook.models import JOB_KINDS, JobModel
+from grader.gradebook.models import JOB_KINDS, JobModel, StudentModel
 from grader.ids import validate_id
 
 _, _n = i18n.Domain("service").functions()  # QueueError's messages
@@ -263,6 +263,26 @@ def requeue_expired(session: Session, *, record: Any = None) -> tuple[int, int]:
         session.rollback()
         raise
     return requeued, len(failed)
+
+
+def newer_recorded(session: Session, job: Job) -> bool:
+    """Whether a later upload of `job`'s student for its assignment already has its hidden
+    record (two workers can finish a student's two quick uploads in either order; the later
+    upload stays the grade). Call it inside the recording transaction: on PostgreSQL it
+    first locks the student's row, so two recordings of one student take turns (SQLite's
+    single writer already does).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(StudentModel.id).where(StudentModel.id == job.student_id)
+                        .with_for_update())
+    later = or_(JobModel.submitted_at > job.submitted_at,
+                and_(JobModel.submitted_at == job.submitted_at, JobModel.id > job.id))
+    found = session.execute(select(JobModel.id).where(
+        JobModel.assignment_id == job.assignment_id, JobModel.student_id == job.student_id,
+        JobModel.kind == HIDDEN, JobModel.state.in_((DONE, FAILED)),
+        JobModel.record_id.is_not(None),
+        JobModel.id != job.id, later).limit(1)).first()
+    return found is not None
 
 
 def cancel(session: Session, job_id: int) -> bool:

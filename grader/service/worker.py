@@ -111,8 +111,9 @@ def finish(sessions: sessionmaker, course: Course, job: queue.Job, config: Assig
     record = None
     if job.kind == queue.HIDDEN:
         def record(session: Session) -> int:
-            return Gradebook(session.get_bind()).record(config, graded.submission,
-                                                        graded.grade, session=session)
+            return Gradebook(session.get_bind()).record(
+                config, graded.submission, graded.grade, session=session,
+                current=not queue.newer_recorded(session, job))
     with sessions() as session:
         won = queue.complete(session, job, summary(graded), record=record)
     if won and job.kind == queue.HIDDEN:  # the file follows the record, as in autograde
@@ -140,8 +141,9 @@ def not_graded_recorder(course: Course, problem: str
             print(f"grader worker: job {job.id} failed and cannot be recorded as not graded: "
                   f"{type(error).__name__}: {error}", file=sys.stderr)
             return None
-        return Gradebook(session.get_bind()).record(config, graded.submission, graded.grade,
-                                                    session=session)
+        return Gradebook(session.get_bind()).record(
+            config, graded.submission, graded.grade, session=session,
+            current=not queue.newer_recorded(session, job))
     return record
 
 
