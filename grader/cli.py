@@ -38,7 +38,7 @@ def _data_main(args: argparse.Namespace) -> int:
             raise data.DatasetError(f"Fashion-MNIST is not downloaded by the grader: "
                                     f"{data.HOW_TO_GET_FASHION}.")
         path = data.fetch_mnist(args.origin or data.MNIST_URL)
-        print(f"MNIST is at {path}")
+        print(_("MNIST is at {path}", path=path))
         return 0
     if args.origin:
         raise data.DatasetError(f"--origin is for `grader data fetch`, not `grader data "
@@ -47,7 +47,7 @@ def _data_main(args: argparse.Namespace) -> int:
     name = args.dataset or data.default_name()
     dataset = data.load(name)
     if args.action == "check":
-        print(f"dataset ok: {dataset.name} from {dataset.source}")
+        print(_("dataset ok: {name} from {source}", name=dataset.name, source=dataset.source))
     else:
         print(f"dataset:    {dataset.name}")
         print(f"source:     {dataset.source}")
@@ -589,10 +589,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--https-only", action="store_true",
                        help=_("send the session cookie over HTTPS only (behind TLS)"))
     serve.add_argument("--demo", nargs="?", const="", metavar="DIR",
-                       help=_("serve a demo class and print its instructor's and student's "
-                              "sign-ins: alone, a throwaway copy of the course; with DIR, the "
-                              "one `grader demo` kept there (demo-out/service). --db is "
-                              "ignored"))
+                       help=_("serve a demo class, already graded, and print its "
+                              "instructor's and student's sign-ins: alone, a throwaway copy of "
+                              "the course (graded first, about a minute); with DIR, the one "
+                              "`grader demo` kept there (demo-out/service). --db is ignored"))
     serve.set_defaults(run=_serve_main)
 
     user = verbs.add_parser(

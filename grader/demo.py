@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import autograde, course, data, feedback
+from grader import autograde, course, data, feedback, i18n
 from grader.config import load_assignment
 from grader.grading.run import grade_path
 from grader.release.build import release
@@ -25,6 +25,8 @@ from grader.samples import sample_class
 ARTIFACTS = ("tf_basics", "mlp_numpy", "keras_mlp", "keras_cnn", "alexnet")
 # The assignments with hidden suites, graded by the demo.
 GRADED = ("tf_basics", "mlp_numpy")
+
+_, _n = i18n.Domain("cli").functions()
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,9 @@ def format_table(rows: list[RunRow]) -> str:
 
 def references_main(*, dataset: str | None, quick: bool) -> int:
     loaded = data.load(dataset)
-    print(f"Running every reference solution on {loaded.name} "
-          f"({'quick runs' if quick else 'the lecture settings'})...", flush=True)
+    print(_("Running every reference solution on {dataset} (quick runs)...", dataset=loaded.name)
+          if quick else _("Running every reference solution on {dataset} (the lecture's "
+                          "settings)...", dataset=loaded.name), flush=True)
     rows = []
     for artifact in ARTIFACTS:
         rows.append(run_reference(artifact, loaded, quick=quick))
@@ -86,7 +89,8 @@ def main(*, dataset: str | None = None, quick: bool = True, references: bool = F
         return references_main(dataset=dataset, quick=quick)
     loaded = data.load(dataset)  # fail early, with the data's own message
     names = assignments or graded_assignments(course.current().root)
-    print(f"nn-grader demo on {loaded.name}: {', '.join(names)}\n", flush=True)
+    print(_("nn-grader demo on {dataset}: {assignments}", dataset=loaded.name,
+            assignments=", ".join(names)) + "\n", flush=True)
     started = time.perf_counter()
     for name in names:
         config = load_assignment(name)
@@ -95,19 +99,20 @@ def main(*, dataset: str | None = None, quick: bool = True, references: bool = F
         # and a shared roster would list each class as non-submitters of the others.
         db = out / "gradebooks" / f"{config.id}.db"
         db.parent.mkdir(parents=True, exist_ok=True)
-        print("releasing (the self-check grades the reference and the bare skeleton)...",
+        print(_("releasing (the self-check grades the reference and the bare skeleton)..."),
               flush=True)
         # force: the demo's release folder is its own output, rewritten on every run.
         report = release(config, out / "release", force=True,
                          grade=lambda cfg, folder: grade_path(cfg, folder,
                                                               dataset_name=loaded.name).grade)
-        print(f"released to {report.folder}: reference "
-              f"{report.reference_grade.score:g}/{report.reference_grade.max_score:g}, "
-              f"bare skeleton {report.skeleton_grade.score:g}", flush=True)
+        print(_("released to {folder}: reference {score}/{max_score}, bare skeleton "
+                "{skeleton}", folder=report.folder, score=f"{report.reference_grade.score:g}",
+                max_score=f"{report.reference_grade.max_score:g}",
+                skeleton=f"{report.skeleton_grade.score:g}"), flush=True)
         max_bugs, max_variants = SAMPLE_LIMITS.get(config.id, (None, None))
         klass = sample_class(config, out / "class" / config.id, skeleton_folder=report.folder,
                              max_bugs=max_bugs, max_variants=max_variants)
-        print(f"grading the sample class in {klass} ...", flush=True)
+        print(_("grading the sample class in {folder} ...", folder=klass), flush=True)
         status = autograde.main(assignment=name, submissions=klass,
                                 out=out / "graded" / config.id, dataset=loaded.name, db=db,
                                 workers=workers, force=True)
@@ -115,10 +120,12 @@ def main(*, dataset: str | None = None, quick: bool = True, references: bool = F
             return status
         feedback.main(assignment=name, db=db, out=out / "feedback" / config.id)
         print(flush=True)
-    print(f"Done in {time.perf_counter() - started:.0f} s. Open:")
+    print(_("Done in {seconds} s. Open:", seconds=f"{time.perf_counter() - started:.0f}"))
     for name in names:
-        print(f"  {out / 'feedback' / name / 'index.html'}   (class summary, links to reports)")
-    print(f"  student folders: {out / 'release'}/<id>/   gradebooks: {out / 'gradebooks'}/")
+        print("  " + _("{page}   (class summary, links to reports)",
+                       page=out / "feedback" / name / "index.html"))
+    print("  " + _("student folders: {release}/<id>/   gradebooks: {gradebooks}/",
+                   release=out / "release", gradebooks=out / "gradebooks"))
     print_service(out / "service")
     return 0
 
@@ -134,17 +141,19 @@ def print_service(folder: Path) -> None:
     try:
         import fastapi  # noqa: F401 - the `serve` extra
     except ImportError:
-        print("\nThe submission service (grader serve) needs the serve extra: "
-              "pip install 'nn-grader[serve]'; then run grader demo again.")
+        print("\n" + _("The submission service (grader serve) needs the serve extra: "
+                       "pip install 'nn-grader[serve]'; then run grader demo again."))
         return
     if (folder / SIGN_INS).is_file():  # an earlier demo's class: ours to replace
         shutil.rmtree(folder)
     elif folder.exists():
-        print(f"\n{folder} exists and is not a demo class; the service demo was not set up "
-              "(move that folder away and run grader demo again).")
+        print("\n" + _("{folder} exists and is not a demo class; the service demo was not "
+                       "set up (move that folder away and run grader demo again).",
+                       folder=folder))
         return
     demo = setup_demo(folder)
-    print("\nRun the course as a service on a demo class (students upload and see results; "
-          "the staff dashboard):")
-    print(f"  grader serve --demo {folder}      then open http://127.0.0.1:8000/ and sign in as")
+    print("\n" + _("Run the course as a service on its graded demo class (students upload "
+                   "and see results; the staff dashboard):"))
+    print(f"  grader serve --demo {folder}      " + _("then open {url} and sign in as",
+                                                     url="http://127.0.0.1:8000/"))
     print(demo.sign_ins())

@@ -63,7 +63,7 @@ DOMAIN_SOURCES: dict[str, tuple[str, ...]] = {
     "cli": ("grader/kit", "grader/intake", "grader/runtime", "grader/grade_record.py",
             "grader/cli.py", "grader/autograde.py", "grader/release/build.py",
             "grader/release/kit.py", "grader/ids.py", "grader/feedback.py",
-            "grader/grading/run.py", "grader/argparse_i18n.py"),
+            "grader/grading/run.py", "grader/argparse_i18n.py", "grader/demo.py"),
     "reports": ("grader/reports", "grader/templates/report.html.j2",
                 "grader/templates/report.md.j2", "grader/templates/class_summary.html.j2",
                 "grader/templates/instructions.md.j2"),

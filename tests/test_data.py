@@ -206,7 +206,7 @@ def _grader(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_cli_data_check_and_bad_dataset(keras_home):
     import os
 
-    env = dict(os.environ)
+    env = {**os.environ, "GRADER_LANG": "en"}  # the lecture's course speaks zh_CN
     ok = _grader("data", "check", env=env)
     assert ok.returncode == 0, ok.stderr
     assert "dataset ok: fashion_mnist" in ok.stdout
@@ -285,7 +285,7 @@ def test_an_unreachable_origin_says_what_to_do(keras_home, tmp_path):
 def test_cli_data_fetch_from_a_local_copy(keras_home, mirror, capsys):
     from grader import cli
 
-    assert cli.main(["data", "fetch", "--origin", mirror.as_uri()]) == 0
+    assert cli.main(["--lang", "en", "data", "fetch", "--origin", mirror.as_uri()]) == 0
     assert capsys.readouterr().out.endswith(f"MNIST is at {data.mnist_path()}\n")
     assert cli.main(["data", "fetch", "--dataset", "fashion_mnist"]) == 2
     assert "dataset-fashion-mnist" in capsys.readouterr().err
