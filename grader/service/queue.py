@@ -187,18 +187,8 @@ def complete(session: Session, job: Job, result: Mapping[str, Any], *,
         (already completed, taken again after its lease expired, or cancelled): nothing
         was written.
     """
-    moment = now()
-    try:
-        if not _held(session, job, state=DONE, finished_at=moment, lease_expires=None,
-                     result=dict(result), error=None):
-            session.rollback()
-            return False
-        _record_into(session, job.id, record)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return True
+    return _end(session, job, record, state=DONE, finished_at=now(), lease_expires=None,
+                result=dict(result), error=None)
 
 
 def fail(session: Session, job: Job, error: str, *, record: Any = None) -> bool:
@@ -212,9 +202,15 @@ def fail(session: Session, job: Job, error: str, *, record: Any = None) -> bool:
     Returns:
         As `complete`: False when the job was no longer this worker's.
     """
+    return _end(session, job, record, state=FAILED, finished_at=now(), lease_expires=None,
+                error=error[-ERROR_CHARS:])
+
+
+def _end(session: Session, job: Job, record: Any, **values: Any) -> bool:
+    """Ends `job` with `values` while it is this worker's, its record in the same
+    transaction; commits. False (nothing written) when it was no longer this worker's."""
     try:
-        if not _held(session, job, state=FAILED, finished_at=now(), lease_expires=None,
-                     error=error[-ERROR_CHARS:]):
+        if not _held(session, job, **values):
             session.rollback()
             return False
         _record_into(session, job.id, record)
