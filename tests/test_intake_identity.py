@@ -263,7 +263,8 @@ def test_the_cli_refuses_a_hostile_student_id(tmp_path) -> None:
     import subprocess
     import sys
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]),
+           "GRADER_LANG": "en"}  # the lecture's course speaks zh_CN
     done = subprocess.run([sys.executable, "-m", "grader", "submit", "--student-id",
                            "../\x1b[2J" + "x" * 10_000, str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=120)
