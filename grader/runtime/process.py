@@ -146,6 +146,7 @@ class RuntimeProcess:
         self._head = bytearray()
         self._tail = bytearray()
         self.output_bytes = 0
+        self._output_closed = False
         self._stopped = threading.Event()
         self._kill_lock = threading.Lock()
         self._output_lock = threading.Lock()
@@ -196,14 +197,20 @@ class RuntimeProcess:
     def _drain_output(self) -> None:
         """Keep the head and the tail of the output; kill past the output limit."""
         limit = self.limits.output_limit_mb << 20
+        poller = select.poll()
+        poller.register(self._output_r, select.POLLIN)
         while True:
-            try:
-                chunk = os.read(self._output_r, 1 << 16)
-            except OSError:
-                break
-            if not chunk:
-                break
+            poller.poll()  # waits without the lock: output() may read meanwhile
+            # Read and keep under one lock: output() then never sees a chunk in between.
             with self._output_lock:
+                try:
+                    chunk = os.read(self._output_r, 1 << 16)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    self._output_closed = True
+                    os.close(self._output_r)
+                    return
                 self.output_bytes += len(chunk)
                 if len(self._head) < self._keep:
                     room = self._keep - len(self._head)
@@ -215,7 +222,6 @@ class RuntimeProcess:
             if self.output_bytes > limit and self.kill_reason is None:
                 self.kill(_("killed: output limit exceeded (the submission printed more "
                             "than {limit} MB)", limit=self.limits.output_limit_mb))
-        os.close(self._output_r)
 
     def _watch_memory(self) -> None:
         """Poll the tree's resident memory and the sandbox's file count; kill above a limit."""
@@ -320,24 +326,27 @@ class RuntimeProcess:
         return (_("the runtime exited with code {code}: the submission called os._exit(), "
                   "exit() in another thread, or crashed the interpreter", code=code), code, None)
 
-    def _settle(self, timeout_s: float = 0.5) -> None:
-        """Give the drain thread a moment to read what is already in the pipe."""
-        deadline = time.monotonic() + timeout_s
+    def _unread_output(self) -> bool:
+        """Whether the pipe holds output not kept yet (call with the output lock held)."""
+        if self._output_closed:
+            return False
         poller = select.poll()
-        try:
-            poller.register(self._output_r, select.POLLIN)
-        except (ValueError, OSError):
-            return  # closed: everything was read
-        while poller.poll(0) and self._drain.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.005)
+        poller.register(self._output_r, select.POLLIN)
+        return any(events & select.POLLIN for _fd, events in poller.poll(0))
 
     def output(self) -> str:
         """The kept output: head, a marker for what was dropped, tail."""
-        self._settle()
-        with self._output_lock:
-            head = bytes(self._head)
-            tail = bytes(self._tail[-self._keep :]) if self._tail else b""
-            omitted = self.output_bytes - len(head) - len(tail)
+        # Output printed before the last answer is in the pipe by now; wait until the
+        # drain thread has kept it (bounded: a flooding process never stops writing).
+        deadline = time.monotonic() + 0.5
+        while True:
+            with self._output_lock:
+                if not self._unread_output() or time.monotonic() > deadline:
+                    head = bytes(self._head)
+                    tail = bytes(self._tail[-self._keep :]) if self._tail else b""
+                    omitted = self.output_bytes - len(head) - len(tail)
+                    break
+            time.sleep(0.005)
         if omitted > 0:
             marker = f"\n... [{omitted} bytes of output omitted] ...\n".encode()
             return (head + marker + tail).decode("utf-8", errors="replace")
