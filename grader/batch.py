@@ -333,8 +333,9 @@ def _count_retries(pending: list[Job], attempts: dict[Path, int], retries: int,
     for job in pending:
         attempts[job.path] = attempts.get(job.path, 0) + 1
         if attempts[job.path] > retries:
-            report.failed.append((job.path, f"the grader's worker died {attempts[job.path]} "
-                                  "times while grading it"))
+            died = attempts[job.path]
+            report.failed.append((job.path, f"the grader's worker died {died} "
+                                  f"time{'' if died == 1 else 's'} while grading it"))
         else:
             report.retried.append(job.path)
             again.append(job)

@@ -37,7 +37,8 @@ from grader.reports import (
     render_class_summary,
     render_student_report,
 )
-from grader.reports.templates_env import html_language, markdown_text
+from grader.reports.problems import shown_problem
+from grader.reports.templates_env import html_language, markdown_text, rendering_language
 from grader.results.records import grader_problem
 
 _, _n = i18n.Domain("cli").functions()
@@ -76,17 +77,29 @@ def _isolated(step: str, action: Callable[[], T]) -> T | Failed:
         return Failed(grader_problem(step, error))
 
 
-def fallback_report(report: ReportInput, problem: str) -> StudentReport:
-    """A short report for a student whose report could not be rendered: it says so."""
-    sentence = ("Your feedback report could not be produced ({}). Your grade is recorded; "
-                "your instructor has been told and will send the report.")
-    html = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
-            f"Feedback for {escape(report.student_id)}</title></head><body><h1>Feedback for "
-            f"{escape(report.student_id)}</h1><p>{escape(sentence.format(problem))}</p>"
-            "</body></html>\n")
-    markdown = (f"# Feedback for {markdown_text(report.student_id)}\n\n"
-                f"{markdown_text(sentence.format(problem))}\n")
+def fallback_report(report: ReportInput, problem: str,
+                    language: str | None = None) -> StudentReport:
+    """A short report for a student whose report could not be rendered: it says so, in the
+    course's `language` (the grader's own problem translated by `shown_problem`)."""
+    try:
+        with rendering_language(language) as tag:
+            title, sentence = _fallback_sentences(report, problem)
+    except ValueError:  # a language nn-grader does not speak may be why rendering failed
+        with rendering_language("en") as tag:
+            title, sentence = _fallback_sentences(report, problem)
+    html = (f"<!DOCTYPE html>\n<html lang=\"{escape(tag)}\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1>"
+            f"<p>{escape(sentence)}</p></body></html>\n")
+    markdown = f"# {markdown_text(title)}\n\n{markdown_text(sentence)}\n"
     return StudentReport(html=html, markdown=markdown)
+
+
+def _fallback_sentences(report: ReportInput, problem: str) -> tuple[str, str]:
+    title = _("Feedback for {student}", student=report.student_id)
+    sentence = _("Your feedback report could not be produced ({problem}). Your grade is "
+                 "recorded; your instructor has been told and will send the report.",
+                 problem=shown_problem(problem))
+    return title, sentence
 
 
 def write_reports(inputs: Sequence[ReportInput], *, config: AssignmentConfig, out: Path,
@@ -137,7 +150,7 @@ def write_feedback(inputs: Sequence[ReportInput], *, config: AssignmentConfig, o
         if isinstance(report, Failed):
             written.problems.append((ident, report.problem))
             broken.add(ident)
-            report = fallback_report(everyone[ident], report.problem)
+            report = fallback_report(everyone[ident], report.problem, language)
         failed = _isolated("write the report", lambda folder=folder, report=report: _write(
             out / folder, report))
         if isinstance(failed, Failed):

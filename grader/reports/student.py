@@ -18,6 +18,7 @@ from grader.config import AssignmentConfig
 from grader.i18n import Domain, format_number
 from grader.reports import figures, hints
 from grader.reports.inputs import ReportInput
+from grader.reports.problems import shown_problem
 from grader.reports.templates_env import (
     environment,
     html_language,
@@ -261,7 +262,7 @@ def student_context(report: ReportInput, *, config: AssignmentConfig,
         "failed_tests": failed,
         "total_tests": sum(len(p.tests) for p in parts),
         "max_score": report.grade.max_score if report.grade else config.total_points,
-        "problems": list(report.intake_problems),
+        "problems": [shown_problem(problem) for problem in report.intake_problems],
         # A main guard is never run at import by design; listing it would only confuse.
         "skipped": [s for s in report.skipped if not _MAIN_GUARD_RE.search(s)],
         "limits_hit": _limits_hit(parts),

@@ -49,6 +49,7 @@ from grader.gradebook.models import (
 from grader.gradebook.store import Gradebook
 from grader.ids import file_name, printable
 from grader.intake import IntakeLimits, intake
+from grader.reports.problems import shown_problem
 from grader.service import queue, security
 from grader.service.app import render
 from grader.service.auth import (
@@ -437,7 +438,7 @@ def _result(job: JobModel | None) -> dict[str, Any] | None:
     tests = [{key: str(t.get(key) or "") for key in ("name", "status", "message")}
              for t in result.get("tests", []) if isinstance(t, dict)]
     return {"score": _number(result.get("score")), "max_score": _number(result.get("max_score")),
-            "problems": [str(p) for p in result.get("problems", []) if p],
+            "problems": [shown_problem(str(p)) for p in result.get("problems", []) if p],
             "tests": tests, "passed": sum(1 for t in tests if t.get("status") == "passed")}
 
 

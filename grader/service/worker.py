@@ -147,12 +147,15 @@ def not_graded_recorder(course: Course, problem: str
     return record
 
 
+# Stored in English like every grader problem; reports translate it (`shown_problem`).
+STOPPED_PROBLEM = (f"{GRADER_PROBLEM} grade it: its worker stopped (died or lost its lease) "
+                   f"{queue.MAX_ATTEMPTS} times while grading it")
+
+
 def sweep(sessions: sessionmaker, course: Course) -> tuple[int, int]:
     """Requeues jobs whose worker died; a hidden one out of attempts is recorded as not
     graded (`not_graded_recorder`). Returns (requeued, failed)."""
-    problem = (f"{GRADER_PROBLEM} grade it: its worker stopped (died or lost its lease) "
-               f"{queue.MAX_ATTEMPTS} times while grading it")
-    recorder = not_graded_recorder(course, problem)
+    recorder = not_graded_recorder(course, STOPPED_PROBLEM)
     with sessions() as session:
         return queue.requeue_expired(session, record=recorder)
 
