@@ -275,6 +275,12 @@ def unrecognized(extras: list[str], known: Iterable[str]) -> str:
     return message
 
 
+def _add_assignment_and_student(parser: argparse.ArgumentParser) -> None:
+    """The two positional arguments of a verb about one student's grade of one assignment."""
+    parser.add_argument("assignment", help=_("assignment id (a folder in assignments/)"))
+    parser.add_argument("student", help=_("the student's id"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="grader",
@@ -621,8 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
                       example='grader override mlp_numpy 2023001 95 --reason "regrade of part '
                       '2"'),
     )
-    override.add_argument("assignment", help=_("assignment id (a folder in assignments/)"))
-    override.add_argument("student", help=_("the student's id"))
+    _add_assignment_and_student(override)
     override.add_argument("points", type=float, nargs="?",
                           help=_("the final score, from 0 to the assignment's points"))
     override.add_argument("--reason", default="",
@@ -640,8 +645,7 @@ def build_parser() -> argparse.ArgumentParser:
                       example='grader extend mlp_numpy 2023001 --days 3 --reason '
                       '"medical certificate"'),
     )
-    extend.add_argument("assignment", help=_("assignment id (a folder in assignments/)"))
-    extend.add_argument("student", help=_("the student's id"))
+    _add_assignment_and_student(extend)
     extend.add_argument("--days", type=float, required=True,
                         help=_("days to add to the due date (0 clears the extension)"))
     extend.add_argument("--reason", required=True,

@@ -12,6 +12,7 @@ too).
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -325,8 +326,8 @@ def test_grader_worker_sends_released_grades_between_jobs(linked, lms, monkeypat
     app, prof = linked
     staff_tests.post(prof, "/staff/act/release", {"action": "now"})
     root = app.state.course.root
-    monkeypatch.setitem(passback_module._LOADED, str(root),
-                        Lms(PlatformRegistry([platform()], lms.client()), TOOL_KEY))
+    monkeypatch.setitem(passback_module._LOADED, str(root),  # no lti.toml: its stamp is None
+                        (None, Lms(PlatformRegistry([platform()], lms.client()), TOOL_KEY)))
     stop = threading.Event()
     original = passback_module.tick
 
@@ -339,6 +340,35 @@ def test_grader_worker_sends_released_grades_between_jobs(linked, lms, monkeypat
     monkeypatch.setattr(passback_module, "tick", tick_then_stop)
     worker.work(app.state.db_url, root, stop=stop)
     assert sorted(sent(lms)) == [("lms-user-17", 7.0, 10.0), ("lms-user-18", 10.0, 10.0)]
+
+
+def test_a_worker_reads_lti_toml_again_when_it_is_added_broken_or_fixed(tmp_path, monkeypatch,
+                                                                      capsys):
+    """A worker runs for weeks: linking the LMS (or fixing its file) needs no restart."""
+    from grader.course import Course
+
+    course = Course(root=tmp_path, title="LTI")
+    ticked: list[object] = []
+    monkeypatch.setattr(passback_module, "tick", lambda _s, _c, lms, **_k: ticked.append(lms))
+    monkeypatch.setattr(passback_module, "_LOADED", {})
+
+    def tick_once() -> str:
+        passback_module.worker_tick(None, course, "w1")
+        return capsys.readouterr().err
+
+    assert tick_once() == "" and ticked == []  # no lti.toml: no passback, nothing said
+    toml = tmp_path / "lti.toml"
+    toml.write_text("tool_key = \"key.pem\"\nunknown = 1\n", encoding="utf-8")
+    said = tick_once()
+    assert "grade passback is off until lti.toml is fixed" in said and "`unknown`" in said
+    assert tick_once() == "" and ticked == []  # said once, not every 15 s
+    (tmp_path / "key.pem").write_bytes(TOOL_KEY.key.as_pem(private=True))
+    toml.write_text("tool_key = \"key.pem\"\n", encoding="utf-8")
+    os.utime(toml, ns=(toml.stat().st_mtime_ns + 10**9,) * 2)  # a coarse clock sees it too
+    assert tick_once() == "" and len(ticked) == 1 and isinstance(ticked[0], Lms)
+    assert tick_once() == "" and len(ticked) == 2 and ticked[1] is ticked[0]  # read once
+    toml.unlink()
+    assert tick_once() == "" and len(ticked) == 2  # removed: passback stops
 
 
 def test_the_launch_table_and_outbox_on_both_databases(tmp_path, db_url):

@@ -355,15 +355,15 @@ def _store_and_queue(session: Session, course: Course, config: AssignmentConfig,
 
 
 def _refusal(course: Course, config: AssignmentConfig, student: str, text: str) -> str:
-    """Why the upload page refuses `text` (its own check, `student._cannot_grade`)."""
-    from grader.service.student import _cannot_grade
+    """Why the upload page refuses `text` (its own check, `student.ungradable_reason`)."""
+    from grader.service.student import ungradable_reason
 
     scratch = Path(tempfile.mkdtemp(prefix=".demo-", dir=course.root))
     try:
         owner = scratch / file_name(student)
         owner.mkdir()
         (owner / config.student_files[0]).write_text(text, encoding="utf-8")
-        reason = _cannot_grade(owner, config, scratch)
+        reason = ungradable_reason(owner, config, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if reason is None:

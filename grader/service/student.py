@@ -327,7 +327,7 @@ def _store_upload(request: Request, session: Session, user: User, config: Assign
         stored_name = _stored_name(config, kind)
         (owner / stored_name).write_bytes(data)
         # intake may take seconds (a zip at its limits): read before any database write
-        reason = _cannot_grade(owner, config, staging)
+        reason = ungradable_reason(owner, config, staging)
         if reason:
             return refuse(reason)
         row = AttemptModel(assignment_id=config.id, student_id=user.student_id,
@@ -361,7 +361,7 @@ def _stored_name(config: AssignmentConfig, kind: str) -> str:
     return Path(config.student_files[0]).stem + kind
 
 
-def _cannot_grade(owner: Path, config: AssignmentConfig, scratch: Path) -> str | None:
+def ungradable_reason(owner: Path, config: AssignmentConfig, scratch: Path) -> str | None:
     """Why the upload cannot be graded at all, or None: read by `grader.intake` exactly as
     a worker will read it (its limits: zip bombs, hostile names, sizes), then every
     Python file it yields must parse."""

@@ -52,7 +52,13 @@ from grader.gradebook.models import (
     LtiPassbackModel,
 )
 from grader.service.lti.ags import AgsClient, AgsError, Score
-from grader.service.lti.platforms import LtiConfigError, PlatformRegistry, ToolKey, load_platforms
+from grader.service.lti.platforms import (
+    LTI_FILE,
+    LtiConfigError,
+    PlatformRegistry,
+    ToolKey,
+    load_platforms,
+)
 from grader.service.release import released
 
 PENDING, SENDING, SENT, FAILED = PASSBACK_STATES
@@ -281,26 +287,45 @@ def tick(sessions: sessionmaker, course: Course, lms: Lms, *, worker_id: str,
     return send_due(sessions, lms, worker_id=worker_id, is_released=is_released, now=now)
 
 
-_LOADED: dict[str, Lms | None] = {}  # course folder -> its LMS set-up (read once per process)
+# course folder -> (lti.toml's modification time, its LMS set-up); read again when it changes
+_LOADED: dict[str, tuple[int | None, Lms | None]] = {}
+
+
+def course_lms(course: Course) -> Lms | None:
+    """The course's LMS set-up from its ``lti.toml``, read again whenever the file is added,
+    edited or removed (a worker runs for weeks; nobody restarts it to link an LMS).
+
+    Raises:
+        LtiConfigError: the file is broken (raised once per change of the file).
+    """
+    key = str(course.root)
+    try:
+        stamp: int | None = (course.root / LTI_FILE).stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    cached = _LOADED.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    _LOADED[key] = (stamp, None)  # a broken file: said once, until it changes
+    loaded = load_platforms(course.root)
+    lms = Lms(*loaded) if loaded is not None else None
+    _LOADED[key] = (stamp, lms)
+    return lms
 
 
 def worker_tick(sessions: sessionmaker, course: Course, worker_id: str) -> None:
     """`grader worker`'s call between jobs: `tick` when the course has an ``lti.toml``.
 
     Never raises: a broken ``lti.toml`` or an unreachable database is one line on stderr (the
-    worker goes on grading; the next tick tries again).
+    worker goes on grading; the next tick tries again, and a fixed file is read at once).
     """
-    key = str(course.root)
     try:
-        if key not in _LOADED:
-            loaded = load_platforms(course.root)
-            _LOADED[key] = Lms(*loaded) if loaded is not None else None
-        lms = _LOADED[key]
+        lms = course_lms(course)
         if lms is not None:
             tick(sessions, course, lms, worker_id=worker_id)
     except LtiConfigError as error:
-        _LOADED[key] = None  # said once; fixed by restarting the workers
-        print(f"grader worker: grade passback is off: {error}", file=sys.stderr)
+        print(f"grader worker: grade passback is off until lti.toml is fixed: {error}",
+              file=sys.stderr)
     except Exception as error:  # noqa: BLE001 - passback never stops grading
         print(f"grader worker: grade passback: {type(error).__name__}: {error}",
               file=sys.stderr)
