@@ -9,7 +9,8 @@ notebook's own kernel, with the fixtures a hidden suite is written against built
 plain objects, as nn-grader's in-process baseline (`bench/grading.py`) does:
 
 - ``student``: ``student.<module>`` is a view of the notebook's globals (its definitions);
-- ``assignment``, ``budgets``, ``thresholds``: loaded from ``assignment.toml``;
+- ``assignment``, ``device``, ``budgets`` (the device's), ``thresholds``, ``parameters``:
+  from ``assignment.toml`` and `grader.devices.detect_device`;
 - ``dataset``: `grader.grading.fixtures.load_dataset` (``$GRADER_DATASET`` or the default);
 - ``private_split``: the test split in a secret order, keyed by the test's name;
 - ``credit``: records partial credit; ``figure``: ignored.
@@ -49,6 +50,7 @@ if str(REPO) not in sys.path:
 
 from grader.checks.splits import PrivateSplit, private_split  # noqa: E402
 from grader.config import AssignmentConfig, load_assignment  # noqa: E402
+from grader.devices import detect_device  # noqa: E402
 from grader.grading.fixtures import SEED, load_dataset  # noqa: E402
 from grader.results.plugin import describe_exception  # noqa: E402
 
@@ -191,11 +193,14 @@ def run_cases(name: str, namespace: dict[str, Any], *,
     config = assignment_config(assignment)
     function = suite_function(name, assignment)
     module = Path(config.student_files[0]).stem
-    fixtures = {
+    device = detect_device()
+    fixtures = {  # the fixtures `grader.grading.fixtures.GradingFixtures` gives, by name
         "student": type("Student", (), {module: NamespaceView(namespace)})(),
         "assignment": config,
-        "budgets": config.budgets,
+        "device": device,
+        "budgets": config.budgets_for(device),
         "thresholds": config.thresholds,
+        "parameters": config.parameters,
         "figure": _no_figure,
     }
     wanted = inspect.signature(function).parameters

@@ -140,6 +140,15 @@ def test_the_shim_passes_the_reference_and_fails_a_planted_bug(config):
         shim.run_test("test_softmax_forward_matches_reference", wrong_axis)
 
 
+def test_the_shim_gives_the_reference_every_point_of_every_test(config):
+    """The comparison with nbgrader is fair only if the shim gives each test the fixtures
+    the grader gives it (a fixture it lacks costs every student that test's points)."""
+    reference = _namespace(batch._correct(config)[0][1])
+    lost = [(case.case, case.message[:200]) for part in config.parts for test in part.tests
+            for case in shim.run_cases(test, reference) if case.fraction < 1.0]
+    assert lost == []
+
+
 def test_the_shim_turns_failed_cases_into_partial_points(config, capsys):
     # Counting instead of averaging is right only for the one-row case: 1 of 3 cases.
     counts = _namespace(batch._planted(config)["accuracy_counts_not_fraction"])
