@@ -59,16 +59,71 @@ DATASET_ENV = "GRADER_DATASET"  # the dataset the data-driven tests use, as for 
 
 
 class NamespaceView:
-    """Attribute access to a dict that may still grow (a notebook's globals)."""
+    """Attribute access to a dict that may still grow (a notebook's globals), seen as the
+    grader's proxy sees a runtime's module: plain data by value, objects as `ByValue`."""
 
     def __init__(self, names: dict[str, Any]) -> None:
         self._names = names
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self._names[name]
+            return _crossed(self._names[name])
         except KeyError:
             raise AttributeError(f"the notebook defines no `{name}`") from None
+
+
+class ByValue:
+    """An object of the notebook as a test sees it through nn-grader's proxy: what crosses
+    (arguments, results, attributes) is a copy when it is plain data, so a student's layer
+    that changes an array in place after returning it cannot change what the test kept."""
+
+    def __init__(self, target: Any) -> None:
+        object.__setattr__(self, "_target", target)
+
+    def __getattr__(self, name: str) -> Any:
+        return _crossed(getattr(self._target, name))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._target, name, _sent(value))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _crossed(self._target(*_sent(args), **_sent(kwargs)))
+
+
+def _plain(value: Any) -> bool:
+    """Whether the proxy sends `value` by value (numbers, text, None, arrays, containers)."""
+    import numpy as np
+
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes, np.ndarray,
+                                           np.generic)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _plain(item) for key, item in value.items())
+    return False
+
+
+def _crossed(value: Any) -> Any:
+    """A value coming back from the notebook: a deep copy of plain data, else a `ByValue`."""
+    import copy
+
+    return copy.deepcopy(value) if _plain(value) else ByValue(value)
+
+
+def _sent(value: Any) -> Any:
+    """A value sent to the notebook: `ByValue` handles unwrapped, plain data copied."""
+    import copy
+
+    if isinstance(value, ByValue):
+        return object.__getattribute__(value, "_target")
+    if isinstance(value, tuple):
+        return tuple(_sent(item) for item in value)
+    if isinstance(value, list):
+        return [_sent(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _sent(item) for key, item in value.items()}
+    return copy.deepcopy(value) if _plain(value) else value
 
 
 class Credit:

@@ -36,7 +36,7 @@ from grader.config import AssignmentConfig, load_assignment
 from grader.grading.fixtures import load_dataset
 from grader.grading.run import grade_path
 from grader.release.strip import strip_file
-from grader.results.records import Grade
+from grader.results.records import KIND_TIME_BUDGET, KIND_TIME_LIMIT, Grade
 from grader.samples import PlantedBug, load_bugs, variants, write_bug
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,6 +124,24 @@ def test_planted_bug_loses_only_its_parts(assignment, case, tmp_path):
         assert diagnosis in named, (
             f"{assignment}/{case}: expected a failing test to be diagnosed as {diagnosis!r}; "
             f"the diagnoses were {sorted(named - {''})}\n" + _failures(grade))
+
+
+@pytest.mark.skipif(not data.available(), reason="no dataset installed (apt-get install "
+                    "dataset-fashion-mnist)")
+def test_an_endless_loop_in_train_costs_the_training_parts_only(tmp_path):
+    """A `train` that never returns uses up the submission's whole time budget (30 s); the
+    public tests run first and the training tests last, so the budget runs out for the
+    training tests alone (a bug costs its own part)."""
+    config = _config("mlp_numpy")
+    student = tmp_path / config.student_files[0]
+    student.write_text((REPO / "reference" / student.name).read_text(encoding="utf-8")
+                       + "\n\ndef train(*args, **kwargs):\n    while True:  # never returns\n"
+                       "        pass\n", encoding="utf-8")
+    grade = grade_path(config, student).grade
+    lost = {name for name, (points, maximum) in _by_part(grade).items() if points < maximum}
+    assert lost == {"train"}, _failures(grade)
+    kinds = {test.kind for part in grade.parts if part.name == "train" for test in part.tests}
+    assert kinds and kinds <= {KIND_TIME_LIMIT, KIND_TIME_BUDGET}, kinds
 
 
 def test_most_mlp_numpy_planted_bugs_get_a_specific_diagnosis():

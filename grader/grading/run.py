@@ -35,6 +35,7 @@ from grader.i18n import Domain
 from grader.ids import file_name
 from grader.intake import Submission, intake
 from grader.intake.notebooks import NotebookLines
+from grader.kit.check import PUBLIC_SUITE
 from grader.results.plugin import ResultsCollector
 from grader.results.records import Grade, json_text, to_results_json
 from grader.runtime.sandbox import GpuAssignment, SandboxLimits
@@ -51,6 +52,18 @@ PYTEST_ARGS = (
     "--assert=plain",           # no assert rewriting: messages never quote hidden test code
     "--import-mode=importlib",  # suites of several assignments in one process
 )
+
+
+def suite_files(suite: Path) -> list[Path]:
+    """A suite's test files in the order they run: ``test_public.py`` first, then the others
+    by name.
+
+    The submission's time budget is shared by every test in run order, so a hang uses it up
+    for the tests after it. The public tests are quick checks of the building blocks; the
+    hidden file ends with the slow ones (training), so an endless loop in `train` costs the
+    training parts, not the shape and gradient checks too.
+    """
+    return sorted(suite.glob("test_*.py"), key=lambda path: (path.name != PUBLIC_SUITE, path.name))
 
 
 def suite_args(suite: Path) -> list[str]:
@@ -155,7 +168,7 @@ def run_suite(
         The submission's `Grade`. Failures of the student's code never raise here.
     """
     suite = suite or suite_dir(config)
-    files = list(test_files) if test_files is not None else sorted(suite.glob("test_*.py"))
+    files = list(test_files) if test_files is not None else suite_files(suite)
     start = time.perf_counter()
     collector = ResultsCollector()
     device = device or detect_device()
