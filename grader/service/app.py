@@ -185,10 +185,11 @@ def serve_main(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = No
     printed; `db` is then ignored (the copy has its own gradebook).
 
     Returns:
-        0 after Ctrl-C.
+        0 after Ctrl-C or SIGTERM (its workers stopped, a throwaway demo removed).
     """
     import os
     import shutil
+    import signal
     import sys
     import tempfile
 
@@ -197,43 +198,58 @@ def serve_main(*, host: str = "127.0.0.1", port: int = 8000, db: str | None = No
     from grader.course import current
     from grader.gradebook import database_url
 
-    scratch = None
-    if demo is not None:
-        from grader.service.demo import load_demo, setup_demo
-
-        if demo:
-            demo_class = load_demo(Path(demo))
-        else:
-            scratch = Path(tempfile.mkdtemp(prefix="nn-grader-demo-"))
-            demo_class = setup_demo(scratch / "course")
-        course = demo_class.course
-        if i18n.ENV_VAR not in os.environ:  # no --lang, $GRADER_LANG or course chose one
-            i18n.set_language(course.language)
-        url = database_url(course.gradebook)
-    else:
-        course = current()
-        url = database_url(db if db is not None else course.gradebook)
-    app = create_app(course, url, https_only=https_only)
-    pool = None
-    if workers:
-        from grader.service.worker import start_local_workers
-
-        pool = start_local_workers(url, course, workers)
-    address = f"http://{host}:{port}/"
-    if demo is not None:
-        kept = _("kept") if demo else _("removed when the service stops")
-        print(_("grader serve --demo: a copy of {title} in {root} ({kept}). Open {url} and sign "
-                "in as\n{sign_ins}", title=course.title, root=course.root, kept=kept,
-                url=address, sign_ins=demo_class.sign_ins()), file=sys.stderr)
-    print(_n("grader serve: {title} on {url} with {n} local worker; Ctrl-C stops it",
-             "grader serve: {title} on {url} with {n} local workers; Ctrl-C stops it",
-             workers, title=course.title, url=address), file=sys.stderr)
+    # SIGTERM (systemd, docker stop, kill) must end like Ctrl-C: workers stopped, the demo's
+    # copy removed. uvicorn shuts down gracefully, then raises the signal again with the
+    # handler it found, which is this one (the default would end the process on the spot).
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    scratch, pool = None, None
     try:
+        if demo is not None:
+            from grader.service.demo import load_demo, setup_demo
+
+            if demo:
+                demo_class = load_demo(Path(demo))
+            else:
+                scratch = Path(tempfile.mkdtemp(prefix="nn-grader-demo-"))
+                demo_class = setup_demo(scratch / "course")
+            course = demo_class.course
+            if i18n.ENV_VAR not in os.environ:  # no --lang, $GRADER_LANG or course chose one
+                i18n.set_language(course.language)
+            url = database_url(course.gradebook)
+        else:
+            course = current()
+            url = database_url(db if db is not None else course.gradebook)
+        app = create_app(course, url, https_only=https_only)
+        if workers:
+            from grader.service.worker import start_local_workers
+
+            pool = start_local_workers(url, course, workers)
+        address = f"http://{host}:{port}/"
+        if demo is not None:
+            kept = _("kept") if demo else _("removed when the service stops")
+            print(_("grader serve --demo: a copy of {title} in {root} ({kept}). Open {url} and "
+                    "sign in as\n{sign_ins}", title=course.title, root=course.root, kept=kept,
+                    url=address, sign_ins=demo_class.sign_ins()), file=sys.stderr)
+        print(_n("grader serve: {title} on {url} with {n} local worker; Ctrl-C stops it",
+                 "grader serve: {title} on {url} with {n} local workers; Ctrl-C stops it",
+                 workers, title=course.title, url=address), file=sys.stderr)
         # proxy_headers: behind nginx on this machine the client address is the real one
         uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    except Terminated:
+        pass  # a clean stop, as after Ctrl-C
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if pool is not None:
             pool.stop()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: `serve_main` unwinds through its clean-up (BaseException: no
+    ``except Exception`` on the way swallows it)."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated

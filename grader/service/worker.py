@@ -379,17 +379,49 @@ def start_local_workers(db_url: str, course: str | Path | Course, n: int, *,
     context = multiprocessing.get_context("spawn")  # no inherited threads or TF state
     event = context.Event()
     threads = os.environ.get(THREADS_ENV) or str(max(1, batch.default_workers() // n))
+    # The parent's pid is passed, not read in the child: a child still importing when its
+    # parent dies would read init's pid and never notice it was orphaned.
     processes = [context.Process(target=_process_main, name=f"grader-worker-{i}",
-                                 args=(db_url, root, lease_s, event, threads), daemon=False)
+                                 args=(db_url, root, lease_s, event, threads, os.getpid()),
+                                 daemon=False)
                  for i in range(n)]
     for process in processes:
         process.start()
     return Workers(processes, event)
 
 
-def _process_main(db_url: str, root: str, lease_s: float, event: Any, threads: str) -> None:
+def stop_on_sigterm(event: Any) -> Any:
+    """Sets `event` when SIGTERM arrives; returns the handler it replaced.
+
+    The event is set from a new thread, never inside the handler: the handler runs in the
+    main thread, which may be inside ``event.wait()``; a multiprocessing event's ``set``
+    waits for that very waiter to wake, and a threading one's takes a lock the waiter may
+    hold, so setting it there can hang the process for good.
+    """
+    def handler(signum: int, frame: Any) -> None:
+        threading.Thread(target=event.set, name="sigterm", daemon=True).start()
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _stop_when_orphaned(event: Any, parent: int, interval_s: float = 1.0) -> None:
+    """Sets `event` once this process's parent has died (a `grader serve` killed with
+    SIGKILL, or by a signal that skipped its clean-up): no worker outlives its service."""
+    def watch() -> None:
+        while not event.is_set():
+            if os.getppid() != parent:
+                event.set()
+                return
+            time.sleep(interval_s)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
+def _process_main(db_url: str, root: str, lease_s: float, event: Any, threads: str,
+                  parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
-    signal.signal(signal.SIGTERM, lambda signum, frame: event.set())
+    stop_on_sigterm(event)
+    _stop_when_orphaned(event, parent)
     os.environ[THREADS_ENV] = threads
     try:
         os.nice(WORKER_NICENESS)
@@ -417,7 +449,7 @@ def main(*, db: str | None = None, course: Path | None = None, engine: str = "lo
           f"{the_course.root}; Ctrl-C stops them after their current job", file=sys.stderr)
     if engine == "ray":
         event = threading.Event()
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: event.set())
+        previous = stop_on_sigterm(event)
         try:
             work(url, the_course.root, lease_s=lease, engine="ray", concurrency=concurrency,
                  address=address, stop=event)
@@ -428,7 +460,7 @@ def main(*, db: str | None = None, course: Path | None = None, engine: str = "lo
         return 0
     workers = start_local_workers(url, the_course, concurrency, lease_s=lease)
     stopping = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    previous = stop_on_sigterm(stopping)
     try:
         if wait is not None:
             wait()
