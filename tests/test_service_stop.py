@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.runtime.process import process_tree
+from grader.runtime.process import _running, process_tree  # _running: a zombie is gone
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 GONE_WITHIN_S = 20.0  # a worker finishes its poll (2 s) and its orphan check (1 s) first
@@ -34,14 +34,6 @@ def _load():
 
 
 serve_load = _load()
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _wait_gone(pids: list[int], timeout_s: float = GONE_WITHIN_S) -> list[int]:
