@@ -1,5 +1,5 @@
-"""Stopping `grader serve` and its workers the ways a server is stopped: SIGTERM to the
-service alone (docker stop, kill), to its whole process group (systemd's default), or
+"""Stopping `grader serve` (and `grader worker`) the ways a server is stopped: SIGTERM to
+the service alone (docker stop, kill), to its whole process group (systemd's default), or
 SIGKILL. No worker outlives its service, and none hangs on the signal.
 
 The real service runs as a child process on a scaffolded course (`bench/serve_load.py`'s
@@ -116,3 +116,31 @@ def test_a_local_worker_stops_on_sigterm_while_it_waits_for_jobs(tmp_path):
         assert not process.is_alive() and process.exitcode == 0
     finally:
         workers.stop(timeout=5)
+
+
+@pytest.mark.parametrize("target", ["command", "group"])
+def test_sigterm_stops_grader_worker_and_its_processes(tmp_path, target):
+    """`grader worker` on a GPU machine under systemd: SIGTERM ends it and its processes."""
+    course = serve_load.make_course(tmp_path / "course")
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    serve_load.add_students(url, 1)
+    env = dict(os.environ, GRADER_COURSE=str(course), GRADER_LANG="en")
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "grader", "worker", "--db", url, "--concurrency", "2"],
+        cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    try:
+        workers = _workers(process)
+        time.sleep(3)  # the workers are past their imports, waiting for jobs
+        if target == "group":
+            os.killpg(process.pid, signal.SIGTERM)
+        else:
+            process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0].decode(errors="replace")
+        assert process.returncode == 0, output
+        assert "stopping after the current jobs" in output
+        assert _wait_gone(workers) == [], "worker processes outlived grader worker"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
