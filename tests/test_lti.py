@@ -453,3 +453,29 @@ def test_without_lti_toml_the_lti_routes_say_so(tmp_path):
     app = staff_tests.seeded_app(tmp_path)
     reply = TestClient(app).get("/lti/login", params={"iss": ISSUER, "login_hint": "x"})
     assert reply.status_code == 404 and "no LMS connection" in reply.text
+
+
+def test_the_service_reads_lti_toml_again_when_it_changes(tmp_path):
+    """Linking the LMS, changing the tool key or unlinking needs no restart."""
+    import os
+
+    import test_service_staff as staff_tests
+    from fastapi.testclient import TestClient
+
+    app = staff_tests.seeded_app(tmp_path)
+    client, root = TestClient(app), app.state.course.root
+    assert client.get("/lti/jwks.json").status_code == 404
+    toml = root / "lti.toml"
+    kids = []
+    for name in ("first.pem", "second.pem"):
+        key = ToolKey.generate()
+        (root / name).write_bytes(key.key.as_pem(private=True))
+        toml.write_text(f'tool_key = "{name}"\n', encoding="utf-8")
+        later = toml.stat().st_mtime_ns + len(kids) * 10**9  # a coarse clock sees it too
+        os.utime(toml, ns=(later, later))
+        reply = client.get("/lti/jwks.json")
+        assert reply.status_code == 200
+        kids.append(reply.json()["keys"][0]["kid"])
+    assert kids[0] != kids[1]  # the second key is served without a restart
+    toml.unlink()
+    assert client.get("/lti/jwks.json").status_code == 404

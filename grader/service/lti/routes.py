@@ -59,6 +59,7 @@ from grader.service.lti.launch import (
     validate_launch,
 )
 from grader.service.lti.platforms import (
+    LTI_FILE,
     LtiConfigError,
     PlatformRegistry,
     ToolKey,
@@ -83,18 +84,27 @@ class LtiState:
 
 
 def lti_state(request: Request) -> LtiState:
-    """The course's LTI set-up (read from ``lti.toml`` once), or a 404 when there is none."""
-    state = getattr(request.app.state, "lti", None)
-    if state is None:
-        try:
-            loaded = load_platforms(request.app.state.course.root)
-        except LtiConfigError as error:
-            raise HTTPException(500, _("LTI is not usable: {error}", error=error)) from None
-        if loaded is None:
-            raise HTTPException(404, _("This course has no LMS connection (no lti.toml); sign "
-                                       "in with your access code instead."))
-        state = request.app.state.lti = LtiState(*loaded, request.app.state.sessions)
-    return state
+    """The course's LTI set-up, read from ``lti.toml`` again whenever the file changes, or a
+    404 when there is none (a state set on the app by a test is kept as it is)."""
+    app_state = request.app.state
+    path = app_state.course.root / LTI_FILE
+    try:
+        stamp: int | None = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    state = getattr(app_state, "lti", None)
+    if state is not None and getattr(app_state, "lti_stamp", stamp) == stamp:
+        return state
+    app_state.lti = None
+    try:
+        loaded = load_platforms(app_state.course.root)
+    except LtiConfigError as error:
+        raise HTTPException(500, _("LTI is not usable: {error}", error=error)) from None
+    if loaded is None:
+        raise HTTPException(404, _("This course has no LMS connection (no lti.toml); sign "
+                                   "in with your access code instead."))
+    app_state.lti, app_state.lti_stamp = LtiState(*loaded, app_state.sessions), stamp
+    return app_state.lti
 
 
 @router.api_route("/lti/login", methods=["GET", "POST"])
