@@ -46,6 +46,19 @@ def _wait_gone(pids: list[int], timeout_s: float = GONE_WITHIN_S) -> list[int]:
     return [pid for pid in pids if _running(pid)]
 
 
+def _catches_sigterm(pid: int, within_s: float) -> bool:
+    """Whether `pid` installs a SIGTERM handler within `within_s` (its SigCgt mask: a worker
+    still importing would die of the signal's default action instead)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            caught = next(line for line in status if line.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 @pytest.fixture
 def service(tmp_path):
     """A running `grader serve --workers 2` in its own process group; killed at the end."""
@@ -110,7 +123,8 @@ def test_a_local_worker_stops_on_sigterm_while_it_waits_for_jobs(tmp_path):
     workers = start_local_workers(url, course, 1)
     try:
         (process,) = workers.processes
-        time.sleep(4)  # started, and idle in its wait between polls
+        assert _catches_sigterm(process.pid, within_s=90), "the worker never set its handler"
+        time.sleep(1)  # idle in its wait between polls
         os.kill(process.pid, signal.SIGTERM)
         process.join(20)
         assert not process.is_alive() and process.exitcode == 0
@@ -131,7 +145,10 @@ def test_sigterm_stops_grader_worker_and_its_processes(tmp_path, target):
         start_new_session=True)
     try:
         workers = _workers(process)
-        time.sleep(3)  # the workers are past their imports, waiting for jobs
+        assert _catches_sigterm(process.pid, within_s=60)
+        for pid in workers:  # the worker processes, past their imports, waiting for jobs
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                assert _catches_sigterm(pid, within_s=60)
         if target == "group":
             os.killpg(process.pid, signal.SIGTERM)
         else:
