@@ -183,3 +183,37 @@ def test_unsafe_entries_are_problems_and_never_written(tmp_path, name) -> None:
     assert len(sub.problems) == 1 and "was not extracted" in sub.problems[0]
     assert sorted(p.name for p in sub.workspace.iterdir()) == ["mlp_numpy.py"]
     assert {p.name for p in (tmp_path / "work").iterdir()} == {sub.workspace.name}
+
+
+@pytest.mark.parametrize("name", [
+    "the grader could not grade it: boom.ipynb",  # a bad notebook's problem starts with it
+    "the grader could not read the submission.ipynb",
+])
+def test_a_file_name_never_makes_a_problem_read_as_the_graders_failure(tmp_path, name) -> None:
+    """A problem that begins with a name the student chose must not pass for the grader's
+    own failure: the dashboard, the reports and autograde's to-do list treat those as the
+    instructor's, and `already_graded` regrades them on every run."""
+    from grader.results.records import is_grader_problem
+
+    zipped = tmp_path / "s1.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr(name, b"{ not json")
+    submission = run(zipped, tmp_path)
+    assert submission.problems, "the broken notebook should be a problem"
+    assert not any(is_grader_problem(p) for p in submission.problems), submission.problems
+    assert any(name in p for p in submission.problems)  # still says which file
+
+
+def test_the_intakes_own_failure_is_the_graders_problem(tmp_path, monkeypatch) -> None:
+    from grader.intake import submission as submission_module
+    from grader.results.records import is_grader_problem
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(submission_module, "_match", broken)
+    (tmp_path / "s1").mkdir()
+    (tmp_path / "s1" / "mlp_numpy.py").write_bytes(CODE)
+    problems = run(tmp_path / "s1", tmp_path).problems
+    assert problems == ("the grader could not read the submission: RuntimeError: boom",)
+    assert is_grader_problem(problems[0])

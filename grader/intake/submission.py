@@ -31,6 +31,7 @@ from grader.intake.layouts import (
     received_at,
 )
 from grader.intake.notebooks import NotebookLines, notebook_to_module, read_notebook_text
+from grader.results.records import grader_problem, is_grader_problem
 from grader.runtime.definitions import SourceError, parse_source
 
 _, _n = Domain("cli").functions()
@@ -357,6 +358,16 @@ def _install(name: str, candidate: Candidate, convert: bool, workspace: Path,
     return _sha256(data)
 
 
+def student_problem(problem: str) -> str:
+    """A problem found in the submission as it is recorded. Such a problem may begin with a
+    name the student chose (a notebook's file name); it must never read as the grader's own
+    failure (`is_grader_problem`), which the dashboard, the reports and `grader autograde`'s
+    to-do list treat as the instructor's to resolve."""
+    if is_grader_problem(problem):
+        return _("in the submission: {problem}", problem=problem)
+    return problem
+
+
 def missing_file(name: str, found: Sequence[str]) -> str:
     """The problem of an expected file that is not in the submission, with what to do."""
     if not found:
@@ -394,6 +405,7 @@ def intake(source: Path, workdir: Path, *, expected_files: Sequence[str],
         state.problems.append(identity.problem)
     files: dict[str, str] = {}
     claimed_id = claimed_at = None
+    grader_failed: tuple[str, ...] = ()  # the grader's own failure, never the student's
     try:
         candidates = _gather(source, identity, Budget(limits), state, expected_files)
         manifest = _read_manifest(candidates, state)
@@ -414,15 +426,14 @@ def intake(source: Path, workdir: Path, *, expected_files: Sequence[str],
     except Refused as exc:
         state.problems.append(printable(str(exc), limit=400))
     except Exception as exc:  # noqa: BLE001 - a broken submission must never stop the batch
-        state.problems.append(f"the grader could not read the submission: "
-                              f"{type(exc).__name__}: {printable(str(exc), limit=200)}")
+        grader_failed = (grader_problem("read the submission", exc),)
     moment = received_at(source)
     submission = Submission(
         student_id=identity.student_id,
         source=source,
         workspace=workspace,
         files=MappingProxyType(files),
-        problems=tuple(state.problems),
+        problems=(*map(student_problem, state.problems), *grader_failed),
         submitted_at=moment,
         expected=tuple(expected_files),
         display_name=identity.display_name,
