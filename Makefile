@@ -23,7 +23,7 @@ demo: setup
 	$(PY) -m grader demo
 
 # Two pytest processes, one test file at a time each (a file's module fixtures stay in one
-# process): 17:48 instead of 31:13 on 2 cores, measured from a clean clone.
+# process): about half the serial time on 2 cores (README, "Tests and benchmarks").
 test: setup
 	$(PY) -m pytest -n 2 --dist loadfile
 

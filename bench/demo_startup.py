@@ -23,7 +23,6 @@ import argparse
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,15 +32,11 @@ from pathlib import Path
 
 import httpx
 
+from grader.testing.net import free_port
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 START_TIMEOUT_S = 600.0  # a throwaway demo grades 11 uploads first: minutes on a busy machine
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _load() -> float:
@@ -60,7 +55,7 @@ def time_print_service(folder: Path) -> float:
 
 def time_serve(demo_args: list[str]) -> float:
     """Seconds from starting ``grader serve --demo ...`` until ``GET /login`` answers 200."""
-    port = _free_port()
+    port = free_port()
     started = time.perf_counter()
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "grader", "serve", "--port", str(port), "--demo", *demo_args],

@@ -148,3 +148,15 @@ def test_the_fallback_report_speaks_the_course_language() -> None:
     # A language nn-grader does not speak (maybe why rendering failed) still gives a report.
     assert "could not be produced" in fallback_report(ReportInput(student_id="s1"), problem,
                                                       "xx-YY").markdown
+
+
+def test_the_service_shows_a_public_results_grader_problem_in_chinese() -> None:
+    from grader.gradebook.models import JobModel
+    from grader.service import queue
+    from grader.service.student import _result
+
+    job = JobModel(state=queue.DONE, result={"score": 0, "max_score": 10, "tests": [],
+                                             "problems": [worker.STOPPED_PROBLEM]})
+    with i18n.speaking("zh_CN"):
+        shown = _result(job)["problems"]
+    assert len(shown) == 1 and "评分程序" in shown[0] and "worker" not in shown[0]

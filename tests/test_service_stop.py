@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from grader.runtime.process import _running, process_tree  # _running: a zombie is gone
+from grader.runtime.process import _wait_gone as wait_gone
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 GONE_WITHIN_S = 20.0  # a worker finishes its poll (2 s) and its orphan check (1 s) first
@@ -37,12 +38,8 @@ serve_load = _load()
 
 
 def _wait_gone(pids: list[int], timeout_s: float = GONE_WITHIN_S) -> list[int]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        alive = [pid for pid in pids if _running(pid)]
-        if not alive:
-            return []
-        time.sleep(0.2)
+    """The processes of `pids` still running after up to `timeout_s` seconds."""
+    wait_gone(set(pids), timeout_s)
     return [pid for pid in pids if _running(pid)]
 
 

@@ -53,11 +53,11 @@ from grader.gradebook.models import (
 )
 from grader.service.lti.ags import AgsClient, AgsError, Score
 from grader.service.lti.platforms import (
-    LTI_FILE,
     LtiConfigError,
     PlatformRegistry,
     ToolKey,
     load_platforms,
+    lti_stamp,
 )
 from grader.service.release import released
 
@@ -298,11 +298,7 @@ def course_lms(course: Course) -> Lms | None:
     Raises:
         LtiConfigError: the file is broken (raised once per change of the file).
     """
-    key = str(course.root)
-    try:
-        stamp: int | None = (course.root / LTI_FILE).stat().st_mtime_ns
-    except OSError:
-        stamp = None
+    key, stamp = str(course.root), lti_stamp(course.root)
     cached = _LOADED.get(key)
     if cached is not None and cached[0] == stamp:
         return cached[1]

@@ -142,6 +142,15 @@ class PlatformRegistry:
                            f"{LTI_FILE}", status=502) from None
 
 
+def lti_stamp(course_root: Path) -> int | None:
+    """The modification time of the course's ``lti.toml`` (None without one): the service
+    and the workers read the file again when this changes."""
+    try:
+        return (course_root / LTI_FILE).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def load_platforms(course_root: Path, *, http: httpx.Client | None = None
                    ) -> tuple[PlatformRegistry, ToolKey] | None:
     """The course's ``lti.toml``: its platforms and the tool key, or None without the file.

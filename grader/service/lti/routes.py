@@ -59,11 +59,11 @@ from grader.service.lti.launch import (
     validate_launch,
 )
 from grader.service.lti.platforms import (
-    LTI_FILE,
     LtiConfigError,
     PlatformRegistry,
     ToolKey,
     load_platforms,
+    lti_stamp,
 )
 from grader.service.security import csrf_protect
 
@@ -87,11 +87,7 @@ def lti_state(request: Request) -> LtiState:
     """The course's LTI set-up, read from ``lti.toml`` again whenever the file changes, or a
     404 when there is none (a state set on the app by a test is kept as it is)."""
     app_state = request.app.state
-    path = app_state.course.root / LTI_FILE
-    try:
-        stamp: int | None = path.stat().st_mtime_ns
-    except OSError:
-        stamp = None
+    stamp = lti_stamp(app_state.course.root)
     state = getattr(app_state, "lti", None)
     if state is not None and getattr(app_state, "lti_stamp", stamp) == stamp:
         return state
