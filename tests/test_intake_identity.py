@@ -257,6 +257,11 @@ def test_a_canvas_resubmission_and_its_original(tmp_path) -> None:
     assert (sub.workspace / "mlp_numpy.py").read_bytes() == CODE
     assert any("used mlp_numpy.py, the latest upload (Canvas numbers uploads in order)" in n
                for n in sub.notes)
+    from grader import i18n
+
+    with i18n.speaking("zh_CN"):  # the note is in the student's report: their language
+        again = run(found.submissions[0], tmp_path)
+    assert any("出现了不止一次" in n and "最新上传的那份" in n for n in again.notes), again.notes
 
 
 def test_the_cli_refuses_a_hostile_student_id(tmp_path) -> None:

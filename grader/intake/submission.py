@@ -185,11 +185,11 @@ def _pick(candidates: list[Candidate], name: str, state: State) -> Candidate | N
     depth = min(c.depth for c in same)
     level = sorted((c for c in same if c.depth == depth), key=lambda c: (-c.order, c.rel))
     if len(level) > 1:
-        why = ("the latest upload (Canvas numbers uploads in order)" if level[0].order
-               else "the first by path")
-        state.notes.append(f"{name} appears more than once "
-                           f"({', '.join(printable(c.rel, limit=80) for c in level)}); used "
-                           f"{printable(level[0].rel, limit=80)}, {why}")
+        why = (_("the latest upload (Canvas numbers uploads in order)") if level[0].order
+               else _("the first by path"))
+        state.notes.append(_("{name} appears more than once ({paths}); used {used}, {why}",
+                             name=name, why=why, used=printable(level[0].rel, limit=80),
+                             paths=", ".join(printable(c.rel, limit=80) for c in level)))
     return level[0]
 
 
